@@ -1,0 +1,50 @@
+# rnnexport: every target installs what it needs first, so a fresh clone needs nothing but `make`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Offline, point the data at an existing copy: make train NAMES_DIR=../shared/data/names
+NAMES_DIR ?= $(RNNEXPORT_NAMES_DIR)
+# An unpinned `torch` resolves to the CUDA build (several GB). Install the pinned CPU wheel first so the
+# package's torch range is already met. Where this pin would fetch a CUDA wheel from PyPI, add the CPU index:
+#   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+
+.PHONY: install data train export verify classify test test-embed lint bench bench-train clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[dev,dask]"
+	touch $(STAMP)
+
+data: install
+	$(BIN)/rnnexport data $(if $(NAMES_DIR),--from "$(NAMES_DIR)")
+
+train: data
+	$(BIN)/rnnexport train
+
+export: install
+	$(BIN)/rnnexport export
+
+verify: install
+	$(BIN)/rnnexport verify
+
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/rnnexport bench
+
+bench-train: data
+	$(BIN)/rnnexport bench-train
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info examples/cpp/build examples/node/node_modules bench

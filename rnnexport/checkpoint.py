@@ -1,0 +1,73 @@
+"""Checkpoints as plain dicts of tensors and plain values, loadable with ``torch.load(weights_only=True)``."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .errors import CheckpointError
+from .model import CharRNN, ModelConfig
+from .text import ALPHABET
+
+FORMAT = "rnnexport-checkpoint/1"
+PARAMETER_NAMES = ("u.weight", "u.bias", "w.weight", "w.bias", "v.weight", "v.bias")
+REQUIRED_KEYS = ("format", "rnnexport_version", "alphabet", "labels", "hidden_size", "state_dict", "config", "metrics")
+DEFAULT_CHECKPOINT = Path("exported/checkpoint.pt")
+
+
+def make_checkpoint(model: CharRNN, labels: list[str], config: dict, metrics: dict) -> dict:
+    """The documented checkpoint dict (see README: 'Checkpoint format')."""
+    return {
+        "format": FORMAT,
+        "rnnexport_version": __version__,
+        "alphabet": ALPHABET,
+        "labels": list(labels),
+        "hidden_size": model.hidden_size,
+        "state_dict": {name: tensor.detach().clone() for name, tensor in model.state_dict().items()},
+        "config": config,
+        "metrics": metrics,
+    }
+
+
+def save_checkpoint(checkpoint: dict, path: Path) -> None:
+    """Write atomically: a crash mid-write never leaves a truncated checkpoint behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(checkpoint, partial)
+    partial.replace(path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load and check a checkpoint; any problem is a CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found; run `rnnexport train` or pass --checkpoint")
+    try:
+        checkpoint = torch.load(path, weights_only=True, map_location="cpu")
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(error).__name__})") from None
+    missing = [key for key in REQUIRED_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks keys: {', '.join(missing)}")
+    if checkpoint["alphabet"] != ALPHABET:
+        raise CheckpointError(f"checkpoint {path} uses another alphabet than this rnnexport")
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint: dict) -> CharRNN:
+    """Rebuild the eager model in eval mode from a checkpoint dict."""
+    state = checkpoint["state_dict"]
+    config = ModelConfig(
+        n_letters=len(checkpoint["alphabet"]),
+        hidden_size=checkpoint["hidden_size"],
+        n_labels=len(checkpoint["labels"]),
+    )
+    model = CharRNN(config)
+    try:
+        model.load_state_dict({name: state[name] for name in PARAMETER_NAMES})
+    except (KeyError, RuntimeError) as error:
+        raise CheckpointError(f"checkpoint weights do not fit the model: {error}") from None
+    return model.eval()

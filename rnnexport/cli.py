@@ -1,0 +1,309 @@
+"""The ``rnnexport`` command line: parses options, calls one library function, formats the result."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import ParityError, RnnExportError
+
+DEFAULT_MODEL_DIR = Path("exported")
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn the library's typed errors into ``Error: <what>, <how to fix>`` and exit 1."""
+    try:
+        yield
+    except RnnExportError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def echo_err(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="rnnexport")
+def main() -> None:
+    """Train a hand-made character RNN on surnames, export it to TorchScript and ONNX,
+    and classify names in batch with proof that every runtime matches PyTorch.
+
+    \b
+    Typical session:
+      rnnexport data --from ../shared/data/names
+      rnnexport train
+      rnnexport export
+      rnnexport classify names.csv -o labelled.csv
+    """
+
+
+@main.command()
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Copy the 18 label files from this folder instead of downloading (also: $RNNEXPORT_NAMES_DIR).",
+)
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data/names"),
+    show_default=True,
+    help="Where to put them.",
+)
+def data(source: Path | None, dest: Path) -> None:
+    """Fetch the names data set (18 files, one per language) into data/names/.
+
+    \b
+    Example (offline):
+      rnnexport data --from ../shared/data/names
+    Without --from or $RNNEXPORT_NAMES_DIR it downloads the PyTorch tutorial's data.zip.
+    """
+    from .data import fetch_names, read_pairs
+
+    with user_errors():
+        folder = fetch_names(dest, source)
+        pairs = read_pairs(folder)
+    click.echo(f"{folder}: 18 label files, {len(pairs)} distinct (name, label) pairs")
+
+
+def _train_options(function):
+    options = [
+        click.option(
+            "--names-dir",
+            type=click.Path(path_type=Path),
+            help="Names folder [default: data/names, else $RNNEXPORT_NAMES_DIR].",
+        ),
+        click.option(
+            "--recipe",
+            type=click.Choice(["default", "seed"]),
+            default="default",
+            show_default=True,
+            help="'seed': the original tutorial recipe (batch 1, label-uniform, lr 0.005, 200,000 steps).",
+        ),
+        click.option("--epochs", type=float, help="Passes over the training pairs (ignored with --iterations)."),
+        click.option("--iterations", type=int, help="Number of updates (overrides --epochs)."),
+        click.option("--batch-size", type=click.IntRange(min=1)),
+        click.option("--lr", type=float, help="Learning rate of p -= lr * p.grad."),
+        click.option("--lr-schedule", type=click.Choice(["constant", "cosine", "linear"])),
+        click.option(
+            "--sampling",
+            type=click.Choice(["shuffled", "balanced"]),
+            help="'balanced': label first, uniformly, then a name of it (the seed's way).",
+        ),
+        click.option("--class-weighting", type=click.Choice(["none", "sqrt-inverse", "inverse"])),
+        click.option("--clip-grad-norm", type=float, help="Clip the global gradient norm (0 turns it off)."),
+        click.option("--seed", type=int, help="Random seed: same seed, same weights."),
+        click.option("--threads", type=click.IntRange(min=1), help="torch intra-op threads."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@main.command()
+@_train_options
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_MODEL_DIR,
+    show_default=True,
+    help="Where checkpoint.pt, training.json and the plots go.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(names_dir, recipe, out, quiet, clip_grad_norm, **overrides) -> None:
+    """Train the RNN by hand-written SGD and write checkpoint.pt, training.json and two plots.
+
+    \b
+    Examples:
+      rnnexport train                          # the default recipe (~30 s on 2 cores)
+      rnnexport train --recipe seed --out runs/seed
+      rnnexport train --epochs 5 --lr 0.2 --seed 1 --out runs/try
+    """
+    from .data import find_names_dir, read_pairs, split_pairs, validate_names_dir
+    from .reports import write_training_outputs
+    from .train import recipe_config
+    from .train import train as train_model
+
+    if clip_grad_norm is not None:
+        overrides["clip_grad_norm"] = clip_grad_norm or None
+    with user_errors():
+        folder = find_names_dir(names_dir)
+        labels = validate_names_dir(folder)
+        split = split_pairs(read_pairs(folder, labels))
+        try:
+            config = recipe_config(recipe, **overrides)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+        with _progress_bar(quiet, "training") as on_step:
+            result = train_model(split, labels, config, on_step=on_step)
+        paths = write_training_outputs(result, labels, out)
+    click.echo(
+        f"trained {config.recipe} recipe in {result.wall_seconds:.1f} s: held-out accuracy "
+        f"{result.metrics['accuracy']:.3f}, balanced accuracy {result.metrics['balanced_accuracy']:.3f} "
+        f"({len(split.train)} training pairs, {len(split.held_out)} held out)"
+    )
+    click.echo("wrote " + ", ".join(str(path) for path in paths))
+
+
+@contextlib.contextmanager
+def _progress_bar(quiet: bool, description: str):
+    """Yield an ``on_step(step, total, loss)`` callback that drives a tqdm bar on stderr (or nothing)."""
+    if quiet:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        if bar.total != total:
+            bar.total = total
+        bar.update(1)
+        if step % 50 == 0 or step == total - 1:
+            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+    try:
+        yield on_step
+    finally:
+        bar.close()
+
+
+@main.command()
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_MODEL_DIR / "checkpoint.pt",
+    show_default=True,
+)
+@click.option(
+    "--names-dir",
+    type=click.Path(path_type=Path),
+    help="Names folder to re-evaluate on [default: data/names, else $RNNEXPORT_NAMES_DIR].",
+)
+def evaluate(checkpoint: Path, names_dir: Path | None) -> None:
+    """Print the held-out table (per-label recall, accuracy, balanced accuracy) of a checkpoint.
+
+    \b
+    Example:
+      rnnexport evaluate --checkpoint exported/checkpoint.pt
+    """
+    from .checkpoint import load_checkpoint, model_from_checkpoint
+    from .data import find_names_dir, read_pairs, split_pairs
+    from .metrics import format_table
+    from .train import evaluate_model
+
+    with user_errors():
+        loaded = load_checkpoint(checkpoint)
+        folder = find_names_dir(names_dir)
+        held_out = split_pairs(read_pairs(folder, loaded["labels"])).held_out
+        label_index = {label: i for i, label in enumerate(loaded["labels"])}
+        metrics = evaluate_model(
+            model_from_checkpoint(loaded), [p.name for p in held_out], [label_index[p.label] for p in held_out],
+            loaded["labels"],
+        )  # fmt: skip
+    click.echo(f"held-out pairs of {folder}, checkpoint {checkpoint}")
+    click.echo(format_table(metrics))
+
+
+def _read_names_csv(path: Path | None) -> tuple[list[str] | None, str]:
+    if path is None:
+        return None, ""
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    column = next((c for c in frame.columns if c.lower() == "name"), frame.columns[0])
+    return frame[column].tolist(), f"{path} (column {column!r})"
+
+
+@main.command()
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_MODEL_DIR / "checkpoint.pt",
+    show_default=True,
+)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True)
+@click.option(
+    "--names",
+    "names_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verify on this CSV's names instead of the data set's.",
+)
+@click.option("--atol", type=float, default=1e-5, show_default=True, help="Max abs difference of log-probs allowed.")
+def export(checkpoint: Path, out: Path, names_csv: Path | None, atol: float) -> None:
+    """Export a checkpoint to TorchScript and ONNX, then verify every artifact against PyTorch.
+
+    \b
+    Writes char_rnn.pt (scripted loop), char_rnn_cell.onnx (one step), char_rnn.onnx (whole name),
+    fold_table.json, parity.json and manifest.json. Nothing is replaced unless verification passes.
+    Example:
+      rnnexport export --checkpoint exported/checkpoint.pt --out exported
+    """
+    from .export import export_artifacts
+
+    with user_errors():
+        names, source = _read_names_csv(names_csv)
+        result = export_artifacts(checkpoint, out, names=names, names_source=source or "given", atol=atol)
+    click.echo(
+        f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s; parity on {result.parity['n_names']} names:"
+    )
+    click.echo(format_parity(result.parity))
+
+
+def format_parity(parity: dict) -> str:
+    lines = [f"{'runtime':<12} {'max abs diff':>12} {'mean abs diff':>13} {'top-1':>8} {'top-3':>8}  result"]
+    for name, entry in parity["runtimes"].items():
+        lines.append(
+            f"{name:<12} {entry['max_abs_diff']:>12.3g} {entry['mean_abs_diff']:>13.3g} "
+            f"{entry['top1_agreement']:>8.2%} {entry['top3_agreement']:>8.2%}  {'pass' if entry['passed'] else 'FAIL'}"
+        )
+    hidden = parity.get("onnx_cell_vs_torchscript_hidden_states")
+    if hidden:
+        lines.append(f"onnx cell vs torchscript hidden states: max abs diff {hidden['max_abs_diff']:.3g}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option(
+    "--runtime", type=click.Choice(["torchscript", "onnx-cell", "onnx", "all"]), default="all", show_default=True
+)
+@click.option("--atol", type=float, default=1e-5, show_default=True)
+@click.option(
+    "--names",
+    "names_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A CSV of names (column 'name', else the first) instead of the data set.",
+)
+@click.option(
+    "--model-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True
+)
+@click.option("--no-verify-hash", is_flag=True, help="Load artifacts even if they do not match manifest.json.")
+def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, no_verify_hash: bool) -> None:
+    """Check exported runtimes against eager PyTorch on every name; write parity.json.
+
+    \b
+    Exit 0 when every runtime's max abs difference <= --atol with 100% top-1 agreement, else 1.
+    Example:
+      rnnexport verify --runtime onnx --atol 1e-5
+    """
+    from .verify import VERIFY_RUNTIMES, verify_artifacts
+
+    runtimes = VERIFY_RUNTIMES if runtime == "all" else (runtime,)
+    with user_errors():
+        names, source = _read_names_csv(names_csv)
+        try:
+            parity = verify_artifacts(model_dir, names, source or "given", atol, runtimes, not no_verify_hash)
+        except ParityError as error:
+            parity = json.loads((model_dir / "parity.json").read_text())
+            click.echo(format_parity(parity))
+            raise click.ClickException(str(error)) from None
+    click.echo(f"verified {model_dir}/ on {parity['n_names']} names ({parity['names_source']}):")
+    click.echo(format_parity(parity))

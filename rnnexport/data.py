@@ -1,0 +1,171 @@
+"""The names data set: fetching it, validating the folder, reading labelled pairs and the fixed held-out split."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DataError
+from .text import fold
+
+DATA_URL = "https://download.pytorch.org/tutorial/data.zip"
+NAMES_DIR_ENV = "RNNEXPORT_NAMES_DIR"
+DEFAULT_NAMES_DIR = Path("data/names")
+EXPECTED_LABELS = (
+    "Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish",
+    "Italian", "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One distinct (folded name, label) example."""
+
+    name: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Split:
+    """The fixed split of model.md: pairs whose crc32 is 0 mod 10 are held out."""
+
+    train: list[Pair]
+    held_out: list[Pair]
+
+
+def label_files(names_dir: Path) -> list[Path]:
+    """The ``*.txt`` files of a names folder, sorted (file stem = label)."""
+    return sorted(names_dir.glob("*.txt"))
+
+
+def validate_names_dir(names_dir: Path, expected_labels: tuple[str, ...] = EXPECTED_LABELS) -> list[str]:
+    """Check a folder holds one non-empty UTF-8 ``<Label>.txt`` per expected label; return the labels."""
+    if not names_dir.is_dir():
+        raise DataError(f"names folder {names_dir} does not exist; run `rnnexport data --from DIR` first")
+    present = {path.stem for path in label_files(names_dir)}
+    missing = [label for label in expected_labels if label not in present]
+    if missing:
+        raise DataError(
+            f"names folder {names_dir} is missing {len(missing)} of {len(expected_labels)} files: "
+            + ", ".join(f"{label}.txt" for label in missing)
+        )
+    for label in expected_labels:
+        _check_text_file(names_dir / f"{label}.txt")
+    return list(expected_labels)
+
+
+def _check_text_file(path: Path) -> None:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{path} is empty; each label file must list names, one a line")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(f"{path} is not UTF-8 (line {line}); re-fetch the data set") from None
+
+
+def resolve_source(source: str | Path | None) -> Path | None:
+    """The folder to copy from: an explicit one, else $RNNEXPORT_NAMES_DIR, else None (download)."""
+    if source:
+        return Path(source)
+    env = os.environ.get(NAMES_DIR_ENV)
+    return Path(env) if env else None
+
+
+def fetch_names(dest: Path = DEFAULT_NAMES_DIR, source: str | Path | None = None, url: str = DATA_URL) -> Path:
+    """Put the 18 label files into ``dest`` (copied from a folder or downloaded) and validate them."""
+    folder = resolve_source(source)
+    if folder is not None:
+        validate_names_dir(folder)
+        _replace_dir(dest, lambda staging: _copy_label_files(folder, staging))
+    else:
+        _replace_dir(dest, lambda staging: _extract_zip(_download(url), staging))
+    validate_names_dir(dest)
+    return dest
+
+
+def _copy_label_files(folder: Path, staging: Path) -> None:
+    for label in EXPECTED_LABELS:
+        shutil.copyfile(folder / f"{label}.txt", staging / f"{label}.txt")
+
+
+def _download(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.read()
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise DataError(f"cannot download {url} ({reason}); offline, pass --from DIR or set {NAMES_DIR_ENV}") from None
+
+
+def _extract_zip(archive: bytes, staging: Path) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
+            for member in zipped.namelist():
+                path = Path(member)
+                if path.parent.name == "names" and path.suffix == ".txt":
+                    (staging / path.name).write_bytes(zipped.read(member))
+    except zipfile.BadZipFile:
+        raise DataError("the downloaded data.zip is corrupt; retry, or pass --from DIR") from None
+
+
+def _replace_dir(dest: Path, fill) -> None:
+    """Fill a staging folder, then swap it in, so a failed fetch never leaves a half-filled ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".names-", dir=dest.parent))
+    try:
+        fill(staging)
+        validate_names_dir(staging)
+        if dest.exists():
+            shutil.rmtree(dest)
+        staging.rename(dest)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def read_pairs(names_dir: Path, labels: list[str] | None = None) -> list[Pair]:
+    """Distinct (folded name, label) pairs in file order; names that fold to nothing are dropped."""
+    labels = labels or validate_names_dir(names_dir)
+    seen: set[Pair] = set()
+    pairs = []
+    for label in labels:
+        for line in (names_dir / f"{label}.txt").read_text(encoding="utf-8").splitlines():
+            pair = Pair(fold(line), label)
+            if pair.name and pair not in seen:
+                seen.add(pair)
+                pairs.append(pair)
+    return pairs
+
+
+def is_held_out(pair: Pair) -> bool:
+    """model.md's rule: crc32 of ``label<TAB>name`` (UTF-8) is 0 modulo 10."""
+    return zlib.crc32(f"{pair.label}\t{pair.name}".encode()) % 10 == 0
+
+
+def split_pairs(pairs: list[Pair]) -> Split:
+    """Split pairs into training and held-out lists, keeping their order."""
+    held_out = [pair for pair in pairs if is_held_out(pair)]
+    train = [pair for pair in pairs if not is_held_out(pair)]
+    return Split(train=train, held_out=held_out)
+
+
+def find_names_dir(explicit: str | Path | None = None) -> Path:
+    """The folder training reads: explicit, else data/names if fetched, else $RNNEXPORT_NAMES_DIR."""
+    if explicit:
+        return Path(explicit)
+    if DEFAULT_NAMES_DIR.is_dir():
+        return DEFAULT_NAMES_DIR
+    env = os.environ.get(NAMES_DIR_ENV)
+    if env:
+        return Path(env)
+    raise DataError(f"no names data: run `rnnexport data --from DIR` (or set {NAMES_DIR_ENV})")

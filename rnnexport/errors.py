@@ -1,0 +1,29 @@
+"""Typed errors raised by the library; the CLI turns each into one line and a non-zero exit."""
+
+
+class RnnExportError(Exception):
+    """Base class: the message says what went wrong and how to fix it."""
+
+
+class DataError(RnnExportError):
+    """The names data set is missing, incomplete or unreadable."""
+
+
+class CheckpointError(RnnExportError):
+    """A checkpoint file is missing, corrupt or lacks a documented key."""
+
+
+class ArtifactError(RnnExportError):
+    """An exported artifact is missing, corrupt or does not match its manifest."""
+
+
+class InputError(RnnExportError):
+    """A user's input file (CSV) cannot be used as given."""
+
+
+class ParityError(RnnExportError):
+    """One or more runtimes disagree with eager PyTorch beyond the tolerance."""
+
+    def __init__(self, failures: list[str]):
+        self.failures = failures
+        super().__init__("parity failed for: " + "; ".join(failures))

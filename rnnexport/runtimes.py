@@ -1,0 +1,220 @@
+"""The runtimes that turn encoded names into log-probs: ONNX Runtime (no torch import), TorchScript, eager torch.
+
+Each takes time-major int64 indices [T, B] and lengths [B] (all >= 1) and returns float32 log-probs [B, L].
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ArtifactError, RnnExportError
+from .manifest import (
+    CHECKPOINT_FILE,
+    ONNX_CELL_FILE,
+    ONNX_SEQUENCE_FILE,
+    TORCHSCRIPT_FILE,
+    checked_artifact,
+)
+from .text import ALPHABET
+
+RUNTIMES = ("onnx", "torchscript", "torch")
+ONNX_GRAPHS = ("sequence", "cell")
+DEVICES = ("cpu", "cuda")
+
+
+class Runtime:
+    """Common surface: ``name``, ``labels``, ``parallel_calls`` and ``log_probs(indices, lengths)``."""
+
+    name = "runtime"
+    labels: list[str]
+    parallel_calls = 1  # how many threads may call log_probs at once to use the machine
+
+    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _check_alphabet(alphabet: str, source: Path) -> None:
+    if alphabet != ALPHABET:
+        raise ArtifactError(f"{source} was exported with another alphabet than this rnnexport; re-export it")
+
+
+def _onnx_session(path: Path, threads: int, device: str):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Spinning threads made 2 intra-op threads slower than 1 on a 2-core machine.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise RnnExportError("--device cuda needs onnxruntime-gpu with CUDA; install it or use --device cpu")
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as error:  # onnxruntime raises its own exception types for bad files
+        first_line = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ArtifactError(f"{path} is not a loadable ONNX model (corrupt or truncated?): {first_line}") from None
+
+
+def _onnx_labels(session, path: Path) -> list[str]:
+    metadata = session.get_modelmeta().custom_metadata_map
+    try:
+        _check_alphabet(metadata["alphabet"], path)
+        return json.loads(metadata["labels"])
+    except (KeyError, json.JSONDecodeError):
+        raise ArtifactError(f"{path} lacks the 'alphabet'/'labels' metadata; re-export it") from None
+
+
+class OnnxSequenceRuntime(Runtime):
+    """``char_rnn.onnx``: the whole name in one call. One session; each call uses one thread."""
+
+    name = "onnx"
+
+    def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int = 1, device: str = "cpu"):
+        path = checked_artifact(model_dir, ONNX_SEQUENCE_FILE, verify_hash)
+        # A session is thread-safe: ``threads`` Python threads each drive a 1-thread run, which beat one
+        # run with several intra-op threads on small per-step matmuls.
+        self.session = _onnx_session(path, 1, device)
+        self.labels = _onnx_labels(self.session, path)
+        self.parallel_calls = max(1, threads)
+
+    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        return self.session.run(["log_probs"], {"indices": indices, "lengths": lengths})[0]
+
+
+class OnnxCellRuntime(Runtime):
+    """``char_rnn_cell.onnx`` driven one letter at a time, as an embedding service would."""
+
+    name = "onnx-cell"
+
+    def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int = 1, device: str = "cpu"):
+        path = checked_artifact(model_dir, ONNX_CELL_FILE, verify_hash)
+        self.session = _onnx_session(path, 1, device)
+        self.labels = _onnx_labels(self.session, path)
+        self.hidden_size = self.session.get_inputs()[1].shape[1]
+        self.parallel_calls = max(1, threads)
+
+    def hidden_states(self, indices: np.ndarray) -> np.ndarray:
+        """float32 [T, B, H]: h_t for every step, ignoring lengths (for comparing with TorchScript)."""
+        hidden = np.zeros((indices.shape[1], self.hidden_size), dtype=np.float32)
+        states = []
+        for letters in indices:
+            _, hidden = self.session.run(None, {"x": _one_hot(letters), "h": hidden})
+            states.append(hidden)
+        return np.stack(states)
+
+    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        hidden = np.zeros((indices.shape[1], self.hidden_size), dtype=np.float32)
+        result = np.zeros((indices.shape[1], len(self.labels)), dtype=np.float32)
+        for t, letters in enumerate(indices):
+            step_log_probs, step_hidden = self.session.run(None, {"x": _one_hot(letters), "h": hidden})
+            active = (lengths > t)[:, None]
+            hidden = np.where(active, step_hidden, hidden)
+            result = np.where(active, step_log_probs, result)
+        return result
+
+
+def _one_hot(letters: np.ndarray) -> np.ndarray:
+    one_hot = np.zeros((len(letters), len(ALPHABET)), dtype=np.float32)
+    one_hot[np.arange(len(letters)), letters] = 1.0
+    return one_hot
+
+
+def _torch_device(device: str):
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RnnExportError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
+    return torch.device(device)
+
+
+class TorchScriptRuntime(Runtime):
+    """``char_rnn.pt`` loaded with torch.jit.load (what a LibTorch service runs)."""
+
+    name = "torchscript"
+
+    def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int | None = None, device: str = "cpu"):
+        import torch
+
+        path = checked_artifact(model_dir, TORCHSCRIPT_FILE, verify_hash)
+        self.device = _torch_device(device)
+        if threads:
+            torch.set_num_threads(threads)
+        extra_files = {"metadata.json": ""}
+        try:
+            self.module = torch.jit.load(str(path), map_location=self.device, _extra_files=extra_files)
+            metadata = json.loads(extra_files["metadata.json"])
+        except (RuntimeError, ValueError, json.JSONDecodeError) as error:
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise ArtifactError(
+                f"{path} is not a loadable TorchScript archive (corrupt or truncated?): {reason}"
+            ) from None
+        _check_alphabet(metadata.get("alphabet", ""), path)
+        self.labels = metadata["labels"]
+        self.module.eval()
+
+    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            result = self.module(torch.from_numpy(indices).to(self.device), torch.from_numpy(lengths).to(self.device))
+        return result.cpu().numpy()
+
+
+class TorchRuntime(Runtime):
+    """The eager model rebuilt from ``checkpoint.pt``: the reference every other runtime is checked against."""
+
+    name = "torch"
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        verify_hash: bool = True,
+        threads: int | None = None,
+        device: str = "cpu",
+        checkpoint_path: Path | None = None,
+    ):
+        import torch
+
+        from .checkpoint import load_checkpoint, model_from_checkpoint
+
+        if checkpoint_path is None:
+            checkpoint_path = checked_artifact(model_dir, CHECKPOINT_FILE, verify_hash)
+        self.device = _torch_device(device)
+        if threads:
+            torch.set_num_threads(threads)
+        checkpoint = load_checkpoint(checkpoint_path)
+        self.labels = checkpoint["labels"]
+        self.model = model_from_checkpoint(checkpoint).to(self.device)
+
+    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            result = self.model(torch.from_numpy(indices).to(self.device), torch.from_numpy(lengths).to(self.device))
+        return result.cpu().numpy()
+
+
+def open_runtime(
+    name: str,
+    model_dir: Path,
+    verify_hash: bool = True,
+    threads: int | None = None,
+    device: str = "cpu",
+    onnx_graph: str = "sequence",
+) -> Runtime:
+    """Load one runtime's artifact from ``model_dir`` (hash-checked against manifest.json by default)."""
+    threads = threads or 1
+    if name == "onnx":
+        runtime_class = OnnxCellRuntime if onnx_graph == "cell" else OnnxSequenceRuntime
+        return runtime_class(Path(model_dir), verify_hash, threads, device)
+    if name == "torchscript":
+        return TorchScriptRuntime(Path(model_dir), verify_hash, threads, device)
+    if name == "torch":
+        return TorchRuntime(Path(model_dir), verify_hash, threads, device)
+    raise ValueError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")

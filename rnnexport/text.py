@@ -1,0 +1,141 @@
+"""Folding Unicode names to the model's 57-symbol alphabet and encoding them as index arrays (numpy only)."""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+ALPHABET = string.ascii_letters + " .,;'"
+N_LETTERS = len(ALPHABET)
+ALPHABET_SET = frozenset(ALPHABET)
+
+# Code point -> alphabet index for ASCII; -1 means "dropped by folding".
+_ASCII_INDEX = np.full(128, -1, dtype=np.int64)
+_ASCII_INDEX[[ord(c) for c in ALPHABET]] = np.arange(N_LETTERS)
+
+
+def fold(name: str) -> str:
+    """NFD-normalise, drop combining marks (Mn), then drop everything outside the alphabet."""
+    decomposed = unicodedata.normalize("NFD", name)
+    return "".join(c for c in decomposed if c in ALPHABET_SET and unicodedata.category(c) != "Mn")
+
+
+def fold_code_point(code_point: int) -> str:
+    """Fold one code point; folding a string is folding each of its code points (no code point folds to two)."""
+    if 0xD800 <= code_point <= 0xDFFF:  # lone surrogates are not characters
+        return ""
+    return fold(chr(code_point))
+
+
+def fold_table(max_code_point: int = 0xFFFF) -> dict[int, str]:
+    """Every code point up to ``max_code_point`` that folds to a non-empty string, with that string."""
+    table = {}
+    for code_point in range(max_code_point + 1):
+        folded = fold_code_point(code_point)
+        if folded:
+            table[code_point] = folded
+    return table
+
+
+@dataclass(frozen=True)
+class EncodedNames:
+    """Names as padded, time-major letter indices.
+
+    indices: int64 [T, B], padding holds 0; lengths: int64 [B], 0 for a name that folds to nothing.
+    """
+
+    indices: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def valid(self) -> np.ndarray:
+        """bool [B]: names with at least one letter (the only ones that get a prediction)."""
+        return self.lengths > 0
+
+
+def _index_of_code_points(code_points: np.ndarray) -> np.ndarray:
+    """Alphabet index (or -1) for each code point, folding non-ASCII ones through unicodedata once each."""
+    index = np.full(code_points.shape, -1, dtype=np.int64)
+    is_ascii = code_points < 128
+    index[is_ascii] = _ASCII_INDEX[code_points[is_ascii]]
+    if not is_ascii.all():
+        others = code_points[~is_ascii]
+        unique, inverse = np.unique(others, return_inverse=True)
+        folded = [fold_code_point(int(cp)) for cp in unique]
+        unique_index = np.array([ALPHABET.index(f) if f else -1 for f in folded], dtype=np.int64)
+        index[~is_ascii] = unique_index[inverse]
+    return index
+
+
+def _as_strings(names: Iterable[object]) -> list[str]:
+    """Names as str; None, NaN and other non-strings become '' (no prediction)."""
+    return [name if isinstance(name, str) else "" for name in names]
+
+
+@dataclass(frozen=True)
+class RaggedNames:
+    """Folded names as one flat array of letter indices plus per-name lengths (no padding)."""
+
+    letters: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def starts(self) -> np.ndarray:
+        """int64 [B]: where each name begins in ``letters``."""
+        return np.cumsum(self.lengths) - self.lengths
+
+    def gather_equal_length(self, rows: np.ndarray, length: int) -> np.ndarray:
+        """int64 [length, len(rows)] time-major indices of rows that all have this length (>= 1)."""
+        positions = self.starts[rows][None, :] + np.arange(length)[:, None]
+        return self.letters[positions]
+
+    def select(self, rows: np.ndarray) -> RaggedNames:
+        """The names at ``rows``, in that order."""
+        lengths = self.lengths[rows]
+        offsets = np.repeat(self.starts[rows] - (np.cumsum(lengths) - lengths), lengths)
+        return RaggedNames(letters=self.letters[offsets + np.arange(int(lengths.sum()))], lengths=lengths)
+
+    def padded(self) -> EncodedNames:
+        """All names padded to the longest (fine for small batches; use buckets for large ones)."""
+        return EncodedNames(indices=pad_time_major(self.letters, self.lengths), lengths=self.lengths)
+
+
+def encode_ragged(names: Sequence[object] | Iterable[object]) -> RaggedNames:
+    """Fold and encode names without a Python loop per character.
+
+    Accepts a list, a numpy array or a pandas Series; missing values encode to length 0.
+    """
+    strings = _as_strings(names)
+    raw_lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+    code_points = np.frombuffer("".join(strings).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    letter_index = _index_of_code_points(code_points.astype(np.int64))
+    kept = letter_index >= 0
+    kept_before = np.concatenate(([0], np.cumsum(kept)))
+    ends = np.cumsum(raw_lengths)
+    lengths = kept_before[ends] - kept_before[ends - raw_lengths]
+    return RaggedNames(letters=letter_index[kept], lengths=lengths)
+
+
+def encode_names(names: Sequence[object] | Iterable[object]) -> EncodedNames:
+    """Fold, encode and pad names to int64 [T, B] indices plus lengths."""
+    return encode_ragged(names).padded()
+
+
+def pad_time_major(letters: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated letter indices -> int64 [T, B] with zeros after each name's end (T >= 1)."""
+    max_length = max(int(lengths.max(initial=0)), 1)
+    # Row-major fill of a [B, T] mask visits letters in the concatenation order.
+    mask = np.arange(max_length) < lengths[:, None]
+    padded = np.zeros((len(lengths), max_length), dtype=np.int64)
+    padded[mask] = letters
+    return np.ascontiguousarray(padded.T)
+
+
+def folded_strings(encoded: EncodedNames) -> list[str]:
+    """The folded names back as strings (for display)."""
+    letters = np.array(list(ALPHABET))
+    return ["".join(letters[encoded.indices[:n, i]]) for i, n in enumerate(encoded.lengths)]

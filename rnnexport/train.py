@@ -1,0 +1,224 @@
+"""Training by hand: mini-batch (or the seed's per-example) SGD with ``p -= lr * p.grad``, never torch.optim."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+from .data import Split
+from .metrics import summarize
+from .model import CharRNN, ModelConfig
+from .text import N_LETTERS, encode_ragged
+
+SAMPLINGS = ("balanced", "shuffled")
+SCHEDULES = ("constant", "cosine", "linear")
+CLASS_WEIGHTINGS = ("none", "inverse", "sqrt-inverse")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; stored in the checkpoint and training.json."""
+
+    recipe: str = "default"
+    iterations: int | None = None  # total updates; when None, epochs decide
+    epochs: float = 20.0
+    batch_size: int = 32
+    lr: float = 0.3
+    lr_schedule: str = "cosine"
+    sampling: str = "shuffled"
+    class_weighting: str = "sqrt-inverse"
+    clip_grad_norm: float | None = 5.0
+    hidden_size: int = 128
+    seed: int = 0
+    threads: int | None = None
+
+
+RECIPES = {
+    "default": TrainConfig(),
+    # The seed: batch 1, label-uniform sampling, lr 0.005, 200,000 iterations, nothing else.
+    "seed": TrainConfig(
+        recipe="seed",
+        iterations=200_000,
+        batch_size=1,
+        lr=0.005,
+        lr_schedule="constant",
+        sampling="balanced",
+        class_weighting="none",
+        clip_grad_norm=None,
+    ),
+}
+
+
+def recipe_config(recipe: str, **overrides) -> TrainConfig:
+    """A recipe's config with the given (non-None) overrides applied."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    return replace(RECIPES[recipe], **{key: value for key, value in overrides.items() if value is not None})
+
+
+@dataclass
+class TrainResult:
+    """The trained model with what training.json records."""
+
+    model: CharRNN
+    config: TrainConfig
+    metrics: dict
+    loss_per_epoch: list[float]
+    loss_curve: list[tuple[int, float]]
+    wall_seconds: float
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Training names padded time-major, with label ids."""
+
+    indices: torch.Tensor  # (T, N) int64
+    lengths: torch.Tensor  # (N,) int64
+    label_ids: torch.Tensor  # (N,) int64
+
+
+def make_training_set(names: list[str], label_ids: list[int]) -> TrainingSet:
+    encoded = encode_ragged(names).padded()
+    return TrainingSet(
+        indices=torch.from_numpy(encoded.indices),
+        lengths=torch.from_numpy(encoded.lengths),
+        label_ids=torch.tensor(label_ids, dtype=torch.int64),
+    )
+
+
+def steps_per_epoch(config: TrainConfig, lengths: np.ndarray) -> int:
+    """Updates in one pass over the examples (shuffled batches never mix lengths)."""
+    if config.sampling == "shuffled":
+        counts = np.unique(lengths, return_counts=True)[1]
+        return int(np.ceil(counts / config.batch_size).sum())
+    return max(1, math.ceil(len(lengths) / config.batch_size))
+
+
+def total_steps(config: TrainConfig, lengths: np.ndarray) -> int:
+    if config.iterations is not None:
+        return config.iterations
+    return max(1, round(config.epochs * steps_per_epoch(config, lengths)))
+
+
+def learning_rate(config: TrainConfig, step: int, n_steps: int) -> float:
+    """lr at ``step`` (0-based) under the configured schedule."""
+    progress = step / max(1, n_steps)
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if config.lr_schedule == "linear":
+        return config.lr * (1.0 - progress)
+    return config.lr
+
+
+def class_weights(label_ids: torch.Tensor, n_labels: int, weighting: str) -> torch.Tensor | None:
+    """Loss weight per label, normalised to mean 1 over examples; None for unweighted."""
+    if weighting == "none":
+        return None
+    counts = torch.bincount(label_ids, minlength=n_labels).clamp(min=1).double()
+    weights = 1.0 / counts if weighting == "inverse" else counts.rsqrt()
+    weights = weights / (weights[label_ids].mean())
+    return weights.float()
+
+
+def batch_sampler(
+    config: TrainConfig, label_ids: np.ndarray, lengths: np.ndarray, n_labels: int, rng: np.random.Generator
+):
+    """Yields arrays of example rows forever: label-uniform draws, or shuffled length-bucketed epochs."""
+    if config.sampling == "balanced":
+        by_label = [np.flatnonzero(label_ids == label) for label in range(n_labels)]
+        by_label = [rows for rows in by_label if len(rows)]
+        while True:
+            chosen = rng.integers(len(by_label), size=config.batch_size)
+            yield np.array([by_label[label][rng.integers(len(by_label[label]))] for label in chosen])
+    else:
+        while True:
+            yield from shuffled_epoch(lengths, config.batch_size, rng)
+
+
+def shuffled_epoch(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One pass over every example in random batches of equal-length names, in random batch order.
+
+    Equal lengths make every step of a batch useful (no padding), which roughly halves the work.
+    """
+    order = rng.permutation(len(lengths))
+    order = order[np.argsort(lengths[order], kind="stable")]
+    batches = [batch for length in np.unique(lengths) for batch in _split(order[lengths[order] == length], batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _split(rows: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    return [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
+
+
+def sgd_step(model: CharRNN, lr: float, clip_grad_norm: float | None) -> None:
+    """The manual update: optional global-norm clipping, then p -= lr * p.grad for every parameter."""
+    with torch.no_grad():
+        scale = 1.0
+        if clip_grad_norm is not None:
+            norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.parameters()))
+            scale = min(1.0, clip_grad_norm / (float(norm) + 1e-12))
+        for p in model.parameters():
+            p -= (lr * scale) * p.grad
+            p.grad = None
+
+
+def batch_loss(model: CharRNN, data: TrainingSet, rows: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    lengths = data.lengths[rows]
+    indices = data.indices[: int(lengths.max()), rows]  # (T_batch, B)
+    log_probs = model(indices, lengths)
+    return torch.nn.functional.nll_loss(log_probs, data.label_ids[rows], weight=weights)
+
+
+def evaluate_model(model: CharRNN, names: list[str], label_ids: list[int], labels: list[str]) -> dict:
+    """Held-out metrics of a model on folded names."""
+    encoded = encode_ragged(names).padded()
+    with torch.no_grad():
+        log_probs = model(torch.from_numpy(encoded.indices), torch.from_numpy(encoded.lengths))
+    return summarize(np.asarray(label_ids), log_probs.argmax(dim=1).numpy(), labels)
+
+
+def train(
+    split: Split,
+    labels: list[str],
+    config: TrainConfig,
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> TrainResult:
+    """Train on ``split.train``, evaluate on ``split.held_out``; same config and seed, same weights."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    label_index = {label: i for i, label in enumerate(labels)}
+    data = make_training_set([p.name for p in split.train], [label_index[p.label] for p in split.train])
+    model = CharRNN(ModelConfig(N_LETTERS, config.hidden_size, len(labels)))
+    weights = class_weights(data.label_ids, len(labels), config.class_weighting)
+    n_steps = total_steps(config, data.lengths.numpy())
+    epoch_steps = steps_per_epoch(config, data.lengths.numpy())
+    sampler = batch_sampler(config, data.label_ids.numpy(), data.lengths.numpy(), len(labels), rng)
+    loss_per_epoch, loss_curve, epoch_losses = [], [], []
+    started = time.perf_counter()
+    for step in range(n_steps):
+        loss = batch_loss(model, data, torch.from_numpy(next(sampler)), weights)
+        loss.backward()
+        sgd_step(model, learning_rate(config, step, n_steps), config.clip_grad_norm)
+        epoch_losses.append(loss.item())
+        if len(epoch_losses) == epoch_steps or step == n_steps - 1:
+            loss_per_epoch.append(float(np.mean(epoch_losses)))
+            loss_curve.append((step + 1, loss_per_epoch[-1]))
+            epoch_losses = []
+        if on_step is not None:
+            on_step(step, n_steps, epoch_losses[-1] if epoch_losses else loss_per_epoch[-1])
+    wall_seconds = time.perf_counter() - started
+    model.eval()
+    held_out_ids = [label_index[p.label] for p in split.held_out]
+    metrics = evaluate_model(model, [p.name for p in split.held_out], held_out_ids, labels)
+    return TrainResult(model, config, metrics, loss_per_epoch, loss_curve, wall_seconds)
+
+
+def config_dict(config: TrainConfig) -> dict:
+    return asdict(config)

@@ -1,0 +1,140 @@
+"""Parity of every exported runtime with eager PyTorch, on every distinct name, at several batch sizes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .data import find_names_dir, read_pairs
+from .errors import DataError, ParityError
+from .manifest import write_json_atomic
+from .runtimes import OnnxCellRuntime, OnnxSequenceRuntime, Runtime, TorchRuntime, TorchScriptRuntime
+from .text import ALPHABET, RaggedNames, encode_ragged, fold
+
+PARITY_FILE = "parity.json"
+VERIFY_RUNTIMES = ("torchscript", "onnx-cell", "onnx")
+BATCH_SIZES = (1, 7, 1024)
+N_WORST = 5
+
+
+def dataset_names(names_dir: Path | None = None) -> tuple[list[str], str]:
+    """Every distinct folded name of the data set, and where they came from."""
+    folder = find_names_dir(names_dir)
+    names = sorted({pair.name for pair in read_pairs(folder)})
+    return names, f"data set ({folder}, {len(names)} distinct names)"
+
+
+def generated_names(count: int = 5000, seed: int = 0) -> list[str]:
+    """Random names over the alphabet, lengths 1..40: the fallback when the data set is absent."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list(ALPHABET))
+    return ["".join(rng.choice(letters, size=rng.integers(1, 41))) for _ in range(count)]
+
+
+def default_names() -> tuple[list[str], str]:
+    try:
+        return dataset_names()
+    except DataError:
+        return generated_names(), "generated (5000 random names, lengths 1-40; the data set was not found)"
+
+
+def run_batched(runtime: Runtime, encoded: RaggedNames, batch_size: int) -> np.ndarray:
+    """Names in their given order, in mixed-length batches (this exercises the length masking)."""
+    outputs = []
+    for start in range(0, len(encoded.lengths), batch_size):
+        batch = encoded.select(np.arange(start, min(start + batch_size, len(encoded.lengths)))).padded()
+        outputs.append(runtime.log_probs(batch.indices, batch.lengths))
+    return np.concatenate(outputs)
+
+
+def compare(reference: np.ndarray, candidates: list[np.ndarray], names: list[str]) -> dict:
+    """Polygraphy-style comparison of log-probs [N, L] against one or more candidate runs of the same names."""
+    difference = np.stack([np.abs(reference.astype(np.float64) - candidate) for candidate in candidates])
+    per_name = difference.max(axis=(0, 2))
+    worst = np.argsort(-per_name, kind="stable")[:N_WORST]
+    top3_reference = np.argsort(-reference, axis=1, kind="stable")[:, :3]
+    top1 = [(reference.argmax(1) == candidate.argmax(1)).mean() for candidate in candidates]
+    top3 = [(top3_reference == np.argsort(-c, axis=1, kind="stable")[:, :3]).all(axis=1).mean() for c in candidates]
+    return {
+        "max_abs_diff": float(difference.max()),
+        "mean_abs_diff": float(difference.mean()),
+        "top1_agreement": float(min(top1)),
+        "top3_agreement": float(min(top3)),
+        "worst_names": [{"name": names[i], "max_abs_diff": float(per_name[i])} for i in worst],
+    }
+
+
+def verify_runtime(runtime: Runtime, reference: np.ndarray, encoded, names: list[str], atol: float) -> dict:
+    """Headline figures are the worst over every batch size; ``by_batch_size`` splits the max abs diff."""
+    candidates = [run_batched(runtime, encoded, batch_size) for batch_size in BATCH_SIZES]
+    report = compare(reference, candidates, names)
+    report["by_batch_size"] = {
+        str(size): float(np.abs(reference - candidate).max())
+        for size, candidate in zip(BATCH_SIZES, candidates, strict=True)
+    }
+    report["min_atol_to_pass"] = report["max_abs_diff"]
+    report["passed"] = report["max_abs_diff"] <= atol and report["top1_agreement"] == 1.0
+    return report
+
+
+def hidden_state_check(model_dir: Path, encoded, verify_hash: bool, batch_size: int = 1024) -> dict:
+    """The ONNX cell chained step by step must reproduce the TorchScript module's hidden states."""
+    import torch
+
+    scripted = TorchScriptRuntime(model_dir, verify_hash).module
+    cell = OnnxCellRuntime(model_dir, verify_hash)
+    worst = 0.0
+    for start in range(0, len(encoded.lengths), batch_size):
+        indices = encoded.select(np.arange(start, min(start + batch_size, len(encoded.lengths)))).padded().indices
+        with torch.inference_mode():
+            expected = scripted.hidden_states(torch.from_numpy(indices)).numpy()
+        worst = max(worst, float(np.abs(expected - cell.hidden_states(indices)).max()))
+    return {"max_abs_diff": worst, "names": len(encoded.lengths)}
+
+
+def verify_artifacts(
+    model_dir: Path,
+    names: list[str] | None = None,
+    names_source: str = "given",
+    atol: float = 1e-5,
+    runtimes: tuple[str, ...] = VERIFY_RUNTIMES,
+    verify_hash: bool = True,
+) -> dict:
+    """Compare each runtime with eager PyTorch; write parity.json; raise ParityError listing every failure."""
+    started = time.perf_counter()
+    if names is None:
+        names, names_source = default_names()
+    names = [folded for folded in map(fold, names) if folded]
+    if not names:
+        raise DataError("no name to verify on: every given name folds to nothing")
+    encoded = encode_ragged(names)
+    reference = run_batched(TorchRuntime(model_dir, verify_hash), encoded, 1024)
+    openers = {
+        "torchscript": lambda: TorchScriptRuntime(model_dir, verify_hash),
+        "onnx-cell": lambda: OnnxCellRuntime(model_dir, verify_hash),
+        "onnx": lambda: OnnxSequenceRuntime(model_dir, verify_hash),
+    }
+    report = {
+        "atol": atol,
+        "reference": "eager PyTorch from checkpoint.pt",
+        "names_source": names_source,
+        "n_names": len(names),
+        "batch_sizes": list(BATCH_SIZES),
+        "runtimes": {name: verify_runtime(openers[name](), reference, encoded, names, atol) for name in runtimes},
+    }
+    if "onnx-cell" in runtimes or "torchscript" in runtimes:
+        report["onnx_cell_vs_torchscript_hidden_states"] = hidden_state_check(model_dir, encoded, verify_hash)
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    report["passed"] = all(entry["passed"] for entry in report["runtimes"].values())
+    write_json_atomic(Path(model_dir) / PARITY_FILE, report)
+    failures = [
+        f"{name}: max abs diff {entry['max_abs_diff']:.3g} (atol {atol:g}), "
+        f"top-1 agreement {entry['top1_agreement']:.4%}"
+        for name, entry in report["runtimes"].items()
+        if not entry["passed"]
+    ]
+    if failures:
+        raise ParityError(failures)
+    return report
