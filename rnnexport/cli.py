@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -98,7 +99,12 @@ def _train_options(function):
             type=click.Choice(["shuffled", "balanced"]),
             help="'balanced': label first, uniformly, then a name of it (the seed's way).",
         ),
-        click.option("--class-weighting", type=click.Choice(["none", "sqrt-inverse", "inverse"])),
+        click.option(
+            "--class-weight-power",
+            type=float,
+            help="Loss weight of a label ~ count**-P: 0 none, 0.5 sqrt-inverse, 1 inverse.",
+        ),
+        click.option("--weight-decay", type=float, help="Decoupled weight decay applied in the manual update."),
         click.option("--clip-grad-norm", type=float, help="Clip the global gradient norm (0 turns it off)."),
         click.option("--seed", type=int, help="Random seed: same seed, same weights."),
         click.option("--threads", type=click.IntRange(min=1), help="torch intra-op threads."),
@@ -307,3 +313,141 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
             raise click.ClickException(str(error)) from None
     click.echo(f"verified {model_dir}/ on {parity['n_names']} names ({parity['names_source']}):")
     click.echo(format_parity(parity))
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", default="-")
+@click.option("-o", "--output", "output_path", default="-", show_default=True, help="Output CSV ('-' = stdout).")
+@click.option(
+    "--runtime",
+    type=click.Choice(["onnx", "torchscript", "torch"]),
+    default="onnx",
+    show_default=True,
+    help="onnx: char_rnn.onnx (no torch import); torchscript: char_rnn.pt; torch: eager checkpoint.",
+)
+@click.option(
+    "--onnx-graph",
+    type=click.Choice(["sequence", "cell"]),
+    default="sequence",
+    show_default=True,
+    help="With --runtime onnx: the whole-name graph, or the cell driven letter by letter.",
+)
+@click.option("--column", help="The column holding names [default: 'name' in any case, else the only column].")
+@click.option(
+    "--top-k",
+    type=click.IntRange(1, 18),
+    default=1,
+    show_default=True,
+    help="Also write language_2/probability_2 ... up to K.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True)
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Rows read per chunk: memory stays flat whatever the file size.",
+)
+@click.option("--threads", type=click.IntRange(min=1), help="Threads for the model [default: all cores].")
+@click.option("--check", is_flag=True, help="Also run eager PyTorch on every row; exit 3 if beyond --atol.")
+@click.option("--atol", type=float, default=1e-5, show_default=True, help="Tolerance of --check (log-probs).")
+@click.option(
+    "--model-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True
+)
+@click.option("--no-verify-hash", is_flag=True, help="Load artifacts even if they do not match manifest.json.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Input encoding, e.g. latin-1.")
+@click.option("--strict", is_flag=True, help="Fail on the first name with no letter instead of leaving it empty.")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="cuda: torch/torchscript on the GPU; onnx with onnxruntime-gpu's CUDA provider.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
+def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_size, chunk_rows, threads, check,
+             atol, model_dir, no_verify_hash, encoding, strict, device, quiet) -> None:  # fmt: skip
+    """Classify every name of a CSV and write it back with language and probability columns.
+
+    \b
+    Every input column is kept, in order; then language, probability (and language_2,
+    probability_2, ... with --top-k). Rows keep their order. A name with no letter of the
+    alphabet (blank, digits, emoji) gets empty prediction columns and is counted as skipped.
+    \b
+    Examples:
+      rnnexport classify names.csv -o labelled.csv
+      rnnexport classify names.csv --runtime torchscript --top-k 3 -o top3.csv
+      cat names.csv | rnnexport classify - --column surname > labelled.csv
+      rnnexport classify names.csv -o out.csv --check      # exit 3 if not equal to PyTorch
+    \b
+    Exit status: 0 ok, 1 bad input or artifacts, 3 --check found a difference beyond --atol.
+    """
+    import os
+
+    from .classify import ClassifyOptions, classify_csv
+    from .runtimes import open_runtime
+
+    threads = threads or os.cpu_count() or 1
+    options = ClassifyOptions(column, top_k, batch_size, chunk_rows, encoding, strict)
+    with user_errors():
+        model = open_runtime(runtime, model_dir, not no_verify_hash, threads, device, onnx_graph)
+        reference = open_runtime("torch", model_dir, not no_verify_hash, threads) if check else None
+        with _rows_bar(quiet) as on_rows:
+            summary = classify_csv(input_path, output_path, model, options, reference, on_rows)
+    if not quiet:
+        echo_err(
+            f"{summary.rows} rows ({summary.skipped} skipped: no letter) in {summary.seconds:.2f} s, "
+            f"{summary.names_per_second:,.0f} names/s, runtime {model.name}, column {summary.column!r}"
+        )
+    if summary.check is not None:
+        result = summary.check
+        within = result.max_abs_diff <= atol and result.top1_disagreements == 0
+        echo_err(
+            f"check against eager PyTorch: max abs diff {result.max_abs_diff:.3g} (atol {atol:g}), "
+            f"{result.top1_disagreements} top-1 disagreements over {result.compared} names: "
+            + ("ok" if within else "MISMATCH")
+        )
+        if not within:
+            sys.exit(3)
+
+
+@contextlib.contextmanager
+def _rows_bar(quiet: bool):
+    """A rows bar on stderr when it is a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc="classifying", unit=" rows", unit_scale=True, file=sys.stderr) as bar:
+        yield bar.update
+
+
+@main.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--runtime", type=click.Choice(["onnx", "torchscript", "torch"]), default="onnx", show_default=True)
+@click.option("--top-k", type=click.IntRange(1, 18), default=3, show_default=True)
+@click.option(
+    "--model-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True
+)
+def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -> None:
+    """Print the top-k languages of names given on the command line.
+
+    \b
+    Example:
+      rnnexport predict 'Yue Tingsong' Dvořák Müller
+    """
+    from .classify import predict_log_probs
+    from .runtimes import open_runtime
+    from .text import encode_ragged
+
+    with user_errors():
+        model = open_runtime(runtime, model_dir)
+        encoded = encode_ragged(list(names))
+        log_probs = predict_log_probs(model, encoded, len(model.labels), 4096)
+    for name, row in zip(names, log_probs, strict=True):
+        if row[0] != row[0]:  # NaN: no letter of the alphabet
+            click.echo(f"{name}: no prediction (no letter of the alphabet)")
+            continue
+        best = sorted(range(len(row)), key=lambda i: -row[i])[:top_k]
+        click.echo(f"{name}: " + ", ".join(f"{model.labels[i]} {math.exp(row[i]):.3f}" for i in best))

@@ -114,7 +114,10 @@ def script_model(model: CharRNN) -> torch.jit.ScriptModule:
 def write_torchscript(model: CharRNN, metadata: dict[str, str], path: Path) -> None:
     scripted = script_model(model)
     extra = {**metadata, "labels": json.loads(metadata["labels"]), "hidden_size": int(metadata["hidden_size"])}
-    torch.jit.save(scripted, str(path), _extra_files={"metadata.json": json.dumps(extra)})
+    with warnings.catch_warnings():
+        # Deprecated with TorchScript itself in torch 2.13; still the format LibTorch loads.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.save.*")
+        torch.jit.save(scripted, str(path), _extra_files={"metadata.json": json.dumps(extra)})
 
 
 def write_onnx_cell(model: CharRNN, metadata: dict[str, str], path: Path) -> None:

@@ -6,6 +6,7 @@ Each takes time-major int64 indices [T, B] and lengths [B] (all >= 1) and return
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,10 @@ class TorchScriptRuntime(Runtime):
             torch.set_num_threads(threads)
         extra_files = {"metadata.json": ""}
         try:
-            self.module = torch.jit.load(str(path), map_location=self.device, _extra_files=extra_files)
+            with warnings.catch_warnings():
+                # torch 2.13 deprecates TorchScript loading too; the archive is still what we ship.
+                warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.load.*")
+                self.module = torch.jit.load(str(path), map_location=self.device, _extra_files=extra_files)
             metadata = json.loads(extra_files["metadata.json"])
         except (RuntimeError, ValueError, json.JSONDecodeError) as error:
             reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__

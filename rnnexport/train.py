@@ -17,7 +17,6 @@ from .text import N_LETTERS, encode_ragged
 
 SAMPLINGS = ("balanced", "shuffled")
 SCHEDULES = ("constant", "cosine", "linear")
-CLASS_WEIGHTINGS = ("none", "inverse", "sqrt-inverse")
 
 
 @dataclass(frozen=True)
@@ -26,13 +25,14 @@ class TrainConfig:
 
     recipe: str = "default"
     iterations: int | None = None  # total updates; when None, epochs decide
-    epochs: float = 20.0
-    batch_size: int = 32
-    lr: float = 0.3
+    epochs: float = 30.0
+    batch_size: int = 64
+    lr: float = 0.5
     lr_schedule: str = "cosine"
     sampling: str = "shuffled"
-    class_weighting: str = "sqrt-inverse"
-    clip_grad_norm: float | None = 5.0
+    class_weight_power: float = 0.65  # loss weight of a label ~ count**-power: 0 none, 0.5 sqrt-inverse, 1 inverse
+    clip_grad_norm: float | None = 1.0
+    weight_decay: float = 0.0
     hidden_size: int = 128
     seed: int = 0
     threads: int | None = None
@@ -48,7 +48,7 @@ RECIPES = {
         lr=0.005,
         lr_schedule="constant",
         sampling="balanced",
-        class_weighting="none",
+        class_weight_power=0.0,
         clip_grad_norm=None,
     ),
 }
@@ -115,12 +115,12 @@ def learning_rate(config: TrainConfig, step: int, n_steps: int) -> float:
     return config.lr
 
 
-def class_weights(label_ids: torch.Tensor, n_labels: int, weighting: str) -> torch.Tensor | None:
-    """Loss weight per label, normalised to mean 1 over examples; None for unweighted."""
-    if weighting == "none":
+def class_weights(label_ids: torch.Tensor, n_labels: int, power: float) -> torch.Tensor | None:
+    """Loss weight per label ~ count**-power, normalised to mean 1 over examples; None when power is 0."""
+    if power == 0:
         return None
     counts = torch.bincount(label_ids, minlength=n_labels).clamp(min=1).double()
-    weights = 1.0 / counts if weighting == "inverse" else counts.rsqrt()
+    weights = counts ** (-power)
     weights = weights / (weights[label_ids].mean())
     return weights.float()
 
@@ -155,14 +155,16 @@ def _split(rows: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
 
 
-def sgd_step(model: CharRNN, lr: float, clip_grad_norm: float | None) -> None:
-    """The manual update: optional global-norm clipping, then p -= lr * p.grad for every parameter."""
+def sgd_step(model: CharRNN, lr: float, clip_grad_norm: float | None, weight_decay: float = 0.0) -> None:
+    """The manual update: optional global-norm clipping, then p -= lr * p.grad (plus decay) for every parameter."""
     with torch.no_grad():
         scale = 1.0
         if clip_grad_norm is not None:
             norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.parameters()))
             scale = min(1.0, clip_grad_norm / (float(norm) + 1e-12))
         for p in model.parameters():
+            if weight_decay:
+                p *= 1.0 - lr * weight_decay
             p -= (lr * scale) * p.grad
             p.grad = None
 
@@ -196,23 +198,25 @@ def train(
     label_index = {label: i for i, label in enumerate(labels)}
     data = make_training_set([p.name for p in split.train], [label_index[p.label] for p in split.train])
     model = CharRNN(ModelConfig(N_LETTERS, config.hidden_size, len(labels)))
-    weights = class_weights(data.label_ids, len(labels), config.class_weighting)
+    weights = class_weights(data.label_ids, len(labels), config.class_weight_power)
     n_steps = total_steps(config, data.lengths.numpy())
     epoch_steps = steps_per_epoch(config, data.lengths.numpy())
     sampler = batch_sampler(config, data.label_ids.numpy(), data.lengths.numpy(), len(labels), rng)
-    loss_per_epoch, loss_curve, epoch_losses = [], [], []
+    loss_per_epoch, loss_curve = [], []
+    epoch_loss_sum, epoch_count = 0.0, 0
     started = time.perf_counter()
     for step in range(n_steps):
         loss = batch_loss(model, data, torch.from_numpy(next(sampler)), weights)
         loss.backward()
-        sgd_step(model, learning_rate(config, step, n_steps), config.clip_grad_norm)
-        epoch_losses.append(loss.item())
-        if len(epoch_losses) == epoch_steps or step == n_steps - 1:
-            loss_per_epoch.append(float(np.mean(epoch_losses)))
-            loss_curve.append((step + 1, loss_per_epoch[-1]))
-            epoch_losses = []
+        sgd_step(model, learning_rate(config, step, n_steps), config.clip_grad_norm, config.weight_decay)
+        epoch_loss_sum, epoch_count = epoch_loss_sum + loss.item(), epoch_count + 1
+        running_loss = epoch_loss_sum / epoch_count
+        if epoch_count == epoch_steps or step == n_steps - 1:
+            loss_per_epoch.append(running_loss)
+            loss_curve.append((step + 1, running_loss))
+            epoch_loss_sum, epoch_count = 0.0, 0
         if on_step is not None:
-            on_step(step, n_steps, epoch_losses[-1] if epoch_losses else loss_per_epoch[-1])
+            on_step(step, n_steps, running_loss)
     wall_seconds = time.perf_counter() - started
     model.eval()
     held_out_ids = [label_index[p.label] for p in split.held_out]

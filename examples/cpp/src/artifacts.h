@@ -1,0 +1,20 @@
+// Locating the exported files and checking them against manifest.json.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace embed {
+
+class ArtifactError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string read_file(const std::string& path);
+
+// Path of model_dir/name after checking that the directory and the file exist and, when verify_hash is set,
+// that the file's SHA-256 equals artifacts[name].sha256 in model_dir/manifest.json. Throws ArtifactError.
+std::string checked_artifact(const std::string& model_dir, const std::string& name, bool verify_hash);
+
+}  // namespace embed

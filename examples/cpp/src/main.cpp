@@ -1,0 +1,286 @@
+// classify_names MODEL_DIR [--top-k K] [--batch-size N] [--no-verify-hash] [--bench]
+//
+// Reads UTF-8 names from stdin (one per line), folds them with fold_table.json, runs the exported
+// TorchScript model char_rnn.pt in batches and prints one TSV line per input line, in input order:
+//   name<TAB>language<TAB>probability                 (default, K = 1)
+//   name<TAB>lang1<TAB>p1<TAB>...<TAB>langK<TAB>pK    (--top-k K)
+// A name that folds to nothing gets 2K empty fields.
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "artifacts.h"
+#include "fold.h"
+#include "json.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kUsage =
+    "usage: classify_names MODEL_DIR [--top-k K] [--batch-size N] [--no-verify-hash] [--bench]\n"
+    "  Reads UTF-8 names from stdin, one per line, and prints name<TAB>language<TAB>probability.\n"
+    "  MODEL_DIR         the exported model directory (char_rnn.pt, fold_table.json, manifest.json)\n"
+    "  --top-k K         print the K most likely languages with their probabilities (default 1)\n"
+    "  --batch-size N    names per model call (default 256)\n"
+    "  --no-verify-hash  skip the SHA-256 check of the model files against manifest.json\n"
+    "  --bench           print load and model-call timings to stderr\n";
+
+struct Options {
+  std::string model_dir;
+  long top_k = 1;
+  long batch_size = 256;
+  bool verify_hash = true;
+  bool bench = false;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr, "classify_names: error: %s\n%s", message.c_str(), kUsage);
+  std::exit(2);
+}
+
+long positive_number(const std::string& flag, const std::string& text) {
+  char* end = nullptr;
+  long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || value < 1) usage_error(flag + " needs a positive integer, got '" + text + "'");
+  return value;
+}
+
+Options parse_args(int argc, char** argv) {
+  Options options;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_inline_value = false;
+    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
+      value = arg.substr(arg.find('=') + 1);
+      arg = arg.substr(0, arg.find('='));
+      has_inline_value = true;
+    }
+    auto take_value = [&]() -> std::string {
+      if (has_inline_value) return value;
+      if (i + 1 >= argc) usage_error(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (arg == "--top-k") {
+      options.top_k = positive_number(arg, take_value());
+    } else if (arg == "--batch-size") {
+      options.batch_size = positive_number(arg, take_value());
+    } else if (arg == "--no-verify-hash" && !has_inline_value) {
+      options.verify_hash = false;
+    } else if (arg == "--bench" && !has_inline_value) {
+      options.bench = true;
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      usage_error("unknown option " + arg);
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.size() != 1) usage_error("expected exactly one MODEL_DIR");
+  options.model_dir = positional[0];
+  return options;
+}
+
+struct Model {
+  torch::jit::script::Module module;
+  std::vector<std::string> labels;
+  std::string alphabet;
+};
+
+Model load_model(const std::string& path) {
+  Model model;
+  torch::jit::ExtraFilesMap extra_files{{"metadata.json", ""}};
+  try {
+    model.module = torch::jit::load(path, torch::kCPU, extra_files);
+  } catch (const c10::Error& e) {
+    std::string reason = e.what_without_backtrace();
+    reason = reason.substr(0, reason.find('\n'));
+    throw embed::ArtifactError("'" + path + "' is not a loadable TorchScript archive (corrupt or truncated?): " +
+                               reason);
+  }
+  const std::string& text = extra_files["metadata.json"];
+  if (text.empty()) throw embed::ArtifactError("'" + path + "' has no metadata.json inside; re-export it");
+  try {
+    embed::Json metadata = embed::parse_json(text);
+    model.alphabet = metadata.at("alphabet").as_string("alphabet");
+    model.labels = metadata.at("labels").as_string_list("labels");
+  } catch (const embed::JsonError& e) {
+    throw embed::ArtifactError("'" + path + "' has unusable metadata.json: " + e.what());
+  }
+  if (model.labels.empty()) throw embed::ArtifactError("'" + path + "' lists no labels in metadata.json");
+  model.module.eval();
+  return model;
+}
+
+struct Timings {
+  double model_seconds = 0;
+  long calls = 0;
+  long names = 0;
+};
+
+class Classifier {
+ public:
+  Classifier(Model& model, const embed::FoldTable& fold, const Options& options, Timings& timings)
+      : model_(model), fold_(fold), options_(options), timings_(timings) {
+    k_ = static_cast<size_t>(std::min<long>(options.top_k, static_cast<long>(model.labels.size())));
+  }
+
+  void add(std::string line) {
+    std::vector<int64_t> letters = fold_.encode(line);
+    if (!letters.empty()) ++valid_;
+    names_.push_back(std::move(line));
+    letters_.push_back(std::move(letters));
+    // A long run of lines that fold to nothing is flushed too, so memory stays bounded.
+    if (valid_ >= static_cast<size_t>(options_.batch_size) || names_.size() >= kMaxPendingLines) flush();
+  }
+
+  void flush() {
+    if (names_.empty()) return;
+    const size_t n_labels = model_.labels.size();
+    std::vector<float> log_probs;  // [valid, n_labels], rows in the order of the valid names
+    if (valid_ > 0) log_probs = run_model(n_labels);
+
+    std::string out;
+    char number[32];
+    std::vector<size_t> order(n_labels);
+    size_t row = 0;
+    for (size_t i = 0; i < names_.size(); ++i) {
+      out += names_[i];
+      if (letters_[i].empty()) {
+        for (size_t j = 0; j < k_; ++j) out += "\t\t";
+      } else {
+        const float* lp = log_probs.data() + row * n_labels;
+        ++row;
+        std::iota(order.begin(), order.end(), 0);
+        std::partial_sort(order.begin(), order.begin() + k_, order.end(),
+                          [lp](size_t a, size_t b) { return lp[a] > lp[b] || (lp[a] == lp[b] && a < b); });
+        for (size_t j = 0; j < k_; ++j) {
+          std::snprintf(number, sizeof number, "%.9g", std::exp(static_cast<double>(lp[order[j]])));
+          out += '\t';
+          out += model_.labels[order[j]];
+          out += '\t';
+          out += number;
+        }
+      }
+      out += '\n';
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    names_.clear();
+    letters_.clear();
+    valid_ = 0;
+  }
+
+ private:
+  static constexpr size_t kMaxPendingLines = 1 << 16;
+
+  std::vector<float> run_model(size_t n_labels) {
+    auto start = Clock::now();
+    const int64_t batch = static_cast<int64_t>(valid_);
+    size_t longest = 0;
+    for (const auto& letters : letters_) longest = std::max(longest, letters.size());
+    const int64_t steps = static_cast<int64_t>(longest);
+    // Time-major [T, B] indices padded with 0, and the lengths [B] (all >= 1).
+    std::vector<int64_t> indices(static_cast<size_t>(steps * batch), 0);
+    std::vector<int64_t> lengths;
+    lengths.reserve(valid_);
+    for (const auto& letters : letters_) {
+      if (letters.empty()) continue;
+      const int64_t b = static_cast<int64_t>(lengths.size());
+      for (size_t t = 0; t < letters.size(); ++t) indices[t * batch + b] = letters[t];
+      lengths.push_back(static_cast<int64_t>(letters.size()));
+    }
+    std::vector<float> result(valid_ * n_labels);
+    {
+      c10::InferenceMode guard;
+      torch::Tensor index_tensor = torch::from_blob(indices.data(), {steps, batch}, torch::kLong);
+      torch::Tensor length_tensor = torch::from_blob(lengths.data(), {batch}, torch::kLong);
+      torch::Tensor output = model_.module.forward({index_tensor, length_tensor}).toTensor();
+      output = output.to(torch::kFloat).contiguous();
+      if (output.dim() != 2 || output.size(0) != batch || output.size(1) != static_cast<int64_t>(n_labels)) {
+        throw embed::ArtifactError("the model returned a tensor of shape " + std::to_string(output.size(0)) +
+                                   "x" + std::to_string(output.dim() > 1 ? output.size(1) : 0) +
+                                   ", expected batch x " + std::to_string(n_labels));
+      }
+      std::copy(output.data_ptr<float>(), output.data_ptr<float>() + result.size(), result.begin());
+    }
+    timings_.model_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    timings_.calls += 1;
+    timings_.names += batch;
+    return result;
+  }
+
+  Model& model_;
+  const embed::FoldTable& fold_;
+  const Options& options_;
+  Timings& timings_;
+  size_t k_ = 1;
+  size_t valid_ = 0;
+  std::vector<std::string> names_;
+  std::vector<std::vector<int64_t>> letters_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto process_start = Clock::now();
+  Options options = parse_args(argc, argv);
+  // One intra-op thread: at these sizes a second thread costs more in synchronisation than it saves.
+  at::set_num_threads(1);
+  try {
+    at::set_num_interop_threads(1);
+  } catch (const c10::Error&) {
+    // already fixed by the environment; nothing runs inter-op work here anyway
+  }
+  try {
+    std::string model_path = embed::checked_artifact(options.model_dir, "char_rnn.pt", options.verify_hash);
+    std::string fold_path = embed::checked_artifact(options.model_dir, "fold_table.json", options.verify_hash);
+    Model model = load_model(model_path);
+    embed::Json fold_json;
+    try {
+      fold_json = embed::parse_json(embed::read_file(fold_path));
+    } catch (const embed::JsonError& e) {
+      throw embed::ArtifactError("'" + fold_path + "' is not valid JSON: " + e.what());
+    }
+    embed::FoldTable fold(fold_json, model.alphabet);
+    double load_seconds = std::chrono::duration<double>(Clock::now() - process_start).count();
+
+    Timings timings;
+    Classifier classifier(model, fold, options, timings);
+    std::ios::sync_with_stdio(false);
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      classifier.add(std::move(line));
+      line.clear();
+    }
+    classifier.flush();
+    if (options.bench) {
+      std::fprintf(stderr,
+                   "bench: load_ms=%.1f model_calls=%ld names=%ld model_ms=%.3f us_per_name=%.3f batch_size=%ld\n",
+                   load_seconds * 1e3, timings.calls, timings.names, timings.model_seconds * 1e3,
+                   timings.names ? timings.model_seconds * 1e6 / timings.names : 0.0, options.batch_size);
+    }
+  } catch (const embed::ArtifactError& e) {
+    std::fprintf(stderr, "classify_names: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "classify_names: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

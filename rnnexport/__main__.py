@@ -1,0 +1,5 @@
+"""``python -m rnnexport`` runs the CLI."""
+
+from .cli import main
+
+main()

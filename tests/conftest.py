@@ -1,0 +1,83 @@
+"""Shared fixtures: the real data set when present, tiny generated data otherwise, and exported models."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rnnexport.data import EXPECTED_LABELS
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED_MODEL_DIR = REPO / "exported"
+
+
+def _real_names_dir() -> Path | None:
+    candidates = [os.environ.get("RNNEXPORT_NAMES_DIR"), REPO / "data" / "names", REPO.parent / "shared/data/names"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "Russian.txt").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_names_dir() -> Path:
+    folder = _real_names_dir()
+    if folder is None:
+        pytest.skip("the real names data set is not available (set RNNEXPORT_NAMES_DIR)")
+    return folder
+
+
+def write_tiny_names(folder: Path, per_label: int = 12, seed: int = 0) -> Path:
+    """18 label files of random names with a label-specific flavour, so a few steps can learn something."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, label in enumerate(EXPECTED_LABELS):
+        stem = label[:3]
+        names = [stem + "".join(rng.choice("aeioulnrst") for _ in range(rng.randint(1, 6))) for _ in range(per_label)]
+        (folder / f"{label}.txt").write_text("\n".join(names) + ("\nÉmile" if i == 5 else "") + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def tiny_names_dir(tmp_path: Path) -> Path:
+    return write_tiny_names(tmp_path / "names")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A model trained for a few steps on tiny data, then exported and verified (once per session)."""
+    from rnnexport.data import read_pairs, split_pairs
+    from rnnexport.export import export_artifacts
+    from rnnexport.reports import write_training_outputs
+    from rnnexport.train import recipe_config, train
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    names_dir = write_tiny_names(root / "names")
+    split = split_pairs(read_pairs(names_dir))
+    result = train(split, list(EXPECTED_LABELS), recipe_config("default", iterations=30, batch_size=16, seed=1))
+    model_dir = root / "exported"
+    write_training_outputs(result, list(EXPECTED_LABELS), model_dir)
+    verify_names = [p.name for p in split.train + split.held_out] + [
+        "A",
+        "Zz",
+        "Abcdefghijklmnopqrstuvwxyzabcdefghijklmn",
+    ]
+    export_artifacts(model_dir / "checkpoint.pt", model_dir, names=verify_names)
+    return model_dir
+
+
+@pytest.fixture
+def model_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny exported model that a test may damage."""
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+
+
+@pytest.fixture(scope="session")
+def committed_model_dir() -> Path:
+    if not (COMMITTED_MODEL_DIR / "manifest.json").is_file():
+        pytest.skip("exported/ holds no exported model yet (run `make export`)")
+    return COMMITTED_MODEL_DIR

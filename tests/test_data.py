@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rnnexport.cli import main
+from rnnexport.data import Pair, fetch_names, is_held_out, read_pairs, split_pairs, validate_names_dir
+from rnnexport.errors import DataError
+
+
+def test_real_split_counts(real_names_dir):
+    pairs = read_pairs(real_names_dir)
+    split = split_pairs(pairs)
+    assert (len(pairs), len(split.held_out), len(split.train)) == (17_994, 1_793, 16_201)
+
+
+def test_held_out_rule_is_crc32_mod_10():
+    assert is_held_out(Pair("Abandonato", "Italian")) in (True, False)
+    import zlib
+
+    pair = Pair("Dvorak", "Czech")
+    assert is_held_out(pair) == (zlib.crc32(b"Czech\tDvorak") % 10 == 0)
+
+
+def test_read_pairs_folds_and_deduplicates(tiny_names_dir):
+    (tiny_names_dir / "French.txt").write_text("Émile\nEmile\n\n😀\n", encoding="utf-8")
+    pairs = [p for p in read_pairs(tiny_names_dir) if p.label == "French"]
+    assert [p.name for p in pairs] == ["Emile"]
+
+
+def test_data_command_copies_and_validates(tiny_names_dir, tmp_path):
+    result = CliRunner().invoke(main, ["data", "--from", str(tiny_names_dir), "--dest", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out").glob("*.txt"))) == 18
+
+
+def test_data_from_environment(tiny_names_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNEXPORT_NAMES_DIR", str(tiny_names_dir))
+    assert fetch_names(tmp_path / "out") == tmp_path / "out"
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty-file", "not-utf8", "no-folder"])
+def test_bad_data_folders_fail_clearly(tiny_names_dir, tmp_path, damage):
+    if damage == "missing":
+        (tiny_names_dir / "Korean.txt").unlink()
+        expected = "missing 1 of 18 files: Korean.txt"
+    elif damage == "empty-file":
+        (tiny_names_dir / "Korean.txt").write_text("")
+        expected = "Korean.txt is empty"
+    elif damage == "not-utf8":
+        (tiny_names_dir / "Korean.txt").write_bytes(b"Kim\nPak\xff\n")
+        expected = "is not UTF-8 (line 2)"
+    else:
+        tiny_names_dir = tmp_path / "nowhere"
+        expected = "does not exist"
+    result = CliRunner().invoke(main, ["data", "--from", str(tiny_names_dir), "--dest", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert expected in result.output
+    assert result.output.startswith("Error: ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_download_failure_says_to_use_from(tmp_path, monkeypatch):
+    monkeypatch.delenv("RNNEXPORT_NAMES_DIR", raising=False)
+    with pytest.raises(DataError, match="pass --from DIR"):
+        fetch_names(tmp_path / "out", url="http://127.0.0.1:9/data.zip")
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_returns_labels_in_sorted_order(tiny_names_dir):
+    labels = validate_names_dir(Path(tiny_names_dir))
+    assert labels == sorted(labels) and len(labels) == 18

@@ -1,0 +1,293 @@
+"""The C++ (LibTorch) and Node.js (onnxruntime-node) consumers in examples/ agree with eager PyTorch.
+
+Builds examples/cpp (CMake, Release) and installs examples/node (npm ci) once per module, then feeds each
+consumer the same 2,000 lines: real or generated names, accented names, empty, emoji-only, digits-only and
+ill-formed UTF-8 lines. Model directory: $RNNEXPORT_EMBED_MODEL_DIR, else the repository's exported/.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.embed
+
+REPO = Path(__file__).resolve().parents[1]
+CPP_DIR = REPO / "examples" / "cpp"
+CPP_BUILD = CPP_DIR / "build"
+NODE_DIR = REPO / "examples" / "node"
+N_LINES = 2000
+ATOL = 1e-5
+TIMEOUT_S = 600
+
+# Lines that must survive folding (or fold to nothing) the same way in every consumer; as UTF-8 bytes.
+SPECIAL_LINES = [
+    "Dvořák",
+    "Müller",
+    "O'Néill",
+    "Nguyễn",
+    "José",
+    "Šťastný",
+    "",
+    "",
+    "😀😀",
+    "12345",
+    "0",
+    "   ",  # spaces are letters of the alphabet
+    "Ł",  # folds to nothing (no decomposition)
+    "Ærøskøbing",
+    "Smith\r",  # CRLF line: the \r is stripped
+    "\r",
+    "🎉Ng🎉",
+]
+SPECIAL_BYTES = [
+    b"Mu\xffller\xc3",  # ill-formed UTF-8: the bad bytes are dropped
+    b"\xe2\x82A",  # truncated sequence, then a letter
+    b"\xed\xa0\x80",  # an encoded surrogate: nothing
+]
+
+
+def _model_dir() -> Path:
+    override = os.environ.get("RNNEXPORT_EMBED_MODEL_DIR")
+    model_dir = Path(override) if override else REPO / "exported"
+    if not (model_dir / "manifest.json").is_file():
+        pytest.skip(
+            f"no exported model at {model_dir} (no manifest.json): run `rnnexport export` "
+            "or set RNNEXPORT_EMBED_MODEL_DIR to a model directory"
+        )
+    return model_dir
+
+
+def _require_tools(*tools: str) -> None:
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not found on PATH; cannot build/run this consumer")
+
+
+def _run(command: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, timeout=TIMEOUT_S, check=False)
+
+
+def _check(result: subprocess.CompletedProcess, what: str) -> None:
+    if result.returncode != 0:
+        pytest.fail(
+            f"{what} failed (exit {result.returncode}):\n"
+            f"{result.stdout.decode(errors='replace')[-4000:]}\n{result.stderr.decode(errors='replace')[-4000:]}"
+        )
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    return _model_dir()
+
+
+@pytest.fixture(scope="module")
+def cpp_binary() -> Path:
+    _require_tools("cmake")
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler (c++/g++) on PATH; cannot build examples/cpp")
+    import torch
+
+    configure = [
+        "cmake",
+        "-S",
+        str(CPP_DIR),
+        "-B",
+        str(CPP_BUILD),
+        "-DCMAKE_BUILD_TYPE=Release",
+        f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
+    ]
+    _check(_run(configure, REPO), "cmake configure of examples/cpp")
+    _check(_run(["cmake", "--build", str(CPP_BUILD), "-j2"], REPO), "cmake build of examples/cpp")
+    _check(_run([str(CPP_BUILD / "support_selftest")], REPO), "examples/cpp support self-test")
+    return CPP_BUILD / "classify_names"
+
+
+@pytest.fixture(scope="module")
+def node_script() -> Path:
+    _require_tools("node", "npm")
+    env = {**os.environ, "ONNXRUNTIME_NODE_INSTALL": "skip"}  # the CPU binaries ship inside the package
+    _check(_run(["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline"], NODE_DIR, env), "npm ci in examples/node")
+    return NODE_DIR / "classify_names.js"
+
+
+CONSUMERS = {
+    "cpp": lambda cpp_binary, node_script: [str(cpp_binary)],
+    "node": lambda cpp_binary, node_script: ["node", str(node_script)],
+    "node-cell": lambda cpp_binary, node_script: ["node", str(node_script), "--cell"],
+}
+
+
+@pytest.fixture
+def consumer(request) -> list[str]:
+    """The command line of one consumer (builds or installs it on first use)."""
+    name = request.param
+    cpp = request.getfixturevalue("cpp_binary") if name == "cpp" else None
+    node = request.getfixturevalue("node_script") if name.startswith("node") else None
+    return CONSUMERS[name](cpp, node)
+
+
+def _sample_names(count: int) -> list[str]:
+    from rnnexport.errors import DataError
+    from rnnexport.verify import dataset_names, generated_names
+
+    try:
+        names, _ = dataset_names()
+    except DataError:
+        names = generated_names(count=count, seed=0)
+    rng = np.random.default_rng(0)
+    picked = rng.choice(len(names), size=min(count, len(names)), replace=False)
+    return [names[i] for i in sorted(picked)]
+
+
+@pytest.fixture(scope="module")
+def input_lines() -> list[bytes]:
+    """N_LINES lines of UTF-8 input (without their newline), special lines spread through the sample."""
+    special = [line.encode("utf-8") for line in SPECIAL_LINES] + SPECIAL_BYTES
+    sample = [name.encode("utf-8") for name in _sample_names(N_LINES - len(special))]
+    assert len(sample) + len(special) == N_LINES
+    lines = list(sample)
+    step = len(lines) // len(special)
+    for i, line in enumerate(special):
+        lines.insert(i * (step + 1), line)
+    return lines
+
+
+@pytest.fixture(scope="module")
+def reference(model_dir, input_lines):
+    """Echoed names, and probabilities [N, L] from eager PyTorch (NaN rows for names that fold to nothing)."""
+    from rnnexport.runtimes import TorchRuntime
+    from rnnexport.text import encode_ragged
+    from rnnexport.verify import run_batched
+
+    echoed = [line[:-1] if line.endswith(b"\r") else line for line in input_lines]
+    names = [line.decode("utf-8", errors="ignore") for line in echoed]
+    encoded = encode_ragged(names)
+    valid = np.flatnonzero(encoded.lengths > 0)
+    runtime = TorchRuntime(model_dir)
+    probs = np.full((len(names), len(runtime.labels)), np.nan)
+    probs[valid] = np.exp(run_batched(runtime, encoded.select(valid), 256).astype(np.float64))
+    return {"echoed": echoed, "probs": probs, "labels": list(runtime.labels), "valid": encoded.lengths > 0}
+
+
+def _classify(command: list[str], model_dir: Path, lines: list[bytes], *flags: str) -> list[list[bytes]]:
+    stdin = b"\n".join(lines) + b"\n"
+    result = subprocess.run(
+        [*command, str(model_dir), *flags], input=stdin, capture_output=True, timeout=TIMEOUT_S, check=False
+    )
+    _check(result, " ".join([*command, *flags]))
+    out = result.stdout
+    assert out.endswith(b"\n"), "output should end with a newline"
+    return [row.split(b"\t") for row in out[:-1].split(b"\n")]
+
+
+def _assert_matches(rows: list[list[bytes]], reference: dict, k: int) -> None:
+    labels = reference["labels"]
+    probs = reference["probs"]
+    assert len(rows) == len(reference["echoed"]), "one output line per input line"
+    n_checked = 0
+    for i, fields in enumerate(rows):
+        name = reference["echoed"][i]
+        assert fields[0] == name, f"line {i}: name echoed as {fields[0]!r}, expected {name!r}"
+        assert len(fields) == 1 + 2 * k, f"line {i} ({name!r}): {len(fields)} fields, expected {1 + 2 * k}"
+        if not reference["valid"][i]:
+            assert all(field == b"" for field in fields[1:]), f"line {i} ({name!r}) folds to nothing: {fields}"
+            continue
+        row = probs[i]
+        printed = [(fields[1 + 2 * j].decode(), float(fields[2 + 2 * j])) for j in range(k)]
+        expected_top1 = labels[int(np.argmax(row))]
+        margin = np.sort(row)[-1] - np.sort(row)[-2]
+        assert printed[0][0] == expected_top1, (
+            f"line {i} ({name!r}): top-1 {printed[0][0]}, Python says {expected_top1} (margin {margin:.2e})"
+        )
+        for label, p in printed:
+            assert label in labels, f"line {i}: unknown label {label!r}"
+            assert abs(p - row[labels.index(label)]) <= ATOL, (
+                f"line {i} ({name!r}): P({label}) = {p}, Python says {row[labels.index(label)]}"
+            )
+        shown = {label for label, _ in printed}
+        assert len(shown) == k, f"line {i}: repeated labels {printed}"
+        assert all(a[1] >= b[1] for a, b in itertools.pairwise(printed)), f"line {i}: not sorted"
+        hidden = [row[j] for j, label in enumerate(labels) if label not in shown]
+        if hidden:
+            assert min(row[labels.index(label)] for label in shown) >= max(hidden) - ATOL, f"line {i}: not the top {k}"
+        n_checked += 1
+    assert n_checked == int(reference["valid"].sum())
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node", "node-cell"], indirect=True)
+def test_top1_matches_python(consumer, model_dir, input_lines, reference):
+    rows = _classify(consumer, model_dir, input_lines)
+    _assert_matches(rows, reference, k=1)
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node", "node-cell"], indirect=True)
+def test_top3_small_batches_match_python(consumer, model_dir, input_lines, reference):
+    # batch size 7 mixes lengths inside each batch and leaves a short last batch
+    rows = _classify(consumer, model_dir, input_lines, "--top-k", "3", "--batch-size", "7")
+    _assert_matches(rows, reference, k=3)
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
+def test_batch_size_one(consumer, model_dir, input_lines, reference):
+    lines = input_lines[:200]
+    subset = {
+        "echoed": reference["echoed"][:200],
+        "probs": reference["probs"][:200],
+        "labels": reference["labels"],
+        "valid": reference["valid"][:200],
+    }
+    _assert_matches(_classify(consumer, model_dir, lines, "--batch-size", "1"), subset, k=1)
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node", "node-cell"], indirect=True)
+def test_empty_input_prints_nothing(consumer, model_dir):
+    result = subprocess.run([*consumer, str(model_dir)], input=b"", capture_output=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert result.stdout == b""
+
+
+def _flip_a_byte(model_dir: Path, target: Path, file_name: str) -> Path:
+    shutil.copytree(model_dir, target)
+    path = target / file_name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return target
+
+
+@pytest.mark.parametrize(
+    ("consumer", "model_file"),
+    [("cpp", "char_rnn.pt"), ("node", "char_rnn.onnx"), ("node-cell", "char_rnn_cell.onnx")],
+    indirect=["consumer"],
+)
+def test_hash_mismatch_is_refused(consumer, model_file, model_dir, tmp_path):
+    corrupt = _flip_a_byte(model_dir, tmp_path / "model", model_file)
+    result = subprocess.run([*consumer, str(corrupt)], input=b"Smith\n", capture_output=True, timeout=TIMEOUT_S)
+    message = result.stderr.decode(errors="replace")
+    assert result.returncode != 0
+    assert result.stdout == b""
+    assert "hash" in message.lower() and model_file in message, message
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
+def test_missing_model_dir_is_refused(consumer, tmp_path):
+    missing = tmp_path / "nothing-here"
+    result = subprocess.run([*consumer, str(missing)], input=b"Smith\n", capture_output=True, timeout=TIMEOUT_S)
+    assert result.returncode != 0
+    assert str(missing) in result.stderr.decode(errors="replace")
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
+def test_bad_option_is_a_usage_error(consumer, model_dir):
+    result = subprocess.run(
+        [*consumer, str(model_dir), "--top-k", "0"], input=b"", capture_output=True, timeout=TIMEOUT_S
+    )
+    assert result.returncode == 2
+    assert "--top-k" in result.stderr.decode(errors="replace")

@@ -1,0 +1,212 @@
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnexport.cli import main
+from rnnexport.manifest import sha256_of
+from rnnexport.text import fold
+from tests.helpers import flip_a_byte, rehash_in_manifest, tamper_onnx_weight
+
+ONNX_CONTRACT = r"""
+import json, sys
+import numpy as np, onnx, onnxruntime as ort
+model_dir = sys.argv[1]
+out = {}
+for name in ("char_rnn.onnx", "char_rnn_cell.onnx"):
+    proto = onnx.load(f"{model_dir}/{name}")
+    onnx.checker.check_model(proto, full_check=True)
+    session = ort.InferenceSession(f"{model_dir}/{name}", providers=["CPUExecutionProvider"])
+    shapes = {}
+    if name == "char_rnn.onnx":
+        for T in (1, 40):
+            for B in (1, 1000):
+                indices = np.random.default_rng(T * B).integers(0, 57, size=(T, B)).astype(np.int64)
+                lengths = np.random.default_rng(B).integers(1, T + 1, size=B).astype(np.int64)
+                (log_probs,) = session.run(None, {"indices": indices, "lengths": lengths})
+                shapes[f"{T}x{B}"] = list(log_probs.shape)
+    else:
+        for B in (1, 1000):
+            x = np.zeros((B, 57), np.float32); x[:, 3] = 1
+            log_probs, h_next = session.run(None, {"x": x, "h": np.zeros((B, 128), np.float32)})
+            shapes[str(B)] = [list(log_probs.shape), list(h_next.shape)]
+    out[name] = {
+        "ir_version": proto.ir_version,
+        "inputs": [(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim],
+                    i.type.tensor_type.elem_type) for i in proto.graph.input],
+        "outputs": [(o.name, [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim])
+                    for o in proto.graph.output],
+        "metadata": session.get_modelmeta().custom_metadata_map,
+        "shapes": shapes,
+        "external": any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer),
+    }
+out["torch_imported"] = "torch" in sys.modules
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def onnx_contract(tiny_model_dir):
+    result = subprocess.run([sys.executable, "-c", ONNX_CONTRACT, str(tiny_model_dir)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_onnx_contract_needs_no_torch(onnx_contract):
+    assert onnx_contract["torch_imported"] is False
+
+
+def test_sequence_graph_contract(onnx_contract):
+    sequence = onnx_contract["char_rnn.onnx"]
+    assert sequence["inputs"] == [["indices", ["T", "B"], 7], ["lengths", ["B"], 7]]
+    assert sequence["outputs"] == [["log_probs", ["B", 18]]]
+    assert sequence["shapes"] == {"1x1": [1, 18], "1x1000": [1000, 18], "40x1": [1, 18], "40x1000": [1000, 18]}
+
+
+def test_cell_graph_contract(onnx_contract):
+    cell = onnx_contract["char_rnn_cell.onnx"]
+    assert [(name, shape) for name, shape, _ in cell["inputs"]] == [("x", ["batch", 57]), ("h", ["batch", 128])]
+    assert [name for name, _ in cell["outputs"]] == ["log_probs", "h_next"]
+    assert cell["shapes"]["1000"] == [[1000, 18], [1000, 128]]
+
+
+@pytest.mark.parametrize("file_name", ["char_rnn.onnx", "char_rnn_cell.onnx"])
+def test_onnx_files_are_self_contained_old_ir_with_metadata(onnx_contract, tiny_model_dir, file_name):
+    entry = onnx_contract[file_name]
+    assert entry["ir_version"] <= 10
+    assert entry["external"] is False
+    assert not list(tiny_model_dir.glob("*.onnx.data"))
+    metadata = entry["metadata"]
+    assert {"alphabet", "labels", "hidden_size", "rnnexport_version"} <= set(metadata)
+    assert len(json.loads(metadata["labels"])) == 18 and metadata["hidden_size"] == "128"
+
+
+def test_torchscript_archive_is_scripted_with_metadata(tiny_model_dir):
+    import torch
+
+    from rnnexport.runtimes import TorchScriptRuntime
+
+    with zipfile.ZipFile(tiny_model_dir / "char_rnn.pt") as archive:
+        metadata_name = next(n for n in archive.namelist() if n.endswith("extra/metadata.json"))
+        metadata = json.loads(archive.read(metadata_name))
+        code = "".join(archive.read(n).decode() for n in archive.namelist() if n.endswith(".py"))
+    assert len(metadata["labels"]) == 18 and metadata["hidden_size"] == 128
+    assert "for" in code and "predict_names" in code  # the loop is scripted, not unrolled by tracing
+    module = TorchScriptRuntime(tiny_model_dir).module
+    for steps, batch in [(1, 1), (40, 3), (5, 1000)]:
+        indices = torch.randint(0, 57, (steps, batch))
+        lengths = torch.randint(1, steps + 1, (batch,))
+        assert module(indices, lengths).shape == (batch, 18)
+    by_name = module.predict_names(["Abc", "", "Zz"])
+    assert torch.isnan(by_name[1]).all() and not torch.isnan(by_name[0]).any()
+    indices = torch.tensor([[0], [1], [2]])
+    expected = module(torch.tensor([[26], [1], [2]]), torch.tensor([3]))
+    torch.testing.assert_close(by_name[0:1], expected)
+    assert module(indices, torch.tensor([3])).shape == (1, 18)
+
+
+def test_manifest_describes_every_artifact(tiny_model_dir):
+    manifest = json.loads((tiny_model_dir / "manifest.json").read_text())
+    for file_name, entry in manifest["artifacts"].items():
+        assert entry["sha256"] == sha256_of(tiny_model_dir / file_name)
+        assert entry["size_bytes"] == (tiny_model_dir / file_name).stat().st_size
+    assert manifest["artifacts"]["char_rnn.onnx"]["opset"] == 17
+    assert manifest["artifacts"]["char_rnn.onnx"]["inputs"][0] == {
+        "name": "indices",
+        "dtype": "int64",
+        "shape": ["T", "B"],
+    }
+    assert {"torch", "onnx", "onnxruntime"} == set(manifest["versions"])
+    assert manifest["checkpoint_sha256"] == sha256_of(tiny_model_dir / "checkpoint.pt")
+    assert manifest["parity"]["passed"] is True and len(manifest["labels"]) == 18
+
+
+@pytest.mark.parametrize("runtime", ["torchscript", "onnx-cell", "onnx"])
+def test_parity_report_per_runtime(tiny_model_dir, runtime):
+    parity = json.loads((tiny_model_dir / "parity.json").read_text())
+    entry = parity["runtimes"][runtime]
+    assert entry["max_abs_diff"] <= 1e-5 and entry["top1_agreement"] == 1.0 and entry["passed"]
+    assert set(entry["by_batch_size"]) == {"1", "7", "1024"}
+    assert len(entry["worst_names"]) == 5
+    assert parity["onnx_cell_vs_torchscript_hidden_states"]["max_abs_diff"] <= 1e-5
+
+
+def test_verify_command_passes_on_good_artifacts(model_copy):
+    result = CliRunner().invoke(main, ["verify", "--model-dir", str(model_copy), "--runtime", "onnx"])
+    assert result.exit_code == 0, result.output
+    assert "onnx" in result.output and "pass" in result.output
+
+
+def test_verify_fails_loudly_on_tampered_weights(model_copy):
+    tamper_onnx_weight(model_copy)
+    result = CliRunner().invoke(main, ["verify", "--model-dir", str(model_copy)])
+    assert result.exit_code == 1
+    assert "FAIL" in result.output and "parity failed for: onnx:" in result.output
+    assert json.loads((model_copy / "parity.json").read_text())["runtimes"]["onnx"]["passed"] is False
+
+
+@pytest.mark.parametrize("file_name", ["char_rnn.onnx", "char_rnn_cell.onnx", "char_rnn.pt"])
+def test_wrong_hash_is_refused(model_copy, file_name):
+    flip_a_byte(model_copy / file_name)
+    runtime = "torchscript" if file_name.endswith(".pt") else "onnx-cell" if "cell" in file_name else "onnx"
+    result = CliRunner().invoke(main, ["verify", "--model-dir", str(model_copy), "--runtime", runtime])
+    assert result.exit_code == 1
+    assert "does not match manifest.json" in result.output and "--no-verify-hash" in result.output
+
+
+@pytest.mark.parametrize("file_name", ["char_rnn.onnx", "char_rnn.pt"])
+def test_truncated_artifact_gives_a_clear_error(model_copy, file_name):
+    path = model_copy / file_name
+    path.write_bytes(path.read_bytes()[:500])
+    rehash_in_manifest(model_copy, file_name)
+    runtime = "torchscript" if file_name.endswith(".pt") else "onnx"
+    result = CliRunner().invoke(main, ["verify", "--model-dir", str(model_copy), "--runtime", runtime])
+    assert result.exit_code == 1
+    assert "corrupt or truncated" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_export_prints_a_short_summary_and_nothing_else(tiny_model_dir, tmp_path):
+    names_csv = tmp_path / "names.csv"
+    names_csv.write_text("name\nAbc\nZyx\nO'Neill\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "rnnexport", "export", "--checkpoint", str(tiny_model_dir / "checkpoint.pt"),
+         "--out", str(tmp_path / "out"), "--names", str(names_csv)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.startswith("exported ") and len(result.stdout.splitlines()) <= 6
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "char_rnn.onnx", "char_rnn.pt", "char_rnn_cell.onnx", "checkpoint.pt", "fold_table.json",
+        "manifest.json", "parity.json",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fold_table_map(tiny_model_dir):
+    content = json.loads((tiny_model_dir / "fold_table.json").read_text())
+    return {int(code, 16): folded for code, folded in content["table"].items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"]), max_size=20))
+def test_fold_table_reproduces_python_folding(fold_table_map, text):
+    assert "".join(fold_table_map.get(ord(ch), "") for ch in text) == fold(text)
+
+
+def test_committed_artifacts_match_manifest_and_parity(committed_model_dir):
+    manifest = json.loads((committed_model_dir / "manifest.json").read_text())
+    for file_name, entry in manifest["artifacts"].items():
+        assert sha256_of(committed_model_dir / file_name) == entry["sha256"], file_name
+    result = CliRunner().invoke(main, ["verify", "--model-dir", str(committed_model_dir), "--runtime", "all"])
+    assert result.exit_code == 0, result.output
+    parity = json.loads((committed_model_dir / "parity.json").read_text())
+    assert all(entry["max_abs_diff"] <= 1e-5 for entry in parity["runtimes"].values())
+    assert np.isclose(parity["atol"], 1e-5)

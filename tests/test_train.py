@@ -1,0 +1,102 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from rnnexport.checkpoint import PARAMETER_NAMES, REQUIRED_KEYS, load_checkpoint, model_from_checkpoint
+from rnnexport.cli import main
+from rnnexport.data import EXPECTED_LABELS, read_pairs, split_pairs
+from rnnexport.model import CharRNN, ModelConfig
+from rnnexport.text import encode_names
+from rnnexport.train import RECIPES, batch_loss, make_training_set, recipe_config, sgd_step, train
+
+
+def test_one_manual_step_moves_each_parameter_by_minus_lr_times_grad():
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig())
+    data = make_training_set(["Smith", "Li", "Dvorak"], [4, 1, 2])
+    loss = batch_loss(model, data, torch.tensor([0, 1, 2]), None)
+    loss.backward()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    grads = {name: p.grad.detach().clone() for name, p in model.named_parameters()}
+    sgd_step(model, lr=0.1, clip_grad_norm=None)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), before[name] - 0.1 * grads[name], atol=1e-7, rtol=0)
+        assert p.grad is None
+
+
+def test_training_module_updates_by_hand_only():
+    import ast
+    from pathlib import Path
+
+    import rnnexport.train
+
+    source = Path(rnnexport.train.__file__).read_text(encoding="utf-8")
+    imported = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert not any("optim" in ast.unparse(node) for node in imported)
+    assert "optim." not in source.replace("never torch.optim", "")
+    assert "with torch.no_grad():" in source and "p -= " in source
+
+
+def test_seed_recipe_is_the_tutorials():
+    seed = RECIPES["seed"]
+    assert (seed.batch_size, seed.lr, seed.iterations, seed.sampling) == (1, 0.005, 200_000, "balanced")
+    assert seed.class_weight_power == 0 and seed.clip_grad_norm is None and seed.lr_schedule == "constant"
+
+
+def test_same_seed_same_weights(tiny_names_dir):
+    split = split_pairs(read_pairs(tiny_names_dir))
+    config = recipe_config("default", iterations=15, batch_size=8, seed=3)
+    first = train(split, list(EXPECTED_LABELS), config).model.state_dict()
+    second = train(split, list(EXPECTED_LABELS), config).model.state_dict()
+    for name in first:
+        assert torch.equal(first[name], second[name])
+
+
+@pytest.mark.parametrize("sampling", ["balanced", "shuffled"])
+def test_train_command_writes_all_outputs(tiny_names_dir, tmp_path, sampling):
+    out = tmp_path / "run"
+    args = ["train", "--names-dir", str(tiny_names_dir), "--iterations", "12", "--batch-size", "4",
+            "--sampling", sampling, "--out", str(out), "--quiet", "--seed", "2"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "held-out accuracy" in result.output
+    for name in ("checkpoint.pt", "training.json", "loss_curve.png", "confusion_matrix.png"):
+        assert (out / name).stat().st_size > 0
+    report = json.loads((out / "training.json").read_text())
+    assert report["config"]["sampling"] == sampling
+    assert set(report["per_label_recall"]) == set(EXPECTED_LABELS)
+    assert {"loss_per_epoch", "held_out_accuracy", "held_out_balanced_accuracy", "wall_seconds"} <= set(report)
+
+
+def test_checkpoint_loads_with_weights_only_and_holds_every_key(tiny_model_dir):
+    raw = torch.load(tiny_model_dir / "checkpoint.pt", weights_only=True)
+    assert set(REQUIRED_KEYS) <= set(raw)
+    assert set(PARAMETER_NAMES) == set(raw["state_dict"])
+    assert raw["labels"] == list(EXPECTED_LABELS) and raw["hidden_size"] == 128
+    assert raw["state_dict"]["u.weight"].shape == (128, 57)
+    model = model_from_checkpoint(load_checkpoint(tiny_model_dir / "checkpoint.pt"))
+    encoded = encode_names(["Abc"])
+    assert model(torch.from_numpy(encoded.indices), torch.from_numpy(encoded.lengths)).shape == (1, 18)
+
+
+def test_train_without_data_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RNNEXPORT_NAMES_DIR", raising=False)
+    result = CliRunner().invoke(main, ["train", "--quiet"])
+    assert result.exit_code == 1
+    assert "rnnexport data --from DIR" in result.output
+
+
+def test_evaluate_prints_the_held_out_table(real_names_dir, committed_model_dir):
+    result = subprocess.run(
+        [sys.executable, "-m", "rnnexport", "evaluate", "--checkpoint", str(committed_model_dir / "checkpoint.pt"),
+         "--names-dir", str(real_names_dir)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "balanced" in result.stdout and "Vietnamese" in result.stdout
+    stored = load_checkpoint(committed_model_dir / "checkpoint.pt")["metrics"]
+    assert f"{stored['accuracy']:.3f}" in result.stdout
