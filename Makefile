@@ -36,6 +36,10 @@ verify: install
 test: install lint
 	$(BIN)/pytest
 
+# The C++ (LibTorch) and Node.js (onnxruntime-node) consumers, built and compared with Python (also part of `test`).
+test-embed: install
+	$(BIN)/pytest -m embed tests/test_embed.py -ra
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

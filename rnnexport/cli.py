@@ -364,9 +364,27 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     show_default=True,
     help="cuda: torch/torchscript on the GPU; onnx with onnxruntime-gpu's CUDA provider.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="dask: partitions over a Dask cluster (pip install 'rnnexport[dask]').",
+)
+@click.option("--scheduler", help="With --engine dask: address of an existing scheduler [default: a LocalCluster].")
+@click.option("--blocksize", default="16MB", show_default=True, help="With --engine dask: bytes per partition.")
+@click.option("--workers", type=click.IntRange(min=1), help="With --engine dask: LocalCluster worker processes.")
+@click.option(
+    "--output-format",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="With --engine dask: one CSV, or a folder of parquet parts.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
 def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_size, chunk_rows, threads, check,
-             atol, model_dir, no_verify_hash, encoding, strict, device, quiet) -> None:  # fmt: skip
+             atol, model_dir, no_verify_hash, encoding, strict, device, engine, scheduler, blocksize, workers,
+             output_format, quiet) -> None:  # fmt: skip
     """Classify every name of a CSV and write it back with language and probability columns.
 
     \b
@@ -389,15 +407,23 @@ def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_
 
     threads = threads or os.cpu_count() or 1
     options = ClassifyOptions(column, top_k, batch_size, chunk_rows, encoding, strict)
-    with user_errors():
-        model = open_runtime(runtime, model_dir, not no_verify_hash, threads, device, onnx_graph)
-        reference = open_runtime("torch", model_dir, not no_verify_hash, threads) if check else None
-        with _rows_bar(quiet) as on_rows:
-            summary = classify_csv(input_path, output_path, model, options, reference, on_rows)
+    if engine == "dask":
+        summary = _classify_with_dask(
+            input_path, output_path, options, model_dir, runtime, not no_verify_hash, scheduler, blocksize,
+            workers, output_format, check,
+        )  # fmt: skip
+        model_name = runtime
+    else:
+        with user_errors():
+            model = open_runtime(runtime, model_dir, not no_verify_hash, threads, device, onnx_graph)
+            reference = open_runtime("torch", model_dir, not no_verify_hash, threads) if check else None
+            with _rows_bar(quiet) as on_rows:
+                summary = classify_csv(input_path, output_path, model, options, reference, on_rows)
+        model_name = model.name
     if not quiet:
         echo_err(
             f"{summary.rows} rows ({summary.skipped} skipped: no letter) in {summary.seconds:.2f} s, "
-            f"{summary.names_per_second:,.0f} names/s, runtime {model.name}, column {summary.column!r}"
+            f"{summary.names_per_second:,.0f} names/s, runtime {model_name}, engine {engine}, column {summary.column!r}"
         )
     if summary.check is not None:
         result = summary.check
@@ -409,6 +435,23 @@ def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_
         )
         if not within:
             sys.exit(3)
+
+
+def _classify_with_dask(input_path, output_path, options, model_dir, runtime, verify_hash, scheduler, blocksize,
+                        workers, output_format, check):  # fmt: skip
+    if check:
+        raise click.UsageError("--check runs with --engine local only (it needs the eager reference in-process)")
+    if input_path == "-" or output_path == "-":
+        raise click.UsageError("--engine dask reads and writes files: give INPUT and -o OUTPUT paths, not '-'")
+    try:
+        from .dask_engine import classify_csv_dask
+    except ImportError:
+        raise click.ClickException("--engine dask needs Dask: pip install 'rnnexport[dask]'") from None
+    with user_errors():
+        return classify_csv_dask(
+            input_path, output_path, options, model_dir=model_dir, runtime=runtime, verify_hash=verify_hash,
+            scheduler=scheduler, blocksize=blocksize, workers=workers, output_format=output_format,
+        )  # fmt: skip
 
 
 @contextlib.contextmanager

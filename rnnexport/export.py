@@ -44,6 +44,7 @@ class ScriptableCharRNN(CharRNN):
     def __init__(self, config: ModelConfig, alphabet: str):
         super().__init__(config)
         self.letter_index: Dict[str, int] = {letter: i for i, letter in enumerate(alphabet)}  # noqa: UP006
+        self.space_index = alphabet.index(" ")
 
     @torch.jit.export
     def hidden_states(self, indices: torch.Tensor) -> torch.Tensor:
@@ -58,7 +59,7 @@ class ScriptableCharRNN(CharRNN):
 
     @torch.jit.export
     def predict_names(self, names: List[str]) -> torch.Tensor:  # noqa: UP006
-        """Names already folded to the alphabet -> log-probs (B, L); a name with no letter gets a NaN row.
+        """Names already folded to the alphabet -> log-probs (B, L); a blank name gets a NaN row.
 
         TorchScript iterates a str byte by byte (UTF-8), so any non-alphabet byte is dropped: fold first.
         """
@@ -74,13 +75,19 @@ class ScriptableCharRNN(CharRNN):
             longest = max(longest, len(row))
         indices = torch.zeros(longest, len(rows), dtype=torch.long)
         lengths = torch.ones(len(rows), dtype=torch.long)
+        blank: List[bool] = []  # noqa: UP006
         for b, row in enumerate(rows):
+            # No letter, or only spaces: no prediction (as rnnexport.text.encode_ragged decides).
+            only_spaces = True
+            for letter_index in row:
+                if letter_index != self.space_index:
+                    only_spaces = False
+            blank.append(only_spaces)
             if len(row) > 0:
                 indices[: len(row), b] = torch.tensor(row, dtype=torch.long)
                 lengths[b] = len(row)
         log_probs = self.forward(indices, lengths)
-        empty = torch.tensor([len(row) == 0 for row in rows], dtype=torch.bool)
-        return log_probs.masked_fill(empty.unsqueeze(1), float("nan"))
+        return log_probs.masked_fill(torch.tensor(blank, dtype=torch.bool).unsqueeze(1), float("nan"))
 
 
 @dataclass

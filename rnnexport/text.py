@@ -12,10 +12,16 @@ import numpy as np
 ALPHABET = string.ascii_letters + " .,;'"
 N_LETTERS = len(ALPHABET)
 ALPHABET_SET = frozenset(ALPHABET)
+SPACE_INDEX = ALPHABET.index(" ")
 
 # Code point -> alphabet index for ASCII; -1 means "dropped by folding".
 _ASCII_INDEX = np.full(128, -1, dtype=np.int64)
 _ASCII_INDEX[[ord(c) for c in ALPHABET]] = np.arange(N_LETTERS)
+
+
+def has_prediction(folded: str) -> bool:
+    """A folded name is classified unless it is empty or only spaces (a blank name)."""
+    return bool(folded.strip(" "))
 
 
 def fold(name: str) -> str:
@@ -107,13 +113,18 @@ class RaggedNames:
 def encode_ragged(names: Sequence[object] | Iterable[object]) -> RaggedNames:
     """Fold and encode names without a Python loop per character.
 
-    Accepts a list, a numpy array or a pandas Series; missing values encode to length 0.
+    Accepts a list, a numpy array or a pandas Series; missing, blank (only spaces once folded) and
+    letterless names encode to length 0: they get no prediction.
     """
     strings = _as_strings(names)
     raw_lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
     code_points = np.frombuffer("".join(strings).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     letter_index = _index_of_code_points(code_points.astype(np.int64))
-    kept = letter_index >= 0
+    # A blank name (only spaces once folded) gets no prediction, like one that folds to nothing.
+    name_of_code_point = np.repeat(np.arange(len(strings)), raw_lengths)
+    not_blank = np.zeros(len(strings), dtype=bool)
+    not_blank[name_of_code_point[(letter_index >= 0) & (letter_index != SPACE_INDEX)]] = True
+    kept = (letter_index >= 0) & not_blank[name_of_code_point]
     kept_before = np.concatenate(([0], np.cumsum(kept)))
     ends = np.cumsum(raw_lengths)
     lengths = kept_before[ends] - kept_before[ends - raw_lengths]

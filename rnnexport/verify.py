@@ -11,7 +11,7 @@ from .data import find_names_dir, read_pairs
 from .errors import DataError, ParityError
 from .manifest import write_json_atomic
 from .runtimes import OnnxCellRuntime, OnnxSequenceRuntime, Runtime, TorchRuntime, TorchScriptRuntime
-from .text import ALPHABET, RaggedNames, encode_ragged, fold
+from .text import ALPHABET, RaggedNames, encode_ragged, fold, has_prediction
 
 PARITY_FILE = "parity.json"
 VERIFY_RUNTIMES = ("torchscript", "onnx-cell", "onnx")
@@ -106,7 +106,7 @@ def verify_artifacts(
     started = time.perf_counter()
     if names is None:
         names, names_source = default_names()
-    names = [folded for folded in map(fold, names) if folded]
+    names = [folded for folded in map(fold, names) if has_prediction(folded)]
     if not names:
         raise DataError("no name to verify on: every given name folds to nothing")
     encoded = encode_ragged(names)

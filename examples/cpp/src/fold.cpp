@@ -1,5 +1,7 @@
 #include "fold.h"
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <stdexcept>
 
@@ -61,6 +63,7 @@ FoldTable::FoldTable(const Json& doc, const std::string& alphabet) {
   unsigned long max_cp = std::strtoul(doc.at("max_code_point").as_string("max_code_point").c_str(), nullptr, 16);
   if (max_cp == 0 || max_cp > 0x10FFFF) throw std::runtime_error("fold_table.json: bad max_code_point");
   index_.assign(max_cp + 1, -1);
+  space_index_ = static_cast<int64_t>(alphabet.find(' '));
   const Json& table = doc.at("table");
   if (!table.is_object()) throw std::runtime_error("fold_table.json: 'table' should be an object");
   for (const auto& [key, value] : table.object) {
@@ -81,6 +84,9 @@ std::vector<int64_t> FoldTable::encode(const std::string& utf8_name) const {
   for (uint32_t cp : decode_utf8(utf8_name)) {
     if (cp < index_.size() && index_[cp] >= 0) letters.push_back(index_[cp]);
   }
+  // A blank name (only spaces once folded) gets no prediction, as in rnnexport.text.encode_ragged.
+  bool blank = std::all_of(letters.begin(), letters.end(), [this](int64_t i) { return i == space_index_; });
+  if (blank) letters.clear();
   return letters;
 }
 

@@ -24,6 +24,7 @@ class FoldTable {
 
  private:
   std::vector<int16_t> index_;  // code point (<= max_code_point) -> alphabet index, -1 = dropped
+  int64_t space_index_ = -1;     // a name made only of this letter is blank
 };
 
 }  // namespace embed

@@ -1,0 +1,292 @@
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from rnnexport.cli import main
+from tests.helpers import tamper_onnx_weight
+
+RUNTIMES = ["onnx", "torchscript", "torch"]
+NAMES = ["Dvořák", "Müller", "O'Néill", "Nguyễn", "Yue Tingsong", "Smith", "Abandonato", "Tanaka", "Kim", "Schmidt"]
+ENTRY_POINT = str(Path(sys.executable).parent / "rnnexport")
+
+
+def classify(args, input_text=None):
+    return CliRunner().invoke(main, ["classify", *args], input=input_text)
+
+
+@pytest.fixture
+def names_csv(tmp_path):
+    path = tmp_path / "names.csv"
+    pd.DataFrame({"id": range(len(NAMES)), "name": NAMES}).to_csv(path, index=False)
+    return path
+
+
+def read_output(text_or_path) -> pd.DataFrame:
+    source = io.StringIO(text_or_path) if isinstance(text_or_path, str) else text_or_path
+    return pd.read_csv(source, dtype=str, keep_default_na=False)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_every_runtime_gives_the_same_labels(tiny_model_dir, names_csv, tmp_path, runtime):
+    out = tmp_path / f"{runtime}.csv"
+    result = classify([str(names_csv), "-o", str(out), "--runtime", runtime, "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    frame = read_output(out)
+    assert list(frame.columns) == ["id", "name", "language", "probability"]
+    assert frame["name"].tolist() == NAMES
+    reference = read_output(classify([str(names_csv), "--runtime", "torch", "--model-dir", str(tiny_model_dir)]).stdout)
+    assert frame["language"].tolist() == reference["language"].tolist()
+    np.testing.assert_allclose(frame["probability"].astype(float), reference["probability"].astype(float), atol=1e-5)
+
+
+def test_onnx_cell_graph_agrees(tiny_model_dir, names_csv):
+    sequence = classify([str(names_csv), "--model-dir", str(tiny_model_dir)])
+    cell = classify([str(names_csv), "--onnx-graph", "cell", "--model-dir", str(tiny_model_dir)])
+    assert read_output(sequence.stdout)["language"].tolist() == read_output(cell.stdout)["language"].tolist()
+
+
+def test_check_passes_on_good_artifacts(tiny_model_dir, names_csv):
+    result = classify([str(names_csv), "--check", "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    assert "0 top-1 disagreements" in result.stderr and ": ok" in result.stderr
+
+
+def test_check_exits_3_on_tampered_weights_and_still_writes(model_copy, names_csv, tmp_path):
+    tamper_onnx_weight(model_copy)
+    out = tmp_path / "out.csv"
+    result = classify([str(names_csv), "-o", str(out), "--check", "--model-dir", str(model_copy)])
+    assert result.exit_code == 3
+    assert "MISMATCH" in result.stderr
+    assert len(read_output(out)) == len(NAMES)
+
+
+def test_top_k_columns(tiny_model_dir, names_csv):
+    result = classify([str(names_csv), "--top-k", "3", "--model-dir", str(tiny_model_dir)])
+    frame = read_output(result.stdout)
+    assert list(frame.columns)[2:] == [
+        "language", "probability", "language_2", "probability_2", "language_3", "probability_3",
+    ]  # fmt: skip
+    probabilities = frame[["probability", "probability_2", "probability_3"]].astype(float).to_numpy()
+    assert (np.diff(probabilities, axis=1) <= 0).all()
+    assert (frame["language"] != frame["language_2"]).all()
+
+
+def test_order_preserved_on_a_shuffled_file(tiny_model_dir, tmp_path):
+    rng = np.random.default_rng(0)
+    names = ["".join(rng.choice(list("abcdefghijklmnop"), size=rng.integers(1, 25))) for _ in range(3000)]
+    path = tmp_path / "shuffled.csv"
+    pd.DataFrame({"name": names, "row": range(3000)}).to_csv(path, index=False)
+    result = classify([str(path), "--model-dir", str(tiny_model_dir), "--chunk-rows", "700", "--batch-size", "64"])
+    frame = read_output(result.stdout)
+    assert frame["row"].tolist() == [str(i) for i in range(3000)]
+    assert frame["name"].tolist() == names
+    single = read_output(classify([str(path), "--model-dir", str(tiny_model_dir), "--batch-size", "1"]).stdout)
+    assert single["language"].tolist() == frame["language"].tolist()
+
+
+def test_stdin_to_stdout(tiny_model_dir):
+    result = classify(["-", "--model-dir", str(tiny_model_dir), "--quiet"], input_text="name\nSmith\nKim\n")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == "name,language,probability"
+    assert len(result.stdout.splitlines()) == 3
+    assert result.stderr == ""
+
+
+def test_summary_line(tiny_model_dir, names_csv):
+    result = classify([str(names_csv), "--model-dir", str(tiny_model_dir)])
+    assert "10 rows (0 skipped: no letter)" in result.stderr and "names/s" in result.stderr
+
+
+# --- bad input: each a clear one-line error (exit 1) or the documented behaviour ---
+
+
+def assert_one_line_error(result, fragment):
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ")
+    assert fragment in lines[0]
+
+
+def test_missing_file(tiny_model_dir, tmp_path):
+    assert_one_line_error(classify([str(tmp_path / "nope.csv"), "--model-dir", str(tiny_model_dir)]), "not found")
+
+
+def test_directory(tiny_model_dir, tmp_path):
+    assert_one_line_error(classify([str(tmp_path), "--model-dir", str(tiny_model_dir)]), "is a directory")
+
+
+def test_zero_byte_file(tiny_model_dir, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    assert_one_line_error(classify([str(path), "--model-dir", str(tiny_model_dir)]), "is empty (0 bytes)")
+
+
+def test_header_only_gives_header_only_output(tiny_model_dir, tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("id,name\n")
+    out = tmp_path / "out.csv"
+    result = classify([str(path), "-o", str(out), "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == "id,name,language,probability\n"
+
+
+def test_missing_column_lists_columns(tiny_model_dir, names_csv):
+    result = classify([str(names_csv), "--column", "surname", "--model-dir", str(tiny_model_dir)])
+    assert_one_line_error(result, "column 'surname' not found; columns are: id, name")
+
+
+def test_ambiguous_columns_suggest_column_option(tiny_model_dir, tmp_path):
+    path = tmp_path / "two.csv"
+    path.write_text("first,last\nA,Smith\n")
+    result = classify([str(path), "--model-dir", str(tiny_model_dir)])
+    assert_one_line_error(result, "columns are: first, last; use --column")
+    ok = classify([str(path), "--column", "last", "--model-dir", str(tiny_model_dir)])
+    assert ok.exit_code == 0 and read_output(ok.stdout)["last"].tolist() == ["Smith"]
+
+
+def test_name_column_any_case_and_single_column(tiny_model_dir, tmp_path):
+    path = tmp_path / "case.csv"
+    path.write_text("ID,Name\n1,Smith\n")
+    assert classify([str(path), "--model-dir", str(tiny_model_dir)]).exit_code == 0
+    single = tmp_path / "single.csv"
+    single.write_text("surname\nSmith\n")
+    assert classify([str(single), "--model-dir", str(tiny_model_dir)]).exit_code == 0
+
+
+def test_blank_nan_digit_and_emoji_names_are_skipped_not_guessed(tiny_model_dir, tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text("name,n\n,1\nNaN,2\n   ,3\n12345,4\n😀😀,5\nNA,6\nSmith,7\n", encoding="utf-8")
+    result = classify([str(path), "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    frame = read_output(result.stdout).iloc[[0, 2, 3, 4, 1, 5, 6]]
+    assert frame["name"].tolist() == ["", "   ", "12345", "😀😀", "NaN", "NA", "Smith"]
+    assert frame["language"].tolist()[:4] == [""] * 4 and frame["probability"].tolist()[:4] == [""] * 4
+    assert all(frame["language"].iloc[i] != "" for i in (4, 5, 6))  # 'NaN' and 'NA' are names made of letters
+    assert "(4 skipped: no letter)" in result.stderr
+    strict = classify([str(path), "--strict", "--model-dir", str(tiny_model_dir)])
+    assert_one_line_error(strict, "data row 1")
+
+
+def test_a_100000_character_name(tiny_model_dir, tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("name\nSmith\n" + "ab" * 50_000 + "\nKim\n")
+    result = classify([str(path), "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    assert read_output(result.stdout)["language"].ne("").all()
+
+
+def test_invalid_utf8_names_the_line(tiny_model_dir, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("name\nSmith\nMüller\n".encode("latin-1"))
+    result = classify([str(path), "--model-dir", str(tiny_model_dir)])
+    assert_one_line_error(result, "line 3 is not valid utf-8; pass --encoding latin-1")
+    ok = classify([str(path), "--encoding", "latin-1", "--model-dir", str(tiny_model_dir)])
+    assert read_output(ok.stdout)["name"].tolist() == ["Smith", "Müller"]
+
+
+def test_bom_crlf_and_quoted_fields(tiny_model_dir, tmp_path):
+    path = tmp_path / "windows.csv"
+    path.write_bytes('\ufeffname,note\r\n"Smith, John","a\r\nb"\r\nKim,x\r\n'.encode())
+    result = classify([str(path), "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    frame = read_output(result.stdout)
+    assert list(frame.columns)[:2] == ["name", "note"]
+    assert frame["name"].tolist() == ["Smith, John", "Kim"]
+    assert frame["note"].tolist()[0].replace("\r", "") == "a\nb"
+
+
+def test_500_columns(tiny_model_dir, tmp_path):
+    frame = pd.DataFrame({f"c{i}": [str(i)] * 3 for i in range(499)})
+    frame.insert(250, "name", ["Smith", "Kim", "Tanaka"])
+    path = tmp_path / "wide.csv"
+    frame.to_csv(path, index=False)
+    out = read_output(classify([str(path), "--model-dir", str(tiny_model_dir)]).stdout)
+    assert list(out.columns) == [*frame.columns, "language", "probability"]
+
+
+def test_numeric_looking_values_are_kept_verbatim(tiny_model_dir, tmp_path):
+    path = tmp_path / "numbers.csv"
+    path.write_text("name,zip\n007,00123\n1e5,1.50\nSmith,-0\n")
+    out = read_output(classify([str(path), "--model-dir", str(tiny_model_dir)]).stdout)
+    assert out["name"].tolist() == ["007", "1e5", "Smith"] and out["zip"].tolist() == ["00123", "1.50", "-0"]
+    assert out["language"].tolist()[0] == "" and out["language"].tolist()[1] != ""  # '1e5' has the letter e
+
+
+def test_failed_run_leaves_existing_output_untouched(tiny_model_dir, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"name\n" + b"Smith\n" * 10 + b"M\xfcller\n")
+    out = tmp_path / "out.csv"
+    out.write_text("precious\n")
+    result = classify([str(path), "-o", str(out), "--chunk-rows", "3", "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 1
+    assert out.read_text() == "precious\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_onnx_runtime_never_imports_torch(tiny_model_dir, names_csv):
+    code = (
+        "import sys\nfrom rnnexport.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
+        "print('torch' in sys.modules, file=sys.stderr)\n"
+    )
+    args = ["classify", str(names_csv), "--model-dir", str(tiny_model_dir), "--quiet"]
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    assert result.stderr.strip() == "False"
+    checked = subprocess.run([sys.executable, "-c", code, *args, "--check"], capture_output=True, text=True)
+    assert checked.stderr.strip().splitlines()[-1] == "True"
+
+
+def test_installed_entry_point(tiny_model_dir, names_csv, tmp_path):
+    out = tmp_path / "out.csv"
+    result = subprocess.run(
+        [ENTRY_POINT, "classify", str(names_csv), "-o", str(out), "--model-dir", str(tiny_model_dir), "--top-k", "2"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with open(out, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["id", "name", "language", "probability", "language_2", "probability_2"]
+    assert len(rows) == len(NAMES) + 1
+
+
+def test_predict_command(tiny_model_dir):
+    result = CliRunner().invoke(main, ["predict", "Yue Tingsong", "😀", "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0].startswith("Yue Tingsong: ") and lines[0].count(",") == 2
+    assert lines[1] == "😀: no prediction (no letter of the alphabet)"
+
+
+@pytest.mark.slow
+def test_sigint_leaves_no_partial_output(tiny_model_dir, tmp_path):
+    path = tmp_path / "big.csv"
+    rng = np.random.default_rng(1)
+    letters = np.array(list("abcdefghij"))
+    names = ["".join(row) for row in rng.choice(letters, size=(400_000, 8))]
+    pd.DataFrame({"name": names}).to_csv(path, index=False)
+    out = tmp_path / "out.csv"
+    process = subprocess.Popen(
+        [ENTRY_POINT, "classify", str(path), "-o", str(out), "--model-dir", str(tiny_model_dir),
+         "--chunk-rows", "20000", "--runtime", "torch"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(p.name.endswith(".partial") for p in tmp_path.iterdir()):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    assert process.returncode != 0
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    assert os.path.getsize(path) > 0
