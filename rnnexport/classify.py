@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import gc
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,13 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .csvio import atomic_output, open_input
+from .csvio import RecordReader, atomic_output, open_input
 from .errors import InputError
 from .runtimes import Runtime
 from .text import RaggedNames, encode_ragged
 
 DEFAULT_CHUNK_ROWS = 100_000
-DEFAULT_BATCH_SIZE = 4096
+DEFAULT_BATCH_SIZE = 512  # measured best for the ONNX Scan on 2 cores (fits in L2)
 
 
 @dataclass(frozen=True)
@@ -99,19 +103,52 @@ def predict_log_probs(runtime: Runtime, encoded: RaggedNames, n_labels: int, bat
 
 
 def top_k_columns(log_probs: np.ndarray, labels: list[str], top_k: int) -> dict[str, np.ndarray]:
-    """language, probability, language_2, probability_2, ...; empty for rows without a prediction."""
+    """language, probability, language_2, probability_2, ...; empty/NaN for rows without a prediction."""
     valid = ~np.isnan(log_probs[:, 0])
-    order = np.argsort(-np.nan_to_num(log_probs, nan=0.0), axis=1, kind="stable")[:, :top_k]
+    scores = np.where(valid[:, None], log_probs, 0.0)
+    order = _top_indices(scores, top_k)
     label_array = np.array(labels, dtype=object)
+    rows = np.arange(len(scores))
     columns = {}
     for rank in range(top_k):
         suffix = "" if rank == 0 else f"_{rank + 1}"
         chosen = order[:, rank]
-        languages = np.where(valid, label_array[chosen], "")
-        probabilities = np.where(valid, np.exp(log_probs[np.arange(len(chosen)), chosen].astype(np.float64)), np.nan)
-        columns[f"language{suffix}"] = languages
-        columns[f"probability{suffix}"] = probabilities
+        columns[f"language{suffix}"] = np.where(valid, label_array[chosen], "")
+        columns[f"probability{suffix}"] = np.where(valid, np.exp(scores[rows, chosen].astype(np.float64)), np.nan)
     return columns
+
+
+def _top_indices(scores: np.ndarray, top_k: int) -> np.ndarray:
+    """[B, top_k] label indices, best first (argmax for k = 1: a full sort per row is 10x slower)."""
+    if top_k == 1:
+        return scores.argmax(axis=1)[:, None]
+    candidates = np.argpartition(-scores, top_k - 1, axis=1)[:, :top_k]
+    ranking = np.argsort(-np.take_along_axis(scores, candidates, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(candidates, ranking, axis=1)
+
+
+def format_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """Probabilities in [0, 1] as '0.123456' strings ('' for NaN), vectorised: ~10x faster than '%.6f'."""
+    valid = ~np.isnan(probabilities)
+    millionths = np.rint(np.where(valid, probabilities, 0.0) * 1e6).astype(np.int64)
+    digits = np.empty((len(millionths), 8), dtype=np.uint8)
+    digits[:, 0] = ord("0") + millionths // 1_000_000
+    digits[:, 1] = ord(".")
+    rest = millionths % 1_000_000
+    for position in range(7, 1, -1):
+        digits[:, position] = ord("0") + rest % 10
+        rest //= 10
+    text = digits.view("S8").ravel().astype("U8").astype(object)
+    text[~valid] = ""
+    return text
+
+
+def formatted_columns(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The prediction columns as the strings written to CSV."""
+    return {
+        name: format_probabilities(values) if name.startswith("probability") else values
+        for name, values in columns.items()
+    }
 
 
 def compare_with_reference(log_probs: np.ndarray, reference: np.ndarray, check: CheckResult) -> None:
@@ -143,31 +180,122 @@ def _parsed(reader, source: str) -> Iterator[pd.DataFrame]:
         raise InputError(f"{source} is not a well-formed CSV: {str(error).strip()}") from None
 
 
-def classify_frame(
-    frame: pd.DataFrame, column: str, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None,
-    summary: ClassifySummary,
-) -> pd.DataFrame:  # fmt: skip
-    """The chunk with prediction columns appended; updates the summary's counts."""
-    encoded = encode_ragged(frame[column])
+def predict_names(
+    names, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None, summary: ClassifySummary
+) -> np.ndarray:
+    """Log-probs [B, L] for one chunk of names (NaN rows: no prediction); updates the summary's counts."""
+    encoded = encode_ragged(names)
     skipped = np.flatnonzero(encoded.lengths == 0)
     if len(skipped) and summary.first_skipped_row is None:
         summary.first_skipped_row = summary.rows + int(skipped[0]) + 1
         if options.strict:
             raise InputError(
-                f"data row {summary.first_skipped_row}: name {frame[column].iloc[skipped[0]]!r} has no letter "
+                f"data row {summary.first_skipped_row}: name {names[int(skipped[0])]!r} has no letter "
                 "of the alphabet; drop --strict to leave such rows without a prediction"
             )
     log_probs = predict_log_probs(runtime, encoded, len(runtime.labels), options.batch_size)
     if reference is not None:
         reference_log_probs = predict_log_probs(reference, encoded, len(reference.labels), options.batch_size)
         compare_with_reference(log_probs, reference_log_probs, summary.check)
-    summary.rows += len(frame)
+    summary.rows += len(encoded.lengths)
     summary.skipped += len(skipped)
-    predictions = pd.DataFrame(top_k_columns(log_probs, runtime.labels, options.top_k), index=frame.index)
-    clashing = [name for name in predictions.columns if name in frame.columns]
+    return log_probs
+
+
+def prediction_names(labels: list[str], top_k: int) -> list[str]:
+    return list(top_k_columns(np.zeros((0, len(labels)), dtype=np.float32), labels, top_k))
+
+
+def check_no_clash(columns: list[str], labels: list[str], top_k: int) -> None:
+    clashing = [name for name in prediction_names(labels, top_k) if name in columns]
     if clashing:
         raise InputError(f"input already has column(s) {', '.join(clashing)}; rename them before classifying")
+
+
+def classify_frame(
+    frame: pd.DataFrame, column: str, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None,
+    summary: ClassifySummary,
+) -> pd.DataFrame:  # fmt: skip
+    """A parsed chunk with prediction columns appended (probabilities as floats, NaN when skipped)."""
+    check_no_clash(list(frame.columns), runtime.labels, options.top_k)
+    names = frame[column].to_numpy(dtype=object)
+    log_probs = predict_names(names, runtime, options, reference, summary)
+    predictions = pd.DataFrame(top_k_columns(log_probs, runtime.labels, options.top_k), index=frame.index)
     return pd.concat([frame, predictions], axis=1)
+
+
+def _field_counts_and_names(records: list[str], position: int) -> tuple[list[int], list[str]]:
+    """Fields per record and the field at ``position``; the csv module only for the few records with quotes."""
+    counts = [record.count(",") + 1 for record in records]
+    if position <= 3:  # partition makes no per-record list: ~4x faster than split
+        rests = records
+        for _ in range(position):
+            rests = [rest.partition(",")[2] for rest in rests]
+        names = [rest.partition(",")[0] for rest in rests]
+    else:
+        split = [record.split(",", position + 1) for record in records]
+        names = [fields[position] if len(fields) > position else "" for fields in split]
+    for row in _records_with_quotes(records):
+        fields = next(csv.reader([records[row]]))
+        counts[row], names[row] = len(fields), fields[position] if len(fields) > position else ""
+    return counts, names
+
+
+def _records_with_quotes(records: list[str]) -> np.ndarray:
+    """Indices of records holding a double quote, found in one pass over the joined text."""
+    joined = "\n".join(records)
+    if '"' not in joined:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(np.fromiter(map(len, records), dtype=np.int64, count=len(records)) + 1)
+    quotes = np.fromiter((match.start() for match in re.finditer('"', joined)), dtype=np.int64)
+    return np.unique(np.searchsorted(ends, quotes, side="right"))
+
+
+def _name_field(records: list[str], columns: list[str], column: str, source: str, first_row: int) -> list[str]:
+    """The name field of each raw record; short records are padded in place, long ones are an error."""
+    width = len(columns)
+    counts, names = _field_counts_and_names(records, columns.index(column))
+    if max(counts, default=0) > width:
+        row = next(i for i, count in enumerate(counts) if count > width)
+        raise InputError(
+            f"{source}: data row {first_row + row} has {counts[row]} fields, the header has {width}; "
+            "quote fields that contain commas"
+        )
+    if min(counts, default=width) < width:
+        records[:] = [record + "," * (width - count) for record, count in zip(records, counts, strict=True)]
+    return names
+
+
+def _output_text(records: list[str], log_probs: np.ndarray, labels: list[str], top_k: int) -> str:
+    """Output CSV text of one chunk: each input record byte for byte, then its prediction fields."""
+    predictions = [column.tolist() for column in formatted_columns(top_k_columns(log_probs, labels, top_k)).values()]
+    if top_k == 1:
+        languages, probabilities = predictions
+        return "".join([f"{r},{lang},{p}\n" for r, lang, p in zip(records, languages, probabilities, strict=True)])
+    suffixes = [",".join(fields) for fields in zip(*predictions, strict=True)]
+    return "".join([f"{record},{suffix}\n" for record, suffix in zip(records, suffixes, strict=True)])
+
+
+def _finish(in_flight, output, labels: list[str], top_k: int, on_rows) -> None:
+    """Wait for a chunk's predictions and write it."""
+    if in_flight is None:
+        return
+    records, submitted = in_flight
+    output.write(_output_text(records, submitted.result(), labels, top_k))
+    if on_rows is not None:
+        on_rows(len(records))
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic GC: chunks allocate millions of small acyclic objects and its passes cost ~2x."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def classify_csv(
@@ -181,14 +309,22 @@ def classify_csv(
     """Classify every row of ``input_path`` into ``output_path`` ('-' for stdin/stdout)."""
     started = time.perf_counter()
     summary = ClassifySummary(runtime=runtime.name, check=CheckResult() if reference is not None else None)
-    chunks, source = read_chunks(input_path, options)
-    with atomic_output(output_path) as handle:
-        for index, frame in enumerate(chunks):
-            if index == 0:
-                summary.column = choose_column(list(frame.columns), options.column, source)
-            labelled = classify_frame(frame, summary.column, runtime, options, reference, summary)
-            labelled.to_csv(handle, header=index == 0, index=False, na_rep="")
-            if on_rows is not None:
-                on_rows(len(frame))
+    handle, source = open_input(input_path, options.encoding)
+    reader = RecordReader(handle, source, options.chunk_rows)
+    header = reader.header()
+    columns = next(csv.reader([header]))
+    summary.column = choose_column(columns, options.column, source)
+    check_no_clash(columns, runtime.labels, options.top_k)
+    # The model of chunk i runs (GIL released) while this thread parses chunk i+1 and writes chunk i-1.
+    with atomic_output(output_path) as output, _gc_paused(), ThreadPoolExecutor(1) as model_thread:
+        output.write(",".join([header, *prediction_names(runtime.labels, options.top_k)]) + "\n")
+        in_flight, rows_read = None, 0
+        for records in reader.chunks():
+            names = _name_field(records, columns, summary.column, source, rows_read + 1)
+            rows_read += len(records)
+            submitted = model_thread.submit(predict_names, names, runtime, options, reference, summary)
+            _finish(in_flight, output, runtime.labels, options.top_k, on_rows)
+            in_flight = (records, submitted)
+        _finish(in_flight, output, runtime.labels, options.top_k, on_rows)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -340,7 +340,13 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     show_default=True,
     help="Also write language_2/probability_2 ... up to K.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
+    help="Names per model call; each batch holds names of one length.",
+)
 @click.option(
     "--chunk-rows",
     type=click.IntRange(min=1),

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import csv
 import hashlib
 import logging
+import math
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -22,9 +26,19 @@ import numpy as np
 import pandas as pd
 from dask.utils import parse_bytes
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
+from distributed.comm.addressing import parse_address, parse_host_port
 
-from .classify import ClassifyOptions, ClassifySummary, choose_column, classify_csv, classify_frame, read_chunks
-from .csvio import atomic_output, open_input
+from .classify import (
+    ClassifyOptions,
+    ClassifySummary,
+    check_no_clash,
+    choose_column,
+    classify_csv,
+    classify_frame,
+    formatted_columns,
+    prediction_names,
+)
+from .csvio import RecordReader, atomic_output, open_input
 from .errors import ArtifactError, InputError, RnnExportError
 from .manifest import (
     CHECKPOINT_FILE,
@@ -79,8 +93,7 @@ class ModelPlugin(WorkerPlugin):
 
     def teardown(self, worker) -> None:
         folder = Path(worker.local_directory) / self.name
-        with _CACHE_LOCK:
-            _RUNTIMES.pop(str(folder), None)
+        forget_runtimes(self.name)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -98,17 +111,29 @@ def worker_runtime(ref: ModelRef) -> Runtime:
         if plugin is None:
             raise RuntimeError(f"worker {worker.address} lacks the {ref.plugin_name} plugin that carries the model")
         folder = plugin.folder(worker)
+    key = f"{folder}|{ref.plugin_name}"  # the name carries the artifact's digest: a re-export is a new key
     with _CACHE_LOCK:
-        runtime = _RUNTIMES.get(str(folder))
+        runtime = _RUNTIMES.get(key)
         if runtime is None:
             # One thread per session: the cluster's parallelism comes from worker processes (or scheduler threads).
             runtime = open_runtime(ref.runtime, folder, ref.verify_hash, threads=1)
-            _RUNTIMES[str(folder)] = runtime
+            _RUNTIMES[key] = runtime
     return runtime
+
+
+def forget_runtimes(plugin_name: str) -> None:
+    """Drop this process's runtimes of one run (in-process schedulers share the driver's cache)."""
+    with _CACHE_LOCK:
+        for key in [key for key in _RUNTIMES if key.endswith(f"|{plugin_name}")]:
+            del _RUNTIMES[key]
 
 
 def classify_partition(frame: pd.DataFrame, column: str, ref: ModelRef, options: ClassifyOptions) -> pd.DataFrame:
     """One partition through the local engine's classify_frame, on this worker's cached runtime."""
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas turns a block's first row with one field too many into an index instead of failing; the local
+        # engine reads that row mid-file and fails, so the partition must fail too.
+        raise pd.errors.ParserError(f"a row has more fields than the header's {len(frame.columns)}")
     return classify_frame(frame, column, worker_runtime(ref), options, None, ClassifySummary())
 
 
@@ -130,14 +155,16 @@ def model_files(model_dir: Path, runtime: str, verify_hash: bool) -> tuple[dict[
     return files, digest
 
 
-class _LabelsOnly(Runtime):
-    """Enough of a runtime for classify_frame on an empty frame: the output schema (Dask's ``meta``)."""
+class LabelsOnly(Runtime):
+    """A runtime without a model (uniform log-probs): the output schema, and replays of the local engine's checks."""
+
+    name = "labels-only"
 
     def __init__(self, labels: list[str]):
         self.labels = labels
 
     def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        raise AssertionError("the schema runtime never runs the model")
+        return np.full((indices.shape[1], len(self.labels)), -np.log(len(self.labels)), dtype=np.float32)
 
 
 def model_labels(model_dir: Path, runtime: str, verify_hash: bool) -> list[str]:
@@ -171,37 +198,81 @@ def block_bytes(blocksize: str | int) -> int:
     return int(size)
 
 
-def read_partitions(input_path: str, options: ClassifyOptions, blocksize: str | int) -> tuple[dd.DataFrame, str]:
-    """The CSV as a Dask frame of string columns, read with the local engine's parsing options."""
-    handle, source = open_input(input_path, options.encoding)  # same checks and messages as the local engine
-    handle.raw.close()
-    try:
-        frame = dd.read_csv(
-            input_path, blocksize=block_bytes(blocksize), dtype=str, keep_default_na=False, na_filter=False,
-            skip_blank_lines=False, encoding=dask_encoding(options.encoding),
-        )  # fmt: skip
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{source} has no header row; the first line must name the columns") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise parse_failure(input_path, options, source, 0, error) from None
-    return frame, source
+def partition_bytes(input_path: str, blocksize: str | int) -> int:
+    """The block size to give Dask so that no partition holds more than ``blocksize`` bytes.
+
+    Dask's read_csv makes floor(size / blocksize) partitions, so 16MB would leave a 30 MB file in one piece.
+    """
+    limit = block_bytes(blocksize)
+    size = os.path.getsize(input_path)
+    return max(1, size // max(1, math.ceil(size / limit)))
 
 
-def parse_failure(input_path: str, options: ClassifyOptions, source: str, partition: int, error: Exception):
-    """The local engine's own error for the file (exact line numbers), found by re-reading it on the driver."""
+def read_header(input_path: str, options: ClassifyOptions) -> tuple[str, list[str], str]:
+    """The header record as written, its columns and the source name, read as the local engine reads them."""
+    handle, source = open_input(input_path, options.encoding)
     try:
-        for _ in read_chunks(input_path, options)[0]:
-            pass
-    except InputError as local_error:
+        header = RecordReader(handle, source, 1).header()
+    finally:
+        handle.raw.close()
+    return header, next(csv.reader([header])), source
+
+
+def read_partitions(input_path: str, options: ClassifyOptions, blocksize: str | int) -> dd.DataFrame:
+    """The CSV as a Dask frame of string columns (the file is checked first, see read_header)."""
+    return dd.read_csv(
+        input_path, blocksize=partition_bytes(input_path, blocksize), dtype=str, keep_default_na=False,
+        na_filter=False, skip_blank_lines=False, encoding=dask_encoding(options.encoding),
+    )  # fmt: skip
+
+
+def local_engine_error(input_path: str, options: ClassifyOptions, labels: list[str]) -> InputError | None:
+    """The local engine's own error for this file (exact row and line numbers), or None if it accepts the file.
+
+    Replays classify_csv without a model into a scratch folder: only run once a partition has already failed.
+    """
+    with tempfile.TemporaryDirectory(prefix="rnnexport-replay-") as scratch:
+        try:
+            classify_csv(input_path, str(Path(scratch) / "replay.csv"), LabelsOnly(labels), options)
+        except InputError as error:
+            return error
+    return None
+
+
+def parse_failure(
+    input_path: str, options: ClassifyOptions, labels: list[str], source: str, partition: int, error: Exception
+) -> InputError:
+    """What to tell the user when Dask could not parse (or decode) a partition."""
+    local_error = local_engine_error(input_path, options, labels)
+    if local_error is not None:
         return local_error
-    # The local reader accepts the file: a quoted field spans a block boundary, which Dask cannot split.
+    # The local engine accepts the file: a quoted field spans a block boundary (Dask splits blocks at newlines).
     return InputError(
-        f"{source}: partition {partition + 1} could not be parsed ({str(error).strip()}); a quoted field may "
-        "span lines: use a larger --blocksize or --engine local"
+        f"{source} is not a well-formed CSV for --engine dask: partition {partition + 1}: {str(error).strip()}; "
+        "if a quoted field spans lines, use a larger --blocksize or --engine local"
     )
 
 
 # --- cluster and ordered results --------------------------------------------------------------------------------
+
+
+def check_reachable(address: str) -> None:
+    """Fail at once when a TCP scheduler refuses connections (a Client would retry until its timeout)."""
+    try:
+        protocol, location = parse_address(address)
+        host, port = parse_host_port(location)
+    except ValueError:
+        return  # not host:port: let the Client judge it
+    if protocol != "tcp":
+        return
+    try:
+        with socket.create_connection((host, port), timeout=10):
+            pass
+    except OSError as error:
+        raise RnnExportError(
+            f"cannot reach the Dask scheduler at {address}: {error.strerror or error}; is `dask scheduler` running "
+            "there? (leave out --scheduler to start a local cluster)"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -211,6 +282,7 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Client |
         yield None
         return
     if scheduler:
+        check_reachable(scheduler)
         try:
             client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as error:
@@ -269,7 +341,8 @@ def _ordered(parts: list, client: Client | None, threads: int, scheduler: str | 
             yield result
     finally:
         if pending:
-            client.cancel(list(pending))
+            with contextlib.suppress(Exception):  # best effort: the cluster may be gone already
+                client.cancel(list(pending))
 
 
 # --- output -------------------------------------------------------------------------------------------------------
@@ -298,36 +371,53 @@ def atomic_folder(path: str) -> Iterator[Path]:
         raise
 
 
-def count_partition(frame: pd.DataFrame, column: str, options: ClassifyOptions, summary: ClassifySummary) -> None:
+def count_partition(frame: pd.DataFrame, options: ClassifyOptions, summary: ClassifySummary) -> None:
     """Add a classified partition to the summary; --strict fails here so the row number is global."""
     skipped = np.flatnonzero(frame["language"].to_numpy(dtype=object, na_value="") == "")
     if len(skipped) and summary.first_skipped_row is None:
         summary.first_skipped_row = summary.rows + int(skipped[0]) + 1
         if options.strict:
             raise InputError(
-                f"data row {summary.first_skipped_row}: name {frame[column].iloc[skipped[0]]!r} has no letter "
+                f"data row {summary.first_skipped_row}: name {frame[summary.column].iloc[skipped[0]]!r} has no letter "
                 "of the alphabet; drop --strict to leave such rows without a prediction"
             )
     summary.rows += len(frame)
     summary.skipped += len(skipped)
 
 
+@dataclass(frozen=True)
+class OutputLayout:
+    path: str
+    format: str
+    header: str  # the input's header record, as written there
+    predictions: list[str]
+
+
+def csv_text(frame: pd.DataFrame, predictions: list[str]) -> str:
+    """A classified partition as the local engine writes it: probabilities as 0.123456, '' when skipped."""
+    text = frame.copy(deep=False)
+    for name, values in formatted_columns({name: frame[name].to_numpy() for name in predictions}).items():
+        text[name] = values
+    return text.to_csv(header=False, index=False, lineterminator="\n")
+
+
 def write_results(
-    results: Iterator[pd.DataFrame], output_path: str, output_format: str, column: str, options: ClassifyOptions,
-    summary: ClassifySummary, on_rows: Callable[[int], None] | None,
+    results: Iterator[pd.DataFrame], layout: OutputLayout, options: ClassifyOptions, summary: ClassifySummary,
+    on_rows: Callable[[int], None] | None,
 ) -> None:  # fmt: skip
     """Count and write partitions in order: one CSV, or a folder of numbered parquet parts."""
-    if output_format == "csv":
-        with atomic_output(output_path) as handle:
-            for index, frame in enumerate(results):
-                count_partition(frame, column, options, summary)
-                frame.to_csv(handle, header=index == 0, index=False, na_rep="")
+    if layout.format == "csv":
+        with atomic_output(layout.path) as handle:
+            handle.write(",".join([layout.header, *layout.predictions]) + "\n")
+            for frame in results:
+                count_partition(frame, options, summary)
+                handle.write(csv_text(frame, layout.predictions))
                 if on_rows is not None:
                     on_rows(len(frame))
         return
-    with atomic_folder(output_path) as folder:
+    with atomic_folder(layout.path) as folder:
         for index, frame in enumerate(results):
-            count_partition(frame, column, options, summary)
+            count_partition(frame, options, summary)
             frame.to_parquet(folder / f"part.{index:05d}.parquet", index=False)
             if on_rows is not None:
                 on_rows(len(frame))
@@ -354,37 +444,109 @@ def classify_csv_dask(
 
     ``scheduler``: None starts a LocalCluster of ``workers`` processes (one thread each); an address joins an
     existing cluster (workers need rnnexport installed and read access to ``input_path``, not to the model);
-    "threads" or "sync" run Dask's in-process schedulers.
+    "threads" or "sync" run Dask's in-process schedulers. ``blocksize``: the most bytes per partition.
     """
     started = time.perf_counter()
     if output_format not in OUTPUT_FORMATS:
         raise InputError(f"unknown output format {output_format!r}; choose csv or parquet")
     files, digest = model_files(Path(model_dir), runtime, verify_hash)
-    frame, source = read_partitions(input_path, options, blocksize)
-    column = choose_column(list(frame.columns), options.column, source)
-    summary = ClassifySummary(runtime=runtime, column=column)
+    labels = model_labels(Path(model_dir), runtime, verify_hash)
+    # The same checks, in the same order and words, as the local engine before it reads a row.
+    header, columns, source = read_header(input_path, options)
+    summary = ClassifySummary(runtime=runtime, column=choose_column(columns, options.column, source))
+    check_no_clash(columns, labels, options.top_k)
+    try:
+        frame = read_partitions(input_path, options, blocksize)
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:  # Dask parses a sample of the file here
+        raise parse_failure(input_path, options, labels, source, 0, error) from None
     # Workers never fail on a skipped row: the driver does, where it knows the row's global number.
     worker_options = replace(options, strict=False)
-    meta = classify_frame(
-        frame._meta, column, _LabelsOnly(model_labels(Path(model_dir), runtime, verify_hash)), worker_options, None,
-        ClassifySummary(),
-    )  # fmt: skip
-    plugin = ModelPlugin(files, PLUGIN_PREFIX + f"{runtime}-{digest[:16]}")
+    meta = classify_frame(frame._meta, summary.column, LabelsOnly(labels), worker_options, None, ClassifySummary())
+    # Unique per run, so that a run finishing on a shared cluster never unregisters another run's model.
+    plugin = ModelPlugin(files, f"{PLUGIN_PREFIX}{runtime}-{digest[:16]}-{uuid.uuid4().hex[:8]}")
     with dask_client(scheduler, workers) as client:
-        local_dir = None if client is not None else str(Path(model_dir).resolve())
-        ref = ModelRef(runtime, plugin.name, verify_hash, local_dir)
-        parts = frame.map_partitions(classify_partition, column, ref, worker_options, meta=meta).to_delayed()
-        threads = sum(client.nthreads().values()) if client is not None else workers or os.cpu_count() or 1
+        ref = ModelRef(runtime, plugin.name, verify_hash, None if client else str(Path(model_dir).resolve()))
+        parts = frame.map_partitions(classify_partition, summary.column, ref, worker_options, meta=meta).to_delayed()
+        threads = sum(client.nthreads().values()) if client else workers or os.cpu_count() or 1
         if client is not None:
             client.register_plugin(plugin, name=plugin.name)
         try:
-            results = ordered_results(parts, client, max(threads, 1), scheduler)
-            write_results(results, output_path, output_format, column, options, summary, on_rows)
+            # closing(): on failure, cancel the partitions still in flight while the client is still open.
+            with contextlib.closing(ordered_results(parts, client, max(threads, 1), scheduler)) as results:
+                layout = OutputLayout(output_path, output_format, header, prediction_names(labels, options.top_k))
+                write_results(results, layout, options, summary, on_rows)
         except PartitionParseError as error:
-            raise parse_failure(input_path, options, source, error.partition, error.cause) from None
+            raise parse_failure(input_path, options, labels, source, error.partition, error.cause) from None
         finally:
-            if client is not None:
-                with contextlib.suppress(Exception):  # best effort: the cluster may be shutting down
-                    client.unregister_worker_plugin(plugin.name)
+            release_model(client, plugin.name)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def release_model(client: Client | None, plugin_name: str) -> None:
+    """Forget this run's runtimes: in this process, or on the workers (which also delete the model files)."""
+    if client is None:
+        forget_runtimes(plugin_name)
+        return
+    with contextlib.suppress(Exception):  # best effort: the cluster may be shutting down
+        client.unregister_worker_plugin(plugin_name)
+
+
+# --- benchmark ----------------------------------------------------------------------------------------------------
+
+
+def bench_names_csv(rows: int, path: Path, seed: int = 0) -> str:
+    """A one-column CSV of ``rows`` names drawn from the data set (or generated ones); returns their source."""
+    from .errors import DataError
+    from .verify import dataset_names, generated_names
+
+    try:
+        names, source = dataset_names()
+    except DataError:
+        names, source = generated_names(), "generated names (the data set was not found)"
+    drawn = np.random.default_rng(seed).choice(np.array(names, dtype=object), size=rows)
+    pd.DataFrame({"name": drawn}).to_csv(path, index=False)
+    return source
+
+
+def _bench_row(engine: str, summary: ClassifySummary, **details) -> dict:
+    return {
+        "engine": engine, "rows": summary.rows, "seconds": round(summary.seconds, 3),
+        "rows_per_second": round(summary.names_per_second, 1), **details,
+    }  # fmt: skip
+
+
+def bench_dask(rows: int, model_dir: Path, workdir: Path, blocksize: str | int | None = None) -> list[dict]:
+    """rows/s of the local engine, Dask's threaded scheduler and a LocalCluster on the same generated CSV (onnx).
+
+    ``blocksize`` None gives about four partitions per core, so that Dask has work to spread
+    (the CLI's 16MB default would give a 2,000,000-row file only two partitions).
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    input_path = workdir / "bench_names.csv"
+    source = bench_names_csv(rows, input_path)
+    cores = os.cpu_count() or 1
+    size = input_path.stat().st_size
+    blocksize = blocksize or max(64 * 1024, size // (4 * cores) + 1)
+    common = {"names": source, "input_bytes": size}
+    options = ClassifyOptions()
+    runtime = open_runtime("onnx", model_dir, threads=cores)
+    local = classify_csv(str(input_path), str(workdir / "local.csv"), runtime, options)
+    results = [_bench_row("local", local, threads=cores, **common)]
+    dask_details = {"workers": cores, "blocksize": block_bytes(blocksize), **common}
+    with dask.config.set(scheduler="threads"):
+        threaded = classify_csv_dask(
+            str(input_path), str(workdir / "dask_threads.csv"), options, model_dir=model_dir, scheduler="threads",
+            blocksize=blocksize, workers=cores,
+        )  # fmt: skip
+    results.append(_bench_row("dask-threads", threaded, **dask_details))
+    started = time.perf_counter()
+    with dask_client(None, cores) as client:
+        startup = time.perf_counter() - started
+        clustered = classify_csv_dask(
+            str(input_path), str(workdir / "dask_cluster.csv"), options, model_dir=model_dir,
+            scheduler=client.scheduler.address, blocksize=blocksize,
+        )  # fmt: skip
+    results.append(_bench_row("dask-localcluster", clustered, cluster_start_seconds=round(startup, 3), **dask_details))
+    return results

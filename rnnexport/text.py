@@ -6,6 +6,7 @@ import string
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -79,6 +80,8 @@ def _index_of_code_points(code_points: np.ndarray) -> np.ndarray:
 
 def _as_strings(names: Iterable[object]) -> list[str]:
     """Names as str; None, NaN and other non-strings become '' (no prediction)."""
+    if isinstance(names, list) and all(type(name) is str for name in names):
+        return names
     return [name if isinstance(name, str) else "" for name in names]
 
 
@@ -89,9 +92,9 @@ class RaggedNames:
     letters: np.ndarray
     lengths: np.ndarray
 
-    @property
+    @cached_property
     def starts(self) -> np.ndarray:
-        """int64 [B]: where each name begins in ``letters``."""
+        """int64 [B]: where each name begins in ``letters`` (computed once: batches gather from it)."""
         return np.cumsum(self.lengths) - self.lengths
 
     def gather_equal_length(self, rows: np.ndarray, length: int) -> np.ndarray:
@@ -118,17 +121,27 @@ def encode_ragged(names: Sequence[object] | Iterable[object]) -> RaggedNames:
     """
     strings = _as_strings(names)
     raw_lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
-    code_points = np.frombuffer("".join(strings).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    letter_index = _index_of_code_points(code_points.astype(np.int64))
-    # A blank name (only spaces once folded) gets no prediction, like one that folds to nothing.
-    name_of_code_point = np.repeat(np.arange(len(strings)), raw_lengths)
-    not_blank = np.zeros(len(strings), dtype=bool)
-    not_blank[name_of_code_point[(letter_index >= 0) & (letter_index != SPACE_INDEX)]] = True
-    kept = (letter_index >= 0) & not_blank[name_of_code_point]
-    kept_before = np.concatenate(([0], np.cumsum(kept)))
+    joined = "".join(strings)
+    if joined.isascii():  # O(1) in CPython; one byte per character is much cheaper than UTF-32
+        letter_index = _ASCII_INDEX[np.frombuffer(joined.encode("ascii"), dtype=np.uint8)]
+    else:
+        code_points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        letter_index = _index_of_code_points(code_points.astype(np.int64))
+    kept = letter_index >= 0
     ends = np.cumsum(raw_lengths)
-    lengths = kept_before[ends] - kept_before[ends - raw_lengths]
+    lengths = _per_name_counts(kept, ends, raw_lengths)
+    # A blank name (only spaces once folded) gets no prediction, like one that folds to nothing.
+    blank = (_per_name_counts(kept & (letter_index != SPACE_INDEX), ends, raw_lengths) == 0) & (lengths > 0)
+    if blank.any():
+        kept &= ~np.repeat(blank, raw_lengths)
+        lengths[blank] = 0
     return RaggedNames(letters=letter_index[kept], lengths=lengths)
+
+
+def _per_name_counts(flags: np.ndarray, ends: np.ndarray, raw_lengths: np.ndarray) -> np.ndarray:
+    """How many flagged code points each name has (flags run over all names' code points, concatenated)."""
+    before = np.concatenate(([0], np.cumsum(flags)))
+    return before[ends] - before[ends - raw_lengths]
 
 
 def encode_names(names: Sequence[object] | Iterable[object]) -> EncodedNames:

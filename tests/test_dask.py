@@ -1,0 +1,319 @@
+"""The Dask engine: parity with the local engine on a LocalCluster, a scheduler address, the CLI; faults."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+from rnnexport.classify import ClassifyOptions, classify_csv  # noqa: E402
+from rnnexport.cli import main  # noqa: E402
+from rnnexport.dask_engine import (  # noqa: E402
+    ModelRef,
+    bench_dask,
+    classify_csv_dask,
+    classify_partition,
+    read_partitions,
+)
+from rnnexport.errors import InputError  # noqa: E402
+from rnnexport.runtimes import open_runtime  # noqa: E402
+
+ODD_NAMES = ["Dvořák", "Müller", "O'Neil", "", "   ", "1234", "🙂", "Nguyễn", "ZZ", "a"]
+
+
+def write_names(path: Path, rows: int, seed: int = 0, extra_column: bool = True) -> Path:
+    """A CSV of random names plus names that fold to nothing (skipped rows) in known places."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ '"))
+    names = ["".join(rng.choice(letters, size=rng.integers(1, 12))) for _ in range(rows)]
+    for i in range(0, rows, 97):
+        names[i] = ODD_NAMES[(i // 97) % len(ODD_NAMES)]
+    frame = pd.DataFrame({"id": np.arange(rows).astype(str), "name": names} if extra_column else {"name": names})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def local_reference(input_path: Path, output: Path, model_dir: Path, options: ClassifyOptions):
+    return classify_csv(str(input_path), str(output), open_runtime("onnx", model_dir), options)
+
+
+def assert_same_rows(expected_csv: Path, actual: pd.DataFrame | Path) -> None:
+    """Every column equal as text, except probabilities: within 1e-6, empty where the other is empty."""
+    expected = pd.read_csv(expected_csv, dtype=str, keep_default_na=False)
+    if isinstance(actual, Path):
+        actual = pd.read_csv(actual, dtype=str, keep_default_na=False)
+    assert list(actual.columns) == list(expected.columns)
+    assert len(actual) == len(expected)
+    for column in expected.columns:
+        if column.startswith("probability"):
+            left = pd.to_numeric(expected[column].replace("", np.nan)).to_numpy(dtype=float)
+            right = pd.to_numeric(actual[column].replace("", np.nan)).to_numpy(dtype=float)
+            np.testing.assert_array_equal(np.isnan(left), np.isnan(right))
+            np.testing.assert_allclose(right, left, rtol=0, atol=1e-6 + 1e-12)  # 6 decimals: one step may flip
+        else:
+            assert actual[column].tolist() == expected[column].tolist(), column
+
+
+def no_leftovers(folder: Path) -> bool:
+    return not [path for path in folder.iterdir() if path.name.startswith(".")]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two one-thread worker processes, shared by the tests that pass its address."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        ) as local_cluster,
+        distributed.Client(local_cluster) as client,
+    ):
+        yield local_cluster.scheduler_address, client
+
+
+def test_local_cluster_matches_local_engine(cluster, tiny_model_dir, tmp_path):
+    address, client = cluster
+    source = write_names(tmp_path / "names.csv", 3000)
+    options = ClassifyOptions(top_k=3)
+    expected = local_reference(source, tmp_path / "local.csv", tiny_model_dir, options)
+    seen = {}
+
+    def on_rows(count: int) -> None:
+        # Mid-run, each worker holds its runtime in its own local folder, not the driver's model folder.
+        if not seen:
+            seen.update(client.run(runtime_keys_on_worker))
+        seen["rows"] = seen.get("rows", 0) + count
+
+    summary = classify_csv_dask(
+        str(source), str(tmp_path / "dask.csv"), options, model_dir=tiny_model_dir, scheduler=address,
+        blocksize="8KB", on_rows=on_rows,
+    )  # fmt: skip
+    assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
+    assert (summary.rows, summary.skipped, summary.column) == (expected.rows, expected.skipped, "name")
+    assert summary.skipped > 0 and summary.runtime == "onnx"
+    assert seen.pop("rows") == 3000
+    for local_directory, keys in seen.values():
+        assert keys and all(key.startswith(local_directory) for key in keys)
+
+
+# A lambda travels by value to the workers (they cannot import this test module); sys is there already.
+runtime_keys_on_worker = lambda dask_worker: (  # noqa: E731
+    dask_worker.local_directory,
+    sorted(sys.modules["rnnexport.dask_engine"]._RUNTIMES),
+)
+
+
+def test_parquet_output_replaces_folder_atomically(cluster, tiny_model_dir, tmp_path):
+    address, _ = cluster
+    source = write_names(tmp_path / "names.csv", 1500)
+    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions())
+    output = tmp_path / "out.parquet"
+    output.mkdir()
+    (output / "stale.parquet").write_text("old")
+    summary = classify_csv_dask(
+        str(source), str(output), ClassifyOptions(), model_dir=tiny_model_dir, scheduler=address,
+        blocksize="8KB", output_format="parquet",
+    )  # fmt: skip
+    parts = sorted(output.glob("part.*.parquet"))
+    assert len(parts) > 1 and not (output / "stale.parquet").exists()
+    frame = pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)
+    assert_same_rows(tmp_path / "local.csv", frame.astype(object).fillna("").astype(str))
+    assert summary.rows == 1500 and no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "torchscript"])
+def test_threaded_scheduler_matches_local_engine(runtime, tiny_model_dir, tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    source = write_names(tmp_path / "names.csv", 800, extra_column=False)
+    classify_csv(str(source), str(tmp_path / "local.csv"), open_runtime(runtime, tiny_model_dir), ClassifyOptions())
+    summary = classify_csv_dask(
+        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(), model_dir=tiny_model_dir, runtime=runtime,
+        scheduler="threads", blocksize="2KB", workers=2,
+    )  # fmt: skip
+    torch.set_num_threads(threads)  # the in-process torchscript runtime set one thread for this process
+    assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
+    assert summary.runtime == runtime
+
+
+def bad_input_cases(tmp_path: Path) -> dict[str, tuple[Path, ClassifyOptions]]:
+    rows = "".join(f"Name{i},{i}\n" for i in range(400))
+    cases = {
+        "malformed row": ("name,id\n" + rows + "a,b,c\n" + rows, ClassifyOptions()),
+        "strict: no letter": ("name,id\n" + rows + "1234,0\n" + rows, ClassifyOptions(strict=True)),
+        "clashing column": ("name,language\nSmith,x\n", ClassifyOptions()),
+        "missing column": ("name,id\nSmith,1\n", ClassifyOptions(column="surname")),
+        "no header": ("\n", ClassifyOptions()),
+    }
+    written = {}
+    for label, (text, options) in cases.items():
+        path = tmp_path / f"{label.split(':')[0].replace(' ', '_')}.csv"
+        path.write_text(text, encoding="utf-8")
+        written[label] = (path, options)
+    invalid = tmp_path / "invalid_utf8.csv"
+    invalid.write_bytes(b"name,id\n" + rows.encode() + b"\xff\xfe,1\n" + rows.encode())
+    written["invalid utf-8"] = (invalid, ClassifyOptions())
+    return written
+
+
+def test_bad_input_fails_as_in_local_engine_and_leaves_output_untouched(cluster, tiny_model_dir, tmp_path):
+    address, _ = cluster
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    output = tmp_path / "out.csv"
+    for label, (path, options) in bad_input_cases(inputs).items():
+        output.write_text("previous result\n")
+        with pytest.raises(InputError) as local_error:
+            local_reference(path, output, tiny_model_dir, options)
+        with pytest.raises(InputError) as dask_error:
+            classify_csv_dask(
+                str(path), str(output), options, model_dir=tiny_model_dir, scheduler=address, blocksize="1KB"
+            )
+        assert str(dask_error.value) == str(local_error.value), label
+        assert output.read_text() == "previous result\n", label
+        assert no_leftovers(tmp_path), label
+
+
+def test_partition_whose_first_row_has_an_extra_field_fails(tiny_model_dir, tmp_path):
+    """pandas reads such a row's first field as an index: a block must not quietly shift its columns."""
+    frame = pd.read_csv(io.StringIO("name,id\nSmith,1,extra\nJones,2\n"), dtype=str, keep_default_na=False)
+    ref = ModelRef("onnx", "unused", verify_hash=True, local_dir=str(tiny_model_dir))
+    with pytest.raises(pd.errors.ParserError, match="more fields than the header's 2"):
+        classify_partition(frame, "name", ref, ClassifyOptions())
+    source = tmp_path / "extra.csv"
+    source.write_text("name,id\nSmith,1,extra\nJones,2\n")
+    with pytest.raises(InputError) as local_error:
+        local_reference(source, tmp_path / "out.csv", tiny_model_dir, ClassifyOptions())
+    with pytest.raises(InputError) as dask_error:
+        classify_csv_dask(
+            str(source), str(tmp_path / "out.csv"), ClassifyOptions(), model_dir=tiny_model_dir, scheduler="sync"
+        )
+    assert str(dask_error.value) == str(local_error.value)
+    assert not (tmp_path / "out.csv").exists() and no_leftovers(tmp_path)
+
+
+def test_header_only_and_bom_match_local_engine(tiny_model_dir, tmp_path):
+    for text in ("name\n", "\ufeffName,id\nSmith,1\n,2\n"):
+        source = tmp_path / "in.csv"
+        source.write_text(text, encoding="utf-8")
+        expected = local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions())
+        summary = classify_csv_dask(
+            str(source), str(tmp_path / "dask.csv"), ClassifyOptions(), model_dir=tiny_model_dir, scheduler="sync"
+        )
+        assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+        assert (summary.rows, summary.skipped, summary.column) == (expected.rows, expected.skipped, expected.column)
+
+
+def test_default_blocksize_splits_30mb_into_partitions(tmp_path):
+    source = tmp_path / "big.csv"
+    source.write_bytes(b"name\n" + b"Abercrombie\n" * 2_600_000)  # about 31 MB
+    frame = read_partitions(str(source), ClassifyOptions(), "16MB")
+    assert frame.npartitions >= 2
+
+
+def test_worker_killed_mid_run_is_survived(cluster, tiny_model_dir, tmp_path):
+    """Kill one of the two worker processes after the first partition is written; Dask reruns its tasks."""
+    address, client = cluster
+    source = write_names(tmp_path / "names.csv", 20_000)
+    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions())
+    killed = []
+
+    def kill_one_worker(_: int) -> None:
+        if not killed:
+            pid = sorted(client.run(os.getpid).values())[0]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    summary = classify_csv_dask(
+        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(), model_dir=tiny_model_dir, scheduler=address,
+        blocksize="16KB", on_rows=kill_one_worker,
+    )  # fmt: skip
+    assert killed and summary.rows == 20_000
+    assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
+    deadline = time.monotonic() + 60
+    while killed[0] in client.run(os.getpid, on_error="ignore").values() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert killed[0] not in client.run(os.getpid).values()
+
+
+@pytest.fixture
+def scheduler_address(tmp_path):
+    """`dask scheduler` and one `dask worker` as subprocesses on 127.0.0.1, stopped after the test."""
+    dask_cli = str(Path(sys.executable).parent / "dask")
+    scheduler_file = str(tmp_path / "scheduler.json")
+    scheduler = [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file"]
+    worker = [dask_cli, "worker", "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1", "--no-dashboard"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [subprocess.Popen([*scheduler, scheduler_file], **quiet)]
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(scheduler_file).is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        processes.append(subprocess.Popen([*worker, "--scheduler-file", scheduler_file], **quiet))
+        with distributed.Client(scheduler_file=scheduler_file) as client:
+            client.wait_for_workers(1, timeout=60)
+            yield client.scheduler.address
+            client.shutdown()  # scheduler and worker exit at once (SIGTERM makes the worker wait for its nanny)
+    finally:
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.terminate()
+                process.wait(timeout=20)
+
+
+def test_scheduler_address_of_dask_cli_cluster(scheduler_address, tiny_model_dir, tmp_path):
+    source = write_names(tmp_path / "names.csv", 1000)
+    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions(top_k=2))
+    summary = classify_csv_dask(
+        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(top_k=2), model_dir=tiny_model_dir,
+        scheduler=scheduler_address, blocksize="8KB",
+    )  # fmt: skip
+    assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
+    assert summary.rows == 1000
+
+
+def test_unreachable_scheduler_is_a_clear_error(tiny_model_dir, tmp_path):
+    source = write_names(tmp_path / "names.csv", 10)
+    result = CliRunner().invoke(
+        main,
+        ["classify", str(source), "-o", str(tmp_path / "out.csv"), "--engine", "dask", "--model-dir",
+         str(tiny_model_dir), "--scheduler", "tcp://127.0.0.1:9"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.output
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_cli_dask_engine_starts_its_own_local_cluster(tiny_model_dir, tmp_path):
+    source = write_names(tmp_path / "names.csv", 1200)
+    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions())
+    result = CliRunner().invoke(
+        main,
+        ["classify", str(source), "-o", str(tmp_path / "dask.csv"), "--engine", "dask", "--workers", "2",
+         "--blocksize", "8KB", "--model-dir", str(tiny_model_dir)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1200 rows" in result.output and "engine dask" in result.output and "runtime onnx" in result.output
+    assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
+
+
+def test_bench_dask_at_a_tiny_size(tiny_model_dir, tmp_path):
+    results = bench_dask(2000, tiny_model_dir, tmp_path)
+    assert [entry["engine"] for entry in results] == ["local", "dask-threads", "dask-localcluster"]
+    assert all(entry["rows"] == 2000 and entry["rows_per_second"] > 0 for entry in results)
