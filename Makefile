@@ -44,7 +44,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install
+bench: data
 	$(BIN)/rnnexport bench
 
 bench-train: data

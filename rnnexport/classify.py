@@ -10,14 +10,17 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .csvio import RecordReader, atomic_output, open_input
 from .errors import InputError
 from .runtimes import Runtime
 from .text import RaggedNames, encode_ragged
+
+if TYPE_CHECKING:  # pandas costs ~0.3 s to import; the local engine's hot path does not need it
+    import pandas as pd
 
 DEFAULT_CHUNK_ROWS = 100_000
 DEFAULT_BATCH_SIZE = 512  # measured best for the ONNX Scan on 2 cores (fits in L2)
@@ -160,6 +163,8 @@ def compare_with_reference(log_probs: np.ndarray, reference: np.ndarray, check: 
 
 
 def read_chunks(input_path: str, options: ClassifyOptions) -> tuple[Iterator[pd.DataFrame], str]:
+    import pandas as pd
+
     handle, source = open_input(input_path, options.encoding)
     try:
         reader = pd.read_csv(
@@ -174,6 +179,8 @@ def read_chunks(input_path: str, options: ClassifyOptions) -> tuple[Iterator[pd.
 
 
 def _parsed(reader, source: str) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
     try:
         yield from reader
     except pd.errors.ParserError as error:
@@ -216,6 +223,8 @@ def classify_frame(
     frame: pd.DataFrame, column: str, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None,
     summary: ClassifySummary,
 ) -> pd.DataFrame:  # fmt: skip
+    import pandas as pd
+
     """A parsed chunk with prediction columns appended (probabilities as floats, NaN when skipped)."""
     check_no_clash(list(frame.columns), runtime.labels, options.top_k)
     names = frame[column].to_numpy(dtype=object)

@@ -500,3 +500,103 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -
             continue
         best = sorted(range(len(row)), key=lambda i: -row[i])[:top_k]
         click.echo(f"{name}: " + ", ".join(f"{model.labels[i]} {math.exp(row[i]):.3f}" for i in best))
+
+
+@main.command()
+@click.option(
+    "--rows",
+    type=click.IntRange(min=1000),
+    default=1_000_000,
+    show_default=True,
+    help="Names in the generated CSV (sampled from the data set with a fixed seed).",
+)
+@click.option(
+    "--model-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bench"),
+    show_default=True,
+    help="Where the generated CSVs and results.json go.",
+)
+@click.option(
+    "--memory/--no-memory",
+    default=True,
+    show_default=True,
+    help="Also compare peak RSS at 1M and 5M rows (streaming keeps it flat).",
+)
+@click.option(
+    "--dask/--no-dask",
+    "with_dask",
+    default=True,
+    show_default=True,
+    help="Also time the dask engine on 2M rows (needs rnnexport[dask]).",
+)
+def bench(rows: int, model_dir: Path, workdir: Path, memory: bool, with_dask: bool) -> None:
+    """Measure classify end to end against the seed loop, torch.nn.RNN and the GEMM ceiling.
+
+    \b
+    Prints each figure as it is measured and writes WORKDIR/results.json. Takes a few minutes.
+    Example:
+      rnnexport bench --rows 1000000
+    """
+    from .bench import memory_scaling, run_classify_bench
+    from .verify import dataset_names
+
+    with user_errors():
+        names, _ = dataset_names()
+        results = run_classify_bench(model_dir, workdir, names, rows, click.echo)
+        if memory:
+            click.echo("peak memory of classify --runtime onnx (streaming):")
+            results["memory"] = memory_scaling(model_dir, workdir, names, click.echo)
+        if with_dask:
+            results["dask"] = _bench_dask(model_dir, workdir)
+    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    click.echo(f"wrote {workdir / 'results.json'}")
+
+
+def _bench_dask(model_dir: Path, workdir: Path) -> list[dict]:
+    try:
+        from .dask_engine import bench_dask
+    except ImportError:
+        click.echo("dask engine: skipped (pip install 'rnnexport[dask]')")
+        return []
+    click.echo("local engine vs dask on 2,000,000 rows:")
+    measured = bench_dask(2_000_000, model_dir, workdir)
+    for entry in measured:
+        click.echo(f"  {entry}")
+    return measured
+
+
+@main.command("bench-train")
+@click.option(
+    "--names-dir",
+    type=click.Path(path_type=Path),
+    help="Names folder [default: data/names, else $RNNEXPORT_NAMES_DIR].",
+)
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"), show_default=True)
+def bench_train(names_dir: Path | None, workdir: Path) -> None:
+    """Train the seed recipe and the default recipe back to back; compare accuracy and wall time.
+
+    \b
+    The default recipe must beat the seed on accuracy and balanced accuracy in <= 1/5 of its time.
+    Takes about four minutes on 2 cores. Example:
+      rnnexport bench-train
+    """
+    from .bench import run_train_bench
+    from .data import find_names_dir, read_pairs, split_pairs, validate_names_dir
+
+    with user_errors():
+        folder = find_names_dir(names_dir)
+        labels = validate_names_dir(folder)
+        results = run_train_bench(split_pairs(read_pairs(folder, labels)), labels, click.echo)
+    click.echo(f"{'recipe':<8} {'accuracy':>9} {'balanced':>9} {'seconds':>8}")
+    for recipe in ("seed", "default"):
+        row = results[recipe]
+        click.echo(f"{recipe:<8} {row['accuracy']:>9.3f} {row['balanced_accuracy']:>9.3f} {row['wall_seconds']:>8.1f}")
+    ratio = results["time_ratio_default_over_seed"]
+    beats = all(results["default"][k] > results["seed"][k] for k in ("accuracy", "balanced_accuracy"))
+    click.echo(f"default / seed wall time: {ratio:.3f} ({'meets' if beats and ratio <= 0.2 else 'MISSES'} the target)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "train.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -371,26 +371,15 @@ def atomic_folder(path: str) -> Iterator[Path]:
         raise
 
 
-def count_partition(frame: pd.DataFrame, options: ClassifyOptions, summary: ClassifySummary) -> None:
-    """Add a classified partition to the summary; --strict fails here so the row number is global."""
-    skipped = np.flatnonzero(frame["language"].to_numpy(dtype=object, na_value="") == "")
-    if len(skipped) and summary.first_skipped_row is None:
-        summary.first_skipped_row = summary.rows + int(skipped[0]) + 1
-        if options.strict:
-            raise InputError(
-                f"data row {summary.first_skipped_row}: name {frame[summary.column].iloc[skipped[0]]!r} has no letter "
-                "of the alphabet; drop --strict to leave such rows without a prediction"
-            )
-    summary.rows += len(frame)
-    summary.skipped += len(skipped)
-
-
-@dataclass(frozen=True)
-class OutputLayout:
-    path: str
-    format: str
-    header: str  # the input's header record, as written there
-    predictions: list[str]
+REPORT_META = pd.DataFrame(
+    {
+        "rows": pd.Series([], dtype="int64"),
+        "skipped": pd.Series([], dtype="int64"),
+        "first_skipped": pd.Series([], dtype="int64"),
+        "first_skipped_name": pd.Series([], dtype=object),
+        "text": pd.Series([], dtype=object),
+    }
+)
 
 
 def csv_text(frame: pd.DataFrame, predictions: list[str]) -> str:
@@ -401,6 +390,55 @@ def csv_text(frame: pd.DataFrame, predictions: list[str]) -> str:
     return text.to_csv(header=False, index=False, lineterminator="\n")
 
 
+def partition_report(frame: pd.DataFrame, column: str, predictions: list[str], with_text: bool) -> pd.DataFrame:
+    """One row about a classified partition: counts, its first skipped row, and (for CSV output) its text.
+
+    Workers make the CSV text, so that the driver only appends strings: serialising on the driver was half
+    the run time of a LocalCluster.
+    """
+    skipped = np.flatnonzero(frame[predictions[0]].to_numpy(dtype=object, na_value="") == "")
+    first = int(skipped[0]) if len(skipped) else -1
+    name = frame[column].iloc[first] if first >= 0 else ""
+    return pd.DataFrame(
+        {
+            "rows": [len(frame)], "skipped": [len(skipped)], "first_skipped": [first],
+            "first_skipped_name": [name if isinstance(name, str) else ""],
+            "text": [csv_text(frame, predictions) if with_text else ""],
+        }
+    )  # fmt: skip
+
+
+def count_partition(report: pd.DataFrame, options: ClassifyOptions, summary: ClassifySummary) -> None:
+    """Add a partition's report to the summary; --strict fails here, where the row's global number is known."""
+    first = int(report["first_skipped"].iloc[0])
+    if first >= 0 and summary.first_skipped_row is None:
+        summary.first_skipped_row = summary.rows + first + 1
+        if options.strict:
+            raise InputError(
+                f"data row {summary.first_skipped_row}: name {report['first_skipped_name'].iloc[0]!r} has no letter "
+                "of the alphabet; drop --strict to leave such rows without a prediction"
+            )
+    summary.rows += int(report["rows"].iloc[0])
+    summary.skipped += int(report["skipped"].iloc[0])
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    path: str
+    format: str
+    header: str  # the input's header record, as written there
+    column: str
+    predictions: list[str]
+
+
+def partitions_to_compute(classified: dd.DataFrame, layout: OutputLayout) -> list:
+    """One delayed object per partition: its report with CSV text, or (parquet) the classified frame itself."""
+    if layout.format == "parquet":
+        return classified.to_delayed()
+    reports = classified.map_partitions(partition_report, layout.column, layout.predictions, True, meta=REPORT_META)
+    return reports.to_delayed()
+
+
 def write_results(
     results: Iterator[pd.DataFrame], layout: OutputLayout, options: ClassifyOptions, summary: ClassifySummary,
     on_rows: Callable[[int], None] | None,
@@ -409,15 +447,15 @@ def write_results(
     if layout.format == "csv":
         with atomic_output(layout.path) as handle:
             handle.write(",".join([layout.header, *layout.predictions]) + "\n")
-            for frame in results:
-                count_partition(frame, options, summary)
-                handle.write(csv_text(frame, layout.predictions))
+            for report in results:
+                count_partition(report, options, summary)
+                handle.write(report["text"].iloc[0])
                 if on_rows is not None:
-                    on_rows(len(frame))
+                    on_rows(int(report["rows"].iloc[0]))
         return
     with atomic_folder(layout.path) as folder:
         for index, frame in enumerate(results):
-            count_partition(frame, options, summary)
+            count_partition(partition_report(frame, layout.column, layout.predictions, False), options, summary)
             frame.to_parquet(folder / f"part.{index:05d}.parquet", index=False)
             if on_rows is not None:
                 on_rows(len(frame))
@@ -466,14 +504,17 @@ def classify_csv_dask(
     plugin = ModelPlugin(files, f"{PLUGIN_PREFIX}{runtime}-{digest[:16]}-{uuid.uuid4().hex[:8]}")
     with dask_client(scheduler, workers) as client:
         ref = ModelRef(runtime, plugin.name, verify_hash, None if client else str(Path(model_dir).resolve()))
-        parts = frame.map_partitions(classify_partition, summary.column, ref, worker_options, meta=meta).to_delayed()
+        classified = frame.map_partitions(classify_partition, summary.column, ref, worker_options, meta=meta)
+        layout = OutputLayout(
+            output_path, output_format, header, summary.column, prediction_names(labels, options.top_k)
+        )
+        parts = partitions_to_compute(classified, layout)
         threads = sum(client.nthreads().values()) if client else workers or os.cpu_count() or 1
         if client is not None:
             client.register_plugin(plugin, name=plugin.name)
         try:
             # closing(): on failure, cancel the partitions still in flight while the client is still open.
             with contextlib.closing(ordered_results(parts, client, max(threads, 1), scheduler)) as results:
-                layout = OutputLayout(output_path, output_format, header, prediction_names(labels, options.top_k))
                 write_results(results, layout, options, summary, on_rows)
         except PartitionParseError as error:
             raise parse_failure(input_path, options, labels, source, error.partition, error.cause) from None
