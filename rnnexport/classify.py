@@ -162,31 +162,6 @@ def compare_with_reference(log_probs: np.ndarray, reference: np.ndarray, check: 
         check.compared += int(valid.sum())
 
 
-def read_chunks(input_path: str, options: ClassifyOptions) -> tuple[Iterator[pd.DataFrame], str]:
-    import pandas as pd
-
-    handle, source = open_input(input_path, options.encoding)
-    try:
-        reader = pd.read_csv(
-            handle, dtype=str, keep_default_na=False, na_filter=False, chunksize=options.chunk_rows,
-            skip_blank_lines=False,
-        )  # fmt: skip
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{source} has no header row; the first line must name the columns") from None
-    except pd.errors.ParserError as error:
-        raise InputError(f"{source} is not a well-formed CSV: {str(error).strip()}") from None
-    return _parsed(reader, source), source
-
-
-def _parsed(reader, source: str) -> Iterator[pd.DataFrame]:
-    import pandas as pd
-
-    try:
-        yield from reader
-    except pd.errors.ParserError as error:
-        raise InputError(f"{source} is not a well-formed CSV: {str(error).strip()}") from None
-
-
 def predict_names(
     names, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None, summary: ClassifySummary
 ) -> np.ndarray:
@@ -317,9 +292,15 @@ def classify_csv(
 ) -> ClassifySummary:
     """Classify every row of ``input_path`` into ``output_path`` ('-' for stdin/stdout)."""
     started = time.perf_counter()
-    summary = ClassifySummary(runtime=runtime.name, check=CheckResult() if reference is not None else None)
     handle, source = open_input(input_path, options.encoding)
-    reader = RecordReader(handle, source, options.chunk_rows)
+    with contextlib.closing(handle):
+        return _classify_stream(RecordReader(handle, source, options.chunk_rows), output_path, runtime, options,
+                                reference, on_rows, started)  # fmt: skip
+
+
+def _classify_stream(reader, output_path, runtime, options, reference, on_rows, started) -> ClassifySummary:
+    summary = ClassifySummary(runtime=runtime.name, check=CheckResult() if reference is not None else None)
+    source = reader.source
     header = reader.header()
     columns = next(csv.reader([header]))
     summary.column = choose_column(columns, options.column, source)

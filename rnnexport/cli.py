@@ -377,8 +377,17 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     show_default=True,
     help="dask: partitions over a Dask cluster (pip install 'rnnexport[dask]').",
 )
-@click.option("--scheduler", help="With --engine dask: address of an existing scheduler [default: a LocalCluster].")
-@click.option("--blocksize", default="16MB", show_default=True, help="With --engine dask: bytes per partition.")
+@click.option(
+    "--scheduler",
+    help="With --engine dask: an existing scheduler's address, or 'threads'/'sync' "
+    "for in-process schedulers [default: a LocalCluster].",
+)
+@click.option(
+    "--blocksize",
+    default="16MB",
+    show_default=True,
+    help="With --engine dask: the most bytes per partition (workers must read INPUT at the same path).",
+)
 @click.option("--workers", type=click.IntRange(min=1), help="With --engine dask: LocalCluster worker processes.")
 @click.option(
     "--output-format",
@@ -414,10 +423,13 @@ def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_
     threads = threads or os.cpu_count() or 1
     options = ClassifyOptions(column, top_k, batch_size, chunk_rows, encoding, strict)
     if engine == "dask":
-        summary = _classify_with_dask(
-            input_path, output_path, options, model_dir, runtime, not no_verify_hash, scheduler, blocksize,
-            workers, output_format, check,
-        )  # fmt: skip
+        if device != "cpu":
+            raise click.UsageError("--engine dask runs on the CPU; use --engine local with --device cuda")
+        with _rows_bar(quiet) as on_rows:
+            summary = _classify_with_dask(
+                input_path, output_path, options, model_dir, runtime, not no_verify_hash, scheduler, blocksize,
+                workers, output_format, check, on_rows,
+            )  # fmt: skip
         model_name = runtime
     else:
         with user_errors():
@@ -444,7 +456,7 @@ def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_
 
 
 def _classify_with_dask(input_path, output_path, options, model_dir, runtime, verify_hash, scheduler, blocksize,
-                        workers, output_format, check):  # fmt: skip
+                        workers, output_format, check, on_rows):  # fmt: skip
     if check:
         raise click.UsageError("--check runs with --engine local only (it needs the eager reference in-process)")
     if input_path == "-" or output_path == "-":
@@ -456,7 +468,7 @@ def _classify_with_dask(input_path, output_path, options, model_dir, runtime, ve
     with user_errors():
         return classify_csv_dask(
             input_path, output_path, options, model_dir=model_dir, runtime=runtime, verify_hash=verify_hash,
-            scheduler=scheduler, blocksize=blocksize, workers=workers, output_format=output_format,
+            scheduler=scheduler, blocksize=blocksize, workers=workers, output_format=output_format, on_rows=on_rows,
         )  # fmt: skip
 
 

@@ -35,6 +35,11 @@ class DecodingReader(io.TextIOBase):
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        if self.raw is not sys.stdin.buffer:
+            self.raw.close()
+        super().close()
+
     def read(self, size: int = -1) -> str:
         block = self.raw.read(READ_BLOCK if size is None or size < 0 else max(size, 1))
         try:

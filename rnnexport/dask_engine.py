@@ -25,7 +25,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 from dask.utils import parse_bytes
-from distributed import Client, LocalCluster, WorkerPlugin, get_worker
+from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, get_worker
 from distributed.comm.addressing import parse_address, parse_host_port
 
 from .classify import (
@@ -39,7 +39,7 @@ from .classify import (
     prediction_names,
 )
 from .csvio import RecordReader, atomic_output, open_input
-from .errors import ArtifactError, InputError, RnnExportError
+from .errors import ArtifactError, DataError, InputError, RnnExportError
 from .manifest import (
     CHECKPOINT_FILE,
     MANIFEST_NAME,
@@ -49,6 +49,7 @@ from .manifest import (
     read_manifest,
 )
 from .runtimes import Runtime, open_runtime
+from .verify import dataset_names, generated_names
 
 ARTIFACTS = {"onnx": ONNX_SEQUENCE_FILE, "torchscript": TORCHSCRIPT_FILE, "torch": CHECKPOINT_FILE}
 IN_PROCESS_SCHEDULERS = ("threads", "synchronous", "sync")
@@ -86,7 +87,7 @@ class ModelPlugin(WorkerPlugin):
         for file_name, data in self.files.items():
             target = folder / file_name
             if not target.is_file() or target.stat().st_size != len(data):
-                partial = folder / f".{file_name}.{os.getpid()}.partial"
+                partial = folder / f".{file_name}.{os.getpid()}.{threading.get_ident()}.partial"
                 partial.write_bytes(data)
                 partial.replace(target)
         return folder
@@ -97,35 +98,36 @@ class ModelPlugin(WorkerPlugin):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-_RUNTIMES: dict[str, Runtime] = {}
+# plugin name -> (model folder, runtime). The name is unique per run and carries the artifact's digest.
+_RUNTIMES: dict[str, tuple[Path, Runtime]] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+def model_folder(ref: ModelRef) -> Path:
+    """Where this process loads the model from: its worker's plugin folder, or the driver's model folder."""
+    if ref.local_dir is not None:
+        return Path(ref.local_dir)
+    worker = get_worker()
+    plugin = worker.plugins.get(ref.plugin_name)
+    if plugin is None:
+        raise RuntimeError(f"worker {worker.address} lacks the {ref.plugin_name} plugin that carries the model")
+    return plugin.folder(worker)
 
 
 def worker_runtime(ref: ModelRef) -> Runtime:
     """This process's runtime for ``ref``, created on first use and kept (one session per worker process)."""
-    if ref.local_dir is not None:
-        folder = Path(ref.local_dir)
-    else:
-        worker = get_worker()
-        plugin = worker.plugins.get(ref.plugin_name)
-        if plugin is None:
-            raise RuntimeError(f"worker {worker.address} lacks the {ref.plugin_name} plugin that carries the model")
-        folder = plugin.folder(worker)
-    key = f"{folder}|{ref.plugin_name}"  # the name carries the artifact's digest: a re-export is a new key
-    with _CACHE_LOCK:
-        runtime = _RUNTIMES.get(key)
-        if runtime is None:
+    with _CACHE_LOCK:  # held while loading, so that concurrent first tasks load the model once
+        if ref.plugin_name not in _RUNTIMES:
+            folder = model_folder(ref)
             # One thread per session: the cluster's parallelism comes from worker processes (or scheduler threads).
-            runtime = open_runtime(ref.runtime, folder, ref.verify_hash, threads=1)
-            _RUNTIMES[key] = runtime
-    return runtime
+            _RUNTIMES[ref.plugin_name] = folder, open_runtime(ref.runtime, folder, ref.verify_hash, threads=1)
+        return _RUNTIMES[ref.plugin_name][1]
 
 
 def forget_runtimes(plugin_name: str) -> None:
-    """Drop this process's runtimes of one run (in-process schedulers share the driver's cache)."""
+    """Drop this process's runtime of one run (in-process schedulers share the driver's cache)."""
     with _CACHE_LOCK:
-        for key in [key for key in _RUNTIMES if key.endswith(f"|{plugin_name}")]:
-            del _RUNTIMES[key]
+        _RUNTIMES.pop(plugin_name, None)
 
 
 def classify_partition(frame: pd.DataFrame, column: str, ref: ModelRef, options: ClassifyOptions) -> pd.DataFrame:
@@ -189,6 +191,7 @@ def dask_encoding(encoding: str) -> str:
 
 
 def block_bytes(blocksize: str | int) -> int:
+    """--blocksize as bytes ('16MB', '64MiB' or a number)."""
     try:
         size = parse_bytes(blocksize)
     except (ValueError, TypeError):
@@ -315,6 +318,12 @@ def ordered_results(parts: list, client: Client | None, threads: int, scheduler:
             done += 1
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise PartitionParseError(done, error) from None
+    except KilledWorker as error:
+        # Dask already retried on other workers: a partition that kills every worker it meets (memory?) is fatal.
+        raise RnnExportError(
+            f"Dask workers kept dying on partition {done + 1} ({error}); give workers more memory or use a smaller "
+            "--blocksize"
+        ) from None
 
 
 def _ordered(parts: list, client: Client | None, threads: int, scheduler: str | None) -> Iterator[pd.DataFrame]:
@@ -348,27 +357,45 @@ def _ordered(parts: list, client: Client | None, threads: int, scheduler: str | 
 # --- output -------------------------------------------------------------------------------------------------------
 
 
+def check_output(path: str, output_format: str) -> None:
+    """Refuse an unusable output path before any cluster starts (the writers check again when they open it)."""
+    target = Path(path)
+    if output_format == "csv" and target.is_dir():
+        raise InputError(f"output {path} is a directory; give a file name")
+    if output_format == "parquet" and target.exists() and not target.is_dir():
+        raise InputError(f"output {path} is a file; parquet output is a folder of parts: give a folder name")
+    if not target.parent.exists():
+        raise InputError(f"output folder {target.parent} does not exist")
+
+
 @contextlib.contextmanager
 def atomic_folder(path: str) -> Iterator[Path]:
     """Yield an empty staging folder that replaces ``path`` only if the block completes."""
     target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise InputError(f"output {path} is a file; parquet output is a folder of parts: give a folder name")
-    if not target.parent.exists():
-        raise InputError(f"output folder {target.parent} does not exist")
+    check_output(path, "parquet")
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         yield staging
-        previous = None
-        if target.exists():
-            previous = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            target.rename(previous / target.name)
-        staging.rename(target)
-        if previous is not None:
-            shutil.rmtree(previous, ignore_errors=True)
+        swap_in(staging, target)
     except BaseException:  # includes KeyboardInterrupt: never leave half a folder of parts
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target``; an existing ``target`` is set aside first and restored on failure."""
+    if not target.exists():
+        staging.rename(target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    target.rename(aside / target.name)
+    try:
+        staging.rename(target)
+    except BaseException:
+        (aside / target.name).rename(target)
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 REPORT_META = pd.DataFrame(
@@ -489,27 +516,20 @@ def classify_csv_dask(
         raise InputError(f"unknown output format {output_format!r}; choose csv or parquet")
     files, digest = model_files(Path(model_dir), runtime, verify_hash)
     labels = model_labels(Path(model_dir), runtime, verify_hash)
-    # The same checks, in the same order and words, as the local engine before it reads a row.
-    header, columns, source = read_header(input_path, options)
-    summary = ClassifySummary(runtime=runtime, column=choose_column(columns, options.column, source))
-    check_no_clash(columns, labels, options.top_k)
+    layout, source = checked_layout(input_path, output_path, output_format, options, labels)
+    summary = ClassifySummary(runtime=runtime, column=layout.column)
     try:
         frame = read_partitions(input_path, options, blocksize)
     except (pd.errors.ParserError, UnicodeDecodeError) as error:  # Dask parses a sample of the file here
         raise parse_failure(input_path, options, labels, source, 0, error) from None
-    # Workers never fail on a skipped row: the driver does, where it knows the row's global number.
-    worker_options = replace(options, strict=False)
-    meta = classify_frame(frame._meta, summary.column, LabelsOnly(labels), worker_options, None, ClassifySummary())
     # Unique per run, so that a run finishing on a shared cluster never unregisters another run's model.
     plugin = ModelPlugin(files, f"{PLUGIN_PREFIX}{runtime}-{digest[:16]}-{uuid.uuid4().hex[:8]}")
     with dask_client(scheduler, workers) as client:
-        ref = ModelRef(runtime, plugin.name, verify_hash, None if client else str(Path(model_dir).resolve()))
-        classified = frame.map_partitions(classify_partition, summary.column, ref, worker_options, meta=meta)
-        layout = OutputLayout(
-            output_path, output_format, header, summary.column, prediction_names(labels, options.top_k)
+        ref = ModelRef(
+            runtime, plugin.name, verify_hash, None if client is not None else str(Path(model_dir).resolve())
         )
-        parts = partitions_to_compute(classified, layout)
-        threads = sum(client.nthreads().values()) if client else workers or os.cpu_count() or 1
+        parts = partitions_to_compute(classified_partitions(frame, ref, layout, options, labels), layout)
+        threads = sum(client.nthreads().values()) if client is not None else workers or os.cpu_count() or 1
         if client is not None:
             client.register_plugin(plugin, name=plugin.name)
         try:
@@ -522,6 +542,27 @@ def classify_csv_dask(
             release_model(client, plugin.name)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def checked_layout(
+    input_path: str, output_path: str, output_format: str, options: ClassifyOptions, labels: list[str]
+) -> tuple[OutputLayout, str]:
+    """The local engine's checks, in its order and words, before it reads a row; then the output's layout."""
+    header, columns, source = read_header(input_path, options)
+    column = choose_column(columns, options.column, source)
+    check_no_clash(columns, labels, options.top_k)
+    check_output(output_path, output_format)
+    return OutputLayout(output_path, output_format, header, column, prediction_names(labels, options.top_k)), source
+
+
+def classified_partitions(
+    frame: dd.DataFrame, ref: ModelRef, layout: OutputLayout, options: ClassifyOptions, labels: list[str]
+) -> dd.DataFrame:
+    """``frame`` through classify_partition; the schema comes from classify_frame itself, on no rows."""
+    # Workers never fail on a skipped row: the driver does, where it knows the row's global number.
+    worker_options = replace(options, strict=False)
+    meta = classify_frame(frame._meta, layout.column, LabelsOnly(labels), worker_options, None, ClassifySummary())
+    return frame.map_partitions(classify_partition, layout.column, ref, worker_options, meta=meta)
 
 
 def release_model(client: Client | None, plugin_name: str) -> None:
@@ -538,9 +579,6 @@ def release_model(client: Client | None, plugin_name: str) -> None:
 
 def bench_names_csv(rows: int, path: Path, seed: int = 0) -> str:
     """A one-column CSV of ``rows`` names drawn from the data set (or generated ones); returns their source."""
-    from .errors import DataError
-    from .verify import dataset_names, generated_names
-
     try:
         names, source = dataset_names()
     except DataError:
@@ -575,7 +613,8 @@ def bench_dask(rows: int, model_dir: Path, workdir: Path, blocksize: str | int |
     runtime = open_runtime("onnx", model_dir, threads=cores)
     local = classify_csv(str(input_path), str(workdir / "local.csv"), runtime, options)
     results = [_bench_row("local", local, threads=cores, **common)]
-    dask_details = {"workers": cores, "blocksize": block_bytes(blocksize), **common}
+    partitions = math.ceil(size / block_bytes(blocksize))
+    dask_details = {"workers": cores, "blocksize": block_bytes(blocksize), "partitions": partitions, **common}
     with dask.config.set(scheduler="threads"):
         threaded = classify_csv_dask(
             str(input_path), str(workdir / "dask_threads.csv"), options, model_dir=model_dir, scheduler="threads",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,8 +29,9 @@ from rnnexport.dask_engine import (  # noqa: E402
     classify_partition,
     read_partitions,
 )
-from rnnexport.errors import InputError  # noqa: E402
+from rnnexport.errors import ArtifactError, InputError  # noqa: E402
 from rnnexport.runtimes import open_runtime  # noqa: E402
+from tests.helpers import flip_a_byte  # noqa: E402
 
 ODD_NAMES = ["Dvořák", "Müller", "O'Neil", "", "   ", "1234", "🙂", "Nguyễn", "ZZ", "a"]
 
@@ -93,7 +95,7 @@ def test_local_cluster_matches_local_engine(cluster, tiny_model_dir, tmp_path):
     def on_rows(count: int) -> None:
         # Mid-run, each worker holds its runtime in its own local folder, not the driver's model folder.
         if not seen:
-            seen.update(client.run(runtime_keys_on_worker))
+            seen.update(client.run(runtime_folders_on_worker))
         seen["rows"] = seen.get("rows", 0) + count
 
     summary = classify_csv_dask(
@@ -104,14 +106,14 @@ def test_local_cluster_matches_local_engine(cluster, tiny_model_dir, tmp_path):
     assert (summary.rows, summary.skipped, summary.column) == (expected.rows, expected.skipped, "name")
     assert summary.skipped > 0 and summary.runtime == "onnx"
     assert seen.pop("rows") == 3000
-    for local_directory, keys in seen.values():
-        assert keys and all(key.startswith(local_directory) for key in keys)
+    for local_directory, folders in seen.values():
+        assert folders and all(folder.startswith(local_directory) for folder in folders)
 
 
 # A lambda travels by value to the workers (they cannot import this test module); sys is there already.
-runtime_keys_on_worker = lambda dask_worker: (  # noqa: E731
+runtime_folders_on_worker = lambda dask_worker: (  # noqa: E731
     dask_worker.local_directory,
-    sorted(sys.modules["rnnexport.dask_engine"]._RUNTIMES),
+    sorted(str(folder) for folder, _ in sys.modules["rnnexport.dask_engine"]._RUNTIMES.values()),
 )
 
 
@@ -205,6 +207,40 @@ def test_partition_whose_first_row_has_an_extra_field_fails(tiny_model_dir, tmp_
     assert not (tmp_path / "out.csv").exists() and no_leftovers(tmp_path)
 
 
+@pytest.mark.parametrize("damage", ["missing", "flipped byte"])
+def test_bad_model_fails_as_in_local_engine(damage, model_copy, tmp_path):
+    onnx_file = model_copy / "char_rnn.onnx"
+    if damage == "missing":
+        onnx_file.unlink()
+    else:
+        flip_a_byte(onnx_file)
+    source = write_names(tmp_path / "names.csv", 10)
+    with pytest.raises(ArtifactError) as local_error:
+        local_reference(source, tmp_path / "out.csv", model_copy, ClassifyOptions())
+    with pytest.raises(ArtifactError) as dask_error:
+        classify_csv_dask(str(source), str(tmp_path / "out.csv"), ClassifyOptions(), model_dir=model_copy)
+    assert str(dask_error.value) == str(local_error.value)
+
+
+def test_unusable_options_fail_before_any_cluster_starts(tiny_model_dir, tmp_path):
+    source = write_names(tmp_path / "names.csv", 10)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    cases = [
+        ({"output_path": str(tmp_path / "folder")}, "is a directory; give a file name"),
+        ({"output_path": str(tmp_path / "file"), "output_format": "parquet"}, "parquet output is a folder"),
+        ({"output_path": str(tmp_path / "absent" / "out.csv")}, "does not exist"),
+        ({"blocksize": "lots"}, "--blocksize 'lots' is not a size"),
+        ({"runtime": "tensorflow"}, "unknown runtime 'tensorflow'"),
+    ]
+    for overrides, message in cases:
+        arguments = {"output_path": str(tmp_path / "out.csv"), "model_dir": tiny_model_dir, **overrides}
+        output = arguments.pop("output_path")
+        with pytest.raises(InputError, match=re.escape(message)):
+            # No scheduler given: these must fail before a LocalCluster would start.
+            classify_csv_dask(str(source), output, ClassifyOptions(), **arguments)
+
+
 def test_header_only_and_bom_match_local_engine(tiny_model_dir, tmp_path):
     for text in ("name\n", "\ufeffName,id\nSmith,1\n,2\n"):
         source = tmp_path / "in.csv"
@@ -224,30 +260,57 @@ def test_default_blocksize_splits_30mb_into_partitions(tmp_path):
     assert frame.npartitions >= 2
 
 
+def worker_pids(client) -> list[int]:
+    """The pids the scheduler knows (client.run would wait out a connect timeout on a dead worker)."""
+    return client.run_on_scheduler(lambda dask_scheduler: [ws.pid for ws in dask_scheduler.workers.values()])
+
+
+def wait_for_restart(client, killed_pid: int, workers: int = 2, timeout: float = 60) -> None:
+    """Return once the killed worker is gone and the nanny's replacement has joined."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = worker_pids(client)
+        if len(pids) == workers and killed_pid not in pids:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"worker {killed_pid} was not replaced within {timeout} s")
+
+
+# By value to the workers, like runtime_folders_on_worker.
+plugin_names_on_worker = lambda dask_worker: sorted(dask_worker.plugins)  # noqa: E731
+
+
+def has_model_everywhere(plugins: dict) -> bool:
+    return len(plugins) == 2 and all(any(n.startswith("rnnexport-model-") for n in names) for names in plugins.values())
+
+
 def test_worker_killed_mid_run_is_survived(cluster, tiny_model_dir, tmp_path):
     """Kill one of the two worker processes after the first partition is written; Dask reruns its tasks."""
     address, client = cluster
     source = write_names(tmp_path / "names.csv", 20_000)
     local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions())
-    killed = []
+    killed, plugins = [], {}
 
-    def kill_one_worker(_: int) -> None:
+    def kill_then_check(_: int) -> None:
         if not killed:
-            pid = sorted(client.run(os.getpid).values())[0]
+            pid = min(worker_pids(client))
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
+        elif not plugins:
+            # Mid-run still: the replacement worker must receive the model plugin too.
+            wait_for_restart(client, killed[0])
+            deadline = time.monotonic() + 30
+            while not has_model_everywhere(plugins) and time.monotonic() < deadline:
+                plugins.update(client.run(plugin_names_on_worker))
+                time.sleep(0.1)
 
     summary = classify_csv_dask(
         str(source), str(tmp_path / "dask.csv"), ClassifyOptions(), model_dir=tiny_model_dir, scheduler=address,
-        blocksize="16KB", on_rows=kill_one_worker,
+        blocksize="16KB", on_rows=kill_then_check,
     )  # fmt: skip
     assert killed and summary.rows == 20_000
     assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
-    client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
-    deadline = time.monotonic() + 60
-    while killed[0] in client.run(os.getpid, on_error="ignore").values() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert killed[0] not in client.run(os.getpid).values()
+    assert has_model_everywhere(plugins)
 
 
 @pytest.fixture

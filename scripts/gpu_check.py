@@ -1,0 +1,225 @@
+"""GPU check: CPU vs GPU parity of torch, TorchScript and ONNX on every distinct name, then names/s on the GPU."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rnnexport.classify import length_batches
+from rnnexport.data import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
+from rnnexport.errors import RnnExportError
+from rnnexport.runtimes import Runtime, open_runtime
+from rnnexport.text import RaggedNames, encode_ragged
+from rnnexport.verify import dataset_names, generated_names
+
+RUNTIME_NAMES = ("torch", "torchscript", "onnx")
+PARITY_BATCH = 4096
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="cpu: a dry run of the same steps")
+    parser.add_argument("--names", type=int, default=10_000_000, help="names for the throughput run")
+    parser.add_argument("--model-dir", type=Path, default=Path("exported"))
+    parser.add_argument("--names-dir", type=Path, help=f"default: ${NAMES_DIR_ENV}, else {DEFAULT_NAMES_DIR}")
+    parser.add_argument("--batch-size", type=int, default=65_536, help="names per call in the throughput run")
+    parser.add_argument("--atol", type=float, default=1e-4, help="max abs diff of log-probs, CPU vs device")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the throughput sample")
+    parser.add_argument("--out", type=Path, default=Path("gpu_check.json"), help="where the JSON report goes")
+    return parser.parse_args(argv)
+
+
+def distinct_names(names_dir: Path | None) -> tuple[list[str], str]:
+    """Every distinct name of the data set; generated names (with a printed note) when it is absent."""
+    env = os.environ.get(NAMES_DIR_ENV)
+    folder = names_dir or (Path(env) if env else DEFAULT_NAMES_DIR)
+    try:
+        return dataset_names(folder)
+    except (RnnExportError, OSError) as error:
+        print(f"note: no names data set ({error}); using 5000 generated names instead", file=sys.stderr)
+        return generated_names(), "generated (5000 random names; the data set was not found)"
+
+
+def require_device(device: str) -> None:
+    """Fail early, and clearly, when CUDA is asked for but torch cannot see a GPU."""
+    if device != "cuda":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        built = torch.version.cuda or "no CUDA (a CPU-only build)"
+        raise SystemExit(
+            f"error: --device cuda, but torch {torch.__version__} (built with {built}) sees no CUDA device; "
+            "run on a machine with an NVIDIA GPU and driver, or pass --device cpu for a dry run"
+        )
+
+
+def open_on(name: str, model_dir: Path, device: str) -> Runtime:
+    """A runtime on ``device``; for ONNX on CUDA, only if onnxruntime really runs on the GPU."""
+    if name == "onnx" and device == "cuda":
+        import onnxruntime as ort
+
+        # onnxruntime-gpu finds CUDA/cuDNN from the nvidia-* wheels only once they are loaded (torch loads its own);
+        # a failure here shows up just below as a session without the CUDA provider.
+        with contextlib.suppress(Exception):
+            ort.preload_dlls()
+    runtime = open_runtime(name, model_dir, threads=os.cpu_count(), device=device)
+    if name == "onnx" and device == "cuda" and runtime.session.get_providers()[0] != "CUDAExecutionProvider":
+        # onnxruntime silently falls back to CPU when the CUDA provider's libraries fail to load.
+        raise RnnExportError(f"onnxruntime could not start CUDA (providers {runtime.session.get_providers()})")
+    return runtime
+
+
+def open_or_skip(name: str, model_dir: Path, device: str) -> tuple[Runtime | None, str]:
+    """ONNX without a working CUDA provider is skipped with the reason; torch failing on the GPU is an error."""
+    try:
+        return open_on(name, model_dir, device), ""
+    except RnnExportError as error:
+        if name != "onnx" or device != "cuda":
+            raise
+        return None, str(error)
+
+
+def log_probs_of(runtime: Runtime, encoded: RaggedNames, batch_size: int) -> tuple[np.ndarray, float]:
+    """float32 [N, L] log-probs in equal-length buckets, and the seconds spent inside the runtime."""
+    result = np.zeros((len(encoded.lengths), len(runtime.labels)), dtype=np.float32)
+    in_model = 0.0
+    for length, rows in length_batches(encoded.lengths, batch_size):
+        indices = encoded.gather_equal_length(rows, length)
+        started = time.perf_counter()
+        output = runtime.log_probs(indices, np.full(len(rows), length, dtype=np.int64))
+        in_model += time.perf_counter() - started
+        result[rows] = output
+    return result, in_model
+
+
+def parity(name: str, model_dir: Path, device: str, encoded: RaggedNames, atol: float) -> dict:
+    """One runtime on the CPU and on the device over the same names: max abs diff and top-1 agreement."""
+    on_device, reason = open_or_skip(name, model_dir, device)
+    if on_device is None:
+        return {"runtime": name, "status": "skipped", "reason": reason}
+    cpu, _ = log_probs_of(open_runtime(name, model_dir, threads=os.cpu_count()), encoded, PARITY_BATCH)
+    other, _ = log_probs_of(on_device, encoded, PARITY_BATCH)
+    difference = float(np.abs(cpu.astype(np.float64) - other).max())
+    disagree = np.flatnonzero(cpu.argmax(1) != other.argmax(1))
+    top2 = np.sort(cpu, axis=1)[:, -2:]
+    return {
+        "runtime": name,
+        "status": "pass" if difference <= atol and len(disagree) == 0 else "FAIL",
+        "names": len(encoded.lengths),
+        "max_abs_diff": difference,
+        "atol": atol,
+        "top1_disagreements": len(disagree),
+        # A disagreement on a near-tie (tiny CPU margin between the best two) is rounding, not a bug.
+        "disagreement_cpu_margins": [float(top2[i, 1] - top2[i, 0]) for i in disagree[:10]],
+    }
+
+
+def sample_names(names: list[str], count: int, seed: int) -> list[str]:
+    picks = np.random.default_rng(seed).integers(0, len(names), size=count)
+    return [names[i] for i in picks]
+
+
+def throughput(name: str, model_dir: Path, device: str, encoded: RaggedNames, batch_size: int) -> dict:
+    """names/s over the sample; the model part counts host->device copies and the copy back."""
+    runtime, reason = open_or_skip(name, model_dir, device)
+    if runtime is None:
+        return {"runtime": name, "status": "skipped", "reason": reason}
+    warm = encoded.select(np.arange(min(len(encoded.lengths), 1024)))
+    log_probs_of(runtime, warm, batch_size)  # first calls pay for CUDA context, kernels and allocator growth
+    started = time.perf_counter()
+    _, in_model = log_probs_of(runtime, encoded, batch_size)
+    seconds = time.perf_counter() - started
+    count = len(encoded.lengths)
+    return {
+        "runtime": name,
+        "status": "ok",
+        "names": count,
+        "batch_size": batch_size,
+        "seconds": round(seconds, 3),
+        "names_per_second": round(count / seconds, 1),
+        "model_seconds": round(in_model, 3),
+        "model_names_per_second": round(count / in_model, 1) if in_model else None,
+    }
+
+
+def environment(device: str) -> dict:
+    import onnxruntime as ort
+    import torch
+
+    info = {
+        "device": device,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "onnxruntime": ort.__version__,
+        "onnxruntime_providers": ort.get_available_providers(),
+    }
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def print_tables(report: dict) -> None:
+    print(f"parity, CPU vs {report['environment']['device']} ({report['parity_names']}):")
+    for entry in report["parity"]:
+        if entry["status"] == "skipped":
+            print(f"  {entry['runtime']:<12} skipped: {entry['reason']}")
+        else:
+            print(
+                f"  {entry['runtime']:<12} max abs diff {entry['max_abs_diff']:.3g} (atol {entry['atol']:g}), "
+                f"{entry['top1_disagreements']} top-1 disagreements over {entry['names']} names: {entry['status']}"
+            )
+    print(f"throughput on {report['environment']['device']} ({report['throughput_names']} names, sorted by length):")
+    print(f"  {'runtime':<12} {'names/s':>14} {'model names/s':>14} {'seconds':>9}")
+    for entry in report["throughput"]:
+        if entry["status"] == "skipped":
+            print(f"  {entry['runtime']:<12} skipped: {entry['reason']}")
+        else:
+            model_rate = entry["model_names_per_second"] or 0.0
+            print(
+                f"  {entry['runtime']:<12} {entry['names_per_second']:>14,.0f} {model_rate:>14,.0f} "
+                f"{entry['seconds']:>9.2f}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    require_device(args.device)
+    try:
+        return check(args)
+    except RnnExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def check(args: argparse.Namespace) -> int:
+    """Parity, then throughput; writes the JSON report; 0 when every runtime that ran is within tolerance."""
+    names, source = distinct_names(args.names_dir)
+    encoded = encode_ragged(names)
+    report = {"environment": environment(args.device), "parity_names": source, "model_dir": str(args.model_dir)}
+    report["parity"] = [parity(name, args.model_dir, args.device, encoded, args.atol) for name in RUNTIME_NAMES]
+    started = time.perf_counter()
+    sample = encode_ragged(sample_names(names, args.names, args.seed))
+    report["encode_seconds"] = round(time.perf_counter() - started, 3)
+    report["throughput_names"] = f"{args.names} drawn with seed {args.seed} from the {source}"
+    report["throughput"] = [
+        throughput(name, args.model_dir, args.device, sample, args.batch_size) for name in RUNTIME_NAMES
+    ]
+    report["passed"] = all(entry["status"] in ("pass", "skipped") for entry in report["parity"])
+    print_tables(report)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
