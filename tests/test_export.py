@@ -1,4 +1,5 @@
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -201,12 +202,13 @@ def test_fold_table_reproduces_python_folding(fold_table_map, text):
     assert "".join(fold_table_map.get(ord(ch), "") for ch in text) == fold(text)
 
 
-def test_committed_artifacts_match_manifest_and_parity(committed_model_dir):
+def test_committed_artifacts_match_manifest_and_parity(committed_model_dir, tmp_path):
     manifest = json.loads((committed_model_dir / "manifest.json").read_text())
     for file_name, entry in manifest["artifacts"].items():
         assert sha256_of(committed_model_dir / file_name) == entry["sha256"], file_name
-    result = CliRunner().invoke(main, ["verify", "--model-dir", str(committed_model_dir), "--runtime", "all"])
+    model_dir = shutil.copytree(committed_model_dir, tmp_path / "exported")  # verify writes parity.json
+    result = CliRunner().invoke(main, ["verify", "--model-dir", str(model_dir), "--runtime", "all"])
     assert result.exit_code == 0, result.output
-    parity = json.loads((committed_model_dir / "parity.json").read_text())
+    parity = json.loads((model_dir / "parity.json").read_text())
     assert all(entry["max_abs_diff"] <= 1e-5 for entry in parity["runtimes"].values())
     assert np.isclose(parity["atol"], 1e-5)
