@@ -22,7 +22,7 @@ from .text import RaggedNames, encode_ragged
 if TYPE_CHECKING:  # pandas costs ~0.3 s to import; the local engine's hot path does not need it
     import pandas as pd
 
-DEFAULT_CHUNK_ROWS = 100_000
+DEFAULT_CHUNK_ROWS = 200_000
 DEFAULT_BATCH_SIZE = 512  # measured best for the ONNX Scan on 2 cores (fits in L2)
 
 

@@ -350,7 +350,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 @click.option(
     "--chunk-rows",
     type=click.IntRange(min=1),
-    default=100_000,
+    default=200_000,
     show_default=True,
     help="Rows read per chunk: memory stays flat whatever the file size.",
 )
