@@ -15,6 +15,14 @@ from .errors import ParityError, RnnExportError
 
 DEFAULT_MODEL_DIR = Path("exported")
 
+model_dir_option = click.option(
+    "--model-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True,
+    help="The exported model: artifacts plus manifest.json.",
+)  # fmt: skip
+no_verify_hash_option = click.option(
+    "--no-verify-hash", is_flag=True, help="Load artifacts even if they do not match manifest.json."
+)
+
 
 @contextlib.contextmanager
 def user_errors():
@@ -288,10 +296,8 @@ def format_parity(parity: dict) -> str:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A CSV of names (column 'name', else the first) instead of the data set.",
 )
-@click.option(
-    "--model-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True
-)
-@click.option("--no-verify-hash", is_flag=True, help="Load artifacts even if they do not match manifest.json.")
+@model_dir_option
+@no_verify_hash_option
 def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, no_verify_hash: bool) -> None:
     """Check exported runtimes against eager PyTorch on every name; write parity.json.
 
@@ -357,10 +363,8 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for the model [default: all cores].")
 @click.option("--check", is_flag=True, help="Also run eager PyTorch on every row; exit 3 if beyond --atol.")
 @click.option("--atol", type=float, default=1e-5, show_default=True, help="Tolerance of --check (log-probs).")
-@click.option(
-    "--model-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True
-)
-@click.option("--no-verify-hash", is_flag=True, help="Load artifacts even if they do not match manifest.json.")
+@model_dir_option
+@no_verify_hash_option
 @click.option("--encoding", default="utf-8", show_default=True, help="Input encoding, e.g. latin-1.")
 @click.option("--strict", is_flag=True, help="Fail on the first name with no letter instead of leaving it empty.")
 @click.option(
@@ -488,9 +492,7 @@ def _rows_bar(quiet: bool):
 @click.argument("names", nargs=-1, required=True)
 @click.option("--runtime", type=click.Choice(["onnx", "torchscript", "torch"]), default="onnx", show_default=True)
 @click.option("--top-k", type=click.IntRange(1, 18), default=3, show_default=True)
-@click.option(
-    "--model-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True
-)
+@model_dir_option
 def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -> None:
     """Print the top-k languages of names given on the command line.
 
@@ -522,9 +524,7 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -
     show_default=True,
     help="Names in the generated CSV (sampled from the data set with a fixed seed).",
 )
-@click.option(
-    "--model-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True
-)
+@model_dir_option
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
