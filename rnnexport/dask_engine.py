@@ -294,7 +294,7 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Client |
             yield client
         return
     cluster = LocalCluster(
-        n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=":0",
         silence_logs=logging.ERROR,
     )  # fmt: skip
     with cluster, Client(cluster) as client:

@@ -78,7 +78,7 @@ def cluster():
     """Two one-thread worker processes, shared by the tests that pass its address."""
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
         ) as local_cluster,
         distributed.Client(local_cluster) as client,
     ):
