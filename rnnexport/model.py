@@ -37,12 +37,14 @@ class CharRNN(nn.Module):
 
     def forward(self, indices: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """indices int64 (T, B), lengths int64 (B,) >= 1 -> log-probs (B, n_labels) at each name's last letter."""
-        # u(one_hot(i)) is column i of u.weight plus the bias: a row lookup replaces the one-hot matmul.
-        inputs = self.u.weight.t()[indices] + self.u.bias  # (T, B, H)
-        hidden = torch.zeros(indices.shape[1], self.hidden_size, dtype=inputs.dtype, device=inputs.device)
+        # u(one_hot(i)) + both biases is row i of this table: the input projection becomes a lookup.
+        table = self.u.weight.t() + (self.u.bias + self.w.bias)  # (57, H)
+        inputs = table[indices]  # (T, B, H)
+        w_transposed = self.w.weight.t()
         all_full_length = bool((lengths == indices.shape[0]).all())
-        for t in range(indices.shape[0]):
-            stepped = torch.tanh(self.w(hidden) + inputs[t])
+        hidden = torch.tanh(inputs[0])  # h_0 = 0, so the first step needs no w·h
+        for t in range(1, indices.shape[0]):
+            stepped = torch.tanh(torch.addmm(inputs[t], hidden, w_transposed))  # one fused op: h·w^T + input
             # A name that has ended keeps its last hidden state.
             hidden = stepped if all_full_length else torch.where((lengths > t).unsqueeze(1), stepped, hidden)
         return self.readout(hidden)
