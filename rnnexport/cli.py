@@ -137,7 +137,7 @@ def train(names_dir, recipe, out, quiet, clip_grad_norm, **overrides) -> None:
 
     \b
     Examples:
-      rnnexport train                          # the default recipe (~30 s on 2 cores)
+      rnnexport train                          # the default recipe (~20 s on 2 cores)
       rnnexport train --recipe seed --out runs/seed
       rnnexport train --epochs 5 --lr 0.2 --seed 1 --out runs/try
     """
