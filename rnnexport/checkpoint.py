@@ -15,7 +15,6 @@ from .text import ALPHABET
 FORMAT = "rnnexport-checkpoint/1"
 PARAMETER_NAMES = ("u.weight", "u.bias", "w.weight", "w.bias", "v.weight", "v.bias")
 REQUIRED_KEYS = ("format", "rnnexport_version", "alphabet", "labels", "hidden_size", "state_dict", "config", "metrics")
-DEFAULT_CHECKPOINT = Path("exported/checkpoint.pt")
 
 
 def make_checkpoint(model: CharRNN, labels: list[str], config: dict, metrics: dict) -> dict:

@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from .errors import ParityError, RnnExportError
+from .runtimes import DEVICES, ONNX_GRAPHS, RUNTIMES  # torch-free: keeps `classify --runtime onnx` light
 
 DEFAULT_MODEL_DIR = Path("exported")
 
@@ -326,14 +327,14 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 @click.option("-o", "--output", "output_path", default="-", show_default=True, help="Output CSV ('-' = stdout).")
 @click.option(
     "--runtime",
-    type=click.Choice(["onnx", "torchscript", "torch"]),
+    type=click.Choice(RUNTIMES),
     default="onnx",
     show_default=True,
     help="onnx: char_rnn.onnx (no torch import); torchscript: char_rnn.pt; torch: eager checkpoint.",
 )
 @click.option(
     "--onnx-graph",
-    type=click.Choice(["sequence", "cell"]),
+    type=click.Choice(ONNX_GRAPHS),
     default="sequence",
     show_default=True,
     help="With --runtime onnx: the whole-name graph, or the cell driven letter by letter.",
@@ -369,7 +370,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 @click.option("--strict", is_flag=True, help="Fail on the first name with no letter instead of leaving it empty.")
 @click.option(
     "--device",
-    type=click.Choice(["cpu", "cuda"]),
+    type=click.Choice(DEVICES),
     default="cpu",
     show_default=True,
     help="cuda: torch/torchscript on the GPU; onnx with onnxruntime-gpu's CUDA provider.",
@@ -490,7 +491,7 @@ def _rows_bar(quiet: bool):
 
 @main.command()
 @click.argument("names", nargs=-1, required=True)
-@click.option("--runtime", type=click.Choice(["onnx", "torchscript", "torch"]), default="onnx", show_default=True)
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="onnx", show_default=True)
 @click.option("--top-k", type=click.IntRange(1, 18), default=3, show_default=True)
 @model_dir_option
 def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -> None:

@@ -58,7 +58,10 @@ def recipe_config(recipe: str, **overrides) -> TrainConfig:
     """A recipe's config with the given (non-None) overrides applied."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
-    return replace(RECIPES[recipe], **{key: value for key, value in overrides.items() if value is not None})
+    config = replace(RECIPES[recipe], **{key: value for key, value in overrides.items() if value is not None})
+    if config.sampling not in SAMPLINGS or config.lr_schedule not in SCHEDULES:
+        raise ValueError(f"sampling must be one of {SAMPLINGS} and lr_schedule one of {SCHEDULES}")
+    return config
 
 
 @dataclass

@@ -100,3 +100,10 @@ def test_evaluate_prints_the_held_out_table(real_names_dir, committed_model_dir)
     assert "balanced" in result.stdout and "Vietnamese" in result.stdout
     stored = load_checkpoint(committed_model_dir / "checkpoint.pt")["metrics"]
     assert f"{stored['accuracy']:.3f}" in result.stdout
+
+
+def test_recipe_config_refuses_unknown_choices():
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        recipe_config("default", sampling="random")
+    with pytest.raises(ValueError, match="unknown recipe"):
+        recipe_config("fast")
