@@ -28,6 +28,7 @@ from dask.utils import parse_bytes
 from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, get_worker
 from distributed.comm.addressing import parse_address, parse_host_port
 
+from .bench import sample_names_csv
 from .classify import (
     ClassifyOptions,
     ClassifySummary,
@@ -577,14 +578,13 @@ def release_model(client: Client | None, plugin_name: str) -> None:
 # --- benchmark ----------------------------------------------------------------------------------------------------
 
 
-def bench_names_csv(rows: int, path: Path, seed: int = 0) -> str:
-    """A one-column CSV of ``rows`` names drawn from the data set (or generated ones); returns their source."""
+def bench_names(seed_rows: int, path: Path) -> str:
+    """Write ``seed_rows`` names drawn from the data set (or generated ones) to ``path``; return their source."""
     try:
         names, source = dataset_names()
     except DataError:
         names, source = generated_names(), "generated names (the data set was not found)"
-    drawn = np.random.default_rng(seed).choice(np.array(names, dtype=object), size=rows)
-    pd.DataFrame({"name": drawn}).to_csv(path, index=False)
+    sample_names_csv(names, seed_rows, path)
     return source
 
 
@@ -604,7 +604,7 @@ def bench_dask(rows: int, model_dir: Path, workdir: Path, blocksize: str | int |
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     input_path = workdir / "bench_names.csv"
-    source = bench_names_csv(rows, input_path)
+    source = bench_names(rows, input_path)
     cores = os.cpu_count() or 1
     size = input_path.stat().st_size
     blocksize = blocksize or max(64 * 1024, size // (4 * cores) + 1)
