@@ -198,9 +198,9 @@ def classify_frame(
     frame: pd.DataFrame, column: str, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None,
     summary: ClassifySummary,
 ) -> pd.DataFrame:  # fmt: skip
+    """A parsed chunk with prediction columns appended (probabilities as floats, NaN when skipped)."""
     import pandas as pd
 
-    """A parsed chunk with prediction columns appended (probabilities as floats, NaN when skipped)."""
     check_no_clash(list(frame.columns), runtime.labels, options.top_k)
     names = frame[column].to_numpy(dtype=object)
     log_probs = predict_names(names, runtime, options, reference, summary)
