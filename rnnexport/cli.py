@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -501,20 +500,23 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -
     Example:
       rnnexport predict 'Yue Tingsong' Dvořák Müller
     """
-    from .classify import predict_log_probs
+    from .classify import predict_log_probs, top_k_columns
     from .runtimes import open_runtime
     from .text import encode_ragged
 
     with user_errors():
         model = open_runtime(runtime, model_dir)
-        encoded = encode_ragged(list(names))
-        log_probs = predict_log_probs(model, encoded, len(model.labels), 4096)
-    for name, row in zip(names, log_probs, strict=True):
-        if row[0] != row[0]:  # NaN: no letter of the alphabet
+        log_probs = predict_log_probs(model, encode_ragged(list(names)), len(model.labels), 4096)
+    # The same ranking as classify's language/probability columns: (language, probability) pairs per rank.
+    columns = list(top_k_columns(log_probs, model.labels, top_k).values())
+    for i, name in enumerate(names):
+        if not columns[0][i]:
             click.echo(f"{name}: no prediction (no letter of the alphabet)")
             continue
-        best = sorted(range(len(row)), key=lambda i: -row[i])[:top_k]
-        click.echo(f"{name}: " + ", ".join(f"{model.labels[i]} {math.exp(row[i]):.3f}" for i in best))
+        ranked = zip(columns[0::2], columns[1::2], strict=True)
+        click.echo(
+            f"{name}: " + ", ".join(f"{languages[i]} {probabilities[i]:.3f}" for languages, probabilities in ranked)
+        )
 
 
 @main.command()

@@ -40,7 +40,7 @@ from .classify import (
     prediction_names,
 )
 from .csvio import RecordReader, atomic_output, open_input
-from .errors import ArtifactError, DataError, InputError, RnnExportError
+from .errors import ArtifactError, InputError, RnnExportError
 from .manifest import (
     CHECKPOINT_FILE,
     MANIFEST_NAME,
@@ -50,7 +50,7 @@ from .manifest import (
     read_manifest,
 )
 from .runtimes import Runtime, open_runtime
-from .verify import dataset_names, generated_names
+from .verify import default_names
 
 ARTIFACTS = {"onnx": ONNX_SEQUENCE_FILE, "torchscript": TORCHSCRIPT_FILE, "torch": CHECKPOINT_FILE}
 IN_PROCESS_SCHEDULERS = ("threads", "synchronous", "sync")
@@ -578,13 +578,10 @@ def release_model(client: Client | None, plugin_name: str) -> None:
 # --- benchmark ----------------------------------------------------------------------------------------------------
 
 
-def bench_names(seed_rows: int, path: Path) -> str:
-    """Write ``seed_rows`` names drawn from the data set (or generated ones) to ``path``; return their source."""
-    try:
-        names, source = dataset_names()
-    except DataError:
-        names, source = generated_names(), "generated names (the data set was not found)"
-    sample_names_csv(names, seed_rows, path)
+def bench_names(rows: int, path: Path) -> str:
+    """Write ``rows`` names drawn from the data set (or generated ones) to ``path``; return their source."""
+    names, source = default_names()
+    sample_names_csv(names, rows, path)
     return source
 
 

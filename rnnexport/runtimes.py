@@ -58,8 +58,15 @@ def _onnx_session(path: Path, threads: int, device: str):
     try:
         return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types for bad files
-        first_line = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        raise ArtifactError(f"{path} is not a loadable ONNX model (corrupt or truncated?): {first_line}") from None
+        raise ArtifactError(
+            f"{path} is not a loadable ONNX model (corrupt or truncated?): {_first_line(error)}"
+        ) from None
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of an error's message (libraries' messages run to pages), or its type."""
+    message = str(error).strip()
+    return message.splitlines()[0][:200] if message else type(error).__name__
 
 
 def _onnx_labels(session, path: Path) -> list[str]:
@@ -146,7 +153,18 @@ def _one_intra_op_thread(threads: int | None) -> int:
     return max(1, threads or 1)
 
 
-class TorchScriptRuntime(Runtime):
+class _TorchModuleRuntime(Runtime):
+    """Runs ``self.module`` (scripted or eager) on ``self.device``, under inference mode."""
+
+    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            result = self.module(torch.from_numpy(indices).to(self.device), torch.from_numpy(lengths).to(self.device))
+        return result.cpu().numpy()
+
+
+class TorchScriptRuntime(_TorchModuleRuntime):
     """``char_rnn.pt`` loaded with torch.jit.load (what a LibTorch service runs)."""
 
     name = "torchscript"
@@ -165,52 +183,27 @@ class TorchScriptRuntime(Runtime):
                 self.module = torch.jit.load(str(path), map_location=self.device, _extra_files=extra_files)
             metadata = json.loads(extra_files["metadata.json"])
         except (RuntimeError, ValueError, json.JSONDecodeError) as error:
-            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             raise ArtifactError(
-                f"{path} is not a loadable TorchScript archive (corrupt or truncated?): {reason}"
+                f"{path} is not a loadable TorchScript archive (corrupt or truncated?): {_first_line(error)}"
             ) from None
         _check_alphabet(metadata.get("alphabet", ""), path)
         self.labels = metadata["labels"]
         self.module.eval()
 
-    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        import torch
 
-        with torch.inference_mode():
-            result = self.module(torch.from_numpy(indices).to(self.device), torch.from_numpy(lengths).to(self.device))
-        return result.cpu().numpy()
-
-
-class TorchRuntime(Runtime):
+class TorchRuntime(_TorchModuleRuntime):
     """The eager model rebuilt from ``checkpoint.pt``: the reference every other runtime is checked against."""
 
     name = "torch"
 
-    def __init__(
-        self,
-        model_dir: Path | None = None,
-        verify_hash: bool = True,
-        threads: int | None = None,
-        device: str = "cpu",
-        checkpoint_path: Path | None = None,
-    ):
-
+    def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int | None = None, device: str = "cpu"):
         from .checkpoint import load_checkpoint, model_from_checkpoint
 
-        if checkpoint_path is None:
-            checkpoint_path = checked_artifact(model_dir, CHECKPOINT_FILE, verify_hash)
+        checkpoint = load_checkpoint(checked_artifact(model_dir, CHECKPOINT_FILE, verify_hash))
         self.device = _torch_device(device)
         self.parallel_calls = _one_intra_op_thread(threads)
-        checkpoint = load_checkpoint(checkpoint_path)
         self.labels = checkpoint["labels"]
-        self.model = model_from_checkpoint(checkpoint).to(self.device)
-
-    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            result = self.model(torch.from_numpy(indices).to(self.device), torch.from_numpy(lengths).to(self.device))
-        return result.cpu().numpy()
+        self.module = model_from_checkpoint(checkpoint).to(self.device)
 
 
 def open_runtime(
