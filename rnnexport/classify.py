@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import gc
-import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .csvio import RecordReader, atomic_output, open_input
+from .csvio import RecordChunk, RecordReader, atomic_output, field_spans, open_input
 from .errors import InputError
 from .runtimes import Runtime
-from .text import RaggedNames, encode_ragged
+from .text import RaggedNames, encode_byte_fields, encode_ragged
 
 if TYPE_CHECKING:  # pandas costs ~0.3 s to import; the local engine's hot path does not need it
     import pandas as pd
@@ -105,45 +104,101 @@ def predict_log_probs(runtime: Runtime, encoded: RaggedNames, n_labels: int, bat
     return result
 
 
-def top_k_columns(log_probs: np.ndarray, labels: list[str], top_k: int) -> dict[str, np.ndarray]:
-    """language, probability, language_2, probability_2, ...; empty/NaN for rows without a prediction."""
+def top_k(log_probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The k best labels of each row, best first: indices [B, k], their log-probs [B, k], and valid [B].
+
+    Rows without a prediction (NaN) are not valid; their indices are 0 and log-probs NaN.
+    """
     valid = ~np.isnan(log_probs[:, 0])
+    if k == 1:  # argmax: a partition and a sort per row are ~10x slower
+        index = log_probs.argmax(axis=1)[:, None]
+        return index, np.take_along_axis(log_probs, index, axis=1), valid
     scores = np.where(valid[:, None], log_probs, 0.0)
-    order = _top_indices(scores, top_k)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # ties: the lower label index first
+    chosen = np.take_along_axis(log_probs, order, axis=1)
+    return np.where(valid[:, None], order, 0), chosen, valid
+
+
+def top_k_columns(log_probs: np.ndarray, labels: list[str], k: int) -> dict[str, np.ndarray]:
+    """language, probability, language_2, probability_2, ...; empty/NaN for rows without a prediction."""
+    order, chosen, valid = top_k(log_probs, k)
     label_array = np.array(labels, dtype=object)
-    rows = np.arange(len(scores))
     columns = {}
-    for rank in range(top_k):
+    for rank in range(k):
         suffix = "" if rank == 0 else f"_{rank + 1}"
-        chosen = order[:, rank]
-        columns[f"language{suffix}"] = np.where(valid, label_array[chosen], "")
-        columns[f"probability{suffix}"] = np.where(valid, np.exp(scores[rows, chosen].astype(np.float64)), np.nan)
+        columns[f"language{suffix}"] = np.where(valid, label_array[order[:, rank]], "")
+        columns[f"probability{suffix}"] = np.exp(chosen[:, rank].astype(np.float64))
     return columns
 
 
-def _top_indices(scores: np.ndarray, top_k: int) -> np.ndarray:
-    """[B, top_k] label indices, best first (argmax for k = 1: a full sort per row is 10x slower)."""
-    if top_k == 1:
-        return scores.argmax(axis=1)[:, None]
-    candidates = np.argpartition(-scores, top_k - 1, axis=1)[:, :top_k]
-    ranking = np.argsort(-np.take_along_axis(scores, candidates, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(candidates, ranking, axis=1)
+_THREE_DIGITS = np.array([list(f"{number:03d}".encode()) for number in range(1000)], dtype=np.uint8)
+
+
+def probability_digits(probabilities: np.ndarray) -> np.ndarray:
+    """uint8 [B, 8]: each probability in [0, 1] as the ASCII of '0.123456' (NaN rows hold zeros' digits)."""
+    millionths = np.rint(np.nan_to_num(probabilities) * 1e6).astype(np.int32)
+    thousandths = millionths // 1000
+    digits = np.empty((len(millionths), 8), dtype=np.uint8)
+    digits[:, 0] = ord("0") + thousandths // 1000
+    digits[:, 1] = ord(".")
+    digits[:, 2:5] = _THREE_DIGITS[thousandths % 1000]
+    digits[:, 5:8] = _THREE_DIGITS[millionths - thousandths * 1000]
+    return digits
 
 
 def format_probabilities(probabilities: np.ndarray) -> np.ndarray:
     """Probabilities in [0, 1] as '0.123456' strings ('' for NaN), vectorised: ~10x faster than '%.6f'."""
-    valid = ~np.isnan(probabilities)
-    millionths = np.rint(np.where(valid, probabilities, 0.0) * 1e6).astype(np.int64)
-    digits = np.empty((len(millionths), 8), dtype=np.uint8)
-    digits[:, 0] = ord("0") + millionths // 1_000_000
-    digits[:, 1] = ord(".")
-    rest = millionths % 1_000_000
-    for position in range(7, 1, -1):
-        digits[:, position] = ord("0") + rest % 10
-        rest //= 10
-    text = digits.view("S8").ravel().astype("U8").astype(object)
-    text[~valid] = ""
+    text = probability_digits(probabilities).view("S8").ravel().astype("U8").astype(object)
+    text[np.isnan(probabilities)] = ""
     return text
+
+
+def prediction_fields(
+    log_probs: np.ndarray, labels: list[str], k: int, padding: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """What each output row appends to its input record, as UTF-8 bytes, without a Python loop per row.
+
+    Row i gets ``padding[i]`` commas (a record short of fields), then ',language,probability' for each
+    of the top k (',,' when the row has no prediction), then its newline. Returns the rows' bytes
+    concatenated and their lengths.
+    """
+    order, chosen, valid = top_k(log_probs, k)
+    rows = len(valid)
+    # Each piece is right-aligned in a fixed-width slot; a mask then drops the unused left part.
+    labels_table, label_lengths = _right_aligned([f",{label}," for label in labels] + [",,"])  # last: none
+    pieces = []  # (bytes [B, width], used length [B])
+    if padding is not None and padding.any():
+        pieces.append((np.full((rows, int(padding.max())), ord(","), dtype=np.uint8), padding))
+    for rank in range(k):
+        label = np.where(valid, order[:, rank], len(labels))
+        pieces.append((labels_table[label], label_lengths[label]))
+        pieces.append((probability_digits(np.exp(chosen[:, rank].astype(np.float64))), np.where(valid, 8, 0)))
+    pieces.append((np.full((rows, 1), ord("\n"), dtype=np.uint8), np.ones(rows, dtype=np.int64)))
+    matrix = np.hstack([piece for piece, _ in pieces])
+    used = np.hstack([np.arange(piece.shape[1] - 1, -1, -1) < lengths[:, None] for piece, lengths in pieces])
+    return matrix[used], sum(lengths for _, lengths in pieces)
+
+
+def _right_aligned(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 of each text right-aligned in a row of a uint8 matrix, and each one's length."""
+    encoded = [text.encode("utf-8") for text in texts]
+    width = max(map(len, encoded))
+    table = np.zeros((len(encoded), width), dtype=np.uint8)
+    for row, value in enumerate(encoded):
+        table[row, width - len(value) :] = np.frombuffer(value, dtype=np.uint8)
+    return table, np.array([len(value) for value in encoded], dtype=np.int64)
+
+
+def append_to_records(chunk: RecordChunk, fields: np.ndarray, field_lengths: np.ndarray) -> np.ndarray:
+    """The chunk's bytes with each record's newline replaced by its ``fields`` (which end in a newline)."""
+    content = np.delete(chunk.data, chunk.ends)
+    content_lengths = chunk.ends - chunk.starts
+    is_content = np.repeat(np.tile([True, False], len(chunk.ends)),
+                           np.column_stack((content_lengths, field_lengths)).ravel())  # fmt: skip
+    output = np.empty(len(is_content), dtype=np.uint8)
+    output[is_content] = content
+    output[~is_content] = fields
+    return output
 
 
 def formatted_columns(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -162,17 +217,20 @@ def compare_with_reference(log_probs: np.ndarray, reference: np.ndarray, check: 
         check.compared += int(valid.sum())
 
 
-def predict_names(
-    names, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None, summary: ClassifySummary
-) -> np.ndarray:
-    """Log-probs [B, L] for one chunk of names (NaN rows: no prediction); updates the summary's counts."""
-    encoded = encode_ragged(names)
+def predict_encoded(
+    encoded: RaggedNames, name_text: Callable[[int], str], runtime: Runtime, options: ClassifyOptions,
+    reference: Runtime | None, summary: ClassifySummary,
+) -> np.ndarray:  # fmt: skip
+    """Log-probs [B, L] for one chunk of encoded names (NaN rows: no prediction); updates the summary's counts.
+
+    ``name_text(row)`` gives a row's name as written, for the --strict error.
+    """
     skipped = np.flatnonzero(encoded.lengths == 0)
     if len(skipped) and summary.first_skipped_row is None:
         summary.first_skipped_row = summary.rows + int(skipped[0]) + 1
         if options.strict:
             raise InputError(
-                f"data row {summary.first_skipped_row}: name {names[int(skipped[0])]!r} has no letter "
+                f"data row {summary.first_skipped_row}: name {name_text(int(skipped[0]))!r} has no letter "
                 "of the alphabet; drop --strict to leave such rows without a prediction"
             )
     log_probs = predict_log_probs(runtime, encoded, len(runtime.labels), options.batch_size)
@@ -182,6 +240,13 @@ def predict_names(
     summary.rows += len(encoded.lengths)
     summary.skipped += len(skipped)
     return log_probs
+
+
+def predict_names(
+    names, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None, summary: ClassifySummary
+) -> np.ndarray:
+    """:func:`predict_encoded` for names given as strings (None/NaN: no prediction)."""
+    return predict_encoded(encode_ragged(names), lambda row: names[row], runtime, options, reference, summary)
 
 
 def prediction_names(labels: list[str], top_k: int) -> list[str]:
@@ -208,66 +273,51 @@ def classify_frame(
     return pd.concat([frame, predictions], axis=1)
 
 
-def _field_counts_and_names(records: list[str], position: int) -> tuple[list[int], list[str]]:
-    """Fields per record and the field at ``position``; the csv module only for the few records with quotes."""
-    counts = [record.count(",") + 1 for record in records]
-    if position <= 3:  # partition makes no per-record list: ~4x faster than split
-        rests = records
-        for _ in range(position):
-            rests = [rest.partition(",")[2] for rest in rests]
-        names = [rest.partition(",")[0] for rest in rests]
-    else:
-        split = [record.split(",", position + 1) for record in records]
-        names = [fields[position] if len(fields) > position else "" for fields in split]
-    for row in _records_with_quotes(records):
-        fields = next(csv.reader([records[row]]))
-        counts[row], names[row] = len(fields), fields[position] if len(fields) > position else ""
-    return counts, names
+class ChunkNames:
+    """The name field of every record of a chunk: byte spans, plus text for the few that need it."""
+
+    def __init__(self, chunk: RecordChunk, columns: list[str], column: str, source: str):
+        self.chunk = chunk
+        self.starts, self.stops, counts = field_spans(chunk, columns.index(column))
+        width = len(columns)
+        too_long = np.flatnonzero(counts > width)
+        if len(too_long):
+            row = int(too_long[0])
+            raise InputError(
+                f"{source}: data row {chunk.first_row + row} has {counts[row]} fields, the header has {width}; "
+                "quote fields that contain commas"
+            )
+        self.padding = width - counts  # a record short of fields gets empty ones
+
+    def texts(self, rows: np.ndarray) -> list[str]:
+        """The fields at ``rows`` as text: decoded, and unquoted by the csv module when quoted."""
+        data = self.chunk.data
+        fields = [data[self.starts[row] : self.stops[row]].tobytes().decode("utf-8", "surrogatepass") for row in rows]
+        return [next(csv.reader([field]), [""])[0] if field.startswith('"') else field for field in fields]
+
+    def encode(self) -> RaggedNames:
+        return encode_byte_fields(self.chunk.data, self.starts, self.stops, self.texts)
 
 
-def _records_with_quotes(records: list[str]) -> np.ndarray:
-    """Indices of records holding a double quote, found in one pass over the joined text."""
-    joined = "\n".join(records)
-    if '"' not in joined:
-        return np.zeros(0, dtype=np.int64)
-    ends = np.cumsum(np.fromiter(map(len, records), dtype=np.int64, count=len(records)) + 1)
-    quotes = np.fromiter((match.start() for match in re.finditer('"', joined)), dtype=np.int64)
-    return np.unique(np.searchsorted(ends, quotes, side="right"))
+def _predict_chunk(names: ChunkNames, runtime, options, reference, summary) -> np.ndarray:
+    encoded = names.encode()
+    return predict_encoded(encoded, lambda row: names.texts([row])[0], runtime, options, reference, summary)
 
 
-def _name_field(records: list[str], columns: list[str], column: str, source: str, first_row: int) -> list[str]:
-    """The name field of each raw record; short records are padded in place, long ones are an error."""
-    width = len(columns)
-    counts, names = _field_counts_and_names(records, columns.index(column))
-    if max(counts, default=0) > width:
-        row = next(i for i, count in enumerate(counts) if count > width)
-        raise InputError(
-            f"{source}: data row {first_row + row} has {counts[row]} fields, the header has {width}; "
-            "quote fields that contain commas"
-        )
-    if min(counts, default=width) < width:
-        records[:] = [record + "," * (width - count) for record, count in zip(records, counts, strict=True)]
-    return names
-
-
-def _output_text(records: list[str], log_probs: np.ndarray, labels: list[str], top_k: int) -> str:
-    """Output CSV text of one chunk: each input record byte for byte, then its prediction fields."""
-    predictions = [column.tolist() for column in formatted_columns(top_k_columns(log_probs, labels, top_k)).values()]
-    if top_k == 1:
-        languages, probabilities = predictions
-        return "".join([f"{r},{lang},{p}\n" for r, lang, p in zip(records, languages, probabilities, strict=True)])
-    suffixes = [",".join(fields) for fields in zip(*predictions, strict=True)]
-    return "".join([f"{record},{suffix}\n" for record, suffix in zip(records, suffixes, strict=True)])
+def _output_bytes(names: ChunkNames, log_probs: np.ndarray, labels: list[str], top_k: int) -> np.ndarray:
+    """Output CSV of one chunk: each input record byte for byte, then its prediction fields."""
+    fields, lengths = prediction_fields(log_probs, labels, top_k, names.padding)
+    return append_to_records(names.chunk, fields, lengths)
 
 
 def _finish(in_flight, output, labels: list[str], top_k: int, on_rows) -> None:
     """Wait for a chunk's predictions and write it."""
     if in_flight is None:
         return
-    records, submitted = in_flight
-    output.write(_output_text(records, submitted.result(), labels, top_k))
+    names, submitted = in_flight
+    output.write(memoryview(_output_bytes(names, submitted.result(), labels, top_k)))
     if on_rows is not None:
-        on_rows(len(records))
+        on_rows(len(names.starts))
 
 
 @contextlib.contextmanager
@@ -292,29 +342,30 @@ def classify_csv(
 ) -> ClassifySummary:
     """Classify every row of ``input_path`` into ``output_path`` ('-' for stdin/stdout)."""
     started = time.perf_counter()
-    handle, source = open_input(input_path, options.encoding)
-    with contextlib.closing(handle):
-        return _classify_stream(RecordReader(handle, source, options.chunk_rows), output_path, runtime, options,
-                                reference, on_rows, started)  # fmt: skip
+    raw, source = open_input(input_path)
+    try:
+        reader = RecordReader(raw, source, options.chunk_rows, options.encoding)
+        return _classify_stream(reader, output_path, runtime, options, reference, on_rows, started)
+    finally:
+        if input_path != "-":
+            raw.close()
 
 
 def _classify_stream(reader, output_path, runtime, options, reference, on_rows, started) -> ClassifySummary:
     summary = ClassifySummary(runtime=runtime.name, check=CheckResult() if reference is not None else None)
-    source = reader.source
     header = reader.header()
     columns = next(csv.reader([header]))
-    summary.column = choose_column(columns, options.column, source)
+    summary.column = choose_column(columns, options.column, reader.source)
     check_no_clash(columns, runtime.labels, options.top_k)
     # The model of chunk i runs (GIL released) while this thread parses chunk i+1 and writes chunk i-1.
-    with atomic_output(output_path) as output, _gc_paused(), ThreadPoolExecutor(1) as model_thread:
-        output.write(",".join([header, *prediction_names(runtime.labels, options.top_k)]) + "\n")
-        in_flight, rows_read = None, 0
-        for records in reader.chunks():
-            names = _name_field(records, columns, summary.column, source, rows_read + 1)
-            rows_read += len(records)
-            submitted = model_thread.submit(predict_names, names, runtime, options, reference, summary)
+    with atomic_output(output_path, binary=True) as output, _gc_paused(), ThreadPoolExecutor(1) as model_thread:
+        output.write((",".join([header, *prediction_names(runtime.labels, options.top_k)]) + "\n").encode("utf-8"))
+        in_flight = None
+        for chunk in reader.chunks():
+            names = ChunkNames(chunk, columns, summary.column, reader.source)
+            submitted = model_thread.submit(_predict_chunk, names, runtime, options, reference, summary)
             _finish(in_flight, output, runtime.labels, options.top_k, on_rows)
-            in_flight = (records, submitted)
+            in_flight = (names, submitted)
         _finish(in_flight, output, runtime.labels, options.top_k, on_rows)
     summary.seconds = time.perf_counter() - started
     return summary

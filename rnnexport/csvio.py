@@ -1,4 +1,5 @@
-"""Reading and writing CSV safely: streaming decode with line numbers, and output that appears only when complete."""
+"""Reading and writing CSV safely: records streamed as bytes with line-numbered errors, output that appears
+only when complete."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
+
+import numpy as np
 
 from .errors import InputError
 
@@ -56,10 +60,10 @@ class DecodingReader(io.TextIOBase):
         return text
 
 
-def open_input(path: str, encoding: str) -> tuple[TextIO, str]:
-    """A decoding reader over a file (checked) or stdin ('-')."""
+def open_input(path: str) -> tuple[BinaryIO, str]:
+    """The raw bytes of a file (checked: exists, not a folder, not empty) or of stdin ('-'), and its name."""
     if path == "-":
-        return DecodingReader(sys.stdin.buffer, encoding, "stdin"), "stdin"
+        return sys.stdin.buffer, "stdin"
     file_path = Path(path)
     if file_path.is_dir():
         raise InputError(f"{path} is a directory; give a CSV file")
@@ -67,15 +71,36 @@ def open_input(path: str, encoding: str) -> tuple[TextIO, str]:
         raise InputError(f"{path} not found")
     if file_path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes): a CSV needs at least a header row")
-    return DecodingReader(open(file_path, "rb"), encoding, str(path)), str(path)
+    return open(file_path, "rb"), str(path)
+
+
+def is_utf8(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    except LookupError:
+        raise InputError(f"unknown encoding {encoding!r}; try --encoding utf-8 or latin-1") from None
+
+
+class Utf8Transcoder:
+    """Bytes in any encoding -> UTF-8 bytes (the record reader's input), with DecodingReader's line errors."""
+
+    def __init__(self, raw: BinaryIO, encoding: str, source: str):
+        self.text = DecodingReader(raw, encoding, source)
+
+    def read(self, size: int) -> bytes:
+        return self.text.read(size).encode("utf-8", "surrogatepass")
 
 
 @contextlib.contextmanager
-def atomic_output(path: str):
-    """Yield a text handle; the file appears at ``path`` only if the block completes ('-' is stdout)."""
+def atomic_output(path: str, binary: bool = False):
+    """Yield a handle (UTF-8 text, or bytes); the file appears at ``path`` only if the block completes.
+
+    '-' is stdout.
+    """
     if path == "-":
-        yield sys.stdout
-        sys.stdout.flush()
+        stream = sys.stdout.buffer if binary else sys.stdout
+        yield stream
+        stream.flush()
         return
     target = Path(path)
     if target.is_dir():
@@ -84,7 +109,8 @@ def atomic_output(path: str):
         raise InputError(f"output folder {target.parent} does not exist")
     descriptor, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+        mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
+        with os.fdopen(descriptor, **mode) as handle:
             yield handle
         os.replace(partial, target)
     except BaseException:  # includes KeyboardInterrupt: never leave a half-written file
@@ -93,64 +119,160 @@ def atomic_output(path: str):
         raise
 
 
-class RecordReader:
-    """Splits a decoded CSV stream into raw records (quote-aware), ``chunk_rows`` at a time.
+@dataclass
+class RecordChunk:
+    """Complete CSV records as UTF-8 bytes, each ended by one b'\\n' (a CR before it is removed).
 
-    Keeping each record's raw text lets the classifier write input columns back byte for byte
-    instead of re-serialising them, which was the single largest cost of a CSV -> CSV run.
+    ends: int64 positions of those newlines; first_row: the data row number (1-based) of the first record.
     """
 
-    def __init__(self, stream: TextIO, source: str, chunk_rows: int):
-        self.stream, self.source, self.chunk_rows = stream, source, chunk_rows
-        self.pending = ""
-        self.buffered: list[str] = []
+    data: np.ndarray  # uint8
+    ends: np.ndarray
+    first_row: int
+
+    @property
+    def starts(self) -> np.ndarray:
+        return np.concatenate(([0], self.ends[:-1] + 1)) if len(self.ends) else self.ends
+
+    def record(self, row: int) -> str:
+        """One record's text (for messages and for the few records that need the csv module)."""
+        return self.data[self.starts[row] : self.ends[row]].tobytes().decode("utf-8", "surrogateescape")
+
+
+class RecordReader:
+    """Splits a CSV byte stream into chunks of complete records, ``chunk_rows`` at a time, without a
+    Python loop per record: record ends are the newlines outside double quotes (quote parity).
+
+    Raw UTF-8 is read as is and checked chunk by chunk (an invalid byte is an error naming its line);
+    any other encoding comes through ``Utf8Transcoder``. Keeping each record's bytes lets classify write
+    the input columns back byte for byte instead of parsing and re-serialising them.
+    """
+
+    def __init__(self, raw: BinaryIO, source: str, chunk_rows: int, encoding: str = "utf-8"):
+        self.checks_utf8 = is_utf8(encoding)
+        self.stream = raw if self.checks_utf8 else Utf8Transcoder(raw, encoding, source)
+        self.source, self.chunk_rows = source, chunk_rows
+        self.pending = b""  # the start of a record not yet ended
+        self.complete = b""  # whole records not yet handed out
+        self.complete_ends = np.zeros(0, dtype=np.int64)
         self.finished = False
+        self.at_start = True
+        self.lines_before = 0  # physical lines before ``complete`` (for error messages)
+        self.rows_before = 0  # data rows before ``complete``
 
     def header(self) -> str:
-        """The first record (the header row); an InputError if there is none."""
-        while not self.buffered and not self.finished:
+        """The first record (the header row) as text; an InputError if there is none."""
+        while not len(self.complete_ends) and not self.finished:
             self._fill()
-        if not self.buffered or not self.buffered[0].strip():
+        if not len(self.complete_ends):
             raise InputError(f"{self.source} has no header row; the first line must name the columns")
-        return self.buffered.pop(0)
+        chunk = self._take(1)
+        self.rows_before = 0
+        header = chunk.record(0)
+        if not header.strip():
+            raise InputError(f"{self.source} has no header row; the first line must name the columns")
+        return header
 
-    def chunks(self) -> Iterator[list[str]]:
-        """Lists of about ``chunk_rows`` data records, in file order."""
+    def chunks(self) -> Iterator[RecordChunk]:
+        """Chunks of about ``chunk_rows`` data records, in file order."""
         while True:
-            while len(self.buffered) < self.chunk_rows and not self.finished:
+            while len(self.complete_ends) < self.chunk_rows and not self.finished:
                 self._fill()
-            if not self.buffered:
+            if not len(self.complete_ends):
                 return
-            chunk, self.buffered = self.buffered[: self.chunk_rows], self.buffered[self.chunk_rows :]
-            yield chunk
+            yield self._take(min(self.chunk_rows, len(self.complete_ends)))
+
+    def _take(self, rows: int) -> RecordChunk:
+        cut = int(self.complete_ends[rows - 1]) + 1
+        data, self.complete = self.complete[:cut], self.complete[cut:]
+        ends, self.complete_ends = self.complete_ends[:rows], self.complete_ends[rows:] - cut
+        if self.checks_utf8:
+            self._check_utf8(data)
+        self.lines_before += data.count(b"\n")
+        chunk = _without_record_end_cr(np.frombuffer(data, dtype=np.uint8), ends, self.rows_before + 1)
+        self.rows_before += rows
+        return chunk
+
+    def _check_utf8(self, data: bytes) -> None:
+        if data.isascii():
+            return
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = self.lines_before + data.count(b"\n", 0, error.start) + 1
+            raise InputError(
+                f"{self.source}: line {line} is not valid utf-8; pass --encoding latin-1 (or the file's real encoding)"
+            ) from None
 
     def _fill(self) -> None:
         block = self.stream.read(READ_BLOCK)
         self.finished = not block
-        text = self.pending + block
-        records, self.pending = split_records(text, self.finished)
-        if self.finished and records and records[-1] == "":
-            records.pop()  # the file's final newline ends the last record; it starts no new one
-        if "\r" in text:  # CRLF line ends
-            records = [record[:-1] if record.endswith("\r") else record for record in records]
-        self.buffered.extend(records)
+        data = self.pending + block
+        if self.at_start and self.checks_utf8:  # a UTF-8 BOM is dropped (it may span reads)
+            if len(data) < len(codecs.BOM_UTF8) and codecs.BOM_UTF8.startswith(data) and not self.finished:
+                self.pending = data
+                return
+            data, self.at_start = data.removeprefix(codecs.BOM_UTF8), False
+        if self.finished and data and not data.endswith(b"\n"):
+            data += b"\n"  # the last record may lack its newline
+        ends = record_ends(np.frombuffer(data, dtype=np.uint8))
+        cut = int(ends[-1]) + 1 if len(ends) else 0
+        self.pending = data[cut:]
+        if self.finished and self.pending:  # an unclosed quote runs to the end of the file: one record
+            ends, cut, self.pending = np.append(ends, len(data) - 1), len(data), b""
+        self.complete_ends = np.concatenate((self.complete_ends, ends + len(self.complete)))
+        self.complete += data[:cut]
 
 
-def split_records(text: str, at_end: bool) -> tuple[list[str], str]:
-    """Complete records of ``text`` and the unfinished rest; a newline inside double quotes stays in its field."""
-    lines = text.split("\n")
-    tail = "" if at_end else lines.pop()
-    if '"' not in text:
-        return lines, tail
-    # A line with an odd number of quotes opens a quoted field; the next such line closes it.
-    odd = [i for i, line in enumerate(lines) if '"' in line and line.count('"') % 2]
-    records, start = [], 0
-    for opening, closing in zip(odd[::2], [*odd[1::2], None], strict=False):
-        records.extend(lines[start:opening])
-        if closing is None:
-            rest = "\n".join([*lines[opening:], tail]) if not at_end else "\n".join(lines[opening:])
-            return ([*records, rest], "") if at_end else (records, rest)
-        records.append("\n".join(lines[opening : closing + 1]))
-        start = closing + 1
-    records.extend(lines[start:])
-    return records, tail
+def record_ends(data: np.ndarray) -> np.ndarray:
+    """Positions of the newlines that end records: those after an even number of double quotes.
+
+    ``data`` starts at a record start; an escaped quote ("") counts twice, so it never flips the parity.
+    """
+    newlines = np.flatnonzero(data == ord("\n"))
+    quotes = np.flatnonzero(data == ord('"'))
+    if len(quotes):
+        newlines = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    return newlines
+
+
+def field_spans(chunk: RecordChunk, position: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where field ``position`` starts and stops in each record, and how many fields each record has.
+
+    Separators are the commas outside double quotes. A quoted field keeps its quotes (the caller unquotes
+    the few that have them); a record without that field gets an empty span at its end.
+    """
+    data, ends = chunk.data, chunk.ends
+    commas = np.flatnonzero(data == ord(","))
+    quotes = np.flatnonzero(data == ord('"'))
+    if len(quotes):
+        commas = commas[np.searchsorted(quotes, commas) % 2 == 0]
+    commas_before_end = np.searchsorted(commas, ends)
+    first_comma = np.concatenate(([0], commas_before_end[:-1]))
+    counts = commas_before_end - first_comma + 1
+    lookup = np.append(commas, 0)  # a sentinel, so that clipped indices stay in range
+    last = len(commas)
+    if position == 0:
+        starts = chunk.starts
+    else:
+        starts = np.where(counts > position, lookup[np.minimum(first_comma + position - 1, last)] + 1, ends)
+    stops = np.where(counts > position + 1, lookup[np.minimum(first_comma + position, last)], ends)
+    return starts, stops, counts
+
+
+def _without_record_end_cr(data: np.ndarray, ends: np.ndarray, first_row: int) -> RecordChunk:
+    """CRLF line ends become LF (a CR inside a quoted field stays)."""
+    has_cr = np.zeros(len(ends), dtype=bool)
+    nonempty = ends > 0
+    has_cr[nonempty] = data[ends[nonempty] - 1] == ord("\r")
+    if has_cr.any():
+        data = np.delete(data, ends[has_cr] - 1)
+        ends = ends - np.cumsum(has_cr)
+    return RecordChunk(data=data, ends=ends, first_row=first_row)
+
+
+def read_header(path: str, encoding: str) -> tuple[str, str]:
+    """The header record of a CSV file (checked as ``classify`` checks it) and the source's name."""
+    raw, source = open_input(path)
+    with contextlib.closing(raw):
+        return RecordReader(raw, source, 1, encoding).header(), source

@@ -39,7 +39,7 @@ from .classify import (
     formatted_columns,
     prediction_names,
 )
-from .csvio import RecordReader, atomic_output, open_input
+from .csvio import atomic_output, read_header
 from .errors import ArtifactError, InputError, RnnExportError
 from .manifest import (
     CHECKPOINT_FILE,
@@ -212,18 +212,14 @@ def partition_bytes(input_path: str, blocksize: str | int) -> int:
     return max(1, size // max(1, math.ceil(size / limit)))
 
 
-def read_header(input_path: str, options: ClassifyOptions) -> tuple[str, list[str], str]:
+def header_columns(input_path: str, options: ClassifyOptions) -> tuple[str, list[str], str]:
     """The header record as written, its columns and the source name, read as the local engine reads them."""
-    handle, source = open_input(input_path, options.encoding)
-    try:
-        header = RecordReader(handle, source, 1).header()
-    finally:
-        handle.raw.close()
+    header, source = read_header(input_path, options.encoding)
     return header, next(csv.reader([header])), source
 
 
 def read_partitions(input_path: str, options: ClassifyOptions, blocksize: str | int) -> dd.DataFrame:
-    """The CSV as a Dask frame of string columns (the file is checked first, see read_header)."""
+    """The CSV as a Dask frame of string columns (the file is checked first, see header_columns)."""
     return dd.read_csv(
         input_path, blocksize=partition_bytes(input_path, blocksize), dtype=str, keep_default_na=False,
         na_filter=False, skip_blank_lines=False, encoding=dask_encoding(options.encoding),
@@ -549,7 +545,7 @@ def checked_layout(
     input_path: str, output_path: str, output_format: str, options: ClassifyOptions, labels: list[str]
 ) -> tuple[OutputLayout, str]:
     """The local engine's checks, in its order and words, before it reads a row; then the output's layout."""
-    header, columns, source = read_header(input_path, options)
+    header, columns, source = header_columns(input_path, options)
     column = choose_column(columns, options.column, source)
     check_no_clash(columns, labels, options.top_k)
     check_output(output_path, output_format)
