@@ -1,4 +1,11 @@
-"""Batch classification of a CSV of names: streamed in chunks, bucketed by length, written atomically."""
+"""Batch classification of a CSV of names: streamed in chunks, bucketed by length, written atomically.
+
+The hot path never builds a Python string per row. A chunk is raw UTF-8 bytes (csvio.RecordReader); the
+name field is located with numpy (csvio.field_spans) and mapped to letter indices with a byte table
+(text.encode_byte_fields), and the output is the input bytes with each record's prediction fields
+spliced in (prediction_fields, append_to_records). Only the rare field that needs folding or unquoting
+(a byte >= 128, a quote, a digit, a leading space) goes through Python text.
+"""
 
 from __future__ import annotations
 
@@ -163,10 +170,11 @@ def prediction_fields(
     concatenated and their lengths.
     """
     order, chosen, valid = top_k(log_probs, k)
+    if k == 1 and (padding is None or not padding.any()):
+        return _single_prediction_fields(order[:, 0], chosen[:, 0], valid, labels)
     rows = len(valid)
-    # Each piece is right-aligned in a fixed-width slot; a mask then drops the unused left part.
     labels_table, label_lengths = _right_aligned([f",{label}," for label in labels] + [",,"])  # last: none
-    pieces = []  # (bytes [B, width], used length [B])
+    pieces = []  # (bytes [B, width] right-aligned, used length [B])
     if padding is not None and padding.any():
         pieces.append((np.full((rows, int(padding.max())), ord(","), dtype=np.uint8), padding))
     for rank in range(k):
@@ -177,6 +185,24 @@ def prediction_fields(
     matrix = np.hstack([piece for piece, _ in pieces])
     used = np.hstack([np.arange(piece.shape[1] - 1, -1, -1) < lengths[:, None] for piece, lengths in pieces])
     return matrix[used], sum(lengths for _, lengths in pieces)
+
+
+def _single_prediction_fields(
+    label: np.ndarray, log_prob: np.ndarray, valid: np.ndarray, labels: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """prediction_fields for the top 1 and no padding: one right-aligned row each, so one mask."""
+    labels_table, label_lengths = _right_aligned([f",{name}," for name in labels])
+    width = labels_table.shape[1] + 9
+    matrix = np.empty((len(label), width), dtype=np.uint8)
+    matrix[:, : width - 9] = labels_table[label]
+    matrix[:, width - 9 : width - 1] = probability_digits(np.exp(log_prob.astype(np.float64)))
+    matrix[:, -1] = ord("\n")
+    lengths = label_lengths[label] + 9
+    if not valid.all():
+        matrix[~valid, -3:-1] = ord(",")  # no prediction: ',,' before the newline
+        lengths[~valid] = 3
+    used = np.arange(width - 1, -1, -1) < lengths[:, None]
+    return matrix[used], lengths
 
 
 def _right_aligned(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +217,9 @@ def _right_aligned(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def append_to_records(chunk: RecordChunk, fields: np.ndarray, field_lengths: np.ndarray) -> np.ndarray:
     """The chunk's bytes with each record's newline replaced by its ``fields`` (which end in a newline)."""
-    content = np.delete(chunk.data, chunk.ends)
+    is_record_end = np.zeros(len(chunk.data), dtype=bool)
+    is_record_end[chunk.ends] = True
+    content = chunk.data[~is_record_end]
     content_lengths = chunk.ends - chunk.starts
     is_content = np.repeat(np.tile([True, False], len(chunk.ends)),
                            np.column_stack((content_lengths, field_lengths)).ravel())  # fmt: skip

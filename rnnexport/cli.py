@@ -365,7 +365,12 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 @click.option("--atol", type=float, default=1e-5, show_default=True, help="Tolerance of --check (log-probs).")
 @model_dir_option
 @no_verify_hash_option
-@click.option("--encoding", default="utf-8", show_default=True, help="Input encoding, e.g. latin-1.")
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="Input encoding, e.g. latin-1 (transcoded; the output is always UTF-8).",
+)
 @click.option("--strict", is_flag=True, help="Fail on the first name with no letter instead of leaving it empty.")
 @click.option(
     "--device",

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import InputError
 
-READ_BLOCK = 1 << 20
+READ_BLOCK = 4 << 20
 
 
 class DecodingReader(io.TextIOBase):
@@ -123,12 +123,14 @@ def atomic_output(path: str, binary: bool = False):
 class RecordChunk:
     """Complete CSV records as UTF-8 bytes, each ended by one b'\\n' (a CR before it is removed).
 
-    ends: int64 positions of those newlines; first_row: the data row number (1-based) of the first record.
+    ends: int64 positions of those newlines; first_row: the data row number (1-based) of the first record;
+    has_quotes: whether any byte is a double quote (without one, every comma separates fields).
     """
 
     data: np.ndarray  # uint8
     ends: np.ndarray
     first_row: int
+    has_quotes: bool
 
     @property
     def starts(self) -> np.ndarray:
@@ -153,7 +155,7 @@ class RecordReader:
         self.stream = raw if self.checks_utf8 else Utf8Transcoder(raw, encoding, source)
         self.source, self.chunk_rows = source, chunk_rows
         self.pending = b""  # the start of a record not yet ended
-        self.complete = b""  # whole records not yet handed out
+        self.complete: list[bytes] = []  # whole records not yet handed out, in pieces
         self.complete_ends = np.zeros(0, dtype=np.int64)
         self.finished = False
         self.at_start = True
@@ -183,13 +185,17 @@ class RecordReader:
             yield self._take(min(self.chunk_rows, len(self.complete_ends)))
 
     def _take(self, rows: int) -> RecordChunk:
+        complete = b"".join(self.complete)
         cut = int(self.complete_ends[rows - 1]) + 1
-        data, self.complete = self.complete[:cut], self.complete[cut:]
+        data, self.complete = complete[:cut], [complete[cut:]]
         ends, self.complete_ends = self.complete_ends[:rows], self.complete_ends[rows:] - cut
         if self.checks_utf8:
             self._check_utf8(data)
-        self.lines_before += data.count(b"\n")
-        chunk = _without_record_end_cr(np.frombuffer(data, dtype=np.uint8), ends, self.rows_before + 1)
+        has_quotes = b'"' in data
+        self.lines_before += data.count(b"\n") if has_quotes else rows  # only quoted fields hold newlines
+        chunk = RecordChunk(np.frombuffer(data, dtype=np.uint8), ends, self.rows_before + 1, has_quotes)
+        if b"\r" in data:
+            chunk = _without_record_end_cr(chunk)
         self.rows_before += rows
         return chunk
 
@@ -215,23 +221,24 @@ class RecordReader:
             data, self.at_start = data.removeprefix(codecs.BOM_UTF8), False
         if self.finished and data and not data.endswith(b"\n"):
             data += b"\n"  # the last record may lack its newline
-        ends = record_ends(np.frombuffer(data, dtype=np.uint8))
+        ends = record_ends(data)
         cut = int(ends[-1]) + 1 if len(ends) else 0
         self.pending = data[cut:]
         if self.finished and self.pending:  # an unclosed quote runs to the end of the file: one record
             ends, cut, self.pending = np.append(ends, len(data) - 1), len(data), b""
-        self.complete_ends = np.concatenate((self.complete_ends, ends + len(self.complete)))
-        self.complete += data[:cut]
+        self.complete_ends = np.concatenate((self.complete_ends, ends + sum(map(len, self.complete))))
+        self.complete.append(data[:cut])
 
 
-def record_ends(data: np.ndarray) -> np.ndarray:
+def record_ends(data: bytes) -> np.ndarray:
     """Positions of the newlines that end records: those after an even number of double quotes.
 
     ``data`` starts at a record start; an escaped quote ("") counts twice, so it never flips the parity.
     """
-    newlines = np.flatnonzero(data == ord("\n"))
-    quotes = np.flatnonzero(data == ord('"'))
-    if len(quotes):
+    array = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(array == ord("\n"))
+    if b'"' in data:
+        quotes = np.flatnonzero(array == ord('"'))
         newlines = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
     return newlines
 
@@ -244,8 +251,8 @@ def field_spans(chunk: RecordChunk, position: int) -> tuple[np.ndarray, np.ndarr
     """
     data, ends = chunk.data, chunk.ends
     commas = np.flatnonzero(data == ord(","))
-    quotes = np.flatnonzero(data == ord('"'))
-    if len(quotes):
+    if chunk.has_quotes:
+        quotes = np.flatnonzero(data == ord('"'))
         commas = commas[np.searchsorted(quotes, commas) % 2 == 0]
     commas_before_end = np.searchsorted(commas, ends)
     first_comma = np.concatenate(([0], commas_before_end[:-1]))
@@ -260,15 +267,17 @@ def field_spans(chunk: RecordChunk, position: int) -> tuple[np.ndarray, np.ndarr
     return starts, stops, counts
 
 
-def _without_record_end_cr(data: np.ndarray, ends: np.ndarray, first_row: int) -> RecordChunk:
+def _without_record_end_cr(chunk: RecordChunk) -> RecordChunk:
     """CRLF line ends become LF (a CR inside a quoted field stays)."""
+    data, ends = chunk.data, chunk.ends
     has_cr = np.zeros(len(ends), dtype=bool)
     nonempty = ends > 0
     has_cr[nonempty] = data[ends[nonempty] - 1] == ord("\r")
-    if has_cr.any():
-        data = np.delete(data, ends[has_cr] - 1)
-        ends = ends - np.cumsum(has_cr)
-    return RecordChunk(data=data, ends=ends, first_row=first_row)
+    if not has_cr.any():
+        return chunk
+    kept = np.ones(len(data), dtype=bool)
+    kept[ends[has_cr] - 1] = False
+    return RecordChunk(data[kept], ends - np.cumsum(has_cr), chunk.first_row, chunk.has_quotes)
 
 
 def read_header(path: str, encoding: str) -> tuple[str, str]:

@@ -158,26 +158,30 @@ def encode_byte_fields(
     """Fold and encode names that are byte ranges [starts, stops) of UTF-8 ``data``, without building strings.
 
     A field made only of alphabet bytes folds to itself, so its letters are its bytes mapped through a
-    table, in place. The rest are few: a field with a byte outside the alphabet (>= 128, a quote, a
-    digit, ...) or starting with a space (it may be blank) goes through :func:`encode_ragged` as the text
+    table. The rest are few: a field with a byte outside the alphabet (>= 128, a quote, a digit, ...)
+    or starting with a space (it may be blank) goes through :func:`encode_ragged` as the text
     ``field_texts(rows)`` returns (decoded, unquoted).
     """
-    letters = np.frombuffer(data.tobytes().translate(_BYTE_TO_LETTER), dtype=np.uint8)
-    # A trailing sentinel keeps letters[starts] in range for empty fields at the very end.
-    letters = np.append(letters, np.uint8(DROPPED_BYTE))
     lengths = stops - starts
-    dropped = _counts_in_spans(letters == DROPPED_BYTE, starts, stops)
-    special = np.flatnonzero((dropped > 0) | ((letters[starts] == SPACE_INDEX) & (lengths > 0)))
-    encoded = RaggedNames(letters=letters, lengths=lengths, explicit_starts=starts)
+    field_bytes = data[_span_mask(starts, stops, len(data))]  # the fields laid end to end
+    letters = np.frombuffer(field_bytes.tobytes().translate(_BYTE_TO_LETTER), dtype=np.uint8)
+    field_starts = np.cumsum(lengths) - lengths
+    with_dropped = np.searchsorted(field_starts + lengths, np.flatnonzero(letters == DROPPED_BYTE), side="right")
+    nonempty = np.flatnonzero(lengths > 0)
+    may_be_blank = nonempty[letters[field_starts[nonempty]] == SPACE_INDEX]
+    special = np.union1d(with_dropped, may_be_blank)
+    encoded = RaggedNames(letters=letters, lengths=lengths)
     if len(special):
         encoded = encoded.replace_rows(special, encode_ragged(field_texts(special)))
     return encoded
 
 
-def _counts_in_spans(flags: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """How many flags are set in each span [start, stop) of one flat array."""
-    before = np.concatenate(([0], np.cumsum(flags, dtype=np.int32)))
-    return before[stops] - before[starts]
+def _span_mask(starts: np.ndarray, stops: np.ndarray, size: int) -> np.ndarray:
+    """bool [size]: True inside the sorted, disjoint spans [starts, stops)."""
+    gaps = starts - np.concatenate(([0], stops[:-1]))
+    runs = np.column_stack((gaps, stops - starts)).ravel()
+    inside = np.repeat(np.tile(np.array([False, True]), len(starts)), runs)
+    return np.concatenate((inside, np.zeros(size - len(inside), dtype=bool)))
 
 
 def ragged_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
