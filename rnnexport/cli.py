@@ -67,18 +67,20 @@ def main() -> None:
     show_default=True,
     help="Where to put them.",
 )
-def data(source: Path | None, dest: Path) -> None:
+@click.option("--refresh", is_flag=True, help="Download again even if a valid copy is already in --dest.")
+def data(source: Path | None, dest: Path, refresh: bool) -> None:
     """Fetch the names data set (18 files, one per language) into data/names/.
 
     \b
     Example (offline):
       rnnexport data --from ../shared/data/names
-    Without --from or $RNNEXPORT_NAMES_DIR it downloads the PyTorch tutorial's data.zip.
+    Without --from or $RNNEXPORT_NAMES_DIR it keeps a valid copy already in place, or downloads the
+    PyTorch tutorial's data.zip (always with --refresh).
     """
     from .data import fetch_names, read_pairs
 
     with user_errors():
-        folder = fetch_names(dest, source)
+        folder = fetch_names(dest, source, refresh=refresh)
         pairs = read_pairs(folder)
     click.echo(f"{folder}: 18 label files, {len(pairs)} distinct (name, label) pairs")
 

@@ -81,9 +81,16 @@ def resolve_source(source: str | Path | None) -> Path | None:
     return Path(env) if env else None
 
 
-def fetch_names(dest: Path = DEFAULT_NAMES_DIR, source: str | Path | None = None, url: str = DATA_URL) -> Path:
-    """Put the 18 label files into ``dest`` (copied from a folder or downloaded) and validate them."""
+def fetch_names(
+    dest: Path = DEFAULT_NAMES_DIR, source: str | Path | None = None, url: str = DATA_URL, refresh: bool = False
+) -> Path:
+    """Put the 18 label files into ``dest`` (copied from a folder or downloaded) and validate them.
+
+    Without a source, a valid data set already in ``dest`` is kept (no download) unless ``refresh``.
+    """
     folder = resolve_source(source)
+    if folder is None and not refresh and _is_valid_names_dir(dest):
+        return dest
     if folder is not None:
         validate_names_dir(folder)
         _replace_dir(dest, lambda staging: _copy_label_files(folder, staging))
@@ -91,6 +98,14 @@ def fetch_names(dest: Path = DEFAULT_NAMES_DIR, source: str | Path | None = None
         _replace_dir(dest, lambda staging: _extract_zip(_download(url), staging))
     validate_names_dir(dest)
     return dest
+
+
+def _is_valid_names_dir(folder: Path) -> bool:
+    try:
+        validate_names_dir(folder)
+    except DataError:
+        return False
+    return True
 
 
 def _copy_label_files(folder: Path, staging: Path) -> None:

@@ -67,6 +67,17 @@ def test_download_failure_says_to_use_from(tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_valid_copy_in_place_is_kept_offline_unless_refreshed(tiny_names_dir, monkeypatch):
+    monkeypatch.delenv("RNNEXPORT_NAMES_DIR", raising=False)
+    offline = "http://127.0.0.1:9/data.zip"
+    result = CliRunner().invoke(main, ["data", "--dest", str(tiny_names_dir)])
+    assert result.exit_code == 0, result.output
+    assert fetch_names(tiny_names_dir, url=offline) == tiny_names_dir
+    with pytest.raises(DataError, match="pass --from DIR"):
+        fetch_names(tiny_names_dir, url=offline, refresh=True)
+    assert len(list(tiny_names_dir.glob("*.txt"))) == 18  # a failed refresh leaves the copy alone
+
+
 def test_validate_returns_labels_in_sorted_order(tiny_names_dir):
     labels = validate_names_dir(Path(tiny_names_dir))
     assert labels == sorted(labels) and len(labels) == 18
