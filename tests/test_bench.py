@@ -1,7 +1,18 @@
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from rnnexport.bench import PackedRNNRuntime, flops_per_name, sample_names_csv, seed_style_loop
+from rnnexport.bench import (
+    PackedRNNRuntime,
+    flops_per_name,
+    model_only_throughput,
+    sample_names_csv,
+    seed_style_loop,
+)
 from rnnexport.checkpoint import load_checkpoint, model_from_checkpoint
 from rnnexport.runtimes import TorchRuntime
 from rnnexport.text import encode_ragged
@@ -31,3 +42,17 @@ def test_seed_style_loop_reports_a_rate(tiny_model_dir):
     model = model_from_checkpoint(load_checkpoint(tiny_model_dir / "checkpoint.pt"))
     measured = seed_style_loop(model, ["Smith", "Li"] * 10)
     assert measured.names_per_second > 0 and measured.seconds > 0
+
+
+def test_model_only_throughput_runs_the_onnx_graph(tiny_model_dir):
+    measured = model_only_throughput(tiny_model_dir, encode_ragged(["Smith", "Li", "Abcdefghij", ""] * 50), threads=2)
+    assert measured.names_per_second > 0 and "2 thread" in measured.name
+
+
+def test_onnx_step_costs_script_reports_every_part(tiny_model_dir):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "onnx_step_costs.py"
+    args = [sys.executable, str(script), "--model-dir", str(tiny_model_dir), "--batch", "16"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True)
+    costs = re.findall(r"^  (.+?)\s+(\d+)(?:\s+\((\d+) GFLOP/s\))?$", result.stdout, flags=re.MULTILINE)
+    assert [label for label, _, _ in costs][-1] == "exported step: lookup, Gemm(C), tanh" and len(costs) == 5
+    assert all(int(ns) > 0 for _, ns, _ in costs) and any(gflops for _, _, gflops in costs)
