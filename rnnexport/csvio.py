@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import io
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,43 +21,33 @@ from .errors import InputError
 READ_BLOCK = 4 << 20
 
 
-class DecodingReader(io.TextIOBase):
-    """A text stream over bytes that reports the line of the first undecodable byte.
+def undecodable_line(source: str, line: int, encoding: str) -> InputError:
+    return InputError(
+        f"{source}: line {line} is not valid {encoding}; pass --encoding latin-1 (or the file's real encoding)"
+    )
 
-    pandas reads it in blocks; an invalid byte becomes an InputError naming the line and the fix.
-    """
+
+class Utf8Transcoder:
+    """Bytes in any encoding -> UTF-8 bytes (the record reader's input); an undecodable byte is an
+    InputError naming its line. A leading BOM is dropped."""
 
     def __init__(self, raw: BinaryIO, encoding: str, source: str):
-        try:
-            self.decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-        except LookupError:
-            raise InputError(f"unknown encoding {encoding!r}; try --encoding utf-8 or latin-1") from None
-        self.raw, self.source_encoding, self.source = raw, encoding, source
+        self.decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        self.raw, self.encoding, self.source = raw, encoding, source
         self.lines_done = 0
         self.first_block = True
 
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        if self.raw is not sys.stdin.buffer:
-            self.raw.close()
-        super().close()
-
-    def read(self, size: int = -1) -> str:
-        block = self.raw.read(READ_BLOCK if size is None or size < 0 else max(size, 1))
+    def read(self, size: int) -> bytes:
+        block = self.raw.read(size)
         try:
             text = self.decoder.decode(block, final=not block)
         except UnicodeDecodeError as error:
-            line = self.lines_done + block[: error.start].count(b"\n") + 1
-            raise InputError(
-                f"{self.source}: line {line} is not valid {self.source_encoding}; pass --encoding latin-1 "
-                "(or the file's real encoding)"
-            ) from None
+            raise undecodable_line(self.source, self.lines_done + block[: error.start].count(b"\n") + 1,
+                                   self.encoding) from None  # fmt: skip
         if self.first_block:
             text, self.first_block = text.removeprefix("\ufeff"), False
         self.lines_done += text.count("\n")
-        return text
+        return text.encode("utf-8", "surrogatepass")
 
 
 def open_input(path: str) -> tuple[BinaryIO, str]:
@@ -79,16 +69,6 @@ def is_utf8(encoding: str) -> bool:
         return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
     except LookupError:
         raise InputError(f"unknown encoding {encoding!r}; try --encoding utf-8 or latin-1") from None
-
-
-class Utf8Transcoder:
-    """Bytes in any encoding -> UTF-8 bytes (the record reader's input), with DecodingReader's line errors."""
-
-    def __init__(self, raw: BinaryIO, encoding: str, source: str):
-        self.text = DecodingReader(raw, encoding, source)
-
-    def read(self, size: int) -> bytes:
-        return self.text.read(size).encode("utf-8", "surrogatepass")
 
 
 @contextlib.contextmanager
@@ -132,7 +112,7 @@ class RecordChunk:
     first_row: int
     has_quotes: bool
 
-    @property
+    @cached_property
     def starts(self) -> np.ndarray:
         return np.concatenate(([0], self.ends[:-1] + 1)) if len(self.ends) else self.ends
 
@@ -206,9 +186,7 @@ class RecordReader:
             data.decode("utf-8")
         except UnicodeDecodeError as error:
             line = self.lines_before + data.count(b"\n", 0, error.start) + 1
-            raise InputError(
-                f"{self.source}: line {line} is not valid utf-8; pass --encoding latin-1 (or the file's real encoding)"
-            ) from None
+            raise undecodable_line(self.source, line, "utf-8") from None
 
     def _fill(self) -> None:
         block = self.stream.read(READ_BLOCK)
