@@ -8,9 +8,11 @@ ill-formed UTF-8 lines. Model directory: $RNNEXPORT_EMBED_MODEL_DIR, else the re
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -291,3 +293,69 @@ def test_bad_option_is_a_usage_error(consumer, model_dir):
     )
     assert result.returncode == 2
     assert "--top-k" in result.stderr.decode(errors="replace")
+
+
+# The fold shared by every JS consumer (examples/node/names.js), checked on its own: no model, no npm.
+FOLD_SCRIPT = """
+import fs from 'node:fs';
+import { Folder } from './names.js';
+const text = fs.readFileSync(process.argv[1], 'utf8');
+const folder = Folder.fromJson(text, JSON.parse(text).alphabet, process.argv[1]);
+const lines = JSON.parse(fs.readFileSync(0, 'utf8'));
+const utf8 = new TextEncoder();
+const out = lines.map((line) => [folder.fold(line), folder.foldUtf8(utf8.encode(line))]);
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def _script_of(code_point: int) -> str:
+    """The first word of a code point's Unicode name (LATIN, CYRILLIC, CJK, HANGUL, ...): its script, roughly."""
+    return unicodedata.name(chr(code_point), "UNNAMED").split()[0]
+
+
+def _fold_sample(table_keys: list[int], per_group: int = 3) -> list[str]:
+    """Code points from every script and every 256-code-point block of the table, a few absent ones near them,
+    each alone and joined per group into one name; then the special lines."""
+    rng = np.random.default_rng(0)
+    groups: dict[str, list[int]] = {}
+    for cp in table_keys:
+        groups.setdefault(_script_of(cp), []).append(cp)
+        groups.setdefault(f"block {cp >> 8:X}", []).append(cp)
+    present = set(table_keys)
+    lines = []
+    for members in groups.values():
+        picked = [int(cp) for cp in rng.choice(members, size=min(per_group, len(members)), replace=False)]
+        absent = [cp + 1 for cp in picked if cp + 1 not in present and not 0xD800 <= cp + 1 <= 0xDFFF]
+        lines += [chr(cp) for cp in picked + absent] + ["".join(map(chr, picked + absent))]
+    beyond = [0x1F600, 0x20000, 0x2A6D6, 0xE0041, 0x10FFFF]  # emoji, CJK extension B, a tag letter, the last
+    return lines + [chr(cp) for cp in beyond] + [line.rstrip("\r") for line in SPECIAL_LINES]
+
+
+def test_node_fold_matches_python_per_script(model_dir):
+    """examples/node/names.js folds like rnnexport.text.fold on code points of every script in fold_table.json,
+    from JS strings (the page, the service) and from UTF-8 bytes (the filter)."""
+    _require_tools("node")
+    from rnnexport.text import fold
+
+    table_path = model_dir / "fold_table.json"
+    keys = sorted(int(key, 16) for key in json.loads(table_path.read_text(encoding="utf-8"))["table"])
+    lines = _fold_sample(keys)
+    result = subprocess.run(
+        ["node", "--input-type=module", "-e", FOLD_SCRIPT, str(table_path)],
+        input=json.dumps(lines).encode(),
+        cwd=NODE_DIR,
+        capture_output=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    _check(result, "node fold of the per-script sample")
+    folded = json.loads(result.stdout)
+    assert len(folded) == len(lines)
+    scripts = {_script_of(ord(line)) for line in lines if len(line) == 1 and ord(line) in set(keys)}
+    assert len(scripts) >= len({_script_of(cp) for cp in keys}), "every script of the table is sampled"
+    mismatches = [
+        (line, [f"U+{ord(c):04X}" for c in line], fold(line), js)
+        for line, js in zip(lines, folded, strict=True)
+        if js != [fold(line), fold(line)]
+    ]
+    assert not mismatches, f"{len(mismatches)} of {len(lines)} lines fold differently, e.g. {mismatches[:5]}"

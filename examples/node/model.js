@@ -1,0 +1,65 @@
+// model.js: load an exported model directory in Node (hash-checked bytes -> ONNX Runtime session + fold).
+// Shared by the CLI filter (classify_names.js) and the HTTP service (server.js).
+
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { ArtifactError, checkSha256, Folder, modelInfo } from './names.js';
+
+const SKIP_HINT = 're-export it, or pass --no-verify-hash to skip the check';
+
+function readManifest(modelDir, name) {
+  const manifestPath = path.join(modelDir, 'manifest.json');
+  if (!fs.existsSync(manifestPath)) {
+    throw new ArtifactError(
+      `'${manifestPath}' is missing, so the SHA-256 hash of ${name} cannot be checked ` +
+        '(re-export, or pass --no-verify-hash to skip the check)',
+    );
+  }
+  try {
+    return JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+  } catch (error) {
+    throw new ArtifactError(`'${manifestPath}' is not valid JSON: ${error.message} (${SKIP_HINT})`);
+  }
+}
+
+/** The bytes of MODEL_DIR/name (a Buffer), checked against manifest.json unless verifyHash is false. */
+export async function readArtifact(modelDir, name, verifyHash) {
+  if (!fs.existsSync(modelDir) || !fs.statSync(modelDir).isDirectory()) {
+    throw new ArtifactError(`model directory '${modelDir}' does not exist (export the model first: rnnexport export)`);
+  }
+  const file = path.join(modelDir, name);
+  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
+    throw new ArtifactError(`'${file}' is missing; the model directory is incomplete (re-export it)`);
+  }
+  const bytes = fs.readFileSync(file);
+  if (verifyHash) await checkSha256(bytes, readManifest(modelDir, name), name, file, SKIP_HINT);
+  return bytes;
+}
+
+/**
+ * Loads MODEL_DIR/modelFile with onnxruntime-node (one thread) and fold_table.json:
+ * {ort, session, folder, labels, alphabet, hiddenSize}. Throws ArtifactError for a missing, corrupt or
+ * mismatched file.
+ */
+export async function loadModel(modelDir, { modelFile = 'char_rnn.onnx', verifyHash = true } = {}) {
+  const modelBytes = await readArtifact(modelDir, modelFile, verifyHash);
+  const foldBytes = await readArtifact(modelDir, 'fold_table.json', verifyHash);
+  const source = path.join(modelDir, modelFile);
+  const info = modelInfo(modelBytes, source);
+  const folder = Folder.fromJson(foldBytes.toString('utf8'), info.alphabet, path.join(modelDir, 'fold_table.json'));
+  const { default: ort } = await import('onnxruntime-node');
+  let session;
+  try {
+    session = await ort.InferenceSession.create(modelBytes, {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+  } catch (error) {
+    const reason = String(error.message || error).split('\n')[0];
+    throw new ArtifactError(`'${source}' is not a loadable ONNX model: ${reason}`);
+  }
+  return { ort, session, folder, ...info };
+}
