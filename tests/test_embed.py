@@ -7,11 +7,13 @@ ill-formed UTF-8 lines. Model directory: $RNNEXPORT_EMBED_MODEL_DIR, else the re
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import os
 import shutil
 import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -111,12 +113,43 @@ def cpp_binary() -> Path:
     return CPP_BUILD / "classify_names"
 
 
-@pytest.fixture(scope="module")
-def node_script() -> Path:
+def npm_ci(directory: Path) -> None:
+    """Install a Node example's locked dependencies (skips unless node and npm are on PATH)."""
     _require_tools("node", "npm")
     env = {**os.environ, "ONNXRUNTIME_NODE_INSTALL": "skip"}  # the CPU binaries ship inside the package
-    _check(_run(["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline"], NODE_DIR, env), "npm ci in examples/node")
+    command = ["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline"]
+    _check(_run(command, directory, env), f"npm ci in {directory.relative_to(REPO)}")
+
+
+@pytest.fixture(scope="module")
+def node_script() -> Path:
+    npm_ci(NODE_DIR)
     return NODE_DIR / "classify_names.js"
+
+
+def classify_with_python(model_dir: Path, csv_path: Path, top_k: int) -> list[dict[str, str]]:
+    """The rows of `rnnexport classify --runtime torch` (eager PyTorch) of a CSV file, through the installed CLI."""
+    out_path = csv_path.with_name(csv_path.stem + ".python.csv")
+    rnnexport = Path(sys.executable).parent / "rnnexport"
+    command = [str(rnnexport), "classify", str(csv_path), "-o", str(out_path), "--runtime", "torch"]
+    command += ["--top-k", str(top_k), "--model-dir", str(model_dir), "--quiet"]
+    _check(_run(command, REPO), "rnnexport classify")
+    with out_path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def python_top_k(model_dir: Path, names: list[str], top_k: int, tmp_path: Path) -> list[list[tuple[str, float]]]:
+    """Python's top-k (label, probability) pairs per name ([] when it gets no prediction), via classify."""
+    csv_path = tmp_path / "names.csv"
+    with csv_path.open("w", newline="", encoding="utf-8") as file:
+        csv.writer(file).writerows([["name"], *([name] for name in names)])
+    rows = classify_with_python(model_dir, csv_path, top_k)
+    assert [row["name"] for row in rows] == names
+    suffixes = [""] + [f"_{rank}" for rank in range(2, top_k + 1)]
+    return [
+        [(row[f"language{s}"], float(row[f"probability{s}"])) for s in suffixes] if row["language"] else []
+        for row in rows
+    ]
 
 
 CONSUMERS = {

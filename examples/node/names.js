@@ -177,7 +177,8 @@ export class Folder {
     } catch (error) {
       throw new ArtifactError(`'${source}' is not valid JSON: ${error.message}`);
     }
-    if (doc.alphabet !== alphabet) throw new ArtifactError(`'${source}' was made for another alphabet than the model's`);
+    if (doc.alphabet !== alphabet)
+      throw new ArtifactError(`'${source}' was made for another alphabet than the model's`);
     const maxCodePoint = parseInt(doc.max_code_point, 16);
     if (!(maxCodePoint > 0 && maxCodePoint <= 0x10ffff) || typeof doc.table !== 'object' || doc.table === null) {
       throw new ArtifactError(`'${source}' lacks a valid max_code_point/table`);
@@ -282,7 +283,12 @@ export async function classifyNames(model, names, { topK: k = 3, batchSize = 256
   valid.sort((a, b) => letters[a].length - letters[b].length || a - b);
   for (let start = 0; start < valid.length; start += batchSize) {
     const rows = valid.slice(start, start + batchSize);
-    const logProbs = await runSequence(model.ort, model.session, rows.map((i) => letters[i]), model.folder.nLetters);
+    const logProbs = await runSequence(
+      model.ort,
+      model.session,
+      rows.map((i) => letters[i]),
+      model.folder.nLetters,
+    );
     rows.forEach((i, row) => {
       results[i].top = topK(logProbs, row, model.labels, k);
     });
