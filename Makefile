@@ -10,8 +10,10 @@ NAMES_DIR ?= $(RNNEXPORT_NAMES_DIR)
 #   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
+MODEL_DIR ?= exported
+WEB_PORT ?= 8000
 
-.PHONY: install data train export verify classify test test-embed lint bench bench-train clean
+.PHONY: install data train export verify classify test test-embed lint bench bench-train clean browser web serve-web
 
 install: $(STAMP)
 
@@ -33,12 +35,34 @@ export: install
 verify: install
 	$(BIN)/rnnexport verify
 
-test: install lint
+test: install lint browser
 	$(BIN)/pytest
 
 # The C++ (LibTorch) and Node.js (onnxruntime-node) consumers, built and compared with Python (also part of `test`).
 test-embed: install
 	$(BIN)/pytest -m embed tests/test_embed.py -ra
+
+# Debian's Chromium for tests/test_web.py (driven by playwright-core: no browser download). Installed when missing
+# and running as root (CI); otherwise the browser tests skip and say why.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else echo "note: /usr/bin/chromium missing; as root: apt-get update && apt-get install -y chromium"; fi; \
+	fi
+
+# The static page (examples/web) under build/web with onnxruntime-web's wasm files and MODEL_DIR's model.
+WEB_MODULES := examples/web/node_modules/.installed
+
+$(WEB_MODULES): examples/web/package-lock.json
+	cd examples/web && npm ci --no-audit --no-fund
+	touch $@
+
+web: $(WEB_MODULES)
+	node examples/web/assemble.js $(MODEL_DIR) build/web
+
+# Serve it on localhost only: http://127.0.0.1:$(WEB_PORT)/
+serve-web: web
+	$(PYTHON) -m http.server $(WEB_PORT) --bind 127.0.0.1 --directory build/web
 
 lint: install
 	$(BIN)/ruff check .
@@ -51,4 +75,4 @@ bench-train: data
 	$(BIN)/rnnexport bench-train
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info examples/cpp/build examples/node/node_modules bench
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info examples/cpp/build examples/node/node_modules examples/web/node_modules bench
