@@ -392,3 +392,28 @@ def test_node_fold_matches_python_per_script(model_dir):
         if js != [fold(line), fold(line)]
     ]
     assert not mismatches, f"{len(mismatches)} of {len(lines)} lines fold differently, e.g. {mismatches[:5]}"
+
+
+ENCODE_SCRIPT = """
+import { encodeBatch } from './names.js';
+const outcome = (names) => {
+  try {
+    const { indices, lengths, steps, batch } = encodeBatch(names, 57);
+    return { indices: Array.from(indices, Number), lengths: Array.from(lengths, Number), steps, batch };
+  } catch (error) {
+    return { error: `${error.constructor.name}: ${error.message}` };
+  }
+};
+process.stdout.write(JSON.stringify([[[0, 1, 2], [3]], [[1], []], [], [[57]], [[-1]]].map(outcome)));
+"""
+
+
+def test_node_encode_batch_is_time_major_and_refuses_what_the_model_must_not_see():
+    _require_tools("node")
+    result = _run(["node", "--input-type=module", "-e", ENCODE_SCRIPT], NODE_DIR)
+    _check(result, "node encodeBatch")
+    good, empty_name, empty_batch, too_high, negative = json.loads(result.stdout)
+    assert good == {"indices": [0, 3, 1, 0, 2, 0], "lengths": [3, 1], "steps": 3, "batch": 2}  # [T, B], 0 padding
+    assert empty_name["error"].startswith("InputError: name 1 of the batch has no letter")
+    assert empty_batch["error"] == "InputError: a batch needs at least one name"
+    assert "outside [0, 57)" in too_high["error"] and "outside [0, 57)" in negative["error"]
