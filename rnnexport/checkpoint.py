@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
+from .atomic import atomic_save
 from .errors import CheckpointError
 from .model import CharRNN, ModelConfig
 from .text import ALPHABET
@@ -33,10 +34,7 @@ def make_checkpoint(model: CharRNN, labels: list[str], config: dict, metrics: di
 
 def save_checkpoint(checkpoint: dict, path: Path) -> None:
     """Write atomically: a crash mid-write never leaves a truncated checkpoint behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(checkpoint, partial)
-    partial.replace(path)
+    atomic_save(path, lambda partial: torch.save(checkpoint, partial))
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -229,3 +230,14 @@ def train(
 
 def config_dict(config: TrainConfig) -> dict:
     return asdict(config)
+
+
+def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path) -> list[Path]:
+    """Save checkpoint.pt, then training.json and the plots (reports.py), into ``out_dir``; return the paths."""
+    from .checkpoint import make_checkpoint, save_checkpoint
+    from .reports import training_report, write_training_reports
+
+    report = training_report(result, labels)
+    path = Path(out_dir) / "checkpoint.pt"
+    save_checkpoint(make_checkpoint(result.model, labels, report["config"], result.metrics), path)
+    return [path, *write_training_reports(report, result, labels, Path(out_dir))]

@@ -16,7 +16,7 @@ import numpy as np
 from rnnexport.classify import length_batches
 from rnnexport.data import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
 from rnnexport.errors import RnnExportError
-from rnnexport.runtimes import Runtime, open_runtime
+from rnnexport.runtimes import Runtime, open_runtime, use_one_intra_op_thread
 from rnnexport.text import RaggedNames, encode_ragged
 from rnnexport.verify import dataset_names, generated_names
 
@@ -39,10 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def distinct_names(names_dir: Path | None) -> tuple[list[str], str]:
     """Every distinct name of the data set; generated names (with a printed note) when it is absent."""
-    env = os.environ.get(NAMES_DIR_ENV)
-    folder = names_dir or (Path(env) if env else DEFAULT_NAMES_DIR)
     try:
-        return dataset_names(folder)
+        return dataset_names(names_dir)
     except (RnnExportError, OSError) as error:
         print(f"note: no names data set ({error}); using 5000 generated names instead", file=sys.stderr)
         return generated_names(), "generated (5000 random names; the data set was not found)"
@@ -194,6 +192,7 @@ def print_tables(report: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     require_device(args.device)
+    use_one_intra_op_thread()  # as the CLI's torch runtimes run
     try:
         return check(args)
     except RnnExportError as error:
