@@ -35,7 +35,7 @@ class Pair:
 
 @dataclass(frozen=True)
 class Split:
-    """The fixed split of model.md: pairs whose crc32 is 0 mod 10 are held out."""
+    """The fixed split of docs/model.md: pairs whose crc32 is 0 mod 10 are held out."""
 
     train: list[Pair]
     held_out: list[Pair]
@@ -161,7 +161,7 @@ def read_pairs(names_dir: Path, labels: list[str] | None = None) -> list[Pair]:
 
 
 def is_held_out(pair: Pair) -> bool:
-    """model.md's rule: crc32 of ``label<TAB>name`` (UTF-8) is 0 modulo 10."""
+    """docs/model.md's rule: crc32 of ``label<TAB>name`` (UTF-8) is 0 modulo 10."""
     return zlib.crc32(f"{pair.label}\t{pair.name}".encode()) % 10 == 0
 
 

@@ -84,7 +84,7 @@ def seed_style_loop(model, names: list[str]) -> Measurement:
 
     from ..model import predict_one_by_one
 
-    torch.set_num_threads(1)  # its best setting: 2 threads only add overhead to ops this small (as in model.md)
+    torch.set_num_threads(1)  # its best setting: 2 threads only add overhead to ops this small (as in docs/model.md)
     one_hots = []
     for name in names:
         tensor = torch.zeros(len(name), 1, len(ALPHABET))
