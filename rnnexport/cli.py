@@ -220,20 +220,11 @@ def evaluate(checkpoint: Path, names_dir: Path | None) -> None:
     Example:
       rnnexport evaluate --checkpoint exported/checkpoint.pt
     """
-    from .checkpoint import load_checkpoint, model_from_checkpoint
-    from .data import find_names_dir, read_pairs, split_pairs
     from .metrics import format_table
-    from .train import evaluate_model
+    from .train import evaluate_checkpoint
 
     with user_errors():
-        loaded = load_checkpoint(checkpoint)
-        folder = find_names_dir(names_dir)
-        held_out = split_pairs(read_pairs(folder, loaded["labels"])).held_out
-        label_index = {label: i for i, label in enumerate(loaded["labels"])}
-        metrics = evaluate_model(
-            model_from_checkpoint(loaded), [p.name for p in held_out], [label_index[p.label] for p in held_out],
-            loaded["labels"],
-        )  # fmt: skip
+        folder, metrics = evaluate_checkpoint(checkpoint, names_dir)
     click.echo(f"held-out pairs of {folder}, checkpoint {checkpoint}")
     click.echo(format_table(metrics))
 

@@ -165,6 +165,12 @@ def is_held_out(pair: Pair) -> bool:
     return zlib.crc32(f"{pair.label}\t{pair.name}".encode()) % 10 == 0
 
 
+def label_ids(pairs: list[Pair], labels: list[str]) -> list[int]:
+    """Each pair's label as its index in ``labels`` (the model's output order)."""
+    index = {label: i for i, label in enumerate(labels)}
+    return [index[pair.label] for pair in pairs]
+
+
 def split_pairs(pairs: list[Pair]) -> Split:
     """Split pairs into training and held-out lists, keeping their order."""
     held_out = [pair for pair in pairs if is_held_out(pair)]

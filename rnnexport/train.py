@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Split
+from .data import Split, label_ids
 from .metrics import summarize
 from .model import CharRNN, ModelConfig
 from .text import N_LETTERS, encode_ragged
@@ -188,6 +188,23 @@ def evaluate_model(model: CharRNN, names: list[str], label_ids: list[int], label
     return summarize(np.asarray(label_ids), log_probs.argmax(dim=1).numpy(), labels)
 
 
+def evaluate_checkpoint(checkpoint_path: Path, names_dir: Path | None = None) -> tuple[Path, dict]:
+    """The held-out metrics of a saved checkpoint, and the names folder they were measured on.
+
+    Raises CheckpointError (bad checkpoint) or DataError (no or incomplete names folder).
+    """
+    from .checkpoint import load_checkpoint, model_from_checkpoint
+    from .data import find_names_dir, read_pairs, split_pairs
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    folder = find_names_dir(names_dir)
+    held_out = split_pairs(read_pairs(folder, checkpoint["labels"])).held_out
+    names = [pair.name for pair in held_out]
+    metrics = evaluate_model(model_from_checkpoint(checkpoint), names, label_ids(held_out, checkpoint["labels"]),
+                             checkpoint["labels"])  # fmt: skip
+    return folder, metrics
+
+
 def train(
     split: Split,
     labels: list[str],
@@ -199,8 +216,7 @@ def train(
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    label_index = {label: i for i, label in enumerate(labels)}
-    data = make_training_set([p.name for p in split.train], [label_index[p.label] for p in split.train])
+    data = make_training_set([p.name for p in split.train], label_ids(split.train, labels))
     model = CharRNN(ModelConfig(N_LETTERS, config.hidden_size, len(labels)))
     weights = class_weights(data.label_ids, len(labels), config.class_weight_power)
     n_steps = total_steps(config, data.lengths.numpy())
@@ -223,8 +239,7 @@ def train(
             on_step(step, n_steps, running_loss)
     wall_seconds = time.perf_counter() - started
     model.eval()
-    held_out_ids = [label_index[p.label] for p in split.held_out]
-    metrics = evaluate_model(model, [p.name for p in split.held_out], held_out_ids, labels)
+    metrics = evaluate_model(model, [p.name for p in split.held_out], label_ids(split.held_out, labels), labels)
     return TrainResult(model, config, metrics, loss_per_epoch, loss_curve, wall_seconds)
 
 
