@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def load_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"checkpoint {path} not found; run `rnnexport train` or pass --checkpoint")
     try:
         checkpoint = torch.load(path, weights_only=True, map_location="cpu")
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, pickle.UnpicklingError) as error:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(error).__name__})") from None
     missing = [key for key in REQUIRED_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
     if missing:
