@@ -175,6 +175,7 @@ def test_truncated_artifact_gives_a_clear_error(model_copy, file_name):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_export_prints_a_short_summary_and_nothing_else(tiny_model_dir, tmp_path):
     names_csv = tmp_path / "names.csv"
     names_csv.write_text("name\nAbc\nZyx\nO'Neill\n")
@@ -204,6 +205,7 @@ def test_fold_table_reproduces_python_folding(fold_table_map, text):
     assert "".join(fold_table_map.get(ord(ch), "") for ch in text) == fold(text)
 
 
+@pytest.mark.slow
 def test_committed_artifacts_match_manifest_and_parity(committed_model_dir, tmp_path):
     manifest = json.loads((committed_model_dir / "manifest.json").read_text())
     for file_name, entry in manifest["artifacts"].items():
@@ -217,7 +219,6 @@ def test_committed_artifacts_match_manifest_and_parity(committed_model_dir, tmp_
     assert np.isclose(parity["atol"], 1e-5)
 
 
-@pytest.mark.slow
 def test_export_is_byte_reproducible(tiny_model_dir, tmp_path):
     """The same checkpoint, exported twice into different folders, gives identical bytes in every file."""
     from rnnexport.export import export_artifacts

@@ -28,10 +28,15 @@ class Measurement:
     note: str = ""
 
 
+def sample_names(names: list[str], count: int, seed: int = 0) -> list[str]:
+    """``count`` names drawn with replacement from ``names`` (the same seed, the same draw)."""
+    picks = np.random.default_rng(seed).integers(len(names), size=count)
+    return [names[i] for i in picks]
+
+
 def sample_names_csv(names: list[str], rows: int, path: Path, seed: int = 0) -> Path:
-    """A CSV of ``rows`` names drawn with replacement from ``names`` (fixed seed), with an id column."""
-    rng = np.random.default_rng(seed)
-    chosen = np.asarray(names, dtype=object)[rng.integers(len(names), size=rows)]
+    """A CSV of ``rows`` names drawn by :func:`sample_names`, with an id column."""
+    chosen = np.asarray(sample_names(names, rows, seed), dtype=object)
     pd.DataFrame({"id": np.arange(rows), "name": chosen}).to_csv(path, index=False)
     return path
 
