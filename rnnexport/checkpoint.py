@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from pathlib import Path
 
 import torch
 
 from . import __version__
+from .atomic import atomic_save
 from .errors import CheckpointError
 from .model import CharRNN, ModelConfig
 from .text import ALPHABET
@@ -33,10 +35,7 @@ def make_checkpoint(model: CharRNN, labels: list[str], config: dict, metrics: di
 
 def save_checkpoint(checkpoint: dict, path: Path) -> None:
     """Write atomically: a crash mid-write never leaves a truncated checkpoint behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(checkpoint, partial)
-    partial.replace(path)
+    atomic_save(path, lambda partial: torch.save(checkpoint, partial))
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -46,7 +45,7 @@ def load_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"checkpoint {path} not found; run `rnnexport train` or pass --checkpoint")
     try:
         checkpoint = torch.load(path, weights_only=True, map_location="cpu")
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, pickle.UnpicklingError) as error:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(error).__name__})") from None
     missing = [key for key in REQUIRED_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
     if missing:

@@ -10,17 +10,21 @@ spliced in (prediction_fields, append_to_records). Only the rare field that need
 from __future__ import annotations
 
 import csv
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .csvio import RecordChunk, RecordReader, atomic_output, field_spans, open_input
-from .errors import InputError
-from .runtimes import Runtime
+from .atomic import atomic_file
+from .csvio.reader import ChunkNames, RecordReader, open_input
+from .csvio.writer import check_no_clash, check_top_k, output_bytes, prediction_names, top_k_columns
+from .errors import InputError, RnnExportError
+from .runtimes import TORCH_RUNTIMES, Runtime, open_runtime, runtime_name, use_one_intra_op_thread
 from .text import RaggedNames, encode_byte_fields, encode_ragged
 
 if TYPE_CHECKING:  # pandas costs ~0.3 s to import; the local engine's hot path does not need it
@@ -28,6 +32,9 @@ if TYPE_CHECKING:  # pandas costs ~0.3 s to import; the local engine's hot path 
 
 DEFAULT_CHUNK_ROWS = 200_000
 DEFAULT_BATCH_SIZE = 512  # measured best for the ONNX Scan on 2 cores (fits in L2)
+PREDICT_BATCH_SIZE = 4096  # names per model call of ``predict`` (a handful of names: one call)
+DEFAULT_BLOCKSIZE = "16MB"  # the dask engine's most bytes per partition
+ENGINES = ("local", "dask")
 
 
 @dataclass(frozen=True)
@@ -109,130 +116,12 @@ def predict_log_probs(runtime: Runtime, encoded: RaggedNames, n_labels: int, bat
     return result
 
 
-def top_k(log_probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The k best labels of each row, best first: indices [B, k], their log-probs [B, k], and valid [B].
-
-    Rows without a prediction (NaN) are not valid; their indices are 0 and log-probs NaN.
-    """
-    valid = ~np.isnan(log_probs[:, 0])
-    if k == 1:  # argmax: a partition and a sort per row are ~10x slower
-        index = log_probs.argmax(axis=1)[:, None]
-        return index, np.take_along_axis(log_probs, index, axis=1), valid
-    scores = np.where(valid[:, None], log_probs, 0.0)
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # ties: the lower label index first
-    chosen = np.take_along_axis(log_probs, order, axis=1)
-    return np.where(valid[:, None], order, 0), chosen, valid
-
-
-def top_k_columns(log_probs: np.ndarray, labels: list[str], k: int) -> dict[str, np.ndarray]:
-    """language, probability, language_2, probability_2, ...; empty/NaN for rows without a prediction."""
-    order, chosen, valid = top_k(log_probs, k)
-    label_array = np.array(labels, dtype=object)
-    columns = {}
-    for rank in range(k):
-        suffix = "" if rank == 0 else f"_{rank + 1}"
-        columns[f"language{suffix}"] = np.where(valid, label_array[order[:, rank]], "")
-        columns[f"probability{suffix}"] = np.exp(chosen[:, rank].astype(np.float64))
-    return columns
-
-
-_THREE_DIGITS = np.array([list(f"{number:03d}".encode()) for number in range(1000)], dtype=np.uint8)
-
-
-def probability_digits(probabilities: np.ndarray) -> np.ndarray:
-    """uint8 [B, 8]: each probability in [0, 1] as the ASCII of '0.123456' (NaN rows hold zeros' digits)."""
-    millionths = np.rint(np.nan_to_num(probabilities) * 1e6).astype(np.int32)
-    thousandths = millionths // 1000
-    digits = np.empty((len(millionths), 8), dtype=np.uint8)
-    digits[:, 0] = ord("0") + thousandths // 1000
-    digits[:, 1] = ord(".")
-    digits[:, 2:5] = _THREE_DIGITS[thousandths % 1000]
-    digits[:, 5:8] = _THREE_DIGITS[millionths - thousandths * 1000]
-    return digits
-
-
-def format_probabilities(probabilities: np.ndarray) -> np.ndarray:
-    """Probabilities in [0, 1] as '0.123456' strings ('' for NaN), vectorised: ~10x faster than '%.6f'."""
-    text = probability_digits(probabilities).view("S8").ravel().astype("U8").astype(object)
-    text[np.isnan(probabilities)] = ""
-    return text
-
-
-def prediction_fields(
-    log_probs: np.ndarray, labels: list[str], k: int, padding: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """What each output row appends to its input record, as UTF-8 bytes, without a Python loop per row.
-
-    Row i gets ``padding[i]`` commas (a record short of fields), then ',language,probability' for each
-    of the top k (',,' when the row has no prediction), then its newline. Returns the rows' bytes
-    concatenated and their lengths.
-    """
-    order, chosen, valid = top_k(log_probs, k)
-    if k == 1 and (padding is None or not padding.any()):
-        return _single_prediction_fields(order[:, 0], chosen[:, 0], valid, labels)
-    rows = len(valid)
-    labels_table, label_lengths = _right_aligned([f",{label}," for label in labels] + [",,"])  # last: none
-    pieces = []  # (bytes [B, width] right-aligned, used length [B])
-    if padding is not None and padding.any():
-        pieces.append((np.full((rows, int(padding.max())), ord(","), dtype=np.uint8), padding))
-    for rank in range(k):
-        label = np.where(valid, order[:, rank], len(labels))
-        pieces.append((labels_table[label], label_lengths[label]))
-        pieces.append((probability_digits(np.exp(chosen[:, rank].astype(np.float64))), np.where(valid, 8, 0)))
-    pieces.append((np.full((rows, 1), ord("\n"), dtype=np.uint8), np.ones(rows, dtype=np.int64)))
-    matrix = np.hstack([piece for piece, _ in pieces])
-    used = np.hstack([np.arange(piece.shape[1] - 1, -1, -1) < lengths[:, None] for piece, lengths in pieces])
-    return matrix[used], sum(lengths for _, lengths in pieces)
-
-
-def _single_prediction_fields(
-    label: np.ndarray, log_prob: np.ndarray, valid: np.ndarray, labels: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """prediction_fields for the top 1 and no padding: one right-aligned row each, so one mask."""
-    labels_table, label_lengths = _right_aligned([f",{name}," for name in labels])
-    width = labels_table.shape[1] + 9
-    matrix = np.empty((len(label), width), dtype=np.uint8)
-    matrix[:, : width - 9] = labels_table[label]
-    matrix[:, width - 9 : width - 1] = probability_digits(np.exp(log_prob.astype(np.float64)))
-    matrix[:, -1] = ord("\n")
-    lengths = label_lengths[label] + 9
-    if not valid.all():
-        matrix[~valid, -3:-1] = ord(",")  # no prediction: ',,' before the newline
-        lengths[~valid] = 3
-    used = np.arange(width - 1, -1, -1) < lengths[:, None]
-    return matrix[used], lengths
-
-
-def _right_aligned(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 of each text right-aligned in a row of a uint8 matrix, and each one's length."""
-    encoded = [text.encode("utf-8") for text in texts]
-    width = max(map(len, encoded))
-    table = np.zeros((len(encoded), width), dtype=np.uint8)
-    for row, value in enumerate(encoded):
-        table[row, width - len(value) :] = np.frombuffer(value, dtype=np.uint8)
-    return table, np.array([len(value) for value in encoded], dtype=np.int64)
-
-
-def append_to_records(chunk: RecordChunk, fields: np.ndarray, field_lengths: np.ndarray) -> np.ndarray:
-    """The chunk's bytes with each record's newline replaced by its ``fields`` (which end in a newline)."""
-    is_record_end = np.zeros(len(chunk.data), dtype=bool)
-    is_record_end[chunk.ends] = True
-    content = chunk.data[~is_record_end]
-    content_lengths = chunk.ends - chunk.starts
-    is_content = np.repeat(np.tile([True, False], len(chunk.ends)),
-                           np.column_stack((content_lengths, field_lengths)).ravel())  # fmt: skip
-    output = np.empty(len(is_content), dtype=np.uint8)
-    output[is_content] = content
-    output[~is_content] = fields
-    return output
-
-
-def formatted_columns(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The prediction columns as the strings written to CSV."""
-    return {
-        name: format_probabilities(values) if name.startswith("probability") else values
-        for name, values in columns.items()
-    }
+def no_letter_error(row: int, name: str) -> InputError:
+    """--strict's error for data row ``row`` (1-based) whose name has no letter."""
+    return InputError(
+        f"data row {row}: name {name!r} has no letter of the alphabet; drop --strict to leave such rows "
+        "without a prediction"
+    )
 
 
 def compare_with_reference(log_probs: np.ndarray, reference: np.ndarray, check: CheckResult) -> None:
@@ -255,10 +144,7 @@ def predict_encoded(
     if len(skipped) and summary.first_skipped_row is None:
         summary.first_skipped_row = summary.rows + int(skipped[0]) + 1
         if options.strict:
-            raise InputError(
-                f"data row {summary.first_skipped_row}: name {name_text(int(skipped[0]))!r} has no letter "
-                "of the alphabet; drop --strict to leave such rows without a prediction"
-            )
+            raise no_letter_error(summary.first_skipped_row, name_text(int(skipped[0])))
     log_probs = predict_log_probs(runtime, encoded, len(runtime.labels), options.batch_size)
     if reference is not None:
         reference_log_probs = predict_log_probs(reference, encoded, len(reference.labels), options.batch_size)
@@ -275,16 +161,6 @@ def predict_names(
     return predict_encoded(encode_ragged(names), lambda row: names[row], runtime, options, reference, summary)
 
 
-def prediction_names(labels: list[str], top_k: int) -> list[str]:
-    return list(top_k_columns(np.zeros((0, len(labels)), dtype=np.float32), labels, top_k))
-
-
-def check_no_clash(columns: list[str], labels: list[str], top_k: int) -> None:
-    clashing = [name for name in prediction_names(labels, top_k) if name in columns]
-    if clashing:
-        raise InputError(f"input already has column(s) {', '.join(clashing)}; rename them before classifying")
-
-
 def classify_frame(
     frame: pd.DataFrame, column: str, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None,
     summary: ClassifySummary,
@@ -299,41 +175,17 @@ def classify_frame(
     return pd.concat([frame, predictions], axis=1)
 
 
-class ChunkNames:
-    """The name field of every record of a chunk: byte spans, plus text for the few that need it."""
-
-    def __init__(self, chunk: RecordChunk, columns: list[str], column: str, source: str):
-        self.chunk = chunk
-        self.starts, self.stops, counts = field_spans(chunk, columns.index(column))
-        width = len(columns)
-        too_long = np.flatnonzero(counts > width)
-        if len(too_long):
-            row = int(too_long[0])
-            raise InputError(
-                f"{source}: data row {chunk.first_row + row} has {counts[row]} fields, the header has {width}; "
-                "quote fields that contain commas"
-            )
-        self.padding = width - counts  # a record short of fields gets empty ones
-
-    def texts(self, rows: np.ndarray) -> list[str]:
-        """The fields at ``rows`` as text: decoded, and unquoted by the csv module when quoted."""
-        data = self.chunk.data
-        fields = [data[self.starts[row] : self.stops[row]].tobytes().decode("utf-8", "surrogatepass") for row in rows]
-        return [next(csv.reader([field]), [""])[0] if field.startswith('"') else field for field in fields]
-
-    def encode(self) -> RaggedNames:
-        return encode_byte_fields(self.chunk.data, self.starts, self.stops, self.texts)
+def encode_chunk_names(names: ChunkNames) -> RaggedNames:
+    """The chunk's names encoded: alphabet-only fields from their bytes, the rest through their text."""
+    encoded, special = encode_byte_fields(names.chunk.data, names.starts, names.stops)
+    if len(special):
+        encoded = encoded.replace_rows(special, encode_ragged(names.texts(special)))
+    return encoded
 
 
 def _predict_chunk(names: ChunkNames, runtime, options, reference, summary) -> np.ndarray:
-    encoded = names.encode()
+    encoded = encode_chunk_names(names)
     return predict_encoded(encoded, lambda row: names.texts([row])[0], runtime, options, reference, summary)
-
-
-def _output_bytes(names: ChunkNames, log_probs: np.ndarray, labels: list[str], top_k: int) -> np.ndarray:
-    """Output CSV of one chunk: each input record byte for byte, then its prediction fields."""
-    fields, lengths = prediction_fields(log_probs, labels, top_k, names.padding)
-    return append_to_records(names.chunk, fields, lengths)
 
 
 def _finish(in_flight, output, labels: list[str], top_k: int, on_rows) -> None:
@@ -341,7 +193,7 @@ def _finish(in_flight, output, labels: list[str], top_k: int, on_rows) -> None:
     if in_flight is None:
         return
     names, submitted = in_flight
-    output.write(memoryview(_output_bytes(names, submitted.result(), labels, top_k)))
+    output.write(memoryview(output_bytes(names.chunk, names.padding, submitted.result(), labels, top_k)))
     if on_rows is not None:
         on_rows(len(names.starts))
 
@@ -372,7 +224,7 @@ def _classify_stream(reader, output_path, runtime, options, reference, on_rows, 
     summary.column = choose_column(columns, options.column, reader.source)
     check_no_clash(columns, runtime.labels, options.top_k)
     # The model of chunk i runs (GIL released) while this thread parses chunk i+1 and writes chunk i-1.
-    with atomic_output(output_path, binary=True) as output, ThreadPoolExecutor(1) as model_thread:
+    with atomic_file(output_path, binary=True) as output, ThreadPoolExecutor(1) as model_thread:
         output.write((",".join([header, *prediction_names(runtime.labels, options.top_k)]) + "\n").encode("utf-8"))
         in_flight = None
         for chunk in reader.chunks():
@@ -383,3 +235,83 @@ def _classify_stream(reader, output_path, runtime, options, reference, on_rows, 
         _finish(in_flight, output, runtime.labels, options.top_k, on_rows)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@dataclass(frozen=True)
+class DaskOptions:
+    """How the dask engine runs (see dask_engine.classify_csv_dask)."""
+
+    scheduler: str | None = None
+    blocksize: str | int = DEFAULT_BLOCKSIZE
+    workers: int | None = None
+    output_format: str = "csv"
+
+
+@dataclass(frozen=True)
+class ClassifyRequest:
+    """Everything ``rnnexport classify`` takes: where, which runtime, and how."""
+
+    input_path: str
+    output_path: str
+    model_dir: Path
+    options: ClassifyOptions = ClassifyOptions()
+    runtime: str = "onnx"  # a key of runtimes.RUNTIME_ARTIFACTS (or 'onnx' with onnx_graph 'cell')
+    onnx_graph: str = "sequence"
+    threads: int | None = None  # model threads; None: every core
+    check: bool = False  # also run eager PyTorch on every row
+    verify_hash: bool = True
+    device: str = "cpu"
+    engine: str = "local"
+    dask: DaskOptions = DaskOptions()
+
+
+def classify_file(request: ClassifyRequest, on_rows: Callable[[int], None] | None = None) -> ClassifySummary:
+    """Classify ``request.input_path`` into ``request.output_path`` with the local or the dask engine.
+
+    Raises InputError (bad CSV, columns, --top-k beyond the model's labels), ArtifactError/CheckpointError
+    (model), RnnExportError (dask missing or unreachable); the output appears only when complete.
+    """
+    if request.engine == "dask":
+        return _classify_with_dask(request, on_rows)
+    threads = request.threads or os.cpu_count() or 1
+    name = runtime_name(request.runtime, request.onnx_graph)
+    if name in TORCH_RUNTIMES or request.check:
+        use_one_intra_op_thread()  # torch runtimes run 1-thread calls side by side
+    runtime = open_runtime(name, request.model_dir, request.verify_hash, threads, request.device)
+    check_top_k(request.options.top_k, runtime.labels)
+    reference = open_runtime("torch", request.model_dir, request.verify_hash, threads) if request.check else None
+    return classify_csv(request.input_path, request.output_path, runtime, request.options, reference, on_rows)
+
+
+def _classify_with_dask(request: ClassifyRequest, on_rows) -> ClassifySummary:
+    try:
+        from .dask_engine import classify_csv_dask
+    except ImportError:
+        raise RnnExportError("--engine dask needs Dask: pip install 'rnnexport[dask]'") from None
+    return classify_csv_dask(
+        request.input_path, request.output_path, request.options, model_dir=request.model_dir,
+        runtime=request.runtime, verify_hash=request.verify_hash, scheduler=request.dask.scheduler,
+        blocksize=request.dask.blocksize, workers=request.dask.workers, output_format=request.dask.output_format,
+        on_rows=on_rows,
+    )  # fmt: skip
+
+
+def predict_top_k(
+    names: list[str], model_dir: Path, runtime: str = "onnx", top_k: int = 3
+) -> list[list[tuple[str, float]] | None]:
+    """The top-k (language, probability) pairs of each name, best first; None for a name with no letter.
+
+    Ranked as classify's language/probability columns. Raises InputError when ``top_k`` exceeds the labels.
+    """
+    model = open_runtime(runtime, model_dir)
+    check_top_k(top_k, model.labels)
+    log_probs = predict_log_probs(model, encode_ragged(list(names)), len(model.labels), PREDICT_BATCH_SIZE)
+    columns = list(top_k_columns(log_probs, model.labels, top_k).values())
+    ranked = []
+    for i in range(len(names)):
+        pairs = [
+            (languages[i], float(probabilities[i]))
+            for languages, probabilities in zip(columns[0::2], columns[1::2], strict=True)
+        ]
+        ranked.append(pairs if columns[0][i] else None)
+    return ranked

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import csv
 import hashlib
@@ -28,31 +27,26 @@ from dask.utils import parse_bytes
 from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, get_worker
 from distributed.comm.addressing import parse_address, parse_host_port
 
-from .bench import sample_names_csv
+from .atomic import atomic_file, atomic_folder, atomic_write_bytes, check_output_file, check_output_folder
 from .classify import (
+    DEFAULT_BLOCKSIZE,
     ClassifyOptions,
     ClassifySummary,
-    check_no_clash,
     choose_column,
     classify_csv,
     classify_frame,
-    formatted_columns,
-    prediction_names,
+    no_letter_error,
 )
-from .csvio import atomic_output, read_header
+from .csvio.reader import codec_name, read_header
+from .csvio.writer import check_no_clash, check_top_k, formatted_columns, prediction_names
 from .errors import ArtifactError, InputError, RnnExportError
-from .manifest import (
-    CHECKPOINT_FILE,
+from .export.manifest import (
     MANIFEST_NAME,
-    ONNX_SEQUENCE_FILE,
-    TORCHSCRIPT_FILE,
     checked_artifact,
     read_manifest,
 )
-from .runtimes import Runtime, open_runtime
-from .verify import default_names
+from .runtimes import RUNTIME_ARTIFACTS, RUNTIMES, TORCH_RUNTIMES, Runtime, open_runtime, use_one_intra_op_thread
 
-ARTIFACTS = {"onnx": ONNX_SEQUENCE_FILE, "torchscript": TORCHSCRIPT_FILE, "torch": CHECKPOINT_FILE}
 IN_PROCESS_SCHEDULERS = ("threads", "synchronous", "sync")
 OUTPUT_FORMATS = ("csv", "parquet")
 PLUGIN_PREFIX = "rnnexport-model-"
@@ -88,9 +82,7 @@ class ModelPlugin(WorkerPlugin):
         for file_name, data in self.files.items():
             target = folder / file_name
             if not target.is_file() or target.stat().st_size != len(data):
-                partial = folder / f".{file_name}.{os.getpid()}.{threading.get_ident()}.partial"
-                partial.write_bytes(data)
-                partial.replace(target)
+                atomic_write_bytes(target, data)
         return folder
 
     def teardown(self, worker) -> None:
@@ -121,6 +113,8 @@ def worker_runtime(ref: ModelRef) -> Runtime:
         if ref.plugin_name not in _RUNTIMES:
             folder = model_folder(ref)
             # One thread per session: the cluster's parallelism comes from worker processes (or scheduler threads).
+            if ref.runtime in TORCH_RUNTIMES:
+                use_one_intra_op_thread()
             _RUNTIMES[ref.plugin_name] = folder, open_runtime(ref.runtime, folder, ref.verify_hash, threads=1)
         return _RUNTIMES[ref.plugin_name][1]
 
@@ -142,9 +136,9 @@ def classify_partition(frame: pd.DataFrame, column: str, ref: ModelRef, options:
 
 def model_files(model_dir: Path, runtime: str, verify_hash: bool) -> tuple[dict[str, bytes], str]:
     """The artifact (checked against the manifest here, on the driver) and manifest.json, as bytes."""
-    if runtime not in ARTIFACTS:
-        raise InputError(f"unknown runtime {runtime!r} for --engine dask; choose one of {', '.join(ARTIFACTS)}")
-    artifact = ARTIFACTS[runtime]
+    if runtime not in RUNTIME_ARTIFACTS:
+        raise InputError(f"unknown runtime {runtime!r} for --engine dask; choose one of {', '.join(RUNTIMES)}")
+    artifact = RUNTIME_ARTIFACTS[runtime]
     path = checked_artifact(model_dir, artifact, verify_hash)
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -184,10 +178,7 @@ def model_labels(model_dir: Path, runtime: str, verify_hash: bool) -> list[str]:
 
 def dask_encoding(encoding: str) -> str:
     """The codec for Dask's reader: UTF-8 drops a BOM like the local engine's reader does."""
-    try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        raise InputError(f"unknown encoding {encoding!r}; try --encoding utf-8 or latin-1") from None
+    name = codec_name(encoding)
     return "utf-8-sig" if name == "utf-8" else encoding
 
 
@@ -356,43 +347,10 @@ def _ordered(parts: list, client: Client | None, threads: int, scheduler: str | 
 
 def check_output(path: str, output_format: str) -> None:
     """Refuse an unusable output path before any cluster starts (the writers check again when they open it)."""
-    target = Path(path)
-    if output_format == "csv" and target.is_dir():
-        raise InputError(f"output {path} is a directory; give a file name")
-    if output_format == "parquet" and target.exists() and not target.is_dir():
-        raise InputError(f"output {path} is a file; parquet output is a folder of parts: give a folder name")
-    if not target.parent.exists():
-        raise InputError(f"output folder {target.parent} does not exist")
-
-
-@contextlib.contextmanager
-def atomic_folder(path: str) -> Iterator[Path]:
-    """Yield an empty staging folder that replaces ``path`` only if the block completes."""
-    target = Path(path)
-    check_output(path, "parquet")
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
-    try:
-        yield staging
-        swap_in(staging, target)
-    except BaseException:  # includes KeyboardInterrupt: never leave half a folder of parts
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def swap_in(staging: Path, target: Path) -> None:
-    """Rename ``staging`` to ``target``; an existing ``target`` is set aside first and restored on failure."""
-    if not target.exists():
-        staging.rename(target)
-        return
-    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    target.rename(aside / target.name)
-    try:
-        staging.rename(target)
-    except BaseException:
-        (aside / target.name).rename(target)
-        aside.rmdir()
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
+    if output_format == "parquet":
+        check_output_folder(path)
+    else:
+        check_output_file(path)
 
 
 REPORT_META = pd.DataFrame(
@@ -438,10 +396,7 @@ def count_partition(report: pd.DataFrame, options: ClassifyOptions, summary: Cla
     if first >= 0 and summary.first_skipped_row is None:
         summary.first_skipped_row = summary.rows + first + 1
         if options.strict:
-            raise InputError(
-                f"data row {summary.first_skipped_row}: name {report['first_skipped_name'].iloc[0]!r} has no letter "
-                "of the alphabet; drop --strict to leave such rows without a prediction"
-            )
+            raise no_letter_error(summary.first_skipped_row, report["first_skipped_name"].iloc[0])
     summary.rows += int(report["rows"].iloc[0])
     summary.skipped += int(report["skipped"].iloc[0])
 
@@ -469,7 +424,7 @@ def write_results(
 ) -> None:  # fmt: skip
     """Count and write partitions in order: one CSV, or a folder of numbered parquet parts."""
     if layout.format == "csv":
-        with atomic_output(layout.path) as handle:
+        with atomic_file(layout.path) as handle:
             handle.write(",".join([layout.header, *layout.predictions]) + "\n")
             for report in results:
                 count_partition(report, options, summary)
@@ -477,6 +432,7 @@ def write_results(
                 if on_rows is not None:
                     on_rows(int(report["rows"].iloc[0]))
         return
+    check_output_folder(layout.path)
     with atomic_folder(layout.path) as folder:
         for index, frame in enumerate(results):
             count_partition(partition_report(frame, layout.column, layout.predictions, False), options, summary)
@@ -497,7 +453,7 @@ def classify_csv_dask(
     runtime: str = "onnx",
     verify_hash: bool = True,
     scheduler: str | None = None,
-    blocksize: str | int = "16MB",
+    blocksize: str | int = DEFAULT_BLOCKSIZE,
     workers: int | None = None,
     output_format: str = "csv",
     on_rows: Callable[[int], None] | None = None,
@@ -547,6 +503,7 @@ def checked_layout(
     """The local engine's checks, in its order and words, before it reads a row; then the output's layout."""
     header, columns, source = header_columns(input_path, options)
     column = choose_column(columns, options.column, source)
+    check_top_k(options.top_k, labels)
     check_no_clash(columns, labels, options.top_k)
     check_output(output_path, output_format)
     return OutputLayout(output_path, output_format, header, column, prediction_names(labels, options.top_k)), source
@@ -569,57 +526,3 @@ def release_model(client: Client | None, plugin_name: str) -> None:
         return
     with contextlib.suppress(Exception):  # best effort: the cluster may be shutting down
         client.unregister_worker_plugin(plugin_name)
-
-
-# --- benchmark ----------------------------------------------------------------------------------------------------
-
-
-def bench_names(rows: int, path: Path) -> str:
-    """Write ``rows`` names drawn from the data set (or generated ones) to ``path``; return their source."""
-    names, source = default_names()
-    sample_names_csv(names, rows, path)
-    return source
-
-
-def _bench_row(engine: str, summary: ClassifySummary, **details) -> dict:
-    return {
-        "engine": engine, "rows": summary.rows, "seconds": round(summary.seconds, 3),
-        "rows_per_second": round(summary.names_per_second, 1), **details,
-    }  # fmt: skip
-
-
-def bench_dask(rows: int, model_dir: Path, workdir: Path, blocksize: str | int | None = None) -> list[dict]:
-    """rows/s of the local engine, Dask's threaded scheduler and a LocalCluster on the same generated CSV (onnx).
-
-    ``blocksize`` None gives about four partitions per core, so that Dask has work to spread
-    (the CLI's 16MB default would give a 2,000,000-row file only two partitions).
-    """
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    input_path = workdir / "bench_names.csv"
-    source = bench_names(rows, input_path)
-    cores = os.cpu_count() or 1
-    size = input_path.stat().st_size
-    blocksize = blocksize or max(64 * 1024, size // (4 * cores) + 1)
-    common = {"names": source, "input_bytes": size}
-    options = ClassifyOptions()
-    runtime = open_runtime("onnx", model_dir, threads=cores)
-    local = classify_csv(str(input_path), str(workdir / "local.csv"), runtime, options)
-    results = [_bench_row("local", local, threads=cores, **common)]
-    partitions = math.ceil(size / block_bytes(blocksize))
-    dask_details = {"workers": cores, "blocksize": block_bytes(blocksize), "partitions": partitions, **common}
-    with dask.config.set(scheduler="threads"):
-        threaded = classify_csv_dask(
-            str(input_path), str(workdir / "dask_threads.csv"), options, model_dir=model_dir, scheduler="threads",
-            blocksize=blocksize, workers=cores,
-        )  # fmt: skip
-    results.append(_bench_row("dask-threads", threaded, **dask_details))
-    started = time.perf_counter()
-    with dask_client(None, cores) as client:
-        startup = time.perf_counter() - started
-        clustered = classify_csv_dask(
-            str(input_path), str(workdir / "dask_cluster.csv"), options, model_dir=model_dir,
-            scheduler=client.scheduler.address, blocksize=blocksize,
-        )  # fmt: skip
-    results.append(_bench_row("dask-localcluster", clustered, cluster_start_seconds=round(startup, 3), **dask_details))
-    return results

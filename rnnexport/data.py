@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -13,7 +12,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataError
+from .atomic import atomic_folder
+from .errors import DataError, InputError
 from .text import fold
 
 DATA_URL = "https://download.pytorch.org/tutorial/data.zip"
@@ -35,7 +35,7 @@ class Pair:
 
 @dataclass(frozen=True)
 class Split:
-    """The fixed split of model.md: pairs whose crc32 is 0 mod 10 are held out."""
+    """The fixed split of docs/model.md: pairs whose crc32 is 0 mod 10 are held out."""
 
     train: list[Pair]
     held_out: list[Pair]
@@ -74,9 +74,15 @@ def _check_text_file(path: Path) -> None:
 
 
 def resolve_source(source: str | Path | None) -> Path | None:
-    """The folder to copy from: an explicit one, else $RNNEXPORT_NAMES_DIR, else None (download)."""
+    """The folder ``rnnexport data`` copies from: an explicit one, else $RNNEXPORT_NAMES_DIR, else None
+    (download). Reading the data set goes through :func:`find_names_dir`."""
     if source:
         return Path(source)
+    return env_names_dir()
+
+
+def env_names_dir() -> Path | None:
+    """$RNNEXPORT_NAMES_DIR as a path, or None when unset or empty."""
     env = os.environ.get(NAMES_DIR_ENV)
     return Path(env) if env else None
 
@@ -135,17 +141,9 @@ def _extract_zip(archive: bytes, staging: Path) -> None:
 
 def _replace_dir(dest: Path, fill) -> None:
     """Fill a staging folder, then swap it in, so a failed fetch never leaves a half-filled ``dest``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".names-", dir=dest.parent))
-    try:
+    with atomic_folder(dest) as staging:
         fill(staging)
         validate_names_dir(staging)
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 def read_pairs(names_dir: Path, labels: list[str] | None = None) -> list[Pair]:
@@ -163,8 +161,14 @@ def read_pairs(names_dir: Path, labels: list[str] | None = None) -> list[Pair]:
 
 
 def is_held_out(pair: Pair) -> bool:
-    """model.md's rule: crc32 of ``label<TAB>name`` (UTF-8) is 0 modulo 10."""
+    """docs/model.md's rule: crc32 of ``label<TAB>name`` (UTF-8) is 0 modulo 10."""
     return zlib.crc32(f"{pair.label}\t{pair.name}".encode()) % 10 == 0
+
+
+def label_ids(pairs: list[Pair], labels: list[str]) -> list[int]:
+    """Each pair's label as its index in ``labels`` (the model's output order)."""
+    index = {label: i for i, label in enumerate(labels)}
+    return [index[pair.label] for pair in pairs]
 
 
 def split_pairs(pairs: list[Pair]) -> Split:
@@ -175,12 +179,27 @@ def split_pairs(pairs: list[Pair]) -> Split:
 
 
 def find_names_dir(explicit: str | Path | None = None) -> Path:
-    """The folder training reads: explicit, else data/names if fetched, else $RNNEXPORT_NAMES_DIR."""
+    """THE names-folder finder (train, evaluate, verify, bench, scripts and tests all call it): explicit,
+    else data/names if fetched, else $RNNEXPORT_NAMES_DIR. DataError when none applies."""
     if explicit:
         return Path(explicit)
     if DEFAULT_NAMES_DIR.is_dir():
         return DEFAULT_NAMES_DIR
-    env = os.environ.get(NAMES_DIR_ENV)
-    if env:
-        return Path(env)
+    if env_names_dir() is not None:
+        return env_names_dir()
     raise DataError(f"no names data: run `rnnexport data --from DIR` (or set {NAMES_DIR_ENV})")
+
+
+def read_names_csv(path: Path) -> tuple[list[str], str]:
+    """The names of a CSV (column 'name' in any case, else the first) and a description of where they came
+    from. Raises InputError when the file cannot be read as CSV."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"{path} is not a readable CSV ({type(error).__name__}); give a UTF-8 CSV with a header"
+        ) from None
+    column = next((c for c in frame.columns if c.lower() == "name"), frame.columns[0])
+    return frame[column].tolist(), f"{path} (column {column!r})"

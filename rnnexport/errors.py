@@ -24,6 +24,7 @@ class InputError(RnnExportError):
 class ParityError(RnnExportError):
     """One or more runtimes disagree with eager PyTorch beyond the tolerance."""
 
-    def __init__(self, failures: list[str]):
+    def __init__(self, failures: list[str], report: dict | None = None):
         self.failures = failures
+        self.report = report  # the full parity report, for printing
         super().__init__("parity failed for: " + "; ".join(failures))

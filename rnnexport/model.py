@@ -1,4 +1,4 @@
-"""The character RNN of model.md: h_t = tanh(w(h_{t-1}) + u(x_t)), log_softmax(v(h_T)); no I/O here."""
+"""The character RNN of docs/model.md: h_t = tanh(w(h_{t-1}) + u(x_t)), log_softmax(v(h_T)); no I/O here."""
 
 from __future__ import annotations
 

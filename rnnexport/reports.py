@@ -1,17 +1,16 @@
-"""Training outputs: checkpoint.pt, training.json, loss_curve.png and confusion_matrix.png."""
+"""Training reports: training.json and two plots (loss_curve.png, confusion_matrix.png); JSON and plots only."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
-
-from .checkpoint import make_checkpoint, save_checkpoint
+from .atomic import atomic_write_json
 from .train import TrainResult, config_dict
+
+REPORT_FILES = ("training.json", "loss_curve.png", "confusion_matrix.png")
 
 
 def training_report(result: TrainResult, labels: list[str]) -> dict:
@@ -29,23 +28,27 @@ def training_report(result: TrainResult, labels: list[str]) -> dict:
     }
 
 
-def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path) -> list[Path]:
-    """Write the four training outputs into ``out_dir``; return their paths."""
+def write_training_reports(report: dict, result: TrainResult, labels: list[str], out_dir: Path) -> list[Path]:
+    """Write training.json (``report``) and the two plots into ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = training_report(result, labels)
-    checkpoint = make_checkpoint(result.model, labels, report["config"], result.metrics)
-    paths = [out_dir / "checkpoint.pt", out_dir / "training.json", out_dir / "loss_curve.png"]
-    save_checkpoint(checkpoint, paths[0])
-    paths[1].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    plot_loss_curve(result.loss_curve, paths[2])
-    paths.append(out_dir / "confusion_matrix.png")
-    plot_confusion_matrix(result.metrics["confusion_matrix"], labels, paths[3])
+    paths = [out_dir / name for name in REPORT_FILES]
+    atomic_write_json(paths[0], report)
+    plot_loss_curve(result.loss_curve, paths[1])
+    plot_confusion_matrix(result.metrics["confusion_matrix"], labels, paths[2])
     return paths
+
+
+def _new_figure(size: tuple[float, float]) -> Figure:
+    """A figure drawn by the Agg canvas: files only, and no process-wide backend choice (no pyplot)."""
+    figure = Figure(figsize=size)
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def plot_loss_curve(loss_curve: list[tuple[int, float]], path: Path) -> None:
     steps, losses = zip(*loss_curve, strict=True)
-    figure, axes = plt.subplots(figsize=(7, 4))
+    figure = _new_figure((7, 4))
+    axes = figure.subplots()
     axes.plot(steps, losses, marker="o", markersize=3)
     axes.set_xlabel("update")
     axes.set_ylabel("mean training loss (NLL) per epoch")
@@ -53,7 +56,6 @@ def plot_loss_curve(loss_curve: list[tuple[int, float]], path: Path) -> None:
     axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path) -> None:
@@ -62,7 +64,8 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path
 
     counts = np.asarray(matrix, dtype=float)
     normalised = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    figure, axes = plt.subplots(figsize=(9, 8))
+    figure = _new_figure((9, 8))
+    axes = figure.subplots()
     image = axes.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
     axes.set_yticks(range(len(labels)), labels)
@@ -77,4 +80,3 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path
     figure.colorbar(image, fraction=0.046, pad=0.04)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)

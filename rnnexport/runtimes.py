@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ArtifactError, RnnExportError
-from .manifest import (
+from .export.manifest import (
     CHECKPOINT_FILE,
     ONNX_CELL_FILE,
     ONNX_SEQUENCE_FILE,
@@ -21,7 +21,16 @@ from .manifest import (
 )
 from .text import ALPHABET
 
-RUNTIMES = ("onnx", "torchscript", "torch")
+# The one registry: runtime name -> the artifact it loads (the class is RUNTIME_CLASSES[name], below).
+RUNTIME_ARTIFACTS = {
+    "onnx": ONNX_SEQUENCE_FILE,
+    "onnx-cell": ONNX_CELL_FILE,
+    "torchscript": TORCHSCRIPT_FILE,
+    "torch": CHECKPOINT_FILE,
+}
+RUNTIMES = tuple(RUNTIME_ARTIFACTS)
+TORCH_RUNTIMES = ("torchscript", "torch")  # those that import torch (see use_one_intra_op_thread)
+EXPORTED_RUNTIMES = ("torchscript", "onnx-cell", "onnx")  # what export verifies against "torch"
 ONNX_GRAPHS = ("sequence", "cell")
 DEVICES = ("cpu", "cuda")
 
@@ -141,16 +150,16 @@ def _torch_device(device: str):
     return torch.device(device)
 
 
-def _one_intra_op_thread(threads: int | None) -> int:
-    """torch: one intra-op thread per call, ``threads`` calls at once.
+def use_one_intra_op_thread() -> None:
+    """Set torch to one intra-op thread, process-wide: call it where a command starts, never on import.
 
-    Measured on 2 cores at batch 512: 2 intra-op threads ran at ~20,000 names/s, two 1-thread calls
-    side by side at ~220,000 (the per-step matmuls are too small to split).
+    torch runtimes run ``threads`` 1-thread calls at once instead. Measured on 2 cores at batch 512:
+    2 intra-op threads ran at ~20,000 names/s, two 1-thread calls side by side at ~220,000 (the per-step
+    matmuls are too small to split).
     """
     import torch
 
     torch.set_num_threads(1)
-    return max(1, threads or 1)
 
 
 class _TorchModuleRuntime(Runtime):
@@ -174,7 +183,7 @@ class TorchScriptRuntime(_TorchModuleRuntime):
 
         path = checked_artifact(model_dir, TORCHSCRIPT_FILE, verify_hash)
         self.device = _torch_device(device)
-        self.parallel_calls = _one_intra_op_thread(threads)
+        self.parallel_calls = max(1, threads or 1)
         extra_files = {"metadata.json": ""}
         try:
             with warnings.catch_warnings():
@@ -201,9 +210,22 @@ class TorchRuntime(_TorchModuleRuntime):
 
         checkpoint = load_checkpoint(checked_artifact(model_dir, CHECKPOINT_FILE, verify_hash))
         self.device = _torch_device(device)
-        self.parallel_calls = _one_intra_op_thread(threads)
+        self.parallel_calls = max(1, threads or 1)
         self.labels = checkpoint["labels"]
         self.module = model_from_checkpoint(checkpoint).to(self.device)
+
+
+RUNTIME_CLASSES: dict[str, type[Runtime]] = {
+    "onnx": OnnxSequenceRuntime,
+    "onnx-cell": OnnxCellRuntime,
+    "torchscript": TorchScriptRuntime,
+    "torch": TorchRuntime,
+}
+
+
+def runtime_name(runtime: str, onnx_graph: str = "sequence") -> str:
+    """The registry name of ``--runtime R --onnx-graph G``: 'onnx' with the cell graph is 'onnx-cell'."""
+    return "onnx-cell" if runtime == "onnx" and onnx_graph == "cell" else runtime
 
 
 def open_runtime(
@@ -214,13 +236,11 @@ def open_runtime(
     device: str = "cpu",
     onnx_graph: str = "sequence",
 ) -> Runtime:
-    """Load one runtime's artifact from ``model_dir`` (hash-checked against manifest.json by default)."""
-    threads = threads or 1
-    if name == "onnx":
-        runtime_class = OnnxCellRuntime if onnx_graph == "cell" else OnnxSequenceRuntime
-        return runtime_class(Path(model_dir), verify_hash, threads, device)
-    if name == "torchscript":
-        return TorchScriptRuntime(Path(model_dir), verify_hash, threads, device)
-    if name == "torch":
-        return TorchRuntime(Path(model_dir), verify_hash, threads, device)
-    raise ValueError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
+    """Load one runtime's artifact from ``model_dir`` (hash-checked against manifest.json by default).
+
+    ``name`` is a key of RUNTIME_ARTIFACTS; ValueError for any other. Raises ArtifactError/CheckpointError.
+    """
+    name = runtime_name(name, onnx_graph)
+    if name not in RUNTIME_CLASSES:
+        raise ValueError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
+    return RUNTIME_CLASSES[name](Path(model_dir), verify_hash, threads or 1, device)

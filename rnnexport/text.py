@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -152,15 +152,13 @@ def encode_ragged(names: Sequence[object] | Iterable[object]) -> RaggedNames:
     return _ragged_from_letter_index(letter_index, raw_lengths)
 
 
-def encode_byte_fields(
-    data: np.ndarray, starts: np.ndarray, stops: np.ndarray, field_texts: Callable[[np.ndarray], list[str]]
-) -> RaggedNames:
+def encode_byte_fields(data: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> tuple[RaggedNames, np.ndarray]:
     """Fold and encode names that are byte ranges [starts, stops) of UTF-8 ``data``, without building strings.
 
     A field made only of alphabet bytes folds to itself, so its letters are its bytes mapped through a
     table. The rest are few: a field with a byte outside the alphabet (>= 128, a quote, a digit, ...)
-    or starting with a space (it may be blank) goes through :func:`encode_ragged` as the text
-    ``field_texts(rows)`` returns (decoded, unquoted).
+    or starting with a space (it may be blank). Returns the encoding and those rows (int64, sorted): the
+    caller replaces them with :func:`encode_ragged` of their decoded, unquoted text.
     """
     lengths = stops - starts
     field_bytes = data[_span_mask(starts, stops, len(data))]  # the fields laid end to end
@@ -170,10 +168,7 @@ def encode_byte_fields(
     nonempty = np.flatnonzero(lengths > 0)
     may_be_blank = nonempty[letters[field_starts[nonempty]] == SPACE_INDEX]
     special = np.union1d(with_dropped, may_be_blank)
-    encoded = RaggedNames(letters=letters, lengths=lengths)
-    if len(special):
-        encoded = encoded.replace_rows(special, encode_ragged(field_texts(special)))
-    return encoded
+    return RaggedNames(letters=letters, lengths=lengths), special
 
 
 def _span_mask(starts: np.ndarray, stops: np.ndarray, size: int) -> np.ndarray:

@@ -6,11 +6,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .data import Split
+from .data import Split, label_ids
 from .metrics import summarize
 from .model import CharRNN, ModelConfig
 from .text import N_LETTERS, encode_ragged
@@ -187,6 +188,23 @@ def evaluate_model(model: CharRNN, names: list[str], label_ids: list[int], label
     return summarize(np.asarray(label_ids), log_probs.argmax(dim=1).numpy(), labels)
 
 
+def evaluate_checkpoint(checkpoint_path: Path, names_dir: Path | None = None) -> tuple[Path, dict]:
+    """The held-out metrics of a saved checkpoint, and the names folder they were measured on.
+
+    Raises CheckpointError (bad checkpoint) or DataError (no or incomplete names folder).
+    """
+    from .checkpoint import load_checkpoint, model_from_checkpoint
+    from .data import find_names_dir, read_pairs, split_pairs
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    folder = find_names_dir(names_dir)
+    held_out = split_pairs(read_pairs(folder, checkpoint["labels"])).held_out
+    names = [pair.name for pair in held_out]
+    metrics = evaluate_model(model_from_checkpoint(checkpoint), names, label_ids(held_out, checkpoint["labels"]),
+                             checkpoint["labels"])  # fmt: skip
+    return folder, metrics
+
+
 def train(
     split: Split,
     labels: list[str],
@@ -198,8 +216,7 @@ def train(
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    label_index = {label: i for i, label in enumerate(labels)}
-    data = make_training_set([p.name for p in split.train], [label_index[p.label] for p in split.train])
+    data = make_training_set([p.name for p in split.train], label_ids(split.train, labels))
     model = CharRNN(ModelConfig(N_LETTERS, config.hidden_size, len(labels)))
     weights = class_weights(data.label_ids, len(labels), config.class_weight_power)
     n_steps = total_steps(config, data.lengths.numpy())
@@ -222,10 +239,20 @@ def train(
             on_step(step, n_steps, running_loss)
     wall_seconds = time.perf_counter() - started
     model.eval()
-    held_out_ids = [label_index[p.label] for p in split.held_out]
-    metrics = evaluate_model(model, [p.name for p in split.held_out], held_out_ids, labels)
+    metrics = evaluate_model(model, [p.name for p in split.held_out], label_ids(split.held_out, labels), labels)
     return TrainResult(model, config, metrics, loss_per_epoch, loss_curve, wall_seconds)
 
 
 def config_dict(config: TrainConfig) -> dict:
     return asdict(config)
+
+
+def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path) -> list[Path]:
+    """Save checkpoint.pt, then training.json and the plots (reports.py), into ``out_dir``; return the paths."""
+    from .checkpoint import make_checkpoint, save_checkpoint
+    from .reports import training_report, write_training_reports
+
+    report = training_report(result, labels)
+    path = Path(out_dir) / "checkpoint.pt"
+    save_checkpoint(make_checkpoint(result.model, labels, report["config"], result.metrics), path)
+    return [path, *write_training_reports(report, result, labels, Path(out_dir))]

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
 from .data import find_names_dir, read_pairs
 from .errors import DataError, ParityError
-from .manifest import write_json_atomic
-from .runtimes import OnnxCellRuntime, OnnxSequenceRuntime, Runtime, TorchRuntime, TorchScriptRuntime
+from .runtimes import EXPORTED_RUNTIMES, OnnxCellRuntime, Runtime, TorchScriptRuntime, open_runtime
 from .text import ALPHABET, RaggedNames, encode_ragged, fold, has_prediction
 
-PARITY_FILE = "parity.json"
-VERIFY_RUNTIMES = ("torchscript", "onnx-cell", "onnx")
+VERIFY_RUNTIMES = EXPORTED_RUNTIMES
 BATCH_SIZES = (1, 7, 1024)
 N_WORST = 5
 
@@ -23,7 +20,7 @@ def dataset_names(names_dir: Path | None = None) -> tuple[list[str], str]:
     """Every distinct folded name of the data set, and where they came from."""
     folder = find_names_dir(names_dir)
     names = sorted({pair.name for pair in read_pairs(folder)})
-    return names, f"data set ({folder}, {len(names)} distinct names)"
+    return names, f"data set ({len(names)} distinct names)"
 
 
 def generated_names(count: int = 5000, seed: int = 0) -> list[str]:
@@ -102,33 +99,30 @@ def verify_artifacts(
     runtimes: tuple[str, ...] = VERIFY_RUNTIMES,
     verify_hash: bool = True,
 ) -> dict:
-    """Compare each runtime with eager PyTorch; write parity.json; raise ParityError listing every failure."""
-    started = time.perf_counter()
+    """Compare each runtime with eager PyTorch and return the report (no file is written: export writes
+    parity.json; ``rnnexport verify --report PATH`` writes where asked). Raises ParityError listing every
+    failure, with the report as ``error.report``; DataError when no name is left to verify on."""
     if names is None:
         names, names_source = default_names()
     names = [folded for folded in map(fold, names) if has_prediction(folded)]
     if not names:
         raise DataError("no name to verify on: every given name folds to nothing")
     encoded = encode_ragged(names)
-    reference = run_batched(TorchRuntime(model_dir, verify_hash), encoded, 1024)
-    openers = {
-        "torchscript": lambda: TorchScriptRuntime(model_dir, verify_hash),
-        "onnx-cell": lambda: OnnxCellRuntime(model_dir, verify_hash),
-        "onnx": lambda: OnnxSequenceRuntime(model_dir, verify_hash),
-    }
+    reference = run_batched(open_runtime("torch", model_dir, verify_hash), encoded, 1024)
     report = {
         "atol": atol,
         "reference": "eager PyTorch from checkpoint.pt",
         "names_source": names_source,
         "n_names": len(names),
         "batch_sizes": list(BATCH_SIZES),
-        "runtimes": {name: verify_runtime(openers[name](), reference, encoded, names, atol) for name in runtimes},
+        "runtimes": {
+            name: verify_runtime(open_runtime(name, model_dir, verify_hash), reference, encoded, names, atol)
+            for name in runtimes
+        },
     }
     if "onnx-cell" in runtimes or "torchscript" in runtimes:
         report["onnx_cell_vs_torchscript_hidden_states"] = hidden_state_check(model_dir, encoded, verify_hash)
-    report["seconds"] = round(time.perf_counter() - started, 2)
     report["passed"] = all(entry["passed"] for entry in report["runtimes"].values())
-    write_json_atomic(Path(model_dir) / PARITY_FILE, report)
     failures = [
         f"{name}: max abs diff {entry['max_abs_diff']:.3g} (atol {atol:g}), "
         f"top-1 agreement {entry['top1_agreement']:.4%}"
@@ -136,5 +130,5 @@ def verify_artifacts(
         if not entry["passed"]
     ]
     if failures:
-        raise ParityError(failures)
+        raise ParityError(failures, report)
     return report

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnexport.classify import length_batches
+from rnnexport.bench.classify import sample_names
+from rnnexport.classify import predict_log_probs
 from rnnexport.data import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
 from rnnexport.errors import RnnExportError
-from rnnexport.runtimes import Runtime, open_runtime
+from rnnexport.runtimes import Runtime, open_runtime, use_one_intra_op_thread
 from rnnexport.text import RaggedNames, encode_ragged
 from rnnexport.verify import dataset_names, generated_names
 
@@ -39,10 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def distinct_names(names_dir: Path | None) -> tuple[list[str], str]:
     """Every distinct name of the data set; generated names (with a printed note) when it is absent."""
-    env = os.environ.get(NAMES_DIR_ENV)
-    folder = names_dir or (Path(env) if env else DEFAULT_NAMES_DIR)
     try:
-        return dataset_names(folder)
+        return dataset_names(names_dir)
     except (RnnExportError, OSError) as error:
         print(f"note: no names data set ({error}); using 5000 generated names instead", file=sys.stderr)
         return generated_names(), "generated (5000 random names; the data set was not found)"
@@ -88,17 +87,26 @@ def open_or_skip(name: str, model_dir: Path, device: str) -> tuple[Runtime | Non
         return None, str(error)
 
 
-def log_probs_of(runtime: Runtime, encoded: RaggedNames, batch_size: int) -> tuple[np.ndarray, float]:
-    """float32 [N, L] log-probs in equal-length buckets, and the seconds spent inside the runtime."""
-    result = np.zeros((len(encoded.lengths), len(runtime.labels)), dtype=np.float32)
-    in_model = 0.0
-    for length, rows in length_batches(encoded.lengths, batch_size):
-        indices = encoded.gather_equal_length(rows, length)
+class TimedRuntime(Runtime):
+    """Wraps a runtime: one call at a time, counting the seconds spent inside ``log_probs``."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime, self.name, self.labels, self.seconds = runtime, runtime.name, runtime.labels, 0.0
+
+    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
-        output = runtime.log_probs(indices, np.full(len(rows), length, dtype=np.int64))
-        in_model += time.perf_counter() - started
-        result[rows] = output
-    return result, in_model
+        output = self.runtime.log_probs(indices, lengths)
+        self.seconds += time.perf_counter() - started
+        return output
+
+
+def log_probs_of(runtime: Runtime, encoded: RaggedNames, batch_size: int) -> tuple[np.ndarray, float]:
+    """float32 [N, L] log-probs by classify's own batching (rnnexport.classify.predict_log_probs), and the
+    seconds spent inside the runtime. A name with no letter (possible among generated names) gets a row of
+    zeros instead of NaN, so that it compares equal on both devices."""
+    timed = TimedRuntime(runtime)
+    log_probs = predict_log_probs(timed, encoded, len(runtime.labels), batch_size)
+    return np.nan_to_num(log_probs, nan=0.0), timed.seconds
 
 
 def parity(name: str, model_dir: Path, device: str, encoded: RaggedNames, atol: float) -> dict:
@@ -121,11 +129,6 @@ def parity(name: str, model_dir: Path, device: str, encoded: RaggedNames, atol: 
         # A disagreement on a near-tie (tiny CPU margin between the best two) is rounding, not a bug.
         "disagreement_cpu_margins": [float(top2[i, 1] - top2[i, 0]) for i in disagree[:10]],
     }
-
-
-def sample_names(names: list[str], count: int, seed: int) -> list[str]:
-    picks = np.random.default_rng(seed).integers(0, len(names), size=count)
-    return [names[i] for i in picks]
 
 
 def throughput(name: str, model_dir: Path, device: str, encoded: RaggedNames, batch_size: int) -> dict:
@@ -194,6 +197,7 @@ def print_tables(report: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     require_device(args.device)
+    use_one_intra_op_thread()  # as the CLI's torch runtimes run
     try:
         return check(args)
     except RnnExportError as error:

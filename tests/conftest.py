@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 from pathlib import Path
 
 import pytest
 
-from rnnexport.data import EXPECTED_LABELS
+from rnnexport.data import EXPECTED_LABELS, find_names_dir, validate_names_dir
+from rnnexport.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED_MODEL_DIR = REPO / "exported"
 
 
 def _real_names_dir() -> Path | None:
-    candidates = [os.environ.get("RNNEXPORT_NAMES_DIR"), REPO / "data" / "names", REPO.parent / "shared/data/names"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "Russian.txt").is_file():
-            return Path(candidate)
-    return None
+    """The library's own finder (rnnexport.data.find_names_dir), if it finds a complete data set."""
+    try:
+        folder = find_names_dir()
+        validate_names_dir(folder)
+    except DataError:
+        return None
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +54,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """A model trained for a few steps on tiny data, then exported and verified (once per session)."""
     from rnnexport.data import read_pairs, split_pairs
     from rnnexport.export import export_artifacts
-    from rnnexport.reports import write_training_outputs
-    from rnnexport.train import recipe_config, train
+    from rnnexport.train import recipe_config, train, write_training_outputs
 
     root = tmp_path_factory.mktemp("tiny-model")
     names_dir = write_tiny_names(root / "names")

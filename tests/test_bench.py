@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnexport.bench import (
+from rnnexport.bench.classify import (
     PackedRNNRuntime,
     flops_per_name,
     model_only_throughput,
@@ -35,7 +35,8 @@ def test_sampled_csv_is_deterministic(tmp_path):
 
 def test_flops_per_name_counts_the_recurrent_gemm_per_letter():
     encoded = encode_ragged(["ab", "abcd", ""])
-    assert flops_per_name(encoded, 18) == 3 * 2 * 128 * 128 + 2 * 128 * 18
+    assert flops_per_name(encoded, 18, 128) == 3 * 2 * 128 * 128 + 2 * 128 * 18
+    assert flops_per_name(encoded, 5, 16) == 3 * 2 * 16 * 16 + 2 * 16 * 5
 
 
 def test_seed_style_loop_reports_a_rate(tiny_model_dir):

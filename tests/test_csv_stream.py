@@ -9,9 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnnexport import csvio
-from rnnexport.classify import ClassifyOptions, classify_csv, prediction_fields, probability_digits
-from rnnexport.csvio import RecordReader, field_spans, record_ends
+from rnnexport.classify import ClassifyOptions, classify_csv
+from rnnexport.csvio import reader as csv_reader
+from rnnexport.csvio.reader import RecordReader, field_spans, record_ends
+from rnnexport.csvio.writer import prediction_fields, probability_digits
 from rnnexport.errors import InputError
 from rnnexport.runtimes import Runtime
 from rnnexport.text import encode_byte_fields, encode_names, encode_ragged
@@ -71,7 +72,7 @@ def test_stream_matches_the_csv_module(tmp_path, monkeypatch, rows, line_end, bo
         text = text.removesuffix(line_end)
     source, output = tmp_path / "in.csv", tmp_path / "out.csv"
     source.write_bytes(text.encode("utf-8"))
-    monkeypatch.setattr(csvio, "READ_BLOCK", read_block)
+    monkeypatch.setattr(csv_reader, "READ_BLOCK", read_block)
     summary = classify_csv(
         str(source), str(output), LetterRuntime(), ClassifyOptions(top_k=top_k, chunk_rows=chunk_rows)
     )
@@ -117,10 +118,10 @@ def test_byte_fields_encode_like_strings(names):
     stops = np.cumsum(lengths, dtype=np.int64)
     starts = stops - np.array(lengths, dtype=np.int64)
 
-    def texts(rows):
-        return [names[row] for row in rows]
-
-    from_bytes = encode_byte_fields(np.frombuffer(data, dtype=np.uint8), starts, stops, texts).padded()
+    encoded, special = encode_byte_fields(np.frombuffer(data, dtype=np.uint8), starts, stops)
+    if len(special):
+        encoded = encoded.replace_rows(special, encode_ragged([names[row] for row in special]))
+    from_bytes = encoded.padded()
     from_strings = encode_ragged(names).padded()
     np.testing.assert_array_equal(from_bytes.lengths, from_strings.lengths)
     np.testing.assert_array_equal(from_bytes.indices, from_strings.indices)

@@ -20,11 +20,11 @@ from click.testing import CliRunner
 pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
+from rnnexport.bench.dask import bench_dask  # noqa: E402
 from rnnexport.classify import ClassifyOptions, classify_csv  # noqa: E402
 from rnnexport.cli import main  # noqa: E402
 from rnnexport.dask_engine import (  # noqa: E402
     ModelRef,
-    bench_dask,
     classify_csv_dask,
     classify_partition,
     read_partitions,

@@ -15,7 +15,8 @@ def test_real_split_counts(real_names_dir):
 
 
 def test_held_out_rule_is_crc32_mod_10():
-    assert is_held_out(Pair("Abandonato", "Italian")) in (True, False)
+    assert is_held_out(Pair("Kim", "Japanese"))  # crc32(b"Japanese\tKim") % 10 == 0
+    assert not is_held_out(Pair("Abandonato", "Italian"))  # ... % 10 == 9
     import zlib
 
     pair = Pair("Dvorak", "Czech")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.embed
+pytestmark = [pytest.mark.embed, pytest.mark.slow]  # builds C++ and Node consumers: > 10 s
 
 REPO = Path(__file__).resolve().parents[1]
 CPP_DIR = REPO / "examples" / "cpp"

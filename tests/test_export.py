@@ -1,5 +1,4 @@
 import json
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnexport.cli import main
-from rnnexport.manifest import sha256_of
+from rnnexport.export.manifest import sha256_of
 from rnnexport.text import fold
 from tests.helpers import flip_a_byte, rehash_in_manifest, tamper_onnx_weight
 
@@ -146,10 +145,13 @@ def test_verify_command_passes_on_good_artifacts(model_copy):
 
 def test_verify_fails_loudly_on_tampered_weights(model_copy):
     tamper_onnx_weight(model_copy)
-    result = CliRunner().invoke(main, ["verify", "--model-dir", str(model_copy)])
+    before = (model_copy / "parity.json").read_bytes()
+    report = model_copy.parent / "report.json"
+    result = CliRunner().invoke(main, ["verify", "--model-dir", str(model_copy), "--report", str(report)])
     assert result.exit_code == 1
     assert "FAIL" in result.output and "parity failed for: onnx:" in result.output
-    assert json.loads((model_copy / "parity.json").read_text())["runtimes"]["onnx"]["passed"] is False
+    assert json.loads(report.read_text())["runtimes"]["onnx"]["passed"] is False
+    assert (model_copy / "parity.json").read_bytes() == before  # verify never writes the model folder
 
 
 @pytest.mark.parametrize("file_name", ["char_rnn.onnx", "char_rnn_cell.onnx", "char_rnn.pt"])
@@ -173,6 +175,7 @@ def test_truncated_artifact_gives_a_clear_error(model_copy, file_name):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_export_prints_a_short_summary_and_nothing_else(tiny_model_dir, tmp_path):
     names_csv = tmp_path / "names.csv"
     names_csv.write_text("name\nAbc\nZyx\nO'Neill\n")
@@ -202,13 +205,32 @@ def test_fold_table_reproduces_python_folding(fold_table_map, text):
     assert "".join(fold_table_map.get(ord(ch), "") for ch in text) == fold(text)
 
 
+@pytest.mark.slow
 def test_committed_artifacts_match_manifest_and_parity(committed_model_dir, tmp_path):
     manifest = json.loads((committed_model_dir / "manifest.json").read_text())
     for file_name, entry in manifest["artifacts"].items():
         assert sha256_of(committed_model_dir / file_name) == entry["sha256"], file_name
-    model_dir = shutil.copytree(committed_model_dir, tmp_path / "exported")  # verify writes parity.json
-    result = CliRunner().invoke(main, ["verify", "--model-dir", str(model_dir), "--runtime", "all"])
+    report = tmp_path / "parity.json"
+    args = ["verify", "--model-dir", str(committed_model_dir), "--runtime", "all", "--report", str(report)]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    parity = json.loads((model_dir / "parity.json").read_text())
+    parity = json.loads(report.read_text())
     assert all(entry["max_abs_diff"] <= 1e-5 for entry in parity["runtimes"].values())
     assert np.isclose(parity["atol"], 1e-5)
+
+
+def test_export_is_byte_reproducible(tiny_model_dir, tmp_path):
+    """The same checkpoint, exported twice into different folders, gives identical bytes in every file."""
+    from rnnexport.export import export_artifacts
+
+    names = ["Abc", "Zyx", "Nguyen"]
+    for folder in ("first", "second"):
+        export_artifacts(tiny_model_dir / "checkpoint.pt", tmp_path / folder, names=names)
+    files = sorted(p.name for p in (tmp_path / "first").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "second").iterdir())
+    for file_name in files:
+        assert (tmp_path / "first" / file_name).read_bytes() == (tmp_path / "second" / file_name).read_bytes(), (
+            file_name
+        )
+    parity = (tmp_path / "first" / "parity.json").read_text()
+    assert str(tmp_path) not in parity and '"seconds"' not in parity

@@ -1,13 +1,11 @@
-"""Reading and writing CSV safely: records streamed as bytes with line-numbered errors, output that appears
-only when complete."""
+"""Reading CSV: records streamed as bytes with line-numbered errors, fields located without a loop per row."""
 
 from __future__ import annotations
 
 import codecs
 import contextlib
-import os
+import csv
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,7 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 READ_BLOCK = 4 << 20
 
@@ -64,39 +62,16 @@ def open_input(path: str) -> tuple[BinaryIO, str]:
     return open(file_path, "rb"), str(path)
 
 
-def is_utf8(encoding: str) -> bool:
+def codec_name(encoding: str) -> str:
+    """The codec's canonical name ('utf-8' for 'UTF8'); an unknown encoding is an InputError."""
     try:
-        return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+        return codecs.lookup(encoding).name
     except LookupError:
         raise InputError(f"unknown encoding {encoding!r}; try --encoding utf-8 or latin-1") from None
 
 
-@contextlib.contextmanager
-def atomic_output(path: str, binary: bool = False):
-    """Yield a handle (UTF-8 text, or bytes); the file appears at ``path`` only if the block completes.
-
-    '-' is stdout.
-    """
-    if path == "-":
-        stream = sys.stdout.buffer if binary else sys.stdout
-        yield stream
-        stream.flush()
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise InputError(f"output {path} is a directory; give a file name")
-    if not target.parent.exists():
-        raise InputError(f"output folder {target.parent} does not exist")
-    descriptor, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    try:
-        mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
-        with os.fdopen(descriptor, **mode) as handle:
-            yield handle
-        os.replace(partial, target)
-    except BaseException:  # includes KeyboardInterrupt: never leave a half-written file
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-        raise
+def is_utf8(encoding: str) -> bool:
+    return codec_name(encoding) in ("utf-8", "utf-8-sig")
 
 
 @dataclass
@@ -256,6 +231,30 @@ def _without_record_end_cr(chunk: RecordChunk) -> RecordChunk:
     kept = np.ones(len(data), dtype=bool)
     kept[ends[has_cr] - 1] = False
     return RecordChunk(data[kept], ends - np.cumsum(has_cr), chunk.first_row, chunk.has_quotes)
+
+
+class ChunkNames:
+    """The name field of every record of a chunk: byte spans, plus text (decoded, unquoted) for the few that
+    need it. A record with more fields than the header is an InputError naming its row."""
+
+    def __init__(self, chunk: RecordChunk, columns: list[str], column: str, source: str):
+        self.chunk = chunk
+        self.starts, self.stops, counts = field_spans(chunk, columns.index(column))
+        width = len(columns)
+        too_long = np.flatnonzero(counts > width)
+        if len(too_long):
+            row = int(too_long[0])
+            raise InputError(
+                f"{source}: data row {chunk.first_row + row} has {counts[row]} fields, the header has {width}; "
+                "quote fields that contain commas"
+            )
+        self.padding = width - counts  # a record short of fields gets empty ones
+
+    def texts(self, rows: np.ndarray) -> list[str]:
+        """The fields at ``rows`` as text: decoded, and unquoted by the csv module when quoted."""
+        data = self.chunk.data
+        fields = [data[self.starts[row] : self.stops[row]].tobytes().decode("utf-8", "surrogatepass") for row in rows]
+        return [next(csv.reader([field]), [""])[0] if field.startswith('"') else field for field in fields]
 
 
 def read_header(path: str, encoding: str) -> tuple[str, str]:

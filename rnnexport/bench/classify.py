@@ -1,4 +1,4 @@
-"""Benchmarks behind `make bench` and `make bench-train`: throughput, peak memory, cold start, baselines."""
+"""`rnnexport bench`: classify throughput end to end, peak memory, cold start, and the baselines it is compared to."""
 
 from __future__ import annotations
 
@@ -14,11 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .runtimes import Runtime
-from .text import ALPHABET, RaggedNames, encode_ragged
-
-HIDDEN = 128
-
+from ..runtimes import Runtime
+from ..text import ALPHABET, RaggedNames, encode_ragged
 
 @dataclass
 class Measurement:
@@ -31,10 +28,15 @@ class Measurement:
     note: str = ""
 
 
+def sample_names(names: list[str], count: int, seed: int = 0) -> list[str]:
+    """``count`` names drawn with replacement from ``names`` (the same seed, the same draw)."""
+    picks = np.random.default_rng(seed).integers(len(names), size=count)
+    return [names[i] for i in picks]
+
+
 def sample_names_csv(names: list[str], rows: int, path: Path, seed: int = 0) -> Path:
-    """A CSV of ``rows`` names drawn with replacement from ``names`` (fixed seed), with an id column."""
-    rng = np.random.default_rng(seed)
-    chosen = np.asarray(names, dtype=object)[rng.integers(len(names), size=rows)]
+    """A CSV of ``rows`` names drawn by :func:`sample_names`, with an id column."""
+    chosen = np.asarray(sample_names(names, rows, seed), dtype=object)
     pd.DataFrame({"id": np.arange(rows), "name": chosen}).to_csv(path, index=False)
     return path
 
@@ -85,9 +87,9 @@ def seed_style_loop(model, names: list[str]) -> Measurement:
     """The tutorial's inference: one name at a time, one-hot (L, 1, 57), a Python loop over letters."""
     import torch
 
-    from .model import predict_one_by_one
+    from ..model import predict_one_by_one
 
-    torch.set_num_threads(1)  # its best setting: 2 threads only add overhead to ops this small (as in model.md)
+    torch.set_num_threads(1)  # its best setting: 2 threads only add overhead to ops this small (as in docs/model.md)
     one_hots = []
     for name in names:
         tensor = torch.zeros(len(name), 1, len(ALPHABET))
@@ -133,7 +135,7 @@ class PackedRNNRuntime(Runtime):
 
 def in_process_throughput(label: str, runtime: Runtime, csv_path: Path, rows: int) -> Measurement:
     """The same streaming classify, in this process, with another Runtime (for baselines)."""
-    from .classify import ClassifyOptions, classify_csv
+    from ..classify import ClassifyOptions, classify_csv
 
     out = csv_path.with_name("out-baseline.csv")
     summary = classify_csv(str(csv_path), str(out), runtime, ClassifyOptions())
@@ -143,8 +145,8 @@ def in_process_throughput(label: str, runtime: Runtime, csv_path: Path, rows: in
 
 def model_only_throughput(model_dir: Path, encoded: RaggedNames, threads: int) -> Measurement:
     """ONNX Runtime on already-encoded names, classify's batching, no CSV: what the runtime alone reaches."""
-    from .classify import DEFAULT_BATCH_SIZE, predict_log_probs
-    from .runtimes import OnnxSequenceRuntime
+    from ..classify import DEFAULT_BATCH_SIZE, predict_log_probs
+    from ..runtimes import OnnxSequenceRuntime
 
     runtime = OnnxSequenceRuntime(model_dir, threads=threads)
     warm_up = encoded.select(np.arange(min(10_000, len(encoded.lengths))))
@@ -156,12 +158,15 @@ def model_only_throughput(model_dir: Path, encoded: RaggedNames, threads: int) -
                        "pre-encoded names, no CSV")  # fmt: skip
 
 
-def gemm_gflops(threads: int, repeats: int = 200) -> float:
-    """Measured fp32 GFLOP/s of torch.mm [4096,128] x [128,128] (median of ``repeats``)."""
+GEMM_ROWS = 4096  # the batch of the GEMM that sets the ceiling
+
+
+def gemm_gflops(threads: int, hidden: int, repeats: int = 200) -> float:
+    """Measured fp32 GFLOP/s of torch.mm [4096, hidden] x [hidden, hidden] (median of ``repeats``)."""
     import torch
 
     torch.set_num_threads(threads)
-    left, right = torch.randn(4096, HIDDEN), torch.randn(HIDDEN, HIDDEN)
+    left, right = torch.randn(GEMM_ROWS, hidden), torch.randn(hidden, hidden)
     for _ in range(20):
         torch.mm(left, right)
     timings = []
@@ -169,12 +174,12 @@ def gemm_gflops(threads: int, repeats: int = 200) -> float:
         started = time.perf_counter()
         torch.mm(left, right)
         timings.append(time.perf_counter() - started)
-    return 2 * 4096 * HIDDEN * HIDDEN / statistics.median(timings) / 1e9
+    return 2 * GEMM_ROWS * hidden * hidden / statistics.median(timings) / 1e9
 
 
-def flops_per_name(encoded: RaggedNames, n_labels: int) -> float:
+def flops_per_name(encoded: RaggedNames, n_labels: int, hidden: int) -> float:
     """Recurrent GEMM per letter (2·H·H) plus the readout (2·H·L); the input projection is a row lookup."""
-    return float(encoded.lengths[encoded.lengths > 0].mean()) * 2 * HIDDEN * HIDDEN + 2 * HIDDEN * n_labels
+    return float(encoded.lengths[encoded.lengths > 0].mean()) * 2 * hidden * hidden + 2 * hidden * n_labels
 
 
 def timed(function: Callable[[], Measurement], report: Callable[[str], None]) -> Measurement:
@@ -185,12 +190,13 @@ def timed(function: Callable[[], Measurement], report: Callable[[str], None]) ->
 
 def run_classify_bench(model_dir: Path, workdir: Path, names: list[str], rows: int, report) -> dict:
     """Everything `rnnexport bench` measures, as a dict (also written to bench/results.json by the CLI)."""
-    from .checkpoint import load_checkpoint, model_from_checkpoint
+    from ..checkpoint import load_checkpoint, model_from_checkpoint
 
     workdir.mkdir(parents=True, exist_ok=True)
     threads = os.cpu_count() or 1
     csv_path = sample_names_csv(names, rows, workdir / f"names-{rows}.csv")
-    model = model_from_checkpoint(load_checkpoint(model_dir / "checkpoint.pt"))
+    checkpoint = load_checkpoint(model_dir / "checkpoint.pt")
+    model = model_from_checkpoint(checkpoint)
     encoded = encode_ragged(pd.read_csv(csv_path, dtype=str, keep_default_na=False)["name"])
     results: dict = {"rows": rows, "threads": threads, "measurements": []}
     report(f"baselines on {rows:,} names ({threads} cores):")
@@ -198,8 +204,8 @@ def run_classify_bench(model_dir: Path, workdir: Path, names: list[str], rows: i
     seed = timed(lambda: seed_style_loop(model, sample), report)
     packed = timed(lambda: in_process_throughput("torch.nn.RNN packed", PackedRNNRuntime(model, threads),
                                                  csv_path, rows), report)  # fmt: skip
-    gflops = {t: gemm_gflops(t) for t in sorted({1, threads})}
-    per_name = flops_per_name(encoded, len(load_checkpoint(model_dir / "checkpoint.pt")["labels"]))
+    gflops = {t: gemm_gflops(t, model.hidden_size) for t in sorted({1, threads})}
+    per_name = flops_per_name(encoded, len(checkpoint["labels"]), model.hidden_size)
     ceiling = gflops[threads] * 1e9 / per_name
     report(f"  GEMM: {gflops} GFLOP/s; {per_name / 1e3:.0f} kFLOP per name -> ceiling {ceiling:,.0f} names/s")
     results.update(gemm_gflops=gflops, flops_per_name=per_name, gemm_ceiling_names_per_second=ceiling)
@@ -233,21 +239,3 @@ def memory_scaling(model_dir: Path, workdir: Path, names: list[str], report, siz
         peaks[rows] = measured.peak_rss_mb
         report(f"  {rows:,} rows: peak RSS {measured.peak_rss_mb:.0f} MB, {measured.names_per_second:,.0f} names/s")
     return {"peak_rss_mb": peaks, "ratio": peaks[sizes[-1]] / peaks[sizes[0]]}
-
-
-def run_train_bench(split, labels, report) -> dict:
-    """The seed recipe and the default recipe on the same machine, one after the other."""
-    from .train import recipe_config, train
-
-    results = {}
-    for recipe in ("default", "seed"):
-        report(f"training the {recipe} recipe ...")
-        outcome = train(split, labels, recipe_config(recipe))
-        results[recipe] = {
-            "accuracy": outcome.metrics["accuracy"],
-            "balanced_accuracy": outcome.metrics["balanced_accuracy"],
-            "wall_seconds": outcome.wall_seconds,
-        }
-        report(f"  {recipe}: {results[recipe]}")
-    results["time_ratio_default_over_seed"] = results["default"]["wall_seconds"] / results["seed"]["wall_seconds"]
-    return results

@@ -18,12 +18,13 @@ skips it for T = 1; another ``If`` skips the per-step mask when every name in th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-OPSET = 17
-IR_VERSION = 8  # the IR of opset 17; old runtimes (ONNX Runtime 1.30 in Node.js) reject newer IRs
+from .manifest import SEQUENCE_IR_VERSION, SEQUENCE_OPSET
 
 
 def _step_body(hidden_size: int, masked: bool) -> onnx.GraphProto:
@@ -134,12 +135,12 @@ def build_sequence_model(weights: dict[str, np.ndarray], metadata: dict[str, str
     )
     model = helper.make_model(
         graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
+        opset_imports=[helper.make_opsetid("", SEQUENCE_OPSET)],
         producer_name="rnnexport",
         doc_string="Character RNN over a whole name: indices int64 [T, B] (0-padded), lengths int64 [B] >= 1 "
         "-> log_probs float32 [B, n_labels] at each name's last letter.",
     )
-    model.ir_version = IR_VERSION
+    model.ir_version = SEQUENCE_IR_VERSION
     set_metadata(model, metadata)
     return model
 
@@ -149,3 +150,10 @@ def set_metadata(model: onnx.ModelProto, metadata: dict[str, str]) -> None:
     del model.metadata_props[:]
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=value)
+
+
+def write_onnx_sequence(model, metadata: dict[str, str], path: Path) -> None:
+    weights = {name: tensor.detach().numpy().astype(np.float32) for name, tensor in model.state_dict().items()}
+    proto = build_sequence_model(weights, metadata)
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save_model(proto, str(path))

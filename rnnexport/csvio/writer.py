@@ -1,0 +1,156 @@
+"""Writing classified CSV: prediction columns (top-k labels and probabilities) spliced into the input records."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from .reader import RecordChunk
+
+
+def top_k(log_probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The k best labels of each row, best first: indices [B, k], their log-probs [B, k], and valid [B].
+
+    Rows without a prediction (NaN) are not valid; their indices are 0 and log-probs NaN.
+    """
+    valid = ~np.isnan(log_probs[:, 0])
+    if k == 1:  # argmax: a partition and a sort per row are ~10x slower
+        index = log_probs.argmax(axis=1)[:, None]
+        return index, np.take_along_axis(log_probs, index, axis=1), valid
+    scores = np.where(valid[:, None], log_probs, 0.0)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # ties: the lower label index first
+    chosen = np.take_along_axis(log_probs, order, axis=1)
+    return np.where(valid[:, None], order, 0), chosen, valid
+
+
+def check_top_k(top_k: int, labels: list[str]) -> None:
+    """InputError unless 1 <= top_k <= the model's label count."""
+    if not 1 <= top_k <= len(labels):
+        raise InputError(f"--top-k {top_k} is out of range: the model has {len(labels)} labels; use 1 to {len(labels)}")
+
+
+def top_k_columns(log_probs: np.ndarray, labels: list[str], k: int) -> dict[str, np.ndarray]:
+    """language, probability, language_2, probability_2, ...; empty/NaN for rows without a prediction."""
+    order, chosen, valid = top_k(log_probs, k)
+    label_array = np.array(labels, dtype=object)
+    columns = {}
+    for rank in range(k):
+        suffix = "" if rank == 0 else f"_{rank + 1}"
+        columns[f"language{suffix}"] = np.where(valid, label_array[order[:, rank]], "")
+        columns[f"probability{suffix}"] = np.exp(chosen[:, rank].astype(np.float64))
+    return columns
+
+
+_THREE_DIGITS = np.array([list(f"{number:03d}".encode()) for number in range(1000)], dtype=np.uint8)
+
+
+def probability_digits(probabilities: np.ndarray) -> np.ndarray:
+    """uint8 [B, 8]: each probability in [0, 1] as the ASCII of '0.123456' (NaN rows hold zeros' digits)."""
+    millionths = np.rint(np.nan_to_num(probabilities) * 1e6).astype(np.int32)
+    thousandths = millionths // 1000
+    digits = np.empty((len(millionths), 8), dtype=np.uint8)
+    digits[:, 0] = ord("0") + thousandths // 1000
+    digits[:, 1] = ord(".")
+    digits[:, 2:5] = _THREE_DIGITS[thousandths % 1000]
+    digits[:, 5:8] = _THREE_DIGITS[millionths - thousandths * 1000]
+    return digits
+
+
+def format_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """Probabilities in [0, 1] as '0.123456' strings ('' for NaN), vectorised: ~10x faster than '%.6f'."""
+    text = probability_digits(probabilities).view("S8").ravel().astype("U8").astype(object)
+    text[np.isnan(probabilities)] = ""
+    return text
+
+
+def prediction_fields(
+    log_probs: np.ndarray, labels: list[str], k: int, padding: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """What each output row appends to its input record, as UTF-8 bytes, without a Python loop per row.
+
+    Row i gets ``padding[i]`` commas (a record short of fields), then ',language,probability' for each
+    of the top k (',,' when the row has no prediction), then its newline. Returns the rows' bytes
+    concatenated and their lengths.
+    """
+    order, chosen, valid = top_k(log_probs, k)
+    if k == 1 and (padding is None or not padding.any()):
+        return _single_prediction_fields(order[:, 0], chosen[:, 0], valid, labels)
+    rows = len(valid)
+    labels_table, label_lengths = _right_aligned([f",{label}," for label in labels] + [",,"])  # last: none
+    pieces = []  # (bytes [B, width] right-aligned, used length [B])
+    if padding is not None and padding.any():
+        pieces.append((np.full((rows, int(padding.max())), ord(","), dtype=np.uint8), padding))
+    for rank in range(k):
+        label = np.where(valid, order[:, rank], len(labels))
+        pieces.append((labels_table[label], label_lengths[label]))
+        pieces.append((probability_digits(np.exp(chosen[:, rank].astype(np.float64))), np.where(valid, 8, 0)))
+    pieces.append((np.full((rows, 1), ord("\n"), dtype=np.uint8), np.ones(rows, dtype=np.int64)))
+    matrix = np.hstack([piece for piece, _ in pieces])
+    used = np.hstack([np.arange(piece.shape[1] - 1, -1, -1) < lengths[:, None] for piece, lengths in pieces])
+    return matrix[used], sum(lengths for _, lengths in pieces)
+
+
+def _single_prediction_fields(
+    label: np.ndarray, log_prob: np.ndarray, valid: np.ndarray, labels: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """prediction_fields for the top 1 and no padding: one right-aligned row each, so one mask."""
+    labels_table, label_lengths = _right_aligned([f",{name}," for name in labels])
+    width = labels_table.shape[1] + 9
+    matrix = np.empty((len(label), width), dtype=np.uint8)
+    matrix[:, : width - 9] = labels_table[label]
+    matrix[:, width - 9 : width - 1] = probability_digits(np.exp(log_prob.astype(np.float64)))
+    matrix[:, -1] = ord("\n")
+    lengths = label_lengths[label] + 9
+    if not valid.all():
+        matrix[~valid, -3:-1] = ord(",")  # no prediction: ',,' before the newline
+        lengths[~valid] = 3
+    used = np.arange(width - 1, -1, -1) < lengths[:, None]
+    return matrix[used], lengths
+
+
+def _right_aligned(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 of each text right-aligned in a row of a uint8 matrix, and each one's length."""
+    encoded = [text.encode("utf-8") for text in texts]
+    width = max(map(len, encoded))
+    table = np.zeros((len(encoded), width), dtype=np.uint8)
+    for row, value in enumerate(encoded):
+        table[row, width - len(value) :] = np.frombuffer(value, dtype=np.uint8)
+    return table, np.array([len(value) for value in encoded], dtype=np.int64)
+
+
+def append_to_records(chunk: RecordChunk, fields: np.ndarray, field_lengths: np.ndarray) -> np.ndarray:
+    """The chunk's bytes with each record's newline replaced by its ``fields`` (which end in a newline)."""
+    is_record_end = np.zeros(len(chunk.data), dtype=bool)
+    is_record_end[chunk.ends] = True
+    content = chunk.data[~is_record_end]
+    content_lengths = chunk.ends - chunk.starts
+    is_content = np.repeat(np.tile([True, False], len(chunk.ends)),
+                           np.column_stack((content_lengths, field_lengths)).ravel())  # fmt: skip
+    output = np.empty(len(is_content), dtype=np.uint8)
+    output[is_content] = content
+    output[~is_content] = fields
+    return output
+
+
+def formatted_columns(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The prediction columns as the strings written to CSV."""
+    return {
+        name: format_probabilities(values) if name.startswith("probability") else values
+        for name, values in columns.items()
+    }
+
+
+def prediction_names(labels: list[str], top_k: int) -> list[str]:
+    return list(top_k_columns(np.zeros((0, len(labels)), dtype=np.float32), labels, top_k))
+
+
+def check_no_clash(columns: list[str], labels: list[str], top_k: int) -> None:
+    clashing = [name for name in prediction_names(labels, top_k) if name in columns]
+    if clashing:
+        raise InputError(f"input already has column(s) {', '.join(clashing)}; rename them before classifying")
+
+
+def output_bytes(chunk: RecordChunk, padding: np.ndarray, log_probs: np.ndarray, labels: list[str], top_k: int):
+    """Output CSV of one chunk: each input record byte for byte, then its prediction fields (uint8 array)."""
+    fields, lengths = prediction_fields(log_probs, labels, top_k, padding)
+    return append_to_records(chunk, fields, lengths)

@@ -1,0 +1,95 @@
+"""Export a checkpoint: write every artifact into a staging folder, verify it against eager PyTorch, then swap
+it into place (TorchScript, ONNX cell and sequence, the fold table, parity.json and manifest.json).
+
+The artifact writers import torch and onnx; they are imported inside :func:`export_artifacts` so that
+``rnnexport.export.manifest`` (which every runtime loader reads) stays torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic import atomic_write_json, staged_folder
+from ..text import ALPHABET, fold_table
+from .manifest import (
+    CHECKPOINT_FILE,
+    FOLD_TABLE_FILE,
+    MANIFEST_NAME,
+    ONNX_CELL_FILE,
+    ONNX_SEQUENCE_FILE,
+    PARITY_FILE,
+    TORCHSCRIPT_FILE,
+    artifact_metadata,
+    build_manifest,
+)
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    manifest: dict
+    parity: dict
+    seconds: float
+
+
+def write_fold_table(path: Path) -> None:
+    table = {f"{code_point:04X}": folded for code_point, folded in fold_table().items()}
+    content = {
+        "description": "Code points up to U+FFFF that fold (NFD, drop Mn, keep alphabet) to a non-empty string; "
+        "every other code point folds to nothing.",
+        "alphabet": ALPHABET,
+        "max_code_point": "FFFF",
+        "table": table,
+    }
+    path.write_text(json.dumps(content, ensure_ascii=True, indent=0) + "\n", encoding="utf-8")
+
+
+OUTPUT_FILES = (TORCHSCRIPT_FILE, ONNX_CELL_FILE, ONNX_SEQUENCE_FILE, FOLD_TABLE_FILE, PARITY_FILE, MANIFEST_NAME)
+
+
+def export_artifacts(
+    checkpoint_path: Path,
+    out_dir: Path,
+    names: list[str] | None = None,
+    names_source: str = "given",
+    atol: float = 1e-5,
+) -> ExportResult:
+    """Stage every artifact, verify it against eager PyTorch, then swap it into ``out_dir``.
+
+    The same checkpoint gives byte-identical files. Raises CheckpointError for a bad checkpoint and
+    ParityError when a runtime disagrees; either way ``out_dir`` is left as it was.
+    """
+    from ..checkpoint import load_checkpoint
+    from ..verify import verify_artifacts
+
+    started = time.perf_counter()
+    checkpoint = load_checkpoint(checkpoint_path)
+    with staged_folder(Path(out_dir), ".export-") as staging:
+        shutil.copyfile(checkpoint_path, staging / CHECKPOINT_FILE)
+        write_artifacts(checkpoint, staging)
+        parity = verify_artifacts(staging, names=names, names_source=names_source, atol=atol, verify_hash=False)
+        atomic_write_json(staging / PARITY_FILE, parity)
+        manifest = build_manifest(staging, checkpoint, parity)
+        atomic_write_json(staging / MANIFEST_NAME, manifest)
+        for file_name in (CHECKPOINT_FILE, *OUTPUT_FILES):
+            (staging / file_name).replace(Path(out_dir) / file_name)
+    return ExportResult(Path(out_dir), manifest, parity, time.perf_counter() - started)
+
+
+def write_artifacts(checkpoint: dict, folder: Path) -> None:
+    """The TorchScript archive, both ONNX graphs and the fold table of ``checkpoint``, written into ``folder``."""
+    from ..checkpoint import model_from_checkpoint
+    from .onnx_cell import write_onnx_cell
+    from .onnx_sequence import write_onnx_sequence
+    from .torchscript import write_torchscript
+
+    model = model_from_checkpoint(checkpoint)
+    metadata = artifact_metadata(checkpoint)
+    write_torchscript(model, metadata, folder / TORCHSCRIPT_FILE)
+    write_onnx_cell(model, metadata, folder / ONNX_CELL_FILE)
+    write_onnx_sequence(model, metadata, folder / ONNX_SEQUENCE_FILE)
+    write_fold_table(folder / FOLD_TABLE_FILE)

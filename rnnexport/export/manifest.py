@@ -1,0 +1,139 @@
+"""manifest.json: what each exported artifact is, its SHA-256, and the check every loader makes (no torch)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .. import __version__
+from ..errors import ArtifactError
+
+MANIFEST_NAME = "manifest.json"
+TORCHSCRIPT_FILE = "char_rnn.pt"
+ONNX_SEQUENCE_FILE = "char_rnn.onnx"
+ONNX_CELL_FILE = "char_rnn_cell.onnx"
+FOLD_TABLE_FILE = "fold_table.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+PARITY_FILE = "parity.json"
+
+SEQUENCE_OPSET = 17
+SEQUENCE_IR_VERSION = 8  # the IR of opset 17; old runtimes (ONNX Runtime 1.30 in Node.js) reject newer IRs
+CELL_OPSET = 18
+MAX_IR_VERSION = 10  # ONNX Runtime 1.30 (Node.js) rejects newer IRs; opset 18 needs IR >= 8
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(model_dir: Path) -> dict:
+    path = Path(model_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise ArtifactError(f"{path} not found; run `rnnexport export` to create the artifacts and their manifest")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ArtifactError(f"{path} is not valid JSON; run `rnnexport export` again") from None
+    if not isinstance(manifest, dict) or "artifacts" not in manifest:
+        raise ArtifactError(f"{path} has no 'artifacts' section; run `rnnexport export` again")
+    return manifest
+
+
+def checked_artifact(model_dir: Path, file_name: str, verify_hash: bool = True) -> Path:
+    """The path of an artifact, after checking it exists and (unless told not to) matches the manifest."""
+    path = Path(model_dir) / file_name
+    if not path.is_file():
+        raise ArtifactError(f"{path} not found; run `rnnexport export` or pass --model-dir")
+    if verify_hash:
+        entry = read_manifest(model_dir)["artifacts"].get(file_name)
+        if entry is None:
+            raise ArtifactError(f"{file_name} is not listed in {Path(model_dir) / MANIFEST_NAME}; re-export")
+        actual = sha256_of(path)
+        if actual != entry["sha256"]:
+            raise ArtifactError(
+                f"{path} does not match {MANIFEST_NAME} (sha256 {actual[:12]}… != {entry['sha256'][:12]}…); "
+                "re-export with `rnnexport export`, or pass --no-verify-hash to use it anyway"
+            )
+    return path
+
+
+def file_entry(path: Path, **details) -> dict:
+    """A manifest entry: file name, SHA-256, size, plus artifact-specific details."""
+    return {"file": path.name, "sha256": sha256_of(path), "size_bytes": path.stat().st_size, **details}
+
+
+def artifact_metadata(checkpoint: dict) -> dict[str, str]:
+    """The metadata every artifact carries (ONNX metadata_props, TorchScript metadata.json)."""
+    return {
+        "alphabet": checkpoint["alphabet"],
+        "labels": json.dumps(checkpoint["labels"]),
+        "hidden_size": str(checkpoint["hidden_size"]),
+        "rnnexport_version": __version__,
+    }
+
+
+def _onnx_io(path: Path) -> dict:
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+
+    def describe(values):
+        return [
+            {
+                "name": value.name,
+                "dtype": onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type).name,
+                "shape": [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim],
+            }
+            for value in values
+        ]
+
+    return {
+        "format": "onnx",
+        "inputs": describe(proto.graph.input),
+        "outputs": describe(proto.graph.output),
+        "opset": max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+        "ir_version": proto.ir_version,
+    }
+
+
+def _torchscript_io(n_labels: int) -> dict:
+    return {
+        "format": "torchscript",
+        "inputs": [
+            {"name": "indices", "dtype": "int64", "shape": ["T", "B"]},
+            {"name": "lengths", "dtype": "int64", "shape": ["B"]},
+        ],
+        "outputs": [{"name": "log_probs", "dtype": "float32", "shape": ["B", n_labels]}],
+        "methods": ["forward(indices, lengths)", "predict_names(List[str])", "hidden_states(indices)"],
+        "extra_files": ["metadata.json"],
+    }
+
+
+def build_manifest(out_dir: Path, checkpoint: dict, parity: dict) -> dict:
+    import onnx
+    import onnxruntime
+    import torch
+
+    n_labels = len(checkpoint["labels"])
+    artifacts = {
+        TORCHSCRIPT_FILE: file_entry(out_dir / TORCHSCRIPT_FILE, **_torchscript_io(n_labels)),
+        ONNX_CELL_FILE: file_entry(out_dir / ONNX_CELL_FILE, **_onnx_io(out_dir / ONNX_CELL_FILE)),
+        ONNX_SEQUENCE_FILE: file_entry(out_dir / ONNX_SEQUENCE_FILE, **_onnx_io(out_dir / ONNX_SEQUENCE_FILE)),
+        FOLD_TABLE_FILE: file_entry(out_dir / FOLD_TABLE_FILE, format="json"),
+        CHECKPOINT_FILE: file_entry(out_dir / CHECKPOINT_FILE, format="torch.save dict (weights_only)"),
+    }
+    return {
+        "rnnexport_version": __version__,
+        "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+        "labels": checkpoint["labels"],
+        "alphabet": checkpoint["alphabet"],
+        "hidden_size": checkpoint["hidden_size"],
+        "checkpoint_sha256": artifacts[CHECKPOINT_FILE]["sha256"],
+        "artifacts": artifacts,
+        "parity": parity,
+    }

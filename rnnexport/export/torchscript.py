@@ -1,0 +1,102 @@
+"""The TorchScript artifact: the scripted recurrent loop plus string input and per-step hidden states."""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Dict, List  # noqa: UP035 - TorchScript needs typing generics in annotations
+
+import torch
+
+from ..model import CharRNN, ModelConfig
+from ..text import ALPHABET
+
+FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
+
+
+class ScriptableCharRNN(CharRNN):
+    """CharRNN plus what a LibTorch caller needs: string input and per-step hidden states."""
+
+    def __init__(self, config: ModelConfig, alphabet: str):
+        super().__init__(config)
+        self.letter_index: Dict[str, int] = {letter: i for i, letter in enumerate(alphabet)}  # noqa: UP006
+        self.space_index = alphabet.index(" ")
+
+    @torch.jit.export
+    def hidden_states(self, indices: torch.Tensor) -> torch.Tensor:
+        """indices (T, B) -> every h_t, (T, B, H), ignoring lengths."""
+        inputs = self.u.weight.t()[indices] + self.u.bias
+        hidden = torch.zeros(indices.shape[1], self.hidden_size, dtype=inputs.dtype, device=inputs.device)
+        states: List[torch.Tensor] = []  # noqa: UP006
+        for t in range(indices.shape[0]):
+            hidden = torch.tanh(self.w(hidden) + inputs[t])
+            states.append(hidden)
+        return torch.stack(states)
+
+    @torch.jit.export
+    def predict_names(self, names: List[str]) -> torch.Tensor:  # noqa: UP006
+        """Names already folded to the alphabet -> log-probs (B, L); a blank name gets a NaN row.
+
+        TorchScript iterates a str byte by byte (UTF-8), so any non-alphabet byte is dropped: fold first.
+        """
+        rows: List[List[int]] = []  # noqa: UP006
+        for name in names:
+            row: List[int] = []  # noqa: UP006
+            for letter in name:
+                if letter in self.letter_index:
+                    row.append(self.letter_index[letter])
+            rows.append(row)
+        longest = 1
+        for row in rows:
+            longest = max(longest, len(row))
+        indices = torch.zeros(longest, len(rows), dtype=torch.long)
+        lengths = torch.ones(len(rows), dtype=torch.long)
+        blank: List[bool] = []  # noqa: UP006
+        for b, row in enumerate(rows):
+            # No letter, or only spaces: no prediction (as rnnexport.text.encode_ragged decides).
+            only_spaces = True
+            for letter_index in row:
+                if letter_index != self.space_index:
+                    only_spaces = False
+            blank.append(only_spaces)
+            if len(row) > 0:
+                indices[: len(row), b] = torch.tensor(row, dtype=torch.long)
+                lengths[b] = len(row)
+        log_probs = self.forward(indices, lengths)
+        return log_probs.masked_fill(torch.tensor(blank, dtype=torch.bool).unsqueeze(1), float("nan"))
+
+
+def script_model(model: CharRNN) -> torch.jit.ScriptModule:
+    scriptable = ScriptableCharRNN(ModelConfig(len(ALPHABET), model.hidden_size, model.v.out_features), ALPHABET)
+    scriptable.load_state_dict(model.state_dict())
+    with warnings.catch_warnings():
+        # torch 2.13 deprecates torch.jit.script (TorchScript is in maintenance), yet a scripted archive is
+        # what LibTorch services load; the warning says nothing actionable to our users.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.script.*")
+        return torch.jit.script(scriptable.eval())
+
+
+def write_torchscript(model: CharRNN, metadata: dict[str, str], path: Path) -> None:
+    scripted = script_model(model)
+    extra = {**metadata, "labels": json.loads(metadata["labels"]), "hidden_size": int(metadata["hidden_size"])}
+    with warnings.catch_warnings():
+        # Deprecated with TorchScript itself in torch 2.13; still the format LibTorch loads.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.save.*")
+        buffer = io.BytesIO()
+        torch.jit.save(scripted, buffer, _extra_files={"metadata.json": json.dumps(extra)})
+    path.write_bytes(without_debug_records(buffer.getvalue()))
+
+
+def without_debug_records(archive: bytes) -> bytes:
+    """The TorchScript zip without its ``*.debug_pkl`` records, which hold the absolute paths of the Python
+    sources (so the same checkpoint exported from another folder gave other bytes). Loading never needs them;
+    the other records are copied in order, uncompressed, with a fixed date."""
+    output = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archive)) as source, zipfile.ZipFile(output, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            if not info.filename.endswith(".debug_pkl"):
+                target.writestr(zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_DATE), source.read(info))
+    return output.getvalue()

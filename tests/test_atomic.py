@@ -1,0 +1,57 @@
+"""rnnexport.atomic: a file or folder appears whole or not at all."""
+
+import pytest
+
+from rnnexport.atomic import atomic_file, atomic_folder, atomic_save, atomic_write_json, atomic_write_text
+from rnnexport.errors import InputError
+
+
+def test_atomic_file_appears_only_when_complete(tmp_path):
+    target = tmp_path / "out.csv"
+    with pytest.raises(RuntimeError), atomic_file(target) as handle:
+        handle.write("half")
+        raise RuntimeError("stop")
+    assert list(tmp_path.iterdir()) == []
+    atomic_write_text(target, "a,b\n")
+    assert target.read_text() == "a,b\n"
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "report.json"
+    atomic_write_json(target, {"a": 1})
+    with pytest.raises(ValueError), atomic_file(target) as handle:
+        handle.write("{")
+        raise ValueError
+    assert target.read_text() == '{\n  "a": 1\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+@pytest.mark.parametrize("kind", ["directory", "missing parent"])
+def test_unusable_output_paths_are_input_errors(tmp_path, kind):
+    path = tmp_path if kind == "directory" else tmp_path / "nope" / "out.csv"
+    with pytest.raises(InputError, match=r"is a directory|does not exist"), atomic_file(path):
+        pass
+
+
+def test_atomic_save_cleans_up_after_a_failing_writer(tmp_path):
+    def failing(partial):
+        partial.write_bytes(b"x")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_save(tmp_path / "sub" / "checkpoint.pt", failing)
+    assert list((tmp_path / "sub").iterdir()) == []
+
+
+def test_atomic_folder_replaces_or_keeps_the_old_one(tmp_path):
+    target = tmp_path / "parts"
+    target.mkdir()
+    (target / "old").write_text("1")
+    with pytest.raises(KeyError), atomic_folder(target) as staging:
+        (staging / "new").write_text("2")
+        raise KeyError
+    assert [p.name for p in target.iterdir()] == ["old"]
+    with atomic_folder(target) as staging:
+        (staging / "new").write_text("2")
+    assert [p.name for p in target.iterdir()] == ["new"]
+    assert [p.name for p in tmp_path.iterdir()] == ["parts"]

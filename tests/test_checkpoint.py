@@ -1,0 +1,61 @@
+"""rnnexport.checkpoint: a plain dict of tensors and values, saved atomically, loaded with weights_only."""
+
+import pytest
+import torch
+
+from rnnexport.checkpoint import (
+    FORMAT,
+    load_checkpoint,
+    make_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from rnnexport.data import EXPECTED_LABELS
+from rnnexport.errors import CheckpointError
+from rnnexport.model import CharRNN, ModelConfig
+from rnnexport.text import ALPHABET
+
+
+@pytest.fixture
+def small_model():
+    torch.manual_seed(0)
+    return CharRNN(ModelConfig(len(ALPHABET), 16, len(EXPECTED_LABELS))).eval()
+
+
+def test_round_trip_gives_the_same_model(small_model, tmp_path):
+    path = tmp_path / "run" / "checkpoint.pt"
+    save_checkpoint(make_checkpoint(small_model, list(EXPECTED_LABELS), {"seed": 0}, {"accuracy": 0.5}), path)
+    loaded = load_checkpoint(path)
+    assert (loaded["format"], loaded["hidden_size"], loaded["labels"]) == (FORMAT, 16, list(EXPECTED_LABELS))
+    assert loaded["config"] == {"seed": 0} and loaded["metrics"] == {"accuracy": 0.5}
+    indices, lengths = torch.tensor([[3, 4], [5, 0]]), torch.tensor([2, 1])
+    rebuilt = model_from_checkpoint(loaded)
+    torch.testing.assert_close(rebuilt(indices, lengths), small_model(indices, lengths), rtol=0, atol=0)
+    assert [p.name for p in path.parent.iterdir()] == ["checkpoint.pt"]  # no partial file left
+
+
+def test_missing_keys_are_named(small_model, tmp_path):
+    checkpoint = make_checkpoint(small_model, list(EXPECTED_LABELS), {}, {})
+    del checkpoint["labels"], checkpoint["metrics"]
+    torch.save(checkpoint, tmp_path / "c.pt")
+    with pytest.raises(CheckpointError, match="lacks keys: labels, metrics"):
+        load_checkpoint(tmp_path / "c.pt")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04truncated"])
+def test_corrupt_files_are_checkpoint_errors(tmp_path, content):
+    (tmp_path / "c.pt").write_bytes(content)
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(tmp_path / "c.pt")
+
+
+def test_missing_file_says_how_to_fix(tmp_path):
+    with pytest.raises(CheckpointError, match="run `rnnexport train`"):
+        load_checkpoint(tmp_path / "absent.pt")
+
+
+def test_weights_of_another_shape_are_refused(small_model):
+    checkpoint = make_checkpoint(small_model, list(EXPECTED_LABELS), {}, {})
+    checkpoint["hidden_size"] = 32
+    with pytest.raises(CheckpointError, match="do not fit the model"):
+        model_from_checkpoint(checkpoint)

@@ -1,0 +1,36 @@
+"""rnnexport.runtimes: one registry from runtime name to artifact and class; every runtime equals eager torch."""
+
+import numpy as np
+import pytest
+
+from rnnexport.runtimes import RUNTIME_ARTIFACTS, RUNTIME_CLASSES, RUNTIMES, open_runtime, runtime_name
+from rnnexport.text import encode_names
+
+
+def test_registry_names_one_artifact_and_class_per_runtime():
+    assert RUNTIMES == ("onnx", "onnx-cell", "torchscript", "torch")
+    assert RUNTIME_ARTIFACTS == {
+        "onnx": "char_rnn.onnx", "onnx-cell": "char_rnn_cell.onnx", "torchscript": "char_rnn.pt",
+        "torch": "checkpoint.pt",
+    }  # fmt: skip
+    assert {name: cls.name for name, cls in RUNTIME_CLASSES.items()} == {name: name for name in RUNTIMES}
+
+
+def test_onnx_graph_cell_is_the_onnx_cell_runtime():
+    assert runtime_name("onnx", "cell") == "onnx-cell"
+    assert runtime_name("onnx", "sequence") == "onnx"
+    assert runtime_name("torch", "cell") == "torch"
+
+
+@pytest.mark.parametrize("name", ["onnx", "onnx-cell", "torchscript"])
+def test_every_runtime_matches_eager_torch(tiny_model_dir, name):
+    encoded = encode_names(["Smith", "Nguyen", "O'Neill", "Abc"])
+    expected = open_runtime("torch", tiny_model_dir).log_probs(encoded.indices, encoded.lengths)
+    runtime = open_runtime(name, tiny_model_dir)
+    assert runtime.name == name and len(runtime.labels) == 18
+    np.testing.assert_allclose(runtime.log_probs(encoded.indices, encoded.lengths), expected, atol=1e-5)
+
+
+def test_unknown_runtime_is_refused(tiny_model_dir):
+    with pytest.raises(ValueError, match="unknown runtime 'tflite'"):
+        open_runtime("tflite", tiny_model_dir)

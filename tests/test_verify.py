@@ -1,0 +1,44 @@
+"""rnnexport.verify: parity of every exported runtime with eager PyTorch; the report, never a file."""
+
+import numpy as np
+import pytest
+
+from rnnexport.errors import DataError, ParityError
+from rnnexport.verify import BATCH_SIZES, compare, generated_names, verify_artifacts
+from tests.helpers import tamper_onnx_weight
+
+
+def test_compare_reports_worst_names_and_agreement():
+    reference = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]], dtype=np.float32))
+    shifted = reference.copy()
+    shifted[1] = np.log([0.1, 0.3, 0.6])  # top-1 flips for the second name
+    report = compare(reference, [reference, shifted], ["Abe", "Bo"])
+    assert report["top1_agreement"] == 0.5 and report["top3_agreement"] == 0.5
+    assert report["worst_names"][0]["name"] == "Bo"
+    assert report["max_abs_diff"] == pytest.approx(np.log(0.6) - np.log(0.3), rel=1e-6)
+
+
+def test_generated_names_are_seeded():
+    assert generated_names(20, seed=3) == generated_names(20, seed=3) != generated_names(20, seed=4)
+
+
+def test_verify_returns_a_report_and_writes_nothing(model_copy):
+    before = {path.name: path.read_bytes() for path in model_copy.iterdir()}
+    report = verify_artifacts(model_copy, ["Abe", "Nguyen", "Smith"], "given")
+    assert report["passed"] and report["n_names"] == 3 and report["batch_sizes"] == list(BATCH_SIZES)
+    assert set(report["runtimes"]) == {"torchscript", "onnx-cell", "onnx"}
+    assert "seconds" not in report
+    assert {path.name: path.read_bytes() for path in model_copy.iterdir()} == before
+
+
+def test_failure_carries_the_report(model_copy):
+    tamper_onnx_weight(model_copy)
+    with pytest.raises(ParityError) as raised:
+        verify_artifacts(model_copy, ["Abe", "Nguyen"], "given", runtimes=("onnx",), verify_hash=False)
+    assert raised.value.report["runtimes"]["onnx"]["passed"] is False
+    assert raised.value.failures[0].startswith("onnx: max abs diff")
+
+
+def test_names_that_fold_to_nothing_are_refused(model_copy):
+    with pytest.raises(DataError, match="every given name folds to nothing"):
+        verify_artifacts(model_copy, ["123", "😀"], "given")
