@@ -24,7 +24,7 @@ from .atomic import atomic_file
 from .csvio.reader import ChunkNames, RecordReader, open_input
 from .csvio.writer import check_no_clash, check_top_k, output_bytes, prediction_names, top_k_columns
 from .errors import InputError, RnnExportError
-from .runtimes import TORCH_RUNTIMES, Runtime, open_runtime, runtime_name, use_one_intra_op_thread
+from .runtimes import TORCH_RUNTIMES, Runtime, open_reference, open_runtime, runtime_name, use_one_intra_op_thread
 from .text import RaggedNames, encode_byte_fields, encode_ragged
 
 if TYPE_CHECKING:  # pandas costs ~0.3 s to import; the local engine's hot path does not need it
@@ -279,7 +279,7 @@ def classify_file(request: ClassifyRequest, on_rows: Callable[[int], None] | Non
         use_one_intra_op_thread()  # torch runtimes run 1-thread calls side by side
     runtime = open_runtime(name, request.model_dir, request.verify_hash, threads, request.device)
     check_top_k(request.options.top_k, runtime.labels)
-    reference = open_runtime("torch", request.model_dir, request.verify_hash, threads) if request.check else None
+    reference = open_reference(request.model_dir, request.verify_hash, threads) if request.check else None
     return classify_csv(request.input_path, request.output_path, runtime, request.options, reference, on_rows)
 
 

@@ -12,8 +12,12 @@ import click
 from . import __version__
 from .classify import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, DEFAULT_CHUNK_ROWS, ENGINES, ClassifyOptions
 from .errors import ParityError, RnnExportError
-from .runtimes import DEVICES, ONNX_GRAPHS, RUNTIMES  # torch-free: keeps `classify --runtime onnx` light
-from .runtimes import EXPORTED_RUNTIMES as VERIFY_RUNTIMES
+from .runtimes import (  # torch-free: keeps `classify --runtime onnx` light
+    DEVICES,
+    ONNX_GRAPHS,
+    RUNTIMES,
+    VERIFY_RUNTIMES,
+)
 
 DEFAULT_MODEL_DIR = Path("exported")
 
@@ -310,7 +314,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     from .atomic import atomic_write_json
     from .data import read_names_csv
     from .runtimes import use_one_intra_op_thread
-    from .verify import VERIFY_RUNTIMES, verify_artifacts
+    from .verify import verify_artifacts
 
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls
 

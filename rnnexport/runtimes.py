@@ -30,7 +30,9 @@ RUNTIME_ARTIFACTS = {
 }
 RUNTIMES = tuple(RUNTIME_ARTIFACTS)
 TORCH_RUNTIMES = ("torchscript", "torch")  # those that import torch (see use_one_intra_op_thread)
-EXPORTED_RUNTIMES = ("torchscript", "onnx-cell", "onnx")  # what export verifies against "torch"
+EXPORTED_RUNTIMES = ("torchscript", "onnx-cell", "onnx")
+# What verify checks against eager PyTorch in float64: eager float32 too, since classify offers it.
+VERIFY_RUNTIMES = ("torch", *EXPORTED_RUNTIMES)
 ONNX_GRAPHS = ("sequence", "cell")
 DEVICES = ("cpu", "cuda")
 
@@ -215,6 +217,22 @@ class TorchRuntime(_TorchModuleRuntime):
         self.module = model_from_checkpoint(checkpoint).to(self.device)
 
 
+class ReferenceRuntime(TorchRuntime):
+    """The eager model in float64: the answer every float32 runtime (eager torch included) is checked against.
+
+    Why float64: two float32 runtimes that each sit within rounding of the exact result can differ from each
+    other by twice that, and which kernel a batch takes (matrix-vector at batch 1, GEMM otherwise) moves the
+    float32 result by ~1e-5 on long names. Measured on the committed model: eager float32 at batch 1024 was
+    9.9e-6 from float64, TorchScript at batch 1 4.2e-6, but the two were 1.14e-5 apart. log_probs: float64.
+    """
+
+    name = "torch-float64"
+
+    def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int | None = None, device: str = "cpu"):
+        super().__init__(model_dir, verify_hash, threads, device)
+        self.module = self.module.double()
+
+
 RUNTIME_CLASSES: dict[str, type[Runtime]] = {
     "onnx": OnnxSequenceRuntime,
     "onnx-cell": OnnxCellRuntime,
@@ -244,3 +262,8 @@ def open_runtime(
     if name not in RUNTIME_CLASSES:
         raise ValueError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
     return RUNTIME_CLASSES[name](Path(model_dir), verify_hash, threads or 1, device)
+
+
+def open_reference(model_dir: Path, verify_hash: bool = True, threads: int | None = None) -> Runtime:
+    """Eager PyTorch in float64 on the CPU, the reference of ``verify`` and ``classify --check``."""
+    return ReferenceRuntime(Path(model_dir), verify_hash, threads or 1, "cpu")

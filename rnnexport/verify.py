@@ -8,10 +8,9 @@ import numpy as np
 
 from .data import find_names_dir, read_pairs
 from .errors import DataError, ParityError
-from .runtimes import EXPORTED_RUNTIMES, OnnxCellRuntime, Runtime, TorchScriptRuntime, open_runtime
+from .runtimes import VERIFY_RUNTIMES, OnnxCellRuntime, Runtime, TorchScriptRuntime, open_reference, open_runtime
 from .text import ALPHABET, RaggedNames, encode_ragged, fold, has_prediction
 
-VERIFY_RUNTIMES = EXPORTED_RUNTIMES
 BATCH_SIZES = (1, 7, 1024)
 N_WORST = 5
 
@@ -108,10 +107,10 @@ def verify_artifacts(
     if not names:
         raise DataError("no name to verify on: every given name folds to nothing")
     encoded = encode_ragged(names)
-    reference = run_batched(open_runtime("torch", model_dir, verify_hash), encoded, 1024)
+    reference = run_batched(open_reference(model_dir, verify_hash), encoded, 1024)
     report = {
         "atol": atol,
-        "reference": "eager PyTorch from checkpoint.pt",
+        "reference": "eager PyTorch in float64 from checkpoint.pt",
         "names_source": names_source,
         "n_names": len(names),
         "batch_sizes": list(BATCH_SIZES),
