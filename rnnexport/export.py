@@ -35,7 +35,6 @@ from .text import ALPHABET, fold_table
 from .verify import PARITY_FILE, verify_artifacts
 
 CELL_OPSET = 18
-MAX_IR_VERSION = 10  # ONNX Runtime 1.30 (Node.js) rejects newer IRs; opset 18 needs IR >= 8
 
 
 class ScriptableCharRNN(CharRNN):
@@ -152,7 +151,8 @@ def write_onnx_cell(model: CharRNN, metadata: dict[str, str], path: Path) -> Non
             optimize=True,
         )
     proto = program.model_proto
-    proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
+    # The lowest IR the opset allows (IR 8 for opset 18): ONNX Runtime <= 1.17 and onnx <= 1.15 refuse IR 10.
+    proto.ir_version = onnx.helper.find_min_ir_version_for(proto.opset_import)
     proto.doc_string = "Character RNN cell: x one-hot float32 [batch, 57], h float32 [batch, H] -> log_probs, h_next."
     set_metadata(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
