@@ -11,7 +11,7 @@ NAMES_DIR ?= $(RNNEXPORT_NAMES_DIR)
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 
-.PHONY: install data train export verify classify test test-embed lint bench bench-train clean
+.PHONY: install data train export verify classify test test-embed test-consumers consumer-envs lint bench bench-train clean
 
 install: $(STAMP)
 
@@ -33,12 +33,37 @@ export: install
 verify: install
 	$(BIN)/rnnexport verify
 
-test: install lint
+test: install lint consumer-envs
 	$(BIN)/pytest
 
 # The C++ (LibTorch) and Node.js (onnxruntime-node) consumers, built and compared with Python (also part of `test`).
 test-embed: install
 	$(BIN)/pytest -m embed tests/test_embed.py -ra
+
+# Every artifact through third-party runtimes, each installed from the registries into its own environment under
+# build/consumers/ (pinned in tests/consumers/requirements/*.txt and tests/consumers/ort_web/package-lock.json;
+# rebuilt only when its pins change). Also part of `test`.
+CONSUMERS_DIR := build/consumers
+PY_CONSUMERS := $(basename $(notdir $(wildcard tests/consumers/requirements/*.txt)))
+CONSUMER_STAMPS := $(PY_CONSUMERS:%=$(CONSUMERS_DIR)/%/.installed) $(CONSUMERS_DIR)/ort-web/.installed
+
+consumer-envs: $(CONSUMER_STAMPS)
+
+$(CONSUMERS_DIR)/%/.installed: tests/consumers/requirements/%.txt
+	rm -rf $(CONSUMERS_DIR)/$*
+	$(PYTHON) -m venv $(CONSUMERS_DIR)/$*
+	$(CONSUMERS_DIR)/$*/bin/pip install --quiet -r $<
+	touch $@
+
+$(CONSUMERS_DIR)/ort-web/.installed: tests/consumers/ort_web/package.json tests/consumers/ort_web/package-lock.json
+	rm -rf $(CONSUMERS_DIR)/ort-web
+	mkdir -p $(CONSUMERS_DIR)/ort-web
+	cp $^ $(CONSUMERS_DIR)/ort-web/
+	cd $(CONSUMERS_DIR)/ort-web && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+test-consumers: install consumer-envs
+	$(BIN)/pytest -m consumers tests/test_consumers.py -ra
 
 lint: install
 	$(BIN)/ruff check .
