@@ -11,7 +11,7 @@ NAMES_DIR ?= $(RNNEXPORT_NAMES_DIR)
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 
-.PHONY: install data train export verify classify test test-embed test-consumers consumer-envs lint bench bench-train clean
+.PHONY: install data train export verify classify test test-embed test-consumers consumer-envs cpp-deps lint bench bench-train clean
 
 install: $(STAMP)
 
@@ -33,12 +33,18 @@ export: install
 verify: install
 	$(BIN)/rnnexport verify
 
-test: install lint consumer-envs
+test: install lint cpp-deps consumer-envs
 	$(BIN)/pytest
 
 # The C++ (LibTorch) and Node.js (onnxruntime-node) consumers, built and compared with Python (also part of `test`).
-test-embed: install
+test-embed: install cpp-deps
 	$(BIN)/pytest -m embed tests/test_embed.py -ra
+
+# The Debian packages the C++ consumer builds against, installed only when missing (CI runs as root).
+CPP_DEB_PACKAGES := nlohmann-json3-dev libssl-dev
+cpp-deps:
+	@missing="$$(for p in $(CPP_DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; fi
 
 # Every artifact through third-party runtimes, each installed from the registries into its own environment under
 # build/consumers/ (pinned in tests/consumers/requirements/*.txt and tests/consumers/ort_web/package-lock.json;
