@@ -13,7 +13,7 @@ TORCH_PIP_ARGS ?=
 MODEL_DIR ?= exported
 WEB_PORT ?= 8000
 
-.PHONY: install data train export verify classify test test-embed lint bench bench-train clean browser web serve-web
+.PHONY: install data train export verify classify test test-embed test-consumers consumer-envs cpp-deps lint bench bench-train clean browser web serve-web
 
 install: $(STAMP)
 
@@ -35,11 +35,11 @@ export: install
 verify: install
 	$(BIN)/rnnexport verify
 
-test: install lint browser
+test: install lint browser cpp-deps consumer-envs
 	$(BIN)/pytest
 
 # The C++ (LibTorch) and Node.js (onnxruntime-node) consumers, built and compared with Python (also part of `test`).
-test-embed: install
+test-embed: install cpp-deps
 	$(BIN)/pytest -m embed tests/test_embed.py -ra
 
 # Debian's Chromium for tests/test_web.py (driven by playwright-core: no browser download). Installed when missing
@@ -63,6 +63,37 @@ web: $(WEB_MODULES)
 # Serve it on localhost only: http://127.0.0.1:$(WEB_PORT)/
 serve-web: web
 	$(PYTHON) -m http.server $(WEB_PORT) --bind 127.0.0.1 --directory build/web
+
+# The Debian packages the C++ consumer builds against, installed only when missing (CI runs as root).
+CPP_DEB_PACKAGES := nlohmann-json3-dev libssl-dev
+cpp-deps:
+	@missing="$$(for p in $(CPP_DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; fi
+
+# Every artifact through third-party runtimes, each installed from the registries into its own environment under
+# build/consumers/ (pinned in tests/consumers/requirements/*.txt and tests/consumers/ort_web/package-lock.json;
+# rebuilt only when its pins change). Also part of `test`.
+CONSUMERS_DIR := build/consumers
+PY_CONSUMERS := $(basename $(notdir $(wildcard tests/consumers/requirements/*.txt)))
+CONSUMER_STAMPS := $(PY_CONSUMERS:%=$(CONSUMERS_DIR)/%/.installed) $(CONSUMERS_DIR)/ort-web/.installed
+
+consumer-envs: $(CONSUMER_STAMPS)
+
+$(CONSUMERS_DIR)/%/.installed: tests/consumers/requirements/%.txt
+	rm -rf $(CONSUMERS_DIR)/$*
+	$(PYTHON) -m venv $(CONSUMERS_DIR)/$*
+	$(CONSUMERS_DIR)/$*/bin/pip install --quiet -r $<
+	touch $@
+
+$(CONSUMERS_DIR)/ort-web/.installed: tests/consumers/ort_web/package.json tests/consumers/ort_web/package-lock.json
+	rm -rf $(CONSUMERS_DIR)/ort-web
+	mkdir -p $(CONSUMERS_DIR)/ort-web
+	cp $^ $(CONSUMERS_DIR)/ort-web/
+	cd $(CONSUMERS_DIR)/ort-web && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+test-consumers: install consumer-envs
+	$(BIN)/pytest -m consumers tests/test_consumers.py -ra
 
 lint: install
 	$(BIN)/ruff check .

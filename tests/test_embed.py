@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import rehash_in_manifest
+
 pytestmark = [pytest.mark.embed, pytest.mark.slow]  # builds C++ and Node consumers: > 10 s
 
 REPO = Path(__file__).resolve().parents[1]
@@ -417,3 +419,86 @@ def test_node_encode_batch_is_time_major_and_refuses_what_the_model_must_not_see
     assert empty_name["error"].startswith("InputError: name 1 of the batch has no letter")
     assert empty_batch["error"] == "InputError: a batch needs at least one name"
     assert "outside [0, 57)" in too_high["error"] and "outside [0, 57)" in negative["error"]
+
+
+# The C++ fold against Python's (the fold contract of issue 12): fold(name) is the concatenation, over the name's
+# code points, of fold_table.json's value for each (absent: nothing), whatever the table holds.
+ABSENT_SAMPLE = 300
+ASTRAL_LINES = ["\U0001d400\U0001d41a", "\U00020000", "\U0001f600", "\U0010ffff", "\U000e0041"]
+
+
+@pytest.fixture(scope="module")
+def fold_binary(cpp_binary) -> Path:
+    """examples/cpp's fold_names: the FoldTable classify_names uses, without LibTorch (built with it)."""
+    return cpp_binary.parent / "fold_names"
+
+
+def _fold_sample(table: dict[str, str], max_code_point: int) -> list[str]:
+    """One code point of every 16-code-point row the table touches (so every Unicode block and script in it),
+    two more per script (the first word of the character's name), code points the table leaves out from every
+    plane, then runs of 8 of those joined into one line."""
+    rng = np.random.default_rng(0)
+    code_points = sorted(int(key, 16) for key in table)
+    groups: dict[object, list[int]] = {}
+    for code_point in code_points:
+        groups.setdefault(code_point >> 4, []).append(code_point)
+        groups.setdefault(unicodedata.name(chr(code_point), "UNNAMED").split()[0], []).append(code_point)
+    picked = {
+        int(rng.choice(members)) for key, members in groups.items() for _ in range(1 if isinstance(key, int) else 2)
+    }
+    present = set(code_points)
+    candidates = rng.integers(0x80, 0x110000, size=4 * ABSENT_SAMPLE)
+    absent = [int(c) for c in candidates if int(c) not in present and not 0xD800 <= c <= 0xDFFF][:ABSENT_SAMPLE]
+    singles = [chr(c) for c in sorted(picked) + absent]
+    joined = ["".join(singles[i : i + 8]) for i in range(0, len(singles), 8)]
+    assert max(picked) <= max_code_point
+    return singles + joined + ASTRAL_LINES
+
+
+def _fold_with(binary: Path, model_dir: Path, lines: list[bytes]) -> list[bytes]:
+    result = subprocess.run(
+        [str(binary), str(model_dir)], input=b"\n".join(lines) + b"\n", capture_output=True, timeout=TIMEOUT_S
+    )
+    _check(result, "fold_names")
+    return result.stdout.split(b"\n")[:-1]
+
+
+def test_cpp_fold_matches_python_on_every_script(fold_binary, model_dir):
+    from rnnexport.text import fold
+
+    content = json.loads((model_dir / "fold_table.json").read_text(encoding="utf-8"))
+    texts = _fold_sample(content["table"], int(content["max_code_point"], 16))
+    lines = [text.encode("utf-8") for text in texts + SPECIAL_LINES] + SPECIAL_BYTES
+    folded = _fold_with(fold_binary, model_dir, lines)
+    assert len(folded) == len(lines), "one output line per input line"
+    expected = [fold(line.decode("utf-8", errors="ignore").removesuffix("\r")).encode() for line in lines]
+    wrong = [(line, got, want) for line, got, want in zip(lines, folded, expected, strict=True) if got != want]
+    assert not wrong, f"{len(wrong)} of {len(lines)} lines fold differently in C++, e.g. {wrong[:5]}"
+
+
+def test_cpp_follows_a_general_fold_table(cpp_binary, fold_binary, model_dir, tmp_path):
+    """Multi-letter values and astral code points, as the new table will have, through fold_names and
+    classify_names (probabilities of the contract-folded names from eager PyTorch)."""
+    from rnnexport.runtimes import TorchRuntime
+    from rnnexport.text import encode_ragged
+    from rnnexport.verify import run_batched
+
+    general = Path(shutil.copytree(model_dir, tmp_path / "model"))
+    content = json.loads((general / "fold_table.json").read_text(encoding="utf-8"))
+    extra = {"00DF": "ss", "674E": "Li", "FF2D": "M", "1D400": "A", "1F600": "Smile", "10FFFF": "Z"}
+    content["table"] = {**content["table"], **extra}
+    content["max_code_point"] = "10FFFF"
+    (general / "fold_table.json").write_text(json.dumps(content), encoding="utf-8")
+    rehash_in_manifest(general, "fold_table.json")
+    names = ["Stra\u00dfe", "\u674e", "\uff2d\u00fcller", "\U0001d400\U0001f600", "x\U0010ffff", "\U0001f601"]
+    table = content["table"]
+    folded = ["".join(table.get(f"{ord(c):04X}", "") for c in name) for name in names]
+    lines = [name.encode("utf-8") for name in names]
+    assert _fold_with(fold_binary, general, lines) == [text.encode() for text in folded]
+    encoded = encode_ragged(folded)
+    valid = encoded.lengths > 0
+    runtime = TorchRuntime(general)
+    probs = np.full((len(names), len(runtime.labels)), np.nan)
+    probs[valid] = np.exp(run_batched(runtime, encoded.select(np.flatnonzero(valid)), 256).astype(np.float64))
+    reference = {"echoed": lines, "probs": probs, "labels": list(runtime.labels), "valid": valid}
+    _assert_matches(_classify([str(cpp_binary)], general, lines, "--top-k", "2"), reference, k=2)

@@ -20,7 +20,6 @@ PARITY_FILE = "parity.json"
 SEQUENCE_OPSET = 17
 SEQUENCE_IR_VERSION = 8  # the IR of opset 17; old runtimes (ONNX Runtime 1.30 in Node.js) reject newer IRs
 CELL_OPSET = 18
-MAX_IR_VERSION = 10  # ONNX Runtime 1.30 (Node.js) rejects newer IRs; opset 18 needs IR >= 8
 
 
 def sha256_of(path: Path) -> str:

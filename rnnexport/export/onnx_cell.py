@@ -11,7 +11,7 @@ import torch
 
 from ..model import CharRNN, CharRNNCell
 from ..text import ALPHABET
-from .manifest import CELL_OPSET, MAX_IR_VERSION
+from .manifest import CELL_OPSET
 from .onnx_sequence import set_metadata
 
 
@@ -40,7 +40,8 @@ def write_onnx_cell(model: CharRNN, metadata: dict[str, str], path: Path) -> Non
             optimize=True,
         )
     proto = program.model_proto
-    proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
+    # The lowest IR the opset allows (IR 8 for opset 18): ONNX Runtime <= 1.17 and onnx <= 1.15 refuse IR 10.
+    proto.ir_version = onnx.helper.find_min_ir_version_for(proto.opset_import)
     proto.doc_string = "Character RNN cell: x one-hot float32 [batch, 57], h float32 [batch, H] -> log_probs, h_next."
     drop_stack_traces(proto)
     set_metadata(proto, metadata)

@@ -28,24 +28,27 @@ from .manifest import SEQUENCE_IR_VERSION, SEQUENCE_OPSET
 
 
 def _step_body(hidden_size: int, masked: bool) -> onnx.GraphProto:
-    """One Scan step: h = tanh(h_prev @ W^T + input_table[letter]), kept only where active when ``masked``."""
+    """One Scan step: h = tanh(h_prev @ W^T + input_table[letter]), kept only where active when ``masked``.
+
+    The batch dimension is ``B`` here as in the main graph: tract refuses two names for one dimension.
+    """
     nodes = [
         helper.make_node("Gather", ["input_table", "letter_t"], ["letter_input"], axis=0),
         helper.make_node("Gemm", ["h_prev", "w_transposed", "letter_input"], ["pre_activation"]),
         helper.make_node("Tanh", ["pre_activation"], ["stepped" if masked else "h_out"]),
     ]
     inputs = [
-        helper.make_tensor_value_info("h_prev", TensorProto.FLOAT, ["batch", hidden_size]),
-        helper.make_tensor_value_info("letter_t", TensorProto.INT64, ["batch"]),
+        helper.make_tensor_value_info("h_prev", TensorProto.FLOAT, ["B", hidden_size]),
+        helper.make_tensor_value_info("letter_t", TensorProto.INT64, ["B"]),
     ]
     if masked:
         nodes.append(helper.make_node("Where", ["active_t", "stepped", "h_prev"], ["h_out"]))
-        inputs.append(helper.make_tensor_value_info("active_t", TensorProto.BOOL, ["batch", 1]))
+        inputs.append(helper.make_tensor_value_info("active_t", TensorProto.BOOL, ["B", 1]))
     return helper.make_graph(
         nodes,
         "char_rnn_step_masked" if masked else "char_rnn_step",
         inputs=inputs,
-        outputs=[helper.make_tensor_value_info("h_out", TensorProto.FLOAT, ["batch", hidden_size])],
+        outputs=[helper.make_tensor_value_info("h_out", TensorProto.FLOAT, ["B", hidden_size])],
     )
 
 

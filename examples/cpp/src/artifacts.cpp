@@ -1,11 +1,15 @@
 #include "artifacts.h"
 
+#include <openssl/evp.h>
+
+#include <array>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
-#include "json.h"
-#include "sha256.h"
+#include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
 
@@ -17,6 +21,37 @@ std::string read_file(const std::string& path) {
   std::ostringstream content;
   content << in.rdbuf();
   return content.str();
+}
+
+nlohmann::json read_json(const std::string& path) {
+  try {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ArtifactError("'" + path + "' is not valid JSON: " + e.what());
+  }
+}
+
+std::string sha256_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ArtifactError("cannot read " + path);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) {
+    throw ArtifactError("OpenSSL could not start a SHA-256 digest");
+  }
+  std::array<char, 1 << 16> buffer;
+  while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0) {
+    EVP_DigestUpdate(context.get(), buffer.data(), static_cast<size_t>(in.gcount()));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_DigestFinal_ex(context.get(), digest, &size);
+  std::string hex;
+  char pair[3];
+  for (unsigned int i = 0; i < size; ++i) {
+    std::snprintf(pair, sizeof pair, "%02x", digest[i]);
+    hex += pair;
+  }
+  return hex;
 }
 
 std::string checked_artifact(const std::string& model_dir, const std::string& name, bool verify_hash) {
@@ -38,9 +73,8 @@ std::string checked_artifact(const std::string& model_dir, const std::string& na
   }
   std::string expected;
   try {
-    Json manifest = parse_json(read_file(manifest_path.string()));
-    expected = manifest.at("artifacts").at(name).at("sha256").as_string("sha256");
-  } catch (const JsonError& e) {
+    expected = read_json(manifest_path.string()).at("artifacts").at(name).at("sha256").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
     throw ArtifactError("'" + manifest_path.string() + "' gives no SHA-256 hash for " + name + " (" + e.what() +
                         "); re-export, or pass --no-verify-hash to skip the check");
   }

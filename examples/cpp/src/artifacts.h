@@ -1,8 +1,10 @@
-// Locating the exported files and checking them against manifest.json.
+// Locating the exported files and checking them against manifest.json (nlohmann/json, OpenSSL SHA-256).
 #pragma once
 
 #include <stdexcept>
 #include <string>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace embed {
 
@@ -12,6 +14,12 @@ class ArtifactError : public std::runtime_error {
 };
 
 std::string read_file(const std::string& path);
+
+// The parsed JSON file; throws ArtifactError naming the file when it is unreadable or not JSON.
+nlohmann::json read_json(const std::string& path);
+
+// Lowercase hex SHA-256 of a file's bytes (OpenSSL EVP); throws ArtifactError if it cannot be read.
+std::string sha256_file(const std::string& path);
 
 // Path of model_dir/name after checking that the directory and the file exist and, when verify_hash is set,
 // that the file's SHA-256 equals artifacts[name].sha256 in model_dir/manifest.json. Throws ArtifactError.

@@ -1,9 +1,12 @@
 #include "fold.h"
 
 #include <algorithm>
-
-#include <cstdlib>
+#include <cctype>
+#include <numeric>
 #include <stdexcept>
+#include <utility>
+
+#include <nlohmann/json.hpp>
 
 namespace embed {
 
@@ -55,39 +58,91 @@ std::vector<uint32_t> decode_utf8(const std::string& bytes) {
   return out;
 }
 
-FoldTable::FoldTable(const Json& doc, const std::string& alphabet) {
-  const std::string& table_alphabet = doc.at("alphabet").as_string("alphabet");
-  if (table_alphabet != alphabet) {
+namespace {
+
+// The alphabet's symbols as UTF-8 strings: a symbol starts at every byte that is not a continuation byte.
+std::vector<std::string> split_symbols(const std::string& alphabet) {
+  std::vector<std::string> symbols;
+  for (char byte : alphabet) {
+    if ((static_cast<unsigned char>(byte) & 0xC0) != 0x80 || symbols.empty()) symbols.emplace_back();
+    symbols.back() += byte;
+  }
+  return symbols;
+}
+
+bool is_upper_hex(unsigned char c) { return std::isdigit(c) || (c >= 'A' && c <= 'F'); }
+
+// "00E9" -> 0xE9: 4 to 6 uppercase hex digits, as fold_table.json writes its keys.
+uint32_t parse_code_point(const std::string& key, uint32_t max_code_point) {
+  bool hex = key.size() >= 4 && key.size() <= 6 &&
+             std::all_of(key.begin(), key.end(), is_upper_hex);
+  unsigned long code_point = hex ? std::stoul(key, nullptr, 16) : 0;
+  if (!hex || code_point > max_code_point) {
+    throw std::runtime_error("fold_table.json: bad key '" + key + "' (4-6 uppercase hex digits up to max_code_point)");
+  }
+  return static_cast<uint32_t>(code_point);
+}
+
+}  // namespace
+
+FoldTable::FoldTable(const nlohmann::json& doc, const std::string& alphabet) {
+  if (doc.at("alphabet").get<std::string>() != alphabet) {
     throw std::runtime_error("fold_table.json was made for another alphabet than the model's");
   }
-  unsigned long max_cp = std::strtoul(doc.at("max_code_point").as_string("max_code_point").c_str(), nullptr, 16);
-  if (max_cp == 0 || max_cp > 0x10FFFF) throw std::runtime_error("fold_table.json: bad max_code_point");
-  index_.assign(max_cp + 1, -1);
-  space_index_ = static_cast<int64_t>(alphabet.find(' '));
-  const Json& table = doc.at("table");
-  if (!table.is_object()) throw std::runtime_error("fold_table.json: 'table' should be an object");
-  for (const auto& [key, value] : table.object) {
-    char* end = nullptr;
-    unsigned long cp = std::strtoul(key.c_str(), &end, 16);
-    if (key.empty() || *end != '\0' || cp > max_cp) throw std::runtime_error("fold_table.json: bad key '" + key + "'");
-    const std::string& folded = value.as_string("table[" + key + "]");
-    size_t position = folded.size() == 1 ? alphabet.find(folded[0]) : std::string::npos;
-    if (position == std::string::npos) {
-      throw std::runtime_error("fold_table.json: table[" + key + "] is not one letter of the alphabet");
+  const std::string max_text = doc.at("max_code_point").get<std::string>();
+  const uint32_t max_code_point = parse_code_point(max_text, 0x10FFFF);
+  symbols_ = split_symbols(alphabet);
+  for (const auto& symbol : symbols_) {
+    std::vector<uint32_t> code_points = decode_utf8(symbol);
+    if (code_points.size() != 1) throw std::runtime_error("the model's alphabet is not valid UTF-8");
+    alphabet_.push_back(code_points[0]);
+  }
+  auto letter_index = [this](uint32_t code_point) {
+    return std::find(alphabet_.begin(), alphabet_.end(), code_point) - alphabet_.begin();
+  };
+  space_index_ = letter_index(' ') < alphabet_size() ? letter_index(' ') : -1;
+  // Count each code point's letters, turn the counts into offsets, then fill letters_ (a CSR layout: one
+  // array lookup per code point, 4.4 MB for the whole Unicode range).
+  std::vector<std::pair<uint32_t, std::vector<int64_t>>> entries;
+  for (const auto& [key, value] : doc.at("table").items()) {
+    std::vector<int64_t> letters;
+    for (uint32_t code_point : decode_utf8(value.get<std::string>())) {
+      int64_t index = letter_index(code_point);
+      if (index >= alphabet_size()) {
+        throw std::runtime_error("fold_table.json: table[" + key + "] uses a symbol outside the alphabet");
+      }
+      letters.push_back(index);
     }
-    index_[cp] = static_cast<int16_t>(position);
+    entries.emplace_back(parse_code_point(key, max_code_point), std::move(letters));
+  }
+  offsets_.assign(static_cast<size_t>(max_code_point) + 2, 0);
+  for (const auto& [code_point, letters] : entries) offsets_[code_point + 1] = static_cast<uint32_t>(letters.size());
+  std::partial_sum(offsets_.begin(), offsets_.end(), offsets_.begin());
+  letters_.resize(offsets_.back());
+  for (const auto& [code_point, letters] : entries) {
+    std::copy(letters.begin(), letters.end(), letters_.begin() + offsets_[code_point]);
   }
 }
 
 std::vector<int64_t> FoldTable::encode(const std::string& utf8_name) const {
   std::vector<int64_t> letters;
-  for (uint32_t cp : decode_utf8(utf8_name)) {
-    if (cp < index_.size() && index_[cp] >= 0) letters.push_back(index_[cp]);
+  for (uint32_t code_point : decode_utf8(utf8_name)) {
+    if (code_point + 1 >= offsets_.size()) continue;  // above max_code_point: folds to nothing
+    letters.insert(letters.end(), letters_.begin() + offsets_[code_point], letters_.begin() + offsets_[code_point + 1]);
   }
   // A blank name (only spaces once folded) gets no prediction, as in rnnexport.text.encode_ragged.
   bool blank = std::all_of(letters.begin(), letters.end(), [this](int64_t i) { return i == space_index_; });
   if (blank) letters.clear();
   return letters;
+}
+
+std::string FoldTable::fold(const std::string& utf8_name) const {
+  std::string text;
+  for (uint32_t code_point : decode_utf8(utf8_name)) {
+    if (code_point + 1 >= offsets_.size()) continue;
+    for (uint32_t i = offsets_[code_point]; i < offsets_[code_point + 1]; ++i) text += symbols_[letters_[i]];
+  }
+  return text;
 }
 
 }  // namespace embed

@@ -1,11 +1,12 @@
-// Folding UTF-8 names to the model's alphabet with fold_table.json (the same result as rnnexport.text.fold).
+// Folding UTF-8 names to the model's alphabet with fold_table.json: fold(name) = concatenation, over the name's
+// code points, of table[code point] ("" when absent). The alphabet, the table and its range all come from the file.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "json.h"
+#include <nlohmann/json_fwd.hpp>
 
 namespace embed {
 
@@ -16,15 +17,25 @@ std::vector<uint32_t> decode_utf8(const std::string& bytes);
 
 class FoldTable {
  public:
-  // table: the parsed fold_table.json; alphabet: the model's alphabet (the table's must be identical).
-  FoldTable(const Json& table, const std::string& alphabet);
+  // doc: the parsed fold_table.json; alphabet: the model's alphabet (the table's must be identical).
+  // Throws std::runtime_error naming the first bad key or value.
+  FoldTable(const nlohmann::json& doc, const std::string& alphabet);
 
-  // Alphabet indices of the folded name; empty when nothing survives folding.
+  // Alphabet indices of the folded name (values may have several letters); empty when nothing survives
+  // folding or only spaces do (a blank name gets no prediction).
   std::vector<int64_t> encode(const std::string& utf8_name) const;
 
+  // The folded name as UTF-8 text (what encode() returns, spelled with the alphabet's symbols).
+  std::string fold(const std::string& utf8_name) const;
+
+  int64_t alphabet_size() const { return static_cast<int64_t>(alphabet_.size()); }
+
  private:
-  std::vector<int16_t> index_;  // code point (<= max_code_point) -> alphabet index, -1 = dropped
-  int64_t space_index_ = -1;     // a name made only of this letter is blank
+  std::vector<uint32_t> alphabet_;   // code point of each alphabet index
+  std::vector<std::string> symbols_; // UTF-8 text of each alphabet index
+  std::vector<uint32_t> offsets_;    // code point c folds to letters_[offsets_[c] .. offsets_[c + 1])
+  std::vector<int64_t> letters_;     // alphabet indices of every value, laid end to end
+  int64_t space_index_ = -1;         // a name made only of this letter is blank
 };
 
 }  // namespace embed

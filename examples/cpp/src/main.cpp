@@ -15,13 +15,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <iterator>
 #include <numeric>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "artifacts.h"
+#include "batch.h"
 #include "fold.h"
-#include "json.h"
 
 namespace {
 
@@ -115,10 +118,10 @@ Model load_model(const std::string& path) {
   const std::string& text = extra_files["metadata.json"];
   if (text.empty()) throw embed::ArtifactError("'" + path + "' has no metadata.json inside; re-export it");
   try {
-    embed::Json metadata = embed::parse_json(text);
-    model.alphabet = metadata.at("alphabet").as_string("alphabet");
-    model.labels = metadata.at("labels").as_string_list("labels");
-  } catch (const embed::JsonError& e) {
+    nlohmann::json metadata = nlohmann::json::parse(text);
+    model.alphabet = metadata.at("alphabet").get<std::string>();
+    model.labels = metadata.at("labels").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
     throw embed::ArtifactError("'" + path + "' has unusable metadata.json: " + e.what());
   }
   if (model.labels.empty()) throw embed::ArtifactError("'" + path + "' lists no labels in metadata.json");
@@ -192,25 +195,18 @@ class Classifier {
 
   std::vector<float> run_model(size_t n_labels) {
     auto start = Clock::now();
-    const int64_t batch = static_cast<int64_t>(valid_);
-    size_t longest = 0;
-    for (const auto& letters : letters_) longest = std::max(longest, letters.size());
-    const int64_t steps = static_cast<int64_t>(longest);
-    // Time-major [T, B] indices padded with 0, and the lengths [B] (all >= 1).
-    std::vector<int64_t> indices(static_cast<size_t>(steps * batch), 0);
-    std::vector<int64_t> lengths;
-    lengths.reserve(valid_);
-    for (const auto& letters : letters_) {
-      if (letters.empty()) continue;
-      const int64_t b = static_cast<int64_t>(lengths.size());
-      for (size_t t = 0; t < letters.size(); ++t) indices[t * batch + b] = letters[t];
-      lengths.push_back(static_cast<int64_t>(letters.size()));
-    }
+    // Names that fold to nothing stay out of the batch: they get empty fields, never a model call.
+    std::vector<std::vector<int64_t>> names;
+    names.reserve(valid_);
+    std::copy_if(letters_.begin(), letters_.end(), std::back_inserter(names), [](const auto& l) { return !l.empty(); });
+    embed::Batch inputs = embed::pad_time_major(names);
+    embed::check_model_inputs(inputs, fold_.alphabet_size());
+    const int64_t batch = inputs.size;
     std::vector<float> result(valid_ * n_labels);
     {
       c10::InferenceMode guard;
-      torch::Tensor index_tensor = torch::from_blob(indices.data(), {steps, batch}, torch::kLong);
-      torch::Tensor length_tensor = torch::from_blob(lengths.data(), {batch}, torch::kLong);
+      torch::Tensor index_tensor = torch::from_blob(inputs.indices.data(), {inputs.steps, batch}, torch::kLong);
+      torch::Tensor length_tensor = torch::from_blob(inputs.lengths.data(), {batch}, torch::kLong);
       torch::Tensor output = model_.module.forward({index_tensor, length_tensor}).toTensor();
       output = output.to(torch::kFloat).contiguous();
       if (output.dim() != 2 || output.size(0) != batch || output.size(1) != static_cast<int64_t>(n_labels)) {
@@ -257,13 +253,7 @@ int main(int argc, char** argv) {
     std::string model_path = embed::checked_artifact(options.model_dir, "char_rnn.pt", options.verify_hash);
     std::string fold_path = embed::checked_artifact(options.model_dir, "fold_table.json", options.verify_hash);
     Model model = load_model(model_path);
-    embed::Json fold_json;
-    try {
-      fold_json = embed::parse_json(embed::read_file(fold_path));
-    } catch (const embed::JsonError& e) {
-      throw embed::ArtifactError("'" + fold_path + "' is not valid JSON: " + e.what());
-    }
-    embed::FoldTable fold(fold_json, model.alphabet);
+    embed::FoldTable fold(embed::read_json(fold_path), model.alphabet);
     double load_seconds = std::chrono::duration<double>(Clock::now() - process_start).count();
 
     Timings timings;

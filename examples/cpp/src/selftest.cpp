@@ -1,11 +1,17 @@
-// Checks the helpers that do not need LibTorch: SHA-256 test vectors, JSON escapes, UTF-8 decoding.
+// Checks the LibTorch-free helpers: UTF-8 decoding, fold tables with multi-letter values and astral code
+// points, input validation before a model call, and the OpenSSL file hash.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "artifacts.h"
+#include "batch.h"
 #include "fold.h"
-#include "json.h"
-#include "sha256.h"
 
 static int failures = 0;
 
@@ -16,41 +22,70 @@ static void check(bool ok, const std::string& what) {
   }
 }
 
-static std::string sha(const std::string& text) {
-  embed::Sha256 h;
-  h.update(text.data(), text.size());
-  return h.hex_digest();
+static bool throws(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const std::exception&) {
+    return true;
+  }
+  return false;
 }
 
-int main() {
-  check(sha("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "sha256 empty");
-  check(sha("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256 abc");
-  check(sha("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
-        "sha256 two blocks");
-  check(sha(std::string(1000000, 'a')) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
-        "sha256 million a");
-  embed::Sha256 pieces;  // the same text fed in uneven pieces
-  std::string text(1000, 'x');
-  for (size_t i = 0, step = 1; i < text.size(); i += step, step = step % 97 + 1) {
-    pieces.update(text.data() + i, std::min(step, text.size() - i));
-  }
-  check(pieces.hex_digest() == sha(text), "sha256 incremental");
-
-  embed::Json j = embed::parse_json(R"({"a": ["x\u00e9\ud83d\ude00", 1.5e2, true, null], "b": {}})");
-  check(j.at("a").array[0].string == "x\xc3\xa9\xf0\x9f\x98\x80", "json unicode escapes");
-  check(j.at("a").array[1].number == 150.0, "json number");
-  bool threw = false;
-  try { embed::parse_json("{\"a\": }"); } catch (const embed::JsonError&) { threw = true; }
-  check(threw, "json rejects bad input");
-
+static void check_utf8() {
   using V = std::vector<uint32_t>;
   check(embed::decode_utf8("M\xc3\xbcller") == V{'M', 0xFC, 'l', 'l', 'e', 'r'}, "utf8 two-byte");
   check(embed::decode_utf8("\xf0\x9f\x98\x80") == V{0x1F600}, "utf8 four-byte");
   check(embed::decode_utf8("a\xffz\xc3") == V{'a', 'z'}, "utf8 invalid bytes dropped");
   check(embed::decode_utf8("\xe2\x82" "A") == V{'A'}, "utf8 truncated sequence dropped");
   check(embed::decode_utf8("\xc0\xaf\xed\xa0\x80") == V{}, "utf8 overlong and surrogate dropped");
+}
 
+static void check_fold() {
+  const std::string alphabet = "abLis ";
+  nlohmann::json doc = {{"alphabet", alphabet}, {"max_code_point", "10FFFF"},
+                        {"table", {{"00DF", "ss"}, {"674E", "Li"}, {"1D41A", "a"}, {"10FFFF", "b"}, {"0020", " "}}}};
+  embed::FoldTable fold(doc, alphabet);
+  check(fold.fold("\xc3\x9f\xe6\x9d\x8e") == "ssLi", "fold multi-letter values");
+  check(fold.fold("\xf0\x9d\x90\x9a\xf4\x8f\xbf\xbf!") == "ab", "fold astral code points, drop absent ones");
+  check(fold.encode("\xc3\x9f") == std::vector<int64_t>{4, 4}, "encode ss");
+  check(fold.encode("  ").empty(), "a blank name encodes to nothing");
+  doc["table"]["00E9"] = "Z";
+  check(throws([&] { embed::FoldTable bad(doc, alphabet); }), "a value outside the alphabet is refused");
+  doc["table"].erase("00E9");
+  doc["table"]["e9"] = "a";
+  check(throws([&] { embed::FoldTable bad(doc, alphabet); }), "a malformed key is refused");
+  check(throws([&] { embed::FoldTable bad(doc, "xyz"); }), "another alphabet is refused");
+}
+
+static void check_batch() {
+  embed::Batch batch = embed::pad_time_major({{1, 2, 3}, {4}});
+  check(batch.steps == 3 && batch.size == 2, "batch shape");
+  check(batch.indices == std::vector<int64_t>{1, 4, 2, 0, 3, 0}, "time-major padding");
+  check(!throws([&] { embed::check_model_inputs(batch, 5); }), "valid inputs pass");
+  check(throws([&] { embed::pad_time_major({{1}, {}}); }), "a name that folds to nothing never reaches the model");
+  embed::Batch bad = batch;
+  bad.lengths = {3, 4};
+  check(throws([&] { embed::check_model_inputs(bad, 5); }), "a length above T is refused");
+  bad.lengths = {3, 0};
+  check(throws([&] { embed::check_model_inputs(bad, 5); }), "a length of 0 is refused");
+  bad.lengths = {3};
+  check(throws([&] { embed::check_model_inputs(bad, 5); }), "len(lengths) != B is refused");
+  check(throws([&] { embed::check_model_inputs(batch, 4); }), "an index outside the alphabet is refused");
+}
+
+static void check_sha256() {
+  auto path = std::filesystem::temp_directory_path() / "support_selftest_abc.txt";
+  std::ofstream(path) << "abc";
+  const std::string abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";  // FIPS 180-2 vector
+  check(embed::sha256_file(path.string()) == abc, "sha256 abc");
+  std::filesystem::remove(path);
+}
+
+int main() {
+  check_utf8();
+  check_fold();
+  check_batch();
+  check_sha256();
   if (failures == 0) std::puts("support self-test passed");
   return failures == 0 ? 0 : 1;
 }

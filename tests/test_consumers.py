@@ -1,0 +1,283 @@
+"""Conformance: every exported artifact runs in runtimes nobody here wrote and agrees with eager PyTorch.
+
+Each consumer lives in its own environment under build/consumers/ (`make consumer-envs`, which this module runs
+first; pins in tests/consumers/). A small driver in that environment (tests/consumers/driver.py, or
+tests/consumers/ort_web/driver.cjs under Node) reads the model file and a file of folded names and writes
+log_probs for three batchings: mixed lengths, equal lengths, one name per call. Eager PyTorch runs the same
+batches once here. Per consumer and file: max abs diff <= 1e-5 and 100% top-1 on every name of the data set
+(onnx.reference: a seeded sample; it is slow). Consumers run without network (`unshare -n`) where the host
+allows it; the printed table says which. Without the data set, generated names are used and the table says so.
+Model directory: $RNNEXPORT_CONSUMERS_MODEL_DIR, else the repository's exported/.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.consumers, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_DIR = Path(os.environ.get("RNNEXPORT_CONSUMERS_MODEL_DIR") or REPO / "exported")
+CONSUMERS_DIR = REPO / "build" / "consumers"
+DRIVER = REPO / "tests" / "consumers" / "driver.py"
+WEB_DRIVER = REPO / "tests" / "consumers" / "ort_web" / "driver.cjs"
+REPORT = CONSUMERS_DIR / "report.md"
+ATOL = 1e-5
+REFERENCE_SAMPLE = 300
+TIMEOUT_S = 1200
+# Short and long names beside the data set's, so that T = 1 (no Scan) and long scans run in every consumer.
+EDGE_NAMES = ["A", "z", "'", "Ab", "O'Neill", "ab" * 30]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    label: str
+    env: str  # build/consumers/<env>
+    runtime: str  # the driver's RUNTIME argument
+    files: tuple[str, ...]
+    sample: bool = False  # a seeded sample of the names instead of all of them
+
+
+ONNX_FILES = ("char_rnn.onnx", "char_rnn_cell.onnx")
+CONSUMERS = (
+    Consumer("onnx.reference", "onnx-reference", "onnx-reference", ONNX_FILES, sample=True),
+    Consumer("onnxruntime, oldest", "ort-oldest", "onnxruntime", ONNX_FILES),
+    Consumer("onnxruntime, newest", "ort-newest", "onnxruntime", ONNX_FILES),
+    Consumer("OpenVINO CPU, f32 hint", "openvino", "openvino", ONNX_FILES),
+    Consumer("tract", "tract", "tract", ONNX_FILES),
+    Consumer("onnxruntime-web, wasm in Node", "ort-web", "onnxruntime-web", ONNX_FILES),
+    Consumer("torch.jit.load", "torchscript", "torchscript", ("char_rnn.pt",)),
+)
+CHECKERS = (
+    Consumer("onnx checker, newest", "onnx-reference", "onnx-checker", ONNX_FILES),
+    Consumer("onnx checker, oldest", "ort-oldest", "onnx-checker", ONNX_FILES),
+)
+
+
+def _load_driver():
+    """tests/consumers/driver.py as a module: eager PyTorch gets the consumers' batches from it."""
+    spec = importlib.util.spec_from_file_location("conformance_driver", DRIVER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+driver = _load_driver()
+
+
+def _run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False, **kwargs)
+    if result.returncode != 0:
+        pytest.fail(f"{what} failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def consumer_envs() -> None:
+    """Build every consumer environment that is missing or out of date (a no-op once built)."""
+    _run(["make", "--no-print-directory", "consumer-envs"], "make consumer-envs", cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def isolation() -> list[str]:
+    """`unshare -n` (no network) in front of each consumer where the host allows it, else nothing."""
+    if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0:
+        return ["unshare", "-n"]
+    return []
+
+
+@pytest.fixture(scope="module")
+def names_files(tmp_path_factory) -> dict:
+    """All names and the seeded sample, folded, one per line; and where they came from."""
+    from rnnexport.errors import DataError
+    from rnnexport.text import fold, has_prediction
+    from rnnexport.verify import dataset_names, generated_names
+
+    try:
+        names, source = dataset_names()
+    except DataError:
+        names = generated_names(count=5000, seed=0)
+        source = "GENERATED: the data set was not found (set RNNEXPORT_NAMES_DIR); 5000 random names, lengths 1-40"
+    names = [folded for folded in map(fold, [*names, *EDGE_NAMES]) if has_prediction(folded)]
+    picked = np.sort(np.random.default_rng(0).choice(len(names), size=min(REFERENCE_SAMPLE, len(names)), replace=False))
+    folder = tmp_path_factory.mktemp("conformance")
+    files = {"all": (folder / "names.txt", names), "sample": (folder / "sample.txt", [names[i] for i in picked])}
+    for path, chosen in files.values():
+        path.write_text("".join(f"{name}\n" for name in chosen), encoding="utf-8")
+    return {"files": files, "source": source}
+
+
+def _eager_log_probs(runtime, names: list[str], mode: str, dtype) -> np.ndarray:
+    """log_probs [N, L] of ``runtime`` over ``names``, batched as the drivers batch in ``mode``."""
+    letters, lengths = driver.encode(names, json.loads((MODEL_DIR / "manifest.json").read_text())["alphabet"])
+    log_probs = np.full((len(names), len(runtime.labels)), np.nan, dtype=dtype)
+    for rows in driver.batches(lengths, mode):
+        log_probs[rows] = runtime.log_probs(*driver.pad(letters, rows))
+    return log_probs
+
+
+@pytest.fixture(scope="module")
+def exact(names_files) -> dict:
+    """Eager PyTorch in float64 from checkpoint.pt: log_probs [N, L] per names key.
+
+    The reference is float64 because float32 runs differ from the exact answer by up to ~1e-5 on long names
+    (log-probs reach -22, where a float32 step is 1.9e-6), in either direction: eager float32 at batch 1 and
+    at batch 64 differ from each other by 1.05e-5. Batching moves the float64 result by < 1e-13.
+    """
+    from rnnexport.runtimes import TorchRuntime
+
+    runtime = TorchRuntime(MODEL_DIR)
+    runtime.module.double()
+    return {
+        key: _eager_log_probs(runtime, names, "equal", np.float64) for key, (_, names) in names_files["files"].items()
+    }
+
+
+@pytest.fixture(scope="module")
+def table(names_files, isolation, request):
+    """Rows of the conformance table; printed (past pytest's capture) and written to build/consumers/report.md."""
+    rows: list[dict] = []
+    yield rows
+    network = "none (each consumer ran under `unshare -n`)" if isolation else "NOT isolated (`unshare -n` unavailable)"
+    lines = [
+        f"names: {names_files['source']}, plus {len(EDGE_NAMES)} edge names; network at run time: {network}",
+        "reference: eager PyTorch (checkpoint.pt) in float64; every float32 run, eager PyTorch's own included, "
+        f"must be within {ATOL:g} of it with 100% top-1, in each of the batchings {', '.join(driver.MODES)}",
+        "",
+        "| consumer | version | file | IR/opset | max abs diff | top-1 | names | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['consumer']} | {r['version']} | {r['file']} | {r['ir']} | {r['diff']} | {r['top1']} | {r['names']} "
+            f"| {r['seconds']} |"
+            for r in rows
+        ),
+    ]
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print("\n\nConformance of the exported files (tests/test_consumers.py):\n" + "\n".join(lines))
+
+
+def _driver_command(consumer: Consumer, model_file: Path, names_file: Path, out_dir: Path) -> list[str]:
+    if consumer.runtime == "onnxruntime-web":
+        batch_sizes = [str(driver.MIXED_BATCH), str(driver.EQUAL_BATCH)]
+        return [
+            "node",
+            str(WEB_DRIVER),
+            str(model_file),
+            str(names_file),
+            str(out_dir),
+            ",".join(driver.MODES),
+            *batch_sizes,
+        ]
+    python = CONSUMERS_DIR / consumer.env / "bin" / "python"
+    return [str(python), str(DRIVER), consumer.runtime, str(model_file), str(names_file), str(out_dir)]
+
+
+def _run_consumer(consumer: Consumer, file_name: str, names_file: Path, out_dir: Path, isolation: list[str]) -> dict:
+    command = [*isolation, *_driver_command(consumer, MODEL_DIR / file_name, names_file, out_dir)]
+    env = {"PATH": "/usr/bin:/bin", "NODE_PATH": str(CONSUMERS_DIR / "ort-web" / "node_modules")}
+    _run(command, f"{consumer.label} on {file_name}", env=env)
+    return json.loads((out_dir / "info.json").read_text())
+
+
+def _compare(expected: np.ndarray, actual: np.ndarray, names: list[str], mode: str) -> tuple[float, float, str]:
+    """Max abs diff and top-1 agreement; fails naming the worst name when either is off."""
+    assert actual.shape == expected.shape, f"{mode}: log_probs of shape {actual.shape}, expected {expected.shape}"
+    assert not np.isnan(actual).any(), f"{mode}: NaN in log_probs for {np.isnan(actual).any(axis=1).sum()} names"
+    per_name = np.abs(actual.astype(np.float64) - expected).max(axis=1)
+    worst = int(per_name.argmax())
+    top1 = float((actual.argmax(axis=1) == expected.argmax(axis=1)).mean())
+    return float(per_name[worst]), top1, f"{mode} batches: worst name {names[worst]!r} ({per_name[worst]:.3g})"
+
+
+def _record_and_check(table: list[dict], row: dict, results: list[tuple[float, float, str]]) -> None:
+    """Add one row to the table, then fail when any batching is off by more than ATOL or flips a top-1."""
+    diff, top1 = max(r[0] for r in results), min(r[1] for r in results)
+    table.append({**row, "diff": f"{diff:.2e}", "top1": f"{top1:.2%}"})
+    what, details = f"{row['consumer']} on {row['file']}", "; ".join(r[2] for r in results)
+    assert diff <= ATOL, f"{what}: max abs diff {diff:.3g} > {ATOL:g} ({details})"
+    assert top1 == 1.0, f"{what}: top-1 agreement {top1:.4%} ({details})"
+
+
+def _names_label(names: list[str], sample: bool) -> str:
+    return f"{len(names):,}{' (sample)' if sample else ''} x {len(driver.MODES)} batchings"
+
+
+@pytest.mark.parametrize(
+    ("consumer", "file_name"),
+    [(consumer, file_name) for consumer in CONSUMERS for file_name in consumer.files],
+    ids=lambda value: value.env if isinstance(value, Consumer) else value,
+)
+def test_consumer_matches_eager_pytorch(
+    consumer, file_name, consumer_envs, names_files, exact, table, isolation, tmp_path
+):
+    key = "sample" if consumer.sample else "all"
+    names_file, names = names_files["files"][key]
+    info = _run_consumer(consumer, file_name, names_file, tmp_path, isolation)
+    results = [_compare(exact[key], np.load(tmp_path / f"{mode}.npy"), names, mode) for mode in driver.MODES]
+    row = {
+        "consumer": consumer.label,
+        "version": info["version"].split("-")[0],  # OpenVINO appends its build hash
+        "file": file_name,
+        "ir": f"{info['ir_version']}/{info['opset']}" if info.get("ir_version") else "-",
+        "names": _names_label(names, consumer.sample),
+        "seconds": round(sum(info["seconds"].values()), 1),
+    }
+    _record_and_check(table, row, results)
+
+
+def test_eager_float32_matches_float64(names_files, exact, table):
+    """The reference's own float32 run (what `classify --runtime torch` computes) meets the same bound."""
+    import torch
+
+    from rnnexport.runtimes import TorchRuntime
+
+    runtime = TorchRuntime(MODEL_DIR)
+    _, names = names_files["files"]["all"]
+    started = time.perf_counter()
+    results = [
+        _compare(exact["all"], _eager_log_probs(runtime, names, mode, np.float32), names, mode) for mode in driver.MODES
+    ]
+    row = {
+        "consumer": "eager PyTorch, float32 (main venv)",
+        "version": torch.__version__,
+        "file": "checkpoint.pt",
+        "ir": "-",
+        "names": _names_label(names, sample=False),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    _record_and_check(table, row, results)
+
+
+@pytest.mark.parametrize(
+    ("checker", "file_name"),
+    [(checker, file_name) for checker in CHECKERS for file_name in checker.files],
+    ids=lambda value: value.env if isinstance(value, Consumer) else value,
+)
+def test_onnx_checker_accepts(checker, file_name, consumer_envs, names_files, table, isolation, tmp_path):
+    """onnx.checker.check_model(full_check=True) and strict shape inference, at the oldest and newest onnx."""
+    info = _run_consumer(checker, file_name, names_files["files"]["sample"][0], tmp_path, isolation)
+    table.append(
+        {
+            "consumer": checker.label,
+            "version": info["version"],
+            "file": file_name,
+            "ir": "-",
+            "diff": "check_model(full_check), strict shape inference: ok",
+            "top1": "-",
+            "names": "-",
+            "seconds": "-",
+        }
+    )
