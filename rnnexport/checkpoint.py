@@ -19,8 +19,12 @@ PARAMETER_NAMES = ("u.weight", "u.bias", "w.weight", "w.bias", "v.weight", "v.bi
 REQUIRED_KEYS = ("format", "rnnexport_version", "alphabet", "labels", "hidden_size", "state_dict", "config", "metrics")
 
 
-def make_checkpoint(model: CharRNN, labels: list[str], config: dict, metrics: dict) -> dict:
-    """The documented checkpoint dict (see README: 'Checkpoint format')."""
+def make_checkpoint(
+    model: CharRNN, labels: list[str], config: dict, metrics: dict, operating_point: dict | None = None
+) -> dict:
+    """The documented checkpoint dict (see README: 'Checkpoint format'); ``operating_point`` is
+    operating_point.OperatingPoint.as_dict() (τ, T, label frequencies, unshifted v), optional for old callers."""
+    extra = {} if operating_point is None else {"operating_point": operating_point}
     return {
         "format": FORMAT,
         "rnnexport_version": __version__,
@@ -30,6 +34,7 @@ def make_checkpoint(model: CharRNN, labels: list[str], config: dict, metrics: di
         "state_dict": {name: tensor.detach().clone() for name, tensor in model.state_dict().items()},
         "config": config,
         "metrics": metrics,
+        **extra,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -37,6 +38,12 @@ def user_errors():
         yield
     except RnnExportError as error:
         raise click.ClickException(str(error)) from None
+
+
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number; give e.g. 0.5")
+    return value
 
 
 def echo_err(message: str, quiet: bool = False) -> None:
@@ -100,10 +107,11 @@ def _train_options(function):
         ),
         click.option(
             "--recipe",
-            type=click.Choice(["default", "seed"]),
+            type=click.Choice(["default", "sgd-2024", "seed"]),
             default="default",
             show_default=True,
-            help="'seed': the original tutorial recipe (batch 1, label-uniform, lr 0.005, 200,000 steps).",
+            help="'sgd-2024': the previous default (SGD, loss weights); 'seed': the original tutorial recipe "
+            "(batch 1, label-uniform, lr 0.005, 200,000 steps).",
         ),
         click.option("--epochs", type=float, help="Passes over the training pairs (ignored with --iterations)."),
         click.option("--iterations", type=int, help="Number of updates (overrides --epochs)."),
@@ -121,6 +129,14 @@ def _train_options(function):
             help="Loss weight of a label ~ count**-P: 0 none, 0.5 sqrt-inverse, 1 inverse.",
         ),
         click.option("--weight-decay", type=float, help="Decoupled weight decay applied in the manual update."),
+        click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), help="The hand-written update."),
+        click.option("--case-lower", type=float, help="Probability a training name is lower-cased."),
+        click.option("--case-upper", type=float, help="Probability a training name is UPPER-cased."),
+        click.option("--letter-substitution", type=float, help="Per-letter probability of a random letter."),
+        click.option(
+            "--calibration-holdback", type=float, help="Share of training pairs held back to fit the temperature."
+        ),
+        click.option("--prior-shift", type=float, help="τ of v.bias -= τ·log(label frequency): 0 accuracy, 1 balance."),
         click.option("--clip-grad-norm", type=float, help="Clip the global gradient norm (0 turns it off)."),
         click.option("--seed", type=int, help="Random seed: same seed, same weights."),
         click.option("--threads", type=click.IntRange(min=1), help="torch intra-op threads."),
@@ -217,13 +233,27 @@ def _training_bar(quiet: bool):
     type=click.Path(path_type=Path),
     help="Names folder to re-evaluate on [default: data/names, else $RNNEXPORT_NAMES_DIR].",
 )
-def evaluate(checkpoint: Path, names_dir: Path | None) -> None:
-    """Print the held-out table (per-label recall, accuracy, balanced accuracy) of a checkpoint.
+@click.option("--cv", "n_folds", type=click.IntRange(min=2), help="Cross-validate a recipe over N crc32 folds instead.")
+@click.option(
+    "--recipe", type=click.Choice(["default", "sgd-2024", "seed"]), default="default", show_default=True,
+    help="With --cv: the recipe to train on each fold.",
+)  # fmt: skip
+@click.option("--prior-shift", type=float, help="With --cv: τ to report (default: the recipe's).")
+@click.option("--folds", help="With --cv: comma-separated folds to run [default: all].")
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="With --cv: processes.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="With --cv: write the JSON here.")
+def evaluate(checkpoint, names_dir, n_folds, recipe, prior_shift, folds, jobs, report) -> None:
+    """Print the held-out table of a checkpoint, or cross-validate a recipe with --cv.
 
     \b
-    Example:
+    Examples:
       rnnexport evaluate --checkpoint exported/checkpoint.pt
+      rnnexport evaluate --cv 10                 # default recipe, 10 folds, 2 processes (~5 min)
+      rnnexport evaluate --cv 10 --recipe sgd-2024 --folds 0,1,2
     """
+    if n_folds:
+        _cross_validate(names_dir, n_folds, recipe, prior_shift, folds, jobs, report)
+        return
     from .metrics import format_table
     from .train import evaluate_checkpoint
 
@@ -231,6 +261,37 @@ def evaluate(checkpoint: Path, names_dir: Path | None) -> None:
         folder, metrics = evaluate_checkpoint(checkpoint, names_dir)
     click.echo(f"held-out pairs of {folder}, checkpoint {checkpoint}")
     click.echo(format_table(metrics))
+
+
+def _cross_validate(names_dir, n_folds, recipe, prior_shift, folds, jobs, report) -> None:
+    from .crossval import cross_validate, format_cross_validation
+    from .data import find_names_dir, read_pairs, validate_names_dir
+    from .train import recipe_config
+
+    try:
+        config = recipe_config(recipe, prior_shift=prior_shift)
+        fold_list = [int(k) for k in folds.split(",")] if folds else None
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    with user_errors():
+        folder = find_names_dir(names_dir)
+        labels = validate_names_dir(folder)
+        try:
+            summary = cross_validate(
+                read_pairs(folder, labels),
+                labels,
+                config,
+                n_folds,
+                fold_list,
+                jobs,
+                on_fold=lambda r: echo_err(f"fold {r['fold']}: {r['train_seconds']:.1f} s"),
+            )
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None  # fmt: skip
+    click.echo(f"{recipe} recipe, {folder}")
+    click.echo(format_cross_validation(summary))
+    if report:
+        report.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 @main.command()
@@ -248,7 +309,11 @@ def evaluate(checkpoint: Path, names_dir: Path | None) -> None:
     help="Verify on this CSV's names instead of the data set's.",
 )
 @click.option("--atol", type=float, default=1e-5, show_default=True, help="Max abs difference of log-probs allowed.")
-def export(checkpoint: Path, out: Path, names_csv: Path | None, atol: float) -> None:
+@click.option(
+    "--prior-shift", type=float, callback=lambda _ctx, _param, value: _finite(value),
+    help="Re-bake v at this τ from the unshifted weights (T re-fitted).",
+)  # fmt: skip
+def export(checkpoint: Path, out: Path, names_csv: Path | None, atol: float, prior_shift: float | None) -> None:
     """Export a checkpoint to TorchScript and ONNX, then verify every artifact against PyTorch.
 
     \b
@@ -256,6 +321,7 @@ def export(checkpoint: Path, out: Path, names_csv: Path | None, atol: float) -> 
     fold_table.json, parity.json and manifest.json. Nothing is replaced unless verification passes.
     Example:
       rnnexport export --checkpoint exported/checkpoint.pt --out exported
+      rnnexport export --prior-shift 1.0 --out runs/balanced   # same training, another operating point
     """
     from .data import read_names_csv
     from .export import export_artifacts
@@ -265,7 +331,7 @@ def export(checkpoint: Path, out: Path, names_csv: Path | None, atol: float) -> 
 
     with user_errors():
         names, source = read_names_csv(names_csv) if names_csv else (None, "given")
-        result = export_artifacts(checkpoint, out, names=names, names_source=source, atol=atol)
+        result = export_artifacts(checkpoint, out, names=names, names_source=source, atol=atol, prior_shift=prior_shift)
     click.echo(
         f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s; parity on {result.parity['n_names']} names:"
     )

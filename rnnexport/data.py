@@ -160,9 +160,14 @@ def read_pairs(names_dir: Path, labels: list[str] | None = None) -> list[Pair]:
     return pairs
 
 
+def fold_of(pair: Pair, n_folds: int = 10) -> int:
+    """docs/model.md's rule: a pair's cross-validation fold is crc32 of ``label<TAB>name`` (UTF-8) mod n_folds."""
+    return zlib.crc32(f"{pair.label}\t{pair.name}".encode()) % n_folds
+
+
 def is_held_out(pair: Pair) -> bool:
-    """docs/model.md's rule: crc32 of ``label<TAB>name`` (UTF-8) is 0 modulo 10."""
-    return zlib.crc32(f"{pair.label}\t{pair.name}".encode()) % 10 == 0
+    """The fixed split: fold 0 of 10."""
+    return fold_of(pair) == 0
 
 
 def label_ids(pairs: list[Pair], labels: list[str]) -> list[int]:

@@ -1,4 +1,4 @@
-"""Training reports: training.json and two plots (loss_curve.png, confusion_matrix.png); JSON and plots only."""
+"""Training reports: training.json and three plots (loss curve, confusion matrix, reliability diagram)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from .atomic import atomic_write_json
 from .train import TrainResult, config_dict
 
-REPORT_FILES = ("training.json", "loss_curve.png", "confusion_matrix.png")
+REPORT_FILES = ("training.json", "loss_curve.png", "confusion_matrix.png", "reliability.png")
 
 
 def training_report(result: TrainResult, labels: list[str]) -> dict:
@@ -23,18 +23,22 @@ def training_report(result: TrainResult, labels: list[str]) -> dict:
         "loss_per_epoch": [round(loss, 5) for loss in result.loss_per_epoch],
         "held_out_accuracy": metrics["accuracy"],
         "held_out_balanced_accuracy": metrics["balanced_accuracy"],
+        "held_out_ece": metrics["ece"],
+        "held_out_case": metrics["case"],
         "per_label_recall": {label: row["recall"] for label, row in metrics["per_label"].items()},
+        "operating_point": result.operating_point.summary(),
         "metrics": metrics,
     }
 
 
 def write_training_reports(report: dict, result: TrainResult, labels: list[str], out_dir: Path) -> list[Path]:
-    """Write training.json (``report``) and the two plots into ``out_dir``; return their paths."""
+    """Write training.json (``report``) and the three plots into ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / name for name in REPORT_FILES]
     atomic_write_json(paths[0], report)
     plot_loss_curve(result.loss_curve, paths[1])
     plot_confusion_matrix(result.metrics["confusion_matrix"], labels, paths[2])
+    plot_reliability(result.metrics["reliability"], paths[3])
     return paths
 
 
@@ -78,5 +82,35 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path
                 colour = "white" if normalised[i, j] > 0.5 else "black"
                 axes.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7, color=colour)
     figure.colorbar(image, fraction=0.046, pad=0.04)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def plot_reliability(reliability: dict, path: Path) -> None:
+    """Reliability diagram of calibration.reliability_bins: accuracy per confidence bin against the diagonal,
+    with the share of names in each bin below (held-out names, top-1 confidence)."""
+    import numpy as np
+
+    from .calibration import ece_of_bins
+
+    edges = np.asarray(reliability["edges"])
+    count = np.asarray(reliability["count"], dtype=float)
+    centres, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    figure = _new_figure((6, 7))
+    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    shown = count > 0
+    top.bar(centres[shown], np.asarray(reliability["accuracy"])[shown], width=width[shown], edgecolor="black",
+            alpha=0.8, label="accuracy")  # fmt: skip
+    top.plot(np.asarray(reliability["confidence"])[shown], np.asarray(reliability["accuracy"])[shown], "o",
+             color="darkorange", label="(mean confidence, accuracy)")  # fmt: skip
+    top.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    top.set_ylabel("accuracy")
+    top.set_title(f"Held-out reliability ({len(count)} bins), ECE {ece_of_bins(reliability):.3f}")
+    top.legend(loc="upper left")
+    top.set_ylim(0, 1)
+    bottom.bar(centres, count / max(count.sum(), 1), width=width, edgecolor="black", color="grey")
+    bottom.set_xlabel("top-1 confidence")
+    bottom.set_ylabel("share of names")
+    bottom.set_xlim(0, 1)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

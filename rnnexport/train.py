@@ -1,4 +1,4 @@
-"""Training by hand: mini-batch (or the seed's per-example) SGD with ``p -= lr * p.grad``, never torch.optim."""
+"""Training by hand: hand-written AdamW or SGD (``p -= lr * step``, never torch.optim), then the operating point."""
 
 from __future__ import annotations
 
@@ -11,38 +11,69 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .augment import Augmentation, augmenter
+from .calibration import calibration_rows
 from .data import Split, label_ids
-from .metrics import summarize
+from .evaluation import evaluate_model, log_probs_of
 from .model import CharRNN, ModelConfig
-from .text import N_LETTERS, encode_ragged
+from .operating_point import OperatingPoint, apply_operating_point, fit_operating_point, label_frequencies
+from .text import ALPHABET, N_LETTERS, encode_ragged
 
 SAMPLINGS = ("balanced", "shuffled")
 SCHEDULES = ("constant", "cosine", "linear")
+OPTIMIZERS = ("adamw", "sgd")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a training run; stored in the checkpoint and training.json."""
+    """Everything that decides a training run; stored in the checkpoint and training.json.
+
+    The defaults are the default recipe (docs/model.md, 'The default recipe'); RECIPES names the others.
+    """
 
     recipe: str = "default"
     iterations: int | None = None  # total updates; when None, epochs decide
-    epochs: float = 30.0
+    epochs: float = 20.0
     batch_size: int = 64
-    lr: float = 0.5
+    optimizer: str = "adamw"  # "sgd": p -= lr * grad; "adamw": p -= lr * Adam step, both by hand
+    lr: float = 2e-3
     lr_schedule: str = "cosine"
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
     sampling: str = "shuffled"
-    class_weight_power: float = 0.65  # loss weight of a label ~ count**-power: 0 none, 0.5 sqrt-inverse, 1 inverse
+    class_weight_power: float = 0.0  # loss weight of a label ~ count**-power: 0 none, 0.5 sqrt-inverse, 1 inverse
     clip_grad_norm: float | None = 1.0
-    weight_decay: float = 3e-4  # keeps weights small: same accuracy, fp32 runtimes agree more closely
+    weight_decay: float = 0.01  # decoupled: p *= 1 - lr * weight_decay at every update
+    case_lower: float = 0.2  # probability a training name is lower-cased (augment.py)
+    case_upper: float = 0.2  # probability a training name is UPPER-cased
+    letter_substitution: float = 0.0  # per-letter probability of a random lower-case letter (augment.py)
+    calibration_holdback: float = 0.1  # share of training pairs held back to fit the temperature (calibration.py)
+    prior_shift: float = 0.5  # τ of v.bias -= τ·log(label frequency) (operating_point.py)
     hidden_size: int = 128
     seed: int = 0
     threads: int | None = 1  # measured: 2 intra-op threads made these small steps ~4x slower
 
 
+# The default recipe of 2024: hand-written SGD with loss weights, no augmentation, no calibration, no shift.
+SGD_2024 = TrainConfig(
+    recipe="sgd-2024",
+    epochs=30.0,
+    optimizer="sgd",
+    lr=0.5,
+    class_weight_power=0.65,
+    weight_decay=3e-4,
+    case_lower=0.0,
+    case_upper=0.0,
+    calibration_holdback=0.0,
+    prior_shift=0.0,
+)
 RECIPES = {
     "default": TrainConfig(),
+    "sgd-2024": SGD_2024,
     # The seed: batch 1, label-uniform sampling, lr 0.005, 200,000 iterations, nothing else.
-    "seed": TrainConfig(
+    "seed": replace(
+        SGD_2024,
         recipe="seed",
         iterations=200_000,
         batch_size=1,
@@ -51,6 +82,7 @@ RECIPES = {
         sampling="balanced",
         class_weight_power=0.0,
         clip_grad_norm=None,
+        weight_decay=0.0,
     ),
 }
 
@@ -62,6 +94,14 @@ def recipe_config(recipe: str, **overrides) -> TrainConfig:
     config = replace(RECIPES[recipe], **{key: value for key, value in overrides.items() if value is not None})
     if config.sampling not in SAMPLINGS or config.lr_schedule not in SCHEDULES:
         raise ValueError(f"sampling must be one of {SAMPLINGS} and lr_schedule one of {SCHEDULES}")
+    if config.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}")
+    augmentation_of(config)  # raises ValueError for probabilities outside [0, 1]
+    if not (0 <= config.calibration_holdback < 1 and math.isfinite(config.prior_shift)):
+        raise ValueError(
+            f"calibration_holdback must be in [0, 1) and prior_shift finite, got {config.calibration_holdback} "
+            f"and {config.prior_shift}"
+        )
     return config
 
 
@@ -75,6 +115,7 @@ class TrainResult:
     loss_per_epoch: list[float]
     loss_curve: list[tuple[int, float]]
     wall_seconds: float
+    operating_point: OperatingPoint
 
 
 @dataclass(frozen=True)
@@ -159,13 +200,18 @@ def _split(rows: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
 
 
+def _clip_scale(model: CharRNN, clip_grad_norm: float | None) -> float:
+    """The factor that scales the global gradient norm down to ``clip_grad_norm`` (1.0 when within it or None)."""
+    if clip_grad_norm is None:
+        return 1.0
+    norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.parameters()))
+    return min(1.0, clip_grad_norm / (float(norm) + 1e-12))
+
+
 def sgd_step(model: CharRNN, lr: float, clip_grad_norm: float | None, weight_decay: float = 0.0) -> None:
     """The manual update: optional global-norm clipping, then p -= lr * p.grad (plus decay) for every parameter."""
     with torch.no_grad():
-        scale = 1.0
-        if clip_grad_norm is not None:
-            norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.parameters()))
-            scale = min(1.0, clip_grad_norm / (float(norm) + 1e-12))
+        scale = _clip_scale(model, clip_grad_norm)
         for p in model.parameters():
             if weight_decay:
                 p *= 1.0 - lr * weight_decay
@@ -173,19 +219,62 @@ def sgd_step(model: CharRNN, lr: float, clip_grad_norm: float | None, weight_dec
             p.grad = None
 
 
-def batch_loss(model: CharRNN, data: TrainingSet, rows: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+@dataclass
+class AdamState:
+    """Adam's running moments, one tensor per parameter (same shapes), and the number of updates so far."""
+
+    first: list[torch.Tensor]
+    second: list[torch.Tensor]
+    step: int = 0
+
+
+def adam_state(model: CharRNN) -> AdamState:
+    return AdamState([torch.zeros_like(p) for p in model.parameters()],
+                     [torch.zeros_like(p) for p in model.parameters()])  # fmt: skip
+
+
+def adamw_step(model: CharRNN, state: AdamState, lr: float, config: TrainConfig) -> None:
+    """Hand-written AdamW (Loshchilov & Hutter): with g the clipped gradient, m = β1·m + (1-β1)·g,
+    s = β2·s + (1-β2)·g², step = m̂ / (sqrt(ŝ) + eps) with bias corrections; p *= 1 - lr·decay; p -= lr * step."""
+    beta1, beta2 = config.adam_beta1, config.adam_beta2
+    with torch.no_grad():
+        scale = _clip_scale(model, config.clip_grad_norm)
+        state.step += 1
+        for p, first, second in zip(model.parameters(), state.first, state.second, strict=True):
+            grad = p.grad * scale
+            first.mul_(beta1).add_(grad, alpha=1 - beta1)
+            second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denominator = (second / (1 - beta2**state.step)).sqrt_().add_(config.adam_eps)
+            step = (first / (1 - beta1**state.step)) / denominator
+            if config.weight_decay:
+                p *= 1.0 - lr * config.weight_decay
+            p -= lr * step
+            p.grad = None
+
+
+def make_update(model: CharRNN, config: TrainConfig) -> Callable[[float], None]:
+    """``update(lr)``: the manual step of ``config.optimizer`` (gradients must be in ``p.grad``)."""
+    if config.optimizer == "sgd":
+        return lambda lr: sgd_step(model, lr, config.clip_grad_norm, config.weight_decay)
+    state = adam_state(model)
+    return lambda lr: adamw_step(model, state, lr, config)
+
+
+def augmentation_of(config: TrainConfig) -> Augmentation:
+    """The config's augmentation probabilities; ValueError outside [0, 1]."""
+    return Augmentation(config.case_lower, config.case_upper, config.letter_substitution)
+
+
+def batch_loss(
+    model: CharRNN, data: TrainingSet, rows: torch.Tensor, weights: torch.Tensor | None, augment=None
+) -> torch.Tensor:
+    """Mean (weighted) NLL of the examples at ``rows``; ``augment`` maps indices [T_batch, B] before the forward."""
     lengths = data.lengths[rows]
     indices = data.indices[: int(lengths.max()), rows]  # (T_batch, B)
+    if augment is not None:
+        indices = torch.from_numpy(augment(indices.numpy()))
     log_probs = model(indices, lengths)
     return torch.nn.functional.nll_loss(log_probs, data.label_ids[rows], weight=weights)
-
-
-def evaluate_model(model: CharRNN, names: list[str], label_ids: list[int], labels: list[str]) -> dict:
-    """Held-out metrics of a model on folded names."""
-    encoded = encode_ragged(names).padded()
-    with torch.no_grad():
-        log_probs = model(torch.from_numpy(encoded.indices), torch.from_numpy(encoded.lengths))
-    return summarize(np.asarray(label_ids), log_probs.argmax(dim=1).numpy(), labels)
 
 
 def evaluate_checkpoint(checkpoint_path: Path, names_dir: Path | None = None) -> tuple[Path, dict]:
@@ -211,24 +300,48 @@ def train(
     config: TrainConfig,
     on_step: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
-    """Train on ``split.train``, evaluate on ``split.held_out``; same config and seed, same weights."""
+    """Train on ``split.train`` less the calibration hold-back, fold the operating point (τ, T) into ``v``, then
+    evaluate on ``split.held_out``; same config and seed, same weights."""
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    data = make_training_set([p.name for p in split.train], label_ids(split.train, labels))
+    names, ids = [p.name for p in split.train], np.asarray(label_ids(split.train, labels), dtype=np.int64)
+    held_back = calibration_rows(names, [p.label for p in split.train], config.calibration_holdback)
+    data = make_training_set(
+        [n for n, back in zip(names, held_back, strict=True) if not back], ids[~held_back].tolist()
+    )
     model = CharRNN(ModelConfig(N_LETTERS, config.hidden_size, len(labels)))
-    weights = class_weights(data.label_ids, len(labels), config.class_weight_power)
-    n_steps = total_steps(config, data.lengths.numpy())
-    epoch_steps = steps_per_epoch(config, data.lengths.numpy())
-    sampler = batch_sampler(config, data.label_ids.numpy(), data.lengths.numpy(), len(labels), rng)
+    started = time.perf_counter()
+    loss_per_epoch, loss_curve = fit(model, data, config, len(labels), on_step)
+    model.eval()
+    point = calibrate(model, [n for n, back in zip(names, held_back, strict=True) if back], ids, held_back,
+                      config.prior_shift)  # fmt: skip
+    apply_operating_point(model, point)
+    wall_seconds = time.perf_counter() - started
+    metrics = evaluate_model(model, [p.name for p in split.held_out], label_ids(split.held_out, labels), labels)
+    return TrainResult(model, config, metrics, loss_per_epoch, loss_curve, wall_seconds, point)
+
+
+def fit(
+    model: CharRNN,
+    data: TrainingSet,
+    config: TrainConfig,
+    n_labels: int,
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> tuple[list[float], list[tuple[int, float]]]:
+    """The training loop: ``total_steps`` manual updates of ``model``; the mean loss per epoch and the loss curve."""
+    rng = np.random.default_rng(config.seed)
+    lengths = data.lengths.numpy()
+    weights = class_weights(data.label_ids, n_labels, config.class_weight_power)
+    n_steps, epoch_steps = total_steps(config, lengths), steps_per_epoch(config, lengths)
+    sampler = batch_sampler(config, data.label_ids.numpy(), lengths, n_labels, rng)
+    augment, update = augmenter(augmentation_of(config), ALPHABET, config.seed), make_update(model, config)
     loss_per_epoch, loss_curve = [], []
     epoch_loss_sum, epoch_count = 0.0, 0
-    started = time.perf_counter()
     for step in range(n_steps):
-        loss = batch_loss(model, data, torch.from_numpy(next(sampler)), weights)
+        loss = batch_loss(model, data, torch.from_numpy(next(sampler)), weights, augment)
         loss.backward()
-        sgd_step(model, learning_rate(config, step, n_steps), config.clip_grad_norm, config.weight_decay)
+        update(learning_rate(config, step, n_steps))
         epoch_loss_sum, epoch_count = epoch_loss_sum + loss.item(), epoch_count + 1
         running_loss = epoch_loss_sum / epoch_count
         if epoch_count == epoch_steps or step == n_steps - 1:
@@ -237,10 +350,20 @@ def train(
             epoch_loss_sum, epoch_count = 0.0, 0
         if on_step is not None:
             on_step(step, n_steps, running_loss)
-    wall_seconds = time.perf_counter() - started
-    model.eval()
-    metrics = evaluate_model(model, [p.name for p in split.held_out], label_ids(split.held_out, labels), labels)
-    return TrainResult(model, config, metrics, loss_per_epoch, loss_curve, wall_seconds)
+    return loss_per_epoch, loss_curve
+
+
+def calibrate(
+    model: CharRNN, held_back_names: list[str], ids: np.ndarray, held_back: np.ndarray, prior_shift: float
+) -> OperatingPoint:
+    """The operating point of the trained (unshifted) model: label frequencies of every training pair (int
+    ``ids`` [N]), T fitted at τ = ``prior_shift`` on the held-back pairs (bool ``held_back`` [N])."""
+    unshifted_v = {"weight": model.v.weight.detach().clone(), "bias": model.v.bias.detach().clone()}
+    log_probs = torch.from_numpy(log_probs_of(model, held_back_names)) if len(held_back_names) else None
+    if log_probs is None:
+        log_probs = torch.zeros(0, model.v.out_features)
+    return fit_operating_point(unshifted_v, log_probs, torch.from_numpy(ids[held_back]),
+                               label_frequencies(ids, model.v.out_features), prior_shift)  # fmt: skip
 
 
 def config_dict(config: TrainConfig) -> dict:
@@ -254,5 +377,7 @@ def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path
 
     report = training_report(result, labels)
     path = Path(out_dir) / "checkpoint.pt"
-    save_checkpoint(make_checkpoint(result.model, labels, report["config"], result.metrics), path)
+    checkpoint = make_checkpoint(result.model, labels, report["config"], result.metrics,
+                                 result.operating_point.as_dict())  # fmt: skip
+    save_checkpoint(checkpoint, path)
     return [path, *write_training_reports(report, result, labels, Path(out_dir))]

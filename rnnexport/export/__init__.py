@@ -57,19 +57,27 @@ def export_artifacts(
     names: list[str] | None = None,
     names_source: str = "given",
     atol: float = 1e-5,
+    prior_shift: float | None = None,
 ) -> ExportResult:
     """Stage every artifact, verify it against eager PyTorch, then swap it into ``out_dir``.
 
-    The same checkpoint gives byte-identical files. Raises CheckpointError for a bad checkpoint and
-    ParityError when a runtime disagrees; either way ``out_dir`` is left as it was.
+    The same checkpoint gives byte-identical files. With ``prior_shift``, the exported checkpoint and artifacts
+    are re-baked at that τ (operating_point.reshift_checkpoint). Raises CheckpointError for a bad checkpoint
+    (or one without an operating point, with ``prior_shift``) and ParityError when a runtime disagrees; either
+    way ``out_dir`` is left as it was.
     """
-    from ..checkpoint import load_checkpoint
+    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..operating_point import reshift_checkpoint
     from ..verify import verify_artifacts
 
     started = time.perf_counter()
     checkpoint = load_checkpoint(checkpoint_path)
     with staged_folder(Path(out_dir), ".export-") as staging:
-        shutil.copyfile(checkpoint_path, staging / CHECKPOINT_FILE)
+        if prior_shift is None:
+            shutil.copyfile(checkpoint_path, staging / CHECKPOINT_FILE)
+        else:
+            checkpoint = reshift_checkpoint(checkpoint, prior_shift)
+            save_checkpoint(checkpoint, staging / CHECKPOINT_FILE)
         write_artifacts(checkpoint, staging)
         parity = verify_artifacts(staging, names=names, names_source=names_source, atol=atol, verify_hash=False)
         atomic_write_json(staging / PARITY_FILE, parity)

@@ -113,6 +113,14 @@ def _torchscript_io(n_labels: int) -> dict:
     }
 
 
+def operating_point_summary(checkpoint: dict) -> dict | None:
+    """τ, T and the training label frequencies baked into ``v`` (None for a checkpoint without them)."""
+    stored = checkpoint.get("operating_point")
+    if not isinstance(stored, dict):
+        return None
+    return {key: stored[key] for key in ("prior_shift", "temperature", "label_frequencies")}
+
+
 def build_manifest(out_dir: Path, checkpoint: dict, parity: dict) -> dict:
     import onnx
     import onnxruntime
@@ -133,6 +141,7 @@ def build_manifest(out_dir: Path, checkpoint: dict, parity: dict) -> dict:
         "alphabet": checkpoint["alphabet"],
         "hidden_size": checkpoint["hidden_size"],
         "checkpoint_sha256": artifacts[CHECKPOINT_FILE]["sha256"],
+        "operating_point": operating_point_summary(checkpoint),
         "artifacts": artifacts,
         "parity": parity,
     }
