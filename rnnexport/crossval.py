@@ -52,7 +52,8 @@ def run_fold(pairs: list[Pair], labels: list[str], config, fold: int, n_folds: i
             for variant, values in raw.items()
         }
         by_shift[prior_shift] = {**evaluate_log_probs(log_probs, true, labels), "temperature": shifted.temperature}
-    return {"fold": fold, "train_seconds": result.wall_seconds, "by_prior_shift": by_shift}
+    return {"fold": fold, "train_seconds": result.wall_seconds, "train_cpu_seconds": result.cpu_seconds,
+            "by_prior_shift": by_shift}  # fmt: skip
 
 
 def cross_validate(
@@ -115,6 +116,7 @@ def summarize_folds(fold_results: list[dict], prior_shift: float, labels: list[s
         "folds": [r["fold"] for r in fold_results],
         "prior_shift": prior_shift,
         "train_seconds": _mean_std([r["train_seconds"] for r in fold_results]),
+        "train_cpu_seconds": _mean_std([r["train_cpu_seconds"] for r in fold_results]),
         "frontier": frontier,
         "pooled": {
             "balanced_accuracy": balanced_accuracy(pooled),
@@ -163,9 +165,10 @@ def format_cross_validation(summary: dict) -> str:
         )
     lines += ["", f"per label, all folds pooled (τ = {summary['prior_shift']}):"]
     lines += format_per_label(summary["pooled"]["per_label"])
-    seconds = summary["train_seconds"]
+    seconds, cpu = summary["train_seconds"], summary["train_cpu_seconds"]
     lines.append(
-        f"\ntraining {_pm(seconds, 1)} s per fold; {summary['wall_seconds']:.0f} s wall, {summary['jobs']} jobs"
+        f"\ntraining {_pm(seconds, 1)} s per fold ({_pm(cpu, 1)} s CPU); {summary['wall_seconds']:.0f} s wall, "
+        f"{summary['jobs']} jobs"
     )
     return "\n".join(lines)
 

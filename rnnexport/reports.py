@@ -20,6 +20,7 @@ def training_report(result: TrainResult, labels: list[str]) -> dict:
         "config": config_dict(result.config),
         "labels": labels,
         "wall_seconds": round(result.wall_seconds, 2),
+        "cpu_seconds": round(result.cpu_seconds, 2),
         "loss_per_epoch": [round(loss, 5) for loss in result.loss_per_epoch],
         "held_out_accuracy": metrics["accuracy"],
         "held_out_balanced_accuracy": metrics["balanced_accuracy"],

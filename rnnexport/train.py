@@ -22,6 +22,7 @@ from .text import ALPHABET, N_LETTERS, encode_ragged
 SAMPLINGS = ("balanced", "shuffled")
 SCHEDULES = ("constant", "cosine", "linear")
 OPTIMIZERS = ("adamw", "sgd")
+CALIBRATION_MODELS = ("sibling", "holdback")
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,10 @@ class TrainConfig:
 
     recipe: str = "default"
     iterations: int | None = None  # total updates; when None, epochs decide
-    epochs: float = 20.0
+    epochs: float = 40.0
     batch_size: int = 64
     optimizer: str = "adamw"  # "sgd": p -= lr * grad; "adamw": p -= lr * Adam step, both by hand
-    lr: float = 2e-3
+    lr: float = 4e-3
     lr_schedule: str = "cosine"
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
@@ -44,11 +45,14 @@ class TrainConfig:
     sampling: str = "shuffled"
     class_weight_power: float = 0.0  # loss weight of a label ~ count**-power: 0 none, 0.5 sqrt-inverse, 1 inverse
     clip_grad_norm: float | None = 1.0
-    weight_decay: float = 0.01  # decoupled: p *= 1 - lr * weight_decay at every update
+    weight_decay: float = 0.1  # decoupled: p *= 1 - lr * weight_decay at every update
     case_lower: float = 0.2  # probability a training name is lower-cased (augment.py)
     case_upper: float = 0.2  # probability a training name is UPPER-cased
     letter_substitution: float = 0.0  # per-letter probability of a random lower-case letter (augment.py)
     calibration_holdback: float = 0.1  # share of training pairs held back to fit the temperature (calibration.py)
+    # "sibling": T comes from a model trained without the hold-back, the final model trains on every pair (twice
+    # the training time); "holdback": the model trained without the hold-back is the final model.
+    calibration_model: str = "sibling"
     prior_shift: float = 0.5  # τ of v.bias -= τ·log(label frequency) (operating_point.py)
     hidden_size: int = 128
     seed: int = 0
@@ -94,8 +98,8 @@ def recipe_config(recipe: str, **overrides) -> TrainConfig:
     config = replace(RECIPES[recipe], **{key: value for key, value in overrides.items() if value is not None})
     if config.sampling not in SAMPLINGS or config.lr_schedule not in SCHEDULES:
         raise ValueError(f"sampling must be one of {SAMPLINGS} and lr_schedule one of {SCHEDULES}")
-    if config.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}")
+    if config.optimizer not in OPTIMIZERS or config.calibration_model not in CALIBRATION_MODELS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS} and calibration_model one of {CALIBRATION_MODELS}")
     augmentation_of(config)  # raises ValueError for probabilities outside [0, 1]
     if not (0 <= config.calibration_holdback < 1 and math.isfinite(config.prior_shift)):
         raise ValueError(
@@ -116,6 +120,7 @@ class TrainResult:
     loss_curve: list[tuple[int, float]]
     wall_seconds: float
     operating_point: OperatingPoint
+    cpu_seconds: float = 0.0  # CPU time of this process: on a shared machine, steadier than wall time
 
 
 @dataclass(frozen=True)
@@ -304,22 +309,32 @@ def train(
     evaluate on ``split.held_out``; same config and seed, same weights."""
     if config.threads:
         torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
     names, ids = [p.name for p in split.train], np.asarray(label_ids(split.train, labels), dtype=np.int64)
     held_back = calibration_rows(names, [p.label for p in split.train], config.calibration_holdback)
+    started, cpu_started = time.perf_counter(), time.process_time()
     data = make_training_set(
         [n for n, back in zip(names, held_back, strict=True) if not back], ids[~held_back].tolist()
     )
-    model = CharRNN(ModelConfig(N_LETTERS, config.hidden_size, len(labels)))
-    started = time.perf_counter()
-    loss_per_epoch, loss_curve = fit(model, data, config, len(labels), on_step)
-    model.eval()
+    model, losses = _fit_new_model(data, config, len(labels), on_step)
     point = calibrate(model, [n for n, back in zip(names, held_back, strict=True) if back], ids, held_back,
                       config.prior_shift)  # fmt: skip
+    if config.calibration_model == "sibling" and held_back.any():
+        # T stays the sibling's: the final model trains on every pair, so none is left to fit T on.
+        model, losses = _fit_new_model(make_training_set(names, ids.tolist()), config, len(labels), on_step)
+        point = replace(point, unshifted_v={"weight": model.v.weight.detach().clone(),
+                                            "bias": model.v.bias.detach().clone()})  # fmt: skip
     apply_operating_point(model, point)
-    wall_seconds = time.perf_counter() - started
+    wall_seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     metrics = evaluate_model(model, [p.name for p in split.held_out], label_ids(split.held_out, labels), labels)
-    return TrainResult(model, config, metrics, loss_per_epoch, loss_curve, wall_seconds, point)
+    return TrainResult(model, config, metrics, *losses, wall_seconds, point, cpu_seconds)
+
+
+def _fit_new_model(data: TrainingSet, config: TrainConfig, n_labels: int, on_step) -> tuple[CharRNN, tuple]:
+    """A freshly initialised model (``config.seed``) trained on ``data``, in eval mode, and its loss curves."""
+    torch.manual_seed(config.seed)
+    model = CharRNN(ModelConfig(N_LETTERS, config.hidden_size, n_labels))
+    losses = fit(model, data, config, n_labels, on_step)
+    return model.eval(), losses
 
 
 def fit(

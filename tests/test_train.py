@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -107,3 +108,59 @@ def test_recipe_config_refuses_unknown_choices():
         recipe_config("default", sampling="random")
     with pytest.raises(ValueError, match="unknown recipe"):
         recipe_config("fast")
+
+
+def test_first_adamw_step_is_sign_like_and_decays_weights():
+    """At t = 1 the bias-corrected Adam step is g / (|g| + eps); decay multiplies p by 1 - lr * weight_decay."""
+    from rnnexport.train import adam_state, adamw_step
+
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig())
+    data = make_training_set(["Smith", "Li", "Dvorak"], [4, 1, 2])
+    batch_loss(model, data, torch.tensor([0, 1, 2]), None).backward()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    grads = {name: p.grad.detach().clone() for name, p in model.named_parameters()}
+    config = replace(recipe_config("default", weight_decay=0.1), clip_grad_norm=None)
+    adamw_step(model, adam_state(model), lr=0.01, config=config)
+    for name, p in model.named_parameters():
+        step = grads[name] / (grads[name].abs() + config.adam_eps)
+        expected = before[name] * (1 - 0.01 * 0.1) - 0.01 * step
+        torch.testing.assert_close(p.detach(), expected, atol=1e-6, rtol=0)
+        assert p.grad is None
+
+
+def test_recipes_by_name():
+    assert RECIPES["default"].optimizer == "adamw" and RECIPES["default"].class_weight_power == 0
+    previous = RECIPES["sgd-2024"]
+    assert (previous.optimizer, previous.lr, previous.class_weight_power, previous.weight_decay) == (
+        "sgd",
+        0.5,
+        0.65,
+        3e-4,
+    )
+    assert (previous.case_lower, previous.case_upper, previous.prior_shift, previous.calibration_holdback) == (
+        0,
+        0,
+        0,
+        0,
+    )
+    assert RECIPES["seed"].optimizer == "sgd" and RECIPES["seed"].weight_decay == 0
+
+
+@pytest.mark.parametrize(
+    "override",
+    [{"optimizer": "adam"}, {"case_lower": 1.5}, {"calibration_holdback": 1.0}, {"prior_shift": float("nan")}],
+)
+def test_recipe_config_refuses_bad_new_fields(override):
+    with pytest.raises(ValueError):
+        recipe_config("default", **override)
+
+
+def test_training_records_the_operating_point(tiny_model_dir):
+    raw = torch.load(tiny_model_dir / "checkpoint.pt", weights_only=True)
+    point = raw["operating_point"]
+    assert len(point["label_frequencies"]) == 18 and abs(sum(point["label_frequencies"]) - 1) < 1e-9
+    assert point["unshifted_v"]["weight"].shape == (18, 128)
+    report = json.loads((tiny_model_dir / "training.json").read_text())
+    assert report["operating_point"]["prior_shift"] == point["prior_shift"]
+    assert set(report["held_out_case"]) == {"original", "lower", "upper"} and 0 <= report["held_out_ece"] <= 1

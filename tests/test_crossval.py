@@ -1,0 +1,52 @@
+"""rnnexport.crossval and `rnnexport evaluate --cv`: the crc32 folds, the per-τ frontier, the CLI tables."""
+
+import json
+
+from click.testing import CliRunner
+
+from rnnexport.cli import main
+from rnnexport.crossval import fold_split
+from rnnexport.data import EXPECTED_LABELS, fold_of, is_held_out, read_pairs
+
+
+def test_folds_partition_the_pairs_and_fold_zero_is_the_held_out_split(tiny_names_dir):
+    pairs = read_pairs(tiny_names_dir)
+    held_out = [fold_split(pairs, k, 10).held_out for k in range(10)]
+    assert sorted(p.name + p.label for fold in held_out for p in fold) == sorted(p.name + p.label for p in pairs)
+    assert held_out[0] == [p for p in pairs if is_held_out(p)]
+    assert all(fold_of(p) == 3 for p in held_out[3])
+
+
+def test_evaluate_cv_prints_the_tables_and_writes_the_report(tiny_names_dir, tmp_path):
+    report = tmp_path / "cv.json"
+    args = ["evaluate", "--cv", "4", "--names-dir", str(tiny_names_dir), "--folds", "0,1", "--jobs", "2",
+            "--report", str(report)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "2 folds of 4" in result.output and "UPPER acc" in result.output and "precision" in result.output
+    summary = json.loads(report.read_text())
+    assert summary["folds"] == [0, 1] and summary["prior_shift"] == 0.5
+    assert set(summary["frontier"]) >= {"0.0", "0.5", "1.0"}
+    assert set(summary["pooled"]["per_label"]) == set(EXPECTED_LABELS)
+    assert sum(row["support"] for row in summary["pooled"]["per_label"].values()) == sum(
+        len(fold_split(read_pairs(tiny_names_dir), k, 4).held_out) for k in (0, 1)
+    )
+
+
+def test_evaluate_cv_refuses_a_fold_out_of_range(tiny_names_dir):
+    result = CliRunner().invoke(main, ["evaluate", "--cv", "3", "--names-dir", str(tiny_names_dir), "--folds", "5"])
+    assert result.exit_code != 0 and "folds in [0, 3)" in result.output
+
+
+def test_bench_targets_are_judged_on_the_cross_validation_means(tiny_names_dir):
+    from rnnexport.bench.train import TARGETS, target_rows
+    from rnnexport.crossval import cross_validate
+    from rnnexport.train import recipe_config
+
+    pairs = read_pairs(tiny_names_dir)
+    config = recipe_config("default", iterations=10, batch_size=8)
+    summary = cross_validate(pairs, list(EXPECTED_LABELS), config, n_folds=3, folds=[0], jobs=1)
+    rows = target_rows({"default": summary})
+    assert [row[0] for row in rows] == list(TARGETS)
+    accuracy_at_zero = summary["frontier"][0.0]["original"]["accuracy"]["mean"]
+    assert rows[0][3] == accuracy_at_zero and rows[0][4] == (accuracy_at_zero >= 0.81)
