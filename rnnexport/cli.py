@@ -212,8 +212,8 @@ def _training_bar(quiet: bool):
             return
 
         def on_step(step: int, total: int, loss: float) -> None:
-            if bar.total != total:
-                bar.total = total
+            if step == 0:  # a new training (the default recipe trains a calibration sibling first)
+                bar.reset(total=total)
             bar.update(1)
             if step % 50 == 0 or step == total - 1:
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
