@@ -59,9 +59,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny-model")
     names_dir = write_tiny_names(root / "names")
     split = split_pairs(read_pairs(names_dir))
-    result = train(
-        split, list(EXPECTED_LABELS), recipe_config("default", iterations=30, batch_size=16, seed=1, lr=0.05)
-    )
+    result = train(split, list(EXPECTED_LABELS), recipe_config("sgd-2024", iterations=30, batch_size=16, seed=1))
     model_dir = root / "exported"
     write_training_outputs(result, list(EXPECTED_LABELS), model_dir)
     verify_names = [p.name for p in split.train + split.held_out] + [
