@@ -53,7 +53,7 @@ class TrainConfig:
     # "sibling": T comes from a model trained without the hold-back, the final model trains on every pair (twice
     # the training time); "holdback": the model trained without the hold-back is the final model.
     calibration_model: str = "sibling"
-    prior_shift: float = 0.5  # τ of v.bias -= τ·log(label frequency) (operating_point.py)
+    prior_shift: float = 0.52  # τ of v.bias -= τ·log(label frequency) (operating_point.py): see docs/model.md
     hidden_size: int = 128
     seed: int = 0
     threads: int | None = 1  # measured: 2 intra-op threads made these small steps ~4x slower

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from rnnexport.cli import main
 from rnnexport.crossval import fold_split
 from rnnexport.data import EXPECTED_LABELS, fold_of, is_held_out, read_pairs
+from rnnexport.train import RECIPES
 
 
 def test_folds_partition_the_pairs_and_fold_zero_is_the_held_out_split(tiny_names_dir):
@@ -25,8 +26,8 @@ def test_evaluate_cv_prints_the_tables_and_writes_the_report(tiny_names_dir, tmp
     assert result.exit_code == 0, result.output
     assert "2 folds of 4" in result.output and "UPPER acc" in result.output and "precision" in result.output
     summary = json.loads(report.read_text())
-    assert summary["folds"] == [0, 1] and summary["prior_shift"] == 0.5
-    assert set(summary["frontier"]) >= {"0.0", "0.5", "1.0"}
+    assert summary["folds"] == [0, 1] and summary["prior_shift"] == RECIPES["default"].prior_shift
+    assert set(summary["frontier"]) >= {"0.0", "0.5", "1.0", str(RECIPES["default"].prior_shift)}
     assert set(summary["pooled"]["per_label"]) == set(EXPECTED_LABELS)
     assert sum(row["support"] for row in summary["pooled"]["per_label"].values()) == sum(
         len(fold_split(read_pairs(tiny_names_dir), k, 4).held_out) for k in (0, 1)
@@ -55,8 +56,6 @@ def test_bench_targets_are_judged_on_the_cross_validation_means(tiny_names_dir):
 def test_bench_train_command_sets_the_seed_beside_the_default(tiny_names_dir, tmp_path, monkeypatch):
     """The whole bench through the CLI, with both recipes shortened (the real ones take minutes)."""
     from dataclasses import replace
-
-    from rnnexport.train import RECIPES
 
     monkeypatch.setitem(RECIPES, "seed", replace(RECIPES["seed"], iterations=200))
     monkeypatch.setitem(RECIPES, "default", replace(RECIPES["default"], iterations=20, batch_size=8))
