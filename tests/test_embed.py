@@ -348,22 +348,30 @@ def _script_of(code_point: int) -> str:
     return unicodedata.name(chr(code_point), "UNNAMED").split()[0]
 
 
-def _fold_sample(table_keys: list[int], per_group: int = 3) -> list[str]:
-    """Code points from every script and every 256-code-point block of the table, a few absent ones near them,
-    each alone and joined per group into one name; then the special lines."""
+ABSENT_SAMPLE = 300
+ASTRAL_LINES = ["\U0001d400\U0001d41a", "\U00020000", "\U0001f600", "\U0010ffff", "\U000e0041"]
+
+
+def _fold_sample(table: dict[str, str], max_code_point: int) -> list[str]:
+    """One code point of every 16-code-point row the table touches (so every Unicode block and script in it),
+    two more per script (the first word of the character's name), code points the table leaves out from every
+    plane, then runs of 8 of those joined into one line. Shared by the C++ and the Node fold tests."""
     rng = np.random.default_rng(0)
-    groups: dict[str, list[int]] = {}
-    for cp in table_keys:
-        groups.setdefault(_script_of(cp), []).append(cp)
-        groups.setdefault(f"block {cp >> 8:X}", []).append(cp)
-    present = set(table_keys)
-    lines = []
-    for members in groups.values():
-        picked = [int(cp) for cp in rng.choice(members, size=min(per_group, len(members)), replace=False)]
-        absent = [cp + 1 for cp in picked if cp + 1 not in present and not 0xD800 <= cp + 1 <= 0xDFFF]
-        lines += [chr(cp) for cp in picked + absent] + ["".join(map(chr, picked + absent))]
-    beyond = [0x1F600, 0x20000, 0x2A6D6, 0xE0041, 0x10FFFF]  # emoji, CJK extension B, a tag letter, the last
-    return lines + [chr(cp) for cp in beyond] + [line.rstrip("\r") for line in SPECIAL_LINES]
+    code_points = sorted(int(key, 16) for key in table)
+    groups: dict[object, list[int]] = {}
+    for code_point in code_points:
+        groups.setdefault(code_point >> 4, []).append(code_point)
+        groups.setdefault(_script_of(code_point), []).append(code_point)
+    picked = {
+        int(rng.choice(members)) for key, members in groups.items() for _ in range(1 if isinstance(key, int) else 2)
+    }
+    present = set(code_points)
+    candidates = rng.integers(0x80, 0x110000, size=4 * ABSENT_SAMPLE)
+    absent = [int(c) for c in candidates if int(c) not in present and not 0xD800 <= c <= 0xDFFF][:ABSENT_SAMPLE]
+    singles = [chr(c) for c in sorted(picked) + absent]
+    joined = ["".join(singles[i : i + 8]) for i in range(0, len(singles), 8)]
+    assert max(picked) <= max_code_point
+    return singles + joined + ASTRAL_LINES
 
 
 def test_node_fold_matches_python_per_script(model_dir):
@@ -373,8 +381,10 @@ def test_node_fold_matches_python_per_script(model_dir):
     from rnnexport.text import fold
 
     table_path = model_dir / "fold_table.json"
-    keys = sorted(int(key, 16) for key in json.loads(table_path.read_text(encoding="utf-8"))["table"])
-    lines = _fold_sample(keys)
+    content = json.loads(table_path.read_text(encoding="utf-8"))
+    keys = sorted(int(key, 16) for key in content["table"])
+    lines = _fold_sample(content["table"], int(content["max_code_point"], 16))
+    lines += [line.rstrip("\r") for line in SPECIAL_LINES]
     result = subprocess.run(
         ["node", "--input-type=module", "-e", FOLD_SCRIPT, str(table_path)],
         input=json.dumps(lines).encode(),
@@ -423,36 +433,12 @@ def test_node_encode_batch_is_time_major_and_refuses_what_the_model_must_not_see
 
 # The C++ fold against Python's (the fold contract of issue 12): fold(name) is the concatenation, over the name's
 # code points, of fold_table.json's value for each (absent: nothing), whatever the table holds.
-ABSENT_SAMPLE = 300
-ASTRAL_LINES = ["\U0001d400\U0001d41a", "\U00020000", "\U0001f600", "\U0010ffff", "\U000e0041"]
 
 
 @pytest.fixture(scope="module")
 def fold_binary(cpp_binary) -> Path:
     """examples/cpp's fold_names: the FoldTable classify_names uses, without LibTorch (built with it)."""
     return cpp_binary.parent / "fold_names"
-
-
-def _fold_sample(table: dict[str, str], max_code_point: int) -> list[str]:
-    """One code point of every 16-code-point row the table touches (so every Unicode block and script in it),
-    two more per script (the first word of the character's name), code points the table leaves out from every
-    plane, then runs of 8 of those joined into one line."""
-    rng = np.random.default_rng(0)
-    code_points = sorted(int(key, 16) for key in table)
-    groups: dict[object, list[int]] = {}
-    for code_point in code_points:
-        groups.setdefault(code_point >> 4, []).append(code_point)
-        groups.setdefault(unicodedata.name(chr(code_point), "UNNAMED").split()[0], []).append(code_point)
-    picked = {
-        int(rng.choice(members)) for key, members in groups.items() for _ in range(1 if isinstance(key, int) else 2)
-    }
-    present = set(code_points)
-    candidates = rng.integers(0x80, 0x110000, size=4 * ABSENT_SAMPLE)
-    absent = [int(c) for c in candidates if int(c) not in present and not 0xD800 <= c <= 0xDFFF][:ABSENT_SAMPLE]
-    singles = [chr(c) for c in sorted(picked) + absent]
-    joined = ["".join(singles[i : i + 8]) for i in range(0, len(singles), 8)]
-    assert max(picked) <= max_code_point
-    return singles + joined + ASTRAL_LINES
 
 
 def _fold_with(binary: Path, model_dir: Path, lines: list[bytes]) -> list[bytes]:
