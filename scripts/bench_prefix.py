@@ -35,12 +35,15 @@ from rnnexport.text import RaggedNames, encode_ragged
 from rnnexport.verify import dataset_names
 
 
-def workloads(rows: int, seed: int) -> dict[str, RaggedNames]:
+def workload(name: str, rows: int, seed: int) -> RaggedNames:
     """W1: rows drawn with replacement from the data set's distinct names (as rnnexport.bench samples them);
     W2: rows distinct n-gram names."""
     names, _ = dataset_names()
-    sampled = np.asarray(names, dtype=object)[np.random.default_rng(seed).integers(len(names), size=rows)]
-    return {"W1": encode_ragged(list(sampled)), "W2": encode_ragged(ngram_names(names, rows, seed=seed))}
+    if name == "W1":
+        return encode_ragged(
+            list(np.asarray(names, dtype=object)[np.random.default_rng(seed).integers(len(names), size=rows)])
+        )
+    return encode_ragged(ngram_names(names, rows, seed=seed))
 
 
 def chunks(encoded: RaggedNames, chunk_rows: int) -> list[RaggedNames]:
@@ -64,16 +67,13 @@ def prefix_flops(schedules, hidden: int, n_labels: int) -> float:
 
 
 def timed(function, repeats: int = 1):
-    """The result, and the best wall and CPU seconds of ``repeats`` runs (best-of damps a shared machine's noise).
-
-    CPU seconds (this process, all threads) stay meaningful when other jobs oversubscribe the cores.
-    """
-    best, best_cpu = float("inf"), float("inf")
+    """The result and the best wall seconds of ``repeats`` runs (best-of damps a shared machine's noise)."""
+    best = float("inf")
     for _ in range(repeats):
-        started, started_cpu = time.perf_counter(), time.process_time()
+        started = time.perf_counter()
         result = function()
-        best, best_cpu = min(best, time.perf_counter() - started), min(best_cpu, time.process_time() - started_cpu)
-    return result, (best, best_cpu)
+        best = min(best, time.perf_counter() - started)
+    return result, best
 
 
 def per_name(runtime, parts):
@@ -92,7 +92,7 @@ def dedup_only(runtime, parts):
 def prefix_shared(engine, parts, block_size, n_labels, threads):
     outputs, schedules, build_seconds = [], [], 0.0
     for part in parts:
-        schedule, (seconds, _) = timed(lambda p=part: build_schedule(p, block_size))
+        schedule, seconds = timed(lambda p=part: build_schedule(p, block_size))
         build_seconds += seconds
         schedules.append(schedule)
         outputs.append(run_schedule(schedule, engine.block_log_probs, n_labels, parallel_calls=threads))
@@ -137,9 +137,9 @@ def main() -> None:
         runtimes = {"onnx": OnnxSequenceRuntime(args.model_dir, threads=args.threads),
                     "torch": TorchRuntime(args.model_dir, threads=args.threads)}  # fmt: skip
         results = []
-        for workload, encoded in workloads(args.rows, args.seed).items():
-            if workload in args.workloads.split(","):
-                results += bench_workload(workload, encoded, args, engines, runtimes, gflops, hidden, n_labels)
+        for name in args.workloads.split(","):
+            encoded = workload(name, args.rows, args.seed)
+            results += bench_workload(name, encoded, args, engines, runtimes, gflops, hidden, n_labels)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
@@ -157,46 +157,39 @@ def bench_workload(workload, encoded, args, engines, runtimes, gflops, hidden, n
     letters = int(encoded.lengths.sum())
     print(f"\n{workload}: {rows:,} rows, {letters:,} letters, naive {naive / rows / 1e3:.1f} kFLOP/name, "
           f"naive ceiling {ceiling:,.0f} names/s")  # fmt: skip
-    print("| runtime | mode | block | names/s | × naive ceiling | kernel eff. | names/s (CPU) | × ceiling (CPU) | "
-          "kernel eff. (CPU) | GFLOP computed | steps | max abs Δ |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| runtime | mode | block | names/s | × naive ceiling | kernel eff. | GFLOP computed | steps | max abs Δ |")
+    print("|---|---|---|---|---|---|---|---|---|")
     results = []
 
-    def report(runtime, mode, block, output, times, flops, steps, extra=None):
-        seconds, cpu_seconds = times
-        cpu_equivalent = cpu_seconds / args.threads  # wall seconds on `threads` cores of our own
+    def report(runtime, mode, block, output, seconds, flops, steps, extra=None):
         max_abs_diff = float(np.nanmax(np.abs(output - reference)))
         entry = {"workload": workload, "runtime": runtime, "mode": mode, "block_size": block, "seconds": seconds,
-                 "cpu_seconds": cpu_seconds, "names_per_second": rows / seconds,
-                 "x_naive_ceiling": rows / seconds / ceiling, "kernel_efficiency": flops / seconds / (gflops * 1e9),
-                 "names_per_second_cpu": rows / cpu_equivalent, "x_naive_ceiling_cpu": rows / cpu_equivalent / ceiling,
-                 "kernel_efficiency_cpu": flops / cpu_equivalent / (gflops * 1e9), "gflop_computed": flops / 1e9,
+                 "names_per_second": rows / seconds, "x_naive_ceiling": rows / seconds / ceiling,
+                 "kernel_efficiency": flops / seconds / (gflops * 1e9), "gflop_computed": flops / 1e9,
                  "steps": steps, "max_abs_diff": max_abs_diff, **(extra or {})}  # fmt: skip
         results.append(entry)
         print(f"| {runtime} | {mode} | {block or '-'} | {entry['names_per_second']:,.0f} | "
-              f"{entry['x_naive_ceiling']:.2f} | {entry['kernel_efficiency']:.0%} | "
-              f"{entry['names_per_second_cpu']:,.0f} | {entry['x_naive_ceiling_cpu']:.2f} | "
-              f"{entry['kernel_efficiency_cpu']:.0%} | {entry['gflop_computed']:.1f} | "
-              f"{steps:,} | {entry['max_abs_diff']:.2g} |", flush=True)  # fmt: skip
+              f"{entry['x_naive_ceiling']:.2f} | {entry['kernel_efficiency']:.0%} | {entry['gflop_computed']:.1f} | "
+              f"{steps:,} | {max_abs_diff:.2g} |", flush=True)  # fmt: skip
 
     for name in args.runtimes.split(","):
         runtime = runtimes[name]
         per_name(runtime, parts[:1])  # warm-up
-        output, times = timed(lambda r=runtime: per_name(r, parts), args.repeats)
-        report(name, "per-name batches of 512", None, output, times, naive, letters)
-        output, times = timed(lambda r=runtime: dedup_only(r, parts), args.repeats)
+        output, seconds = timed(lambda r=runtime: per_name(r, parts), args.repeats)
+        report(name, "per-name batches of 512", None, output, seconds, naive, letters)
+        output, seconds = timed(lambda r=runtime: dedup_only(r, parts), args.repeats)
         distinct = [distinct_names(part) for part in parts]
         dedup_steps = sum(int(d.names.lengths.sum()) for d in distinct)
         dedup_flops = sum(naive_flops(d.names, hidden, n_labels) for d in distinct)
-        report(name, "dedup only", None, output, times, dedup_flops, dedup_steps)
+        report(name, "dedup only", None, output, seconds, dedup_flops, dedup_steps)
         for block_size in map(int, args.block_sizes.split(",")):
             engine = engines[name]
             prefix_shared(engine, parts[:1], block_size, n_labels, args.threads)  # warm-up
-            (output, schedules, build), times = timed(
+            (output, schedules, build), seconds = timed(
                 lambda e=engine, b=block_size: prefix_shared(e, parts, b, n_labels, args.threads), args.repeats
             )
             steps = sum(s.n_nodes for s in schedules)
-            report(name, "dedup + prefix sharing", block_size, output, times,
+            report(name, "dedup + prefix sharing", block_size, output, seconds,
                    prefix_flops(schedules, hidden, n_labels), steps, {"schedule_seconds": build})  # fmt: skip
     return results
 
