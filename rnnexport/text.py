@@ -1,25 +1,33 @@
-"""Folding Unicode names to the model's 57-symbol alphabet and encoding them as index arrays (numpy only)."""
+"""Folding Unicode names to the model's alphabet (NFKC, anyascii transliteration) and encoding them as indices."""
 
 from __future__ import annotations
 
 import string
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
+from importlib.metadata import version
+from types import MappingProxyType
 
 import numpy as np
+from anyascii import anyascii
 
 ALPHABET = string.ascii_letters + " .,;'"
 N_LETTERS = len(ALPHABET)
 ALPHABET_SET = frozenset(ALPHABET)
 SPACE_INDEX = ALPHABET.index(" ")
+MAX_CODE_POINT = 0x10FFFF
+_ASCII_LETTERS = frozenset(string.ascii_letters)
 
 # Code point -> alphabet index for ASCII; -1 means "dropped by folding".
 _ASCII_INDEX = np.full(128, -1, dtype=np.int64)
 _ASCII_INDEX[[ord(c) for c in ALPHABET]] = np.arange(N_LETTERS)
 # A bytes.translate table (~10x faster than numpy indexing): a byte of UTF-8 text -> its alphabet index, or
 # DROPPED_BYTE for the rest (bytes >= 128 are parts of non-ASCII characters, which text folding handles).
+# The ASCII rows of the per-code-point letters table (:func:`_letters_of_code_points`).
+_ASCII_COUNTS = (_ASCII_INDEX >= 0).astype(np.int64)
+_ASCII_KEPT = _ASCII_INDEX[_ASCII_INDEX >= 0]
 DROPPED_BYTE = 255
 _BYTE_TO_LETTER = bytes(index if 0 <= index < N_LETTERS else DROPPED_BYTE for index in _ASCII_INDEX) + bytes(
     [DROPPED_BYTE] * 128
@@ -31,27 +39,59 @@ def has_prediction(folded: str) -> bool:
     return bool(folded.strip(" "))
 
 
-def fold(name: str) -> str:
-    """NFD-normalise, drop combining marks (Mn), then drop everything outside the alphabet."""
-    decomposed = unicodedata.normalize("NFD", name)
-    return "".join(c for c in decomposed if c in ALPHABET_SET and unicodedata.category(c) != "Mn")
+def fold_identity() -> dict[str, str]:
+    """What the fold depends on, for the checkpoint and artifacts: transliteration library and its version,
+    the normalisation, and the Unicode version of Python's unicodedata (NFKC and categories)."""
+    return {
+        "library": "anyascii",
+        "version": version("anyascii"),
+        "normalization": "NFKC",
+        "unicode_version": unicodedata.unidata_version,
+    }
 
 
+def _transliterate(character: str) -> str:
+    """anyascii's Latin spelling of one character; a character that is no letter or mark (a symbol, digit,
+    emoji, unassigned) keeps no letter: anyascii spells those as words (``😀`` -> ``:grinning:``, ``£`` -> ``GBP``)."""
+    spelled = anyascii(character)
+    if unicodedata.category(character)[0] in "LM":
+        return spelled
+    return "".join(c for c in spelled if c not in _ASCII_LETTERS)
+
+
+@cache
 def fold_code_point(code_point: int) -> str:
-    """Fold one code point; folding a string is folding each of its code points (no code point folds to two)."""
-    if 0xD800 <= code_point <= 0xDFFF:  # lone surrogates are not characters
+    """One code point folded: NFKC, transliterate each resulting character, keep alphabet symbols (0 or more).
+
+    Folding a name is folding each of its code points (:func:`fold`), so a table of this function is the fold.
+    Lone surrogates (U+D800..U+DFFF) are not characters and fold to "". Cached per code point.
+    """
+    if 0xD800 <= code_point <= 0xDFFF:
         return ""
-    return fold(chr(code_point))
+    spelled = "".join(map(_transliterate, unicodedata.normalize("NFKC", chr(code_point))))
+    return "".join(c for c in spelled if c in ALPHABET_SET)
 
 
-def fold_table(max_code_point: int = 0xFFFF) -> dict[int, str]:
-    """Every code point up to ``max_code_point`` that folds to a non-empty string, with that string."""
+def fold(name: str) -> str:
+    """A name in the alphabet: the concatenation of :func:`fold_code_point` over its code points, in order."""
+    if name.isascii():  # ASCII folds to itself minus what is outside the alphabet
+        return "".join(c for c in name if c in ALPHABET_SET)
+    return "".join([fold_code_point(ord(c)) for c in name])
+
+
+@cache
+def fold_table() -> Mapping[int, str]:
+    """Every code point 0..U+10FFFF (surrogates excluded) that folds to a non-empty string, with that string.
+
+    Read-only and built once per process (about 2 s); ~114,000 entries. Built without filling
+    :func:`fold_code_point`'s cache.
+    """
     table = {}
-    for code_point in range(max_code_point + 1):
-        folded = fold_code_point(code_point)
+    for code_point in range(MAX_CODE_POINT + 1):
+        folded = fold_code_point.__wrapped__(code_point)
         if folded:
             table[code_point] = folded
-    return table
+    return MappingProxyType(table)
 
 
 @dataclass(frozen=True)
@@ -70,18 +110,43 @@ class EncodedNames:
         return self.lengths > 0
 
 
-def _index_of_code_points(code_points: np.ndarray) -> np.ndarray:
-    """Alphabet index (or -1) for each code point, folding non-ASCII ones through unicodedata once each."""
-    index = np.full(code_points.shape, -1, dtype=np.int64)
-    is_ascii = code_points < 128
-    index[is_ascii] = _ASCII_INDEX[code_points[is_ascii]]
-    if not is_ascii.all():
-        others = code_points[~is_ascii]
-        unique, inverse = np.unique(others, return_inverse=True)
-        folded = [fold_code_point(int(cp)) for cp in unique]
-        unique_index = np.array([ALPHABET.index(f) if f else -1 for f in folded], dtype=np.int64)
-        index[~is_ascii] = unique_index[inverse]
-    return index
+def _letters_of_code_points(code_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The folded letters of code points (int64 [N], <= U+10FFFF), laid end to end, and how many each gave
+    (int8 [N], >= 0).
+
+    Each distinct non-ASCII code point is folded once (:func:`fold_code_point`) into tables indexed by code
+    point. Most give 0 or 1 letter, so every code point's first letter is gathered at once and the few
+    later letters (``ß`` -> ``ss``) are inserted after it.
+    """
+    present = np.zeros(MAX_CODE_POINT + 1, dtype=bool)
+    present[code_points] = True
+    present[:128] = False
+    unique = np.flatnonzero(present)
+    spellings = [[ALPHABET.index(c) for c in fold_code_point(int(cp))] for cp in unique]
+    counts_by_code_point = np.zeros(MAX_CODE_POINT + 1, dtype=np.int8)  # anyascii spells a character in < 128
+    counts_by_code_point[:128] = _ASCII_COUNTS
+    counts_by_code_point[unique] = [len(spelling) for spelling in spellings]
+    first_by_code_point = np.full(MAX_CODE_POINT + 1, -1, dtype=np.int8)
+    first_by_code_point[:128] = _ASCII_INDEX
+    first_by_code_point[unique] = [spelling[0] if spelling else -1 for spelling in spellings]
+    counts = counts_by_code_point[code_points]
+    kept = code_points[counts > 0]
+    letters = first_by_code_point[kept].astype(np.int64)
+    multi = np.flatnonzero(counts_by_code_point[kept] > 1)
+    if len(multi):
+        letters = _insert_later_letters(letters, multi, np.searchsorted(unique, kept[multi]), spellings)
+    return letters, counts
+
+
+def _insert_later_letters(
+    letters: np.ndarray, multi: np.ndarray, rows: np.ndarray, spellings: list[list[int]]
+) -> np.ndarray:
+    """First letters with, after each one at ``multi``, the rest of its spelling (``spellings[rows[i]][1:]``)."""
+    later_counts = np.array([len(spelling) - 1 if spelling else 0 for spelling in spellings], dtype=np.int64)
+    later_table = np.array([i for spelling in spellings for i in spelling[1:]], dtype=np.int64)
+    repeats = later_counts[rows]
+    later = later_table[ragged_positions((np.cumsum(later_counts) - later_counts)[rows], repeats)]
+    return np.insert(letters, np.repeat(multi + 1, repeats), later)  # equal positions keep their order
 
 
 def _as_strings(names: Iterable[object]) -> list[str]:
@@ -96,11 +161,14 @@ class RaggedNames:
     """Folded names as letter indices without padding: name i is ``letters[starts[i] : starts[i] + lengths[i]]``.
 
     ``starts`` defaults to the names laid end to end; :meth:`replace_rows` instead points the replaced names
-    at letters appended after the others, so that the others need no copy.
+    at letters appended after the others, so that the others need no copy. ``lost`` (int64 [B]) counts each
+    name's code points that folded to nothing (emoji, digits, punctuation outside the alphabet; a transliterated
+    character is not lost): ``(lost > 0).sum()`` names lost characters in folding.
     """
 
     letters: np.ndarray
     lengths: np.ndarray
+    lost: np.ndarray
     explicit_starts: np.ndarray | None = None
 
     @cached_property
@@ -119,15 +187,16 @@ class RaggedNames:
         """The names at ``rows``, in that order, laid end to end."""
         lengths = self.lengths[rows]
         letters = self.letters[ragged_positions(self.starts[rows], lengths)].astype(np.int64, copy=False)
-        return RaggedNames(letters=letters, lengths=lengths)
+        return RaggedNames(letters=letters, lengths=lengths, lost=self.lost[rows])
 
     def replace_rows(self, rows: np.ndarray, others: RaggedNames) -> RaggedNames:
         """These names with those at ``rows`` replaced by ``others`` (one per row, in order)."""
-        starts, lengths = self.starts.copy(), self.lengths.copy()
+        starts, lengths, lost = self.starts.copy(), self.lengths.copy(), self.lost.copy()
         starts[rows] = len(self.letters) + others.starts
         lengths[rows] = others.lengths
+        lost[rows] = others.lost
         letters = np.concatenate((self.letters, others.letters.astype(self.letters.dtype)))
-        return RaggedNames(letters=letters, lengths=lengths, explicit_starts=starts)
+        return RaggedNames(letters=letters, lengths=lengths, lost=lost, explicit_starts=starts)
 
     def padded(self) -> EncodedNames:
         """All names padded to the longest (fine for small batches; use buckets for large ones)."""
@@ -146,10 +215,12 @@ def encode_ragged(names: Sequence[object] | Iterable[object]) -> RaggedNames:
     joined = "".join(strings)
     if joined.isascii():  # O(1) in CPython; one byte per character is much cheaper than UTF-32
         letter_index = _ASCII_INDEX[np.frombuffer(joined.encode("ascii"), dtype=np.uint8)]
+        kept = letter_index >= 0  # an ASCII character folds to itself or to nothing
+        letters, counts = letter_index[kept], kept
     else:
         code_points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        letter_index = _index_of_code_points(code_points.astype(np.int64))
-    return _ragged_from_letter_index(letter_index, raw_lengths)
+        letters, counts = _letters_of_code_points(code_points.astype(np.int64))
+    return _ragged_from_letters(letters, counts, raw_lengths)
 
 
 def encode_byte_fields(data: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> tuple[RaggedNames, np.ndarray]:
@@ -168,7 +239,7 @@ def encode_byte_fields(data: np.ndarray, starts: np.ndarray, stops: np.ndarray) 
     nonempty = np.flatnonzero(lengths > 0)
     may_be_blank = nonempty[letters[field_starts[nonempty]] == SPACE_INDEX]
     special = np.union1d(with_dropped, may_be_blank)
-    return RaggedNames(letters=letters, lengths=lengths), special
+    return RaggedNames(letters=letters, lengths=lengths, lost=np.zeros(len(lengths), dtype=np.int64)), special
 
 
 def _span_mask(starts: np.ndarray, stops: np.ndarray, size: int) -> np.ndarray:
@@ -185,22 +256,23 @@ def ragged_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return offsets + np.arange(int(lengths.sum()))
 
 
-def _ragged_from_letter_index(letter_index: np.ndarray, raw_lengths: np.ndarray) -> RaggedNames:
-    """Names from the alphabet index of each of their characters (-1: dropped) and their raw lengths."""
-    kept = letter_index >= 0
+def _ragged_from_letters(letters: np.ndarray, counts: np.ndarray, raw_lengths: np.ndarray) -> RaggedNames:
+    """Names from their folded letters laid end to end, how many letters each code point gave (int64 or bool,
+    over all names' code points) and how many code points each name has."""
     ends = np.cumsum(raw_lengths)
-    lengths = _per_name_counts(kept, ends, raw_lengths)
+    lengths = _per_name_counts(counts, ends, raw_lengths)
+    lost = raw_lengths - (lengths if counts.dtype == bool else _per_name_counts(counts > 0, ends, raw_lengths))
     # A blank name (only spaces once folded) gets no prediction, like one that folds to nothing.
-    blank = (_per_name_counts(kept & (letter_index != SPACE_INDEX), ends, raw_lengths) == 0) & (lengths > 0)
+    blank = (_per_name_counts(letters != SPACE_INDEX, np.cumsum(lengths), lengths) == 0) & (lengths > 0)
     if blank.any():
-        kept &= ~np.repeat(blank, raw_lengths)
+        letters = letters[np.repeat(~blank, lengths)]
         lengths[blank] = 0
-    return RaggedNames(letters=letter_index[kept], lengths=lengths)
+    return RaggedNames(letters=letters, lengths=lengths, lost=lost)
 
 
-def _per_name_counts(flags: np.ndarray, ends: np.ndarray, raw_lengths: np.ndarray) -> np.ndarray:
-    """How many flagged code points each name has (flags run over all names' code points, concatenated)."""
-    before = np.concatenate(([0], np.cumsum(flags)))
+def _per_name_counts(counts: np.ndarray, ends: np.ndarray, raw_lengths: np.ndarray) -> np.ndarray:
+    """Per-name sums of ``counts`` (bool or int, over all names' items concatenated; name i ends at ends[i])."""
+    before = np.concatenate(([0], np.cumsum(counts)))
     return before[ends] - before[ends - raw_lengths]
 
 
