@@ -2,7 +2,9 @@
 
 Builds examples/cpp (CMake, Release) and installs examples/node (npm ci) once per module, then feeds each
 consumer the same 2,000 lines: real or generated names, accented names, empty, emoji-only, digits-only and
-ill-formed UTF-8 lines. Model directory: $RNNEXPORT_EMBED_MODEL_DIR, else the repository's exported/.
+ill-formed UTF-8 lines. Model directories: $RNNEXPORT_EMBED_MODEL_DIR, else the repository's exported/; and a
+model trained on generated data with 3 labels and a lowercase-only alphabet (conftest.three_label_model_dir), so
+the consumers are shown to take labels, alphabet and sizes from the artifacts.
 """
 
 from __future__ import annotations
@@ -86,8 +88,10 @@ def _check(result: subprocess.CompletedProcess, what: str) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
+@pytest.fixture(scope="module", params=["exported", "three-labels-lowercase"])
+def model_dir(request) -> Path:
+    if request.param == "three-labels-lowercase":
+        return request.getfixturevalue("three_label_model_dir")
     return _model_dir()
 
 
@@ -203,9 +207,9 @@ def reference(model_dir, input_lines):
 
     echoed = [line[:-1] if line.endswith(b"\r") else line for line in input_lines]
     names = [line.decode("utf-8", errors="ignore") for line in echoed]
-    encoded = encode_ragged(names)
-    valid = np.flatnonzero(encoded.lengths > 0)
     runtime = TorchRuntime(model_dir)
+    encoded = encode_ragged(names, runtime.alphabet)
+    valid = np.flatnonzero(encoded.lengths > 0)
     probs = np.full((len(names), len(runtime.labels)), np.nan)
     probs[valid] = np.exp(run_batched(runtime, encoded.select(valid), 256).astype(np.float64))
     return {"echoed": echoed, "probs": probs, "labels": list(runtime.labels), "valid": encoded.lengths > 0}
@@ -371,7 +375,8 @@ def test_node_fold_matches_python_per_script(model_dir):
     from rnnexport.text import fold
 
     table_path = model_dir / "fold_table.json"
-    keys = sorted(int(key, 16) for key in json.loads(table_path.read_text(encoding="utf-8"))["table"])
+    content = json.loads(table_path.read_text(encoding="utf-8"))
+    keys, alphabet = sorted(int(key, 16) for key in content["table"]), content["alphabet"]
     lines = _fold_sample(keys)
     result = subprocess.run(
         ["node", "--input-type=module", "-e", FOLD_SCRIPT, str(table_path)],
@@ -387,9 +392,9 @@ def test_node_fold_matches_python_per_script(model_dir):
     scripts = {_script_of(ord(line)) for line in lines if len(line) == 1 and ord(line) in set(keys)}
     assert len(scripts) >= len({_script_of(cp) for cp in keys}), "every script of the table is sampled"
     mismatches = [
-        (line, [f"U+{ord(c):04X}" for c in line], fold(line), js)
+        (line, [f"U+{ord(c):04X}" for c in line], fold(line, alphabet), js)
         for line, js in zip(lines, folded, strict=True)
-        if js != [fold(line), fold(line)]
+        if js != [fold(line, alphabet), fold(line, alphabet)]
     ]
     assert not mismatches, f"{len(mismatches)} of {len(lines)} lines fold differently, e.g. {mismatches[:5]}"
 

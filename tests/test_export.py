@@ -200,7 +200,7 @@ def fold_table_map(tiny_model_dir):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"]), max_size=20))
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=20))
 def test_fold_table_reproduces_python_folding(fold_table_map, text):
     assert "".join(fold_table_map.get(ord(ch), "") for ch in text) == fold(text)
 

@@ -6,9 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnexport.errors import InputError
 from rnnexport.text import (
     ALPHABET,
     N_LETTERS,
+    check_alphabet,
+    encode_byte_fields,
     encode_names,
     encode_ragged,
     fold,
@@ -61,15 +64,15 @@ def test_alphabet_is_the_documented_57_symbols():
     assert ALPHABET.endswith(" .,;'")
 
 
-def naive_encode(names):
+def naive_encode(names, alphabet=ALPHABET):
     """The per-character reference: fold, then look each letter up."""
-    folded = [fold(name) if isinstance(name, str) else "" for name in names]
+    folded = [fold(name, alphabet) if isinstance(name, str) else "" for name in names]
     folded = [name if has_prediction(name) else "" for name in folded]
     lengths = np.array([len(f) for f in folded], dtype=np.int64)
     indices = np.zeros((max(int(lengths.max(initial=0)), 1), len(names)), dtype=np.int64)
     for b, name in enumerate(folded):
         for t, letter in enumerate(name):
-            indices[t, b] = ALPHABET.index(letter)
+            indices[t, b] = alphabet.index(letter)
     return indices, lengths
 
 
@@ -161,3 +164,61 @@ def test_fold_identity_names_library_version_and_normalization():
     assert identity["library"] == "anyascii" and identity["normalization"] == "NFKC"
     assert identity["version"].count(".") == 2
     assert identity["unicode_version"] == unicodedata.unidata_version
+
+
+LOWERCASE = "abcdefghijklmnopqrstuvwxyz"
+# Other alphabets a model may have: lowercase only, without a space, a few symbols, a quote and a digit.
+ALPHABETS = [LOWERCASE, LOWERCASE + " '-", "ABC xyz", 'a"b,1', "."]
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [("Łukasz", "lukasz"), ("Smith, Jr.", "smith jr"), ("Weiß", "weiss"), ("Иванов", "ivanov"), ("ＭＸ", "mx")],
+)
+def test_a_lowercase_alphabet_folds_letters_to_lowercase_and_drops_the_rest(raw, folded):
+    assert fold(raw, LOWERCASE + " ") == folded
+
+
+def test_a_letter_keeps_its_case_when_the_alphabet_has_it():
+    assert fold("AbC", "ABCbc") == "AbC" and fold("abc", "ABC") == "ABC" and fold("a1-", "a") == "a"
+
+
+@pytest.mark.parametrize(
+    ("alphabet", "problem"),
+    [("", "is empty"), ("abca", "repeats 'a'"), ("abé", "printable ASCII"), ("ab\t", "printable ASCII")],
+)
+def test_bad_alphabets_are_input_errors(alphabet, problem):
+    with pytest.raises(InputError, match=problem):
+        check_alphabet(alphabet)
+    with pytest.raises(InputError, match=problem):
+        encode_ragged(["x"], alphabet)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(UNICODE_TEXT, max_size=12), st.sampled_from(ALPHABETS))
+def test_encoder_and_byte_path_match_the_naive_loop_in_any_alphabet(names, alphabet):
+    indices, lengths = naive_encode(names, alphabet)
+    encoded = encode_names(names, alphabet)
+    np.testing.assert_array_equal(encoded.lengths, lengths)
+    np.testing.assert_array_equal(encoded.indices, indices)
+    assert folded_strings(encoded, alphabet) == [
+        fold(n, alphabet) if length else "" for n, length in zip(names, lengths, strict=True)
+    ]
+    data = "".join(names).encode("utf-8", "surrogatepass")
+    stops = np.cumsum([len(name.encode("utf-8", "surrogatepass")) for name in names], dtype=np.int64)
+    starts = stops - np.array([len(name.encode("utf-8", "surrogatepass")) for name in names], dtype=np.int64)
+    from_bytes, special = encode_byte_fields(np.frombuffer(data, dtype=np.uint8), starts, stops, alphabet)
+    if len(special):
+        from_bytes = from_bytes.replace_rows(special, encode_ragged([names[row] for row in special], alphabet))
+    np.testing.assert_array_equal(from_bytes.padded().indices, indices)
+    np.testing.assert_array_equal(from_bytes.padded().lengths, lengths)
+
+
+@pytest.mark.parametrize("alphabet", ALPHABETS)
+def test_fold_table_of_another_alphabet_is_its_fold(alphabet):
+    table = fold_table(alphabet)
+    assert set("".join(table.values())) <= set(alphabet) and all(table.values())
+    rng = np.random.default_rng(3)
+    for code_point in {int(c) for c in rng.integers(0, 0x110000, size=3000)} | {0xDF, 0x141, 0x41, 0x61, 0x4E2D}:
+        if not 0xD800 <= code_point <= 0xDFFF:
+            assert table.get(code_point, "") == fold(chr(code_point), alphabet), hex(code_point)
