@@ -61,7 +61,7 @@ SPECIAL_BYTES = [
 
 def _model_dir() -> Path:
     override = os.environ.get("RNNEXPORT_EMBED_MODEL_DIR")
-    model_dir = Path(override) if override else REPO / "exported"
+    model_dir = Path(override).resolve() if override else REPO / "exported"  # consumers run in other folders
     if not (model_dir / "manifest.json").is_file():
         pytest.skip(
             f"no exported model at {model_dir} (no manifest.json): run `rnnexport export` "
