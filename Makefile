@@ -26,21 +26,23 @@ $(STAMP): pyproject.toml
 data: install
 	$(BIN)/rnnexport data $(if $(NAMES_DIR),--from "$(NAMES_DIR)")
 
+# The repository's model is exported/ (MODEL_DIR); commands are given it explicitly: without --model-dir they
+# load $RNNEXPORT_MODEL_DIR, else the model packaged with rnnexport, never ./exported by accident.
 train: data
-	$(BIN)/rnnexport train
+	$(BIN)/rnnexport train --out $(MODEL_DIR)
 
 export: install
-	$(BIN)/rnnexport export
+	$(BIN)/rnnexport export --out $(MODEL_DIR)
 
 verify: install
-	$(BIN)/rnnexport verify
+	$(BIN)/rnnexport verify --model-dir $(MODEL_DIR)
 
 test: install lint browser cpp-deps consumer-envs
 	$(BIN)/pytest
 
 # The C++ (LibTorch) and Node.js (onnxruntime-node) consumers, built and compared with Python (also part of `test`).
 test-embed: install cpp-deps
-	$(BIN)/pytest -m embed tests/test_embed.py -ra
+	RNNEXPORT_EMBED_MODEL_DIR=$(MODEL_DIR) $(BIN)/pytest -m embed tests/test_embed.py -ra
 
 # Debian's Chromium for tests/test_web.py (driven by playwright-core: no browser download). Installed when missing
 # and running as root (CI); otherwise the browser tests skip and say why.
@@ -100,7 +102,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 bench: data
-	$(BIN)/rnnexport bench
+	$(BIN)/rnnexport bench --model-dir $(MODEL_DIR)
 
 bench-train: data
 	$(BIN)/rnnexport bench-train

@@ -10,21 +10,25 @@ import torch
 
 from . import __version__
 from .atomic import atomic_save
-from .errors import CheckpointError
+from .errors import CheckpointError, InputError
 from .model import CharRNN, ModelConfig
-from .text import ALPHABET
+from .text import check_alphabet, check_fold, fold_identity
 
 FORMAT = "rnnexport-checkpoint/1"
 PARAMETER_NAMES = ("u.weight", "u.bias", "w.weight", "w.bias", "v.weight", "v.bias")
-REQUIRED_KEYS = ("format", "rnnexport_version", "alphabet", "labels", "hidden_size", "state_dict", "config", "metrics")
+REQUIRED_KEYS = (
+    "format", "rnnexport_version", "alphabet", "fold", "labels", "hidden_size", "state_dict", "config", "metrics",
+)  # fmt: skip
 
 
-def make_checkpoint(model: CharRNN, labels: list[str], config: dict, metrics: dict) -> dict:
-    """The documented checkpoint dict (see README: 'Checkpoint format')."""
+def make_checkpoint(model: CharRNN, labels: list[str], alphabet: str, config: dict, metrics: dict) -> dict:
+    """The documented checkpoint dict (see README: 'Checkpoint and artifacts'); ``fold`` is the installed
+    fold's identity (text.fold_identity), which the training data went through."""
     return {
         "format": FORMAT,
         "rnnexport_version": __version__,
-        "alphabet": ALPHABET,
+        "alphabet": alphabet,
+        "fold": fold_identity(),
         "labels": list(labels),
         "hidden_size": model.hidden_size,
         "state_dict": {name: tensor.detach().clone() for name, tensor in model.state_dict().items()},
@@ -50,8 +54,11 @@ def load_checkpoint(path: Path) -> dict:
     missing = [key for key in REQUIRED_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks keys: {', '.join(missing)}")
-    if checkpoint["alphabet"] != ALPHABET:
-        raise CheckpointError(f"checkpoint {path} uses another alphabet than this rnnexport")
+    try:
+        check_alphabet(checkpoint["alphabet"])
+    except InputError as error:
+        raise CheckpointError(f"checkpoint {path}: {error}") from None
+    check_fold(checkpoint["fold"], f"checkpoint {path}", CheckpointError)
     return checkpoint
 
 

@@ -25,7 +25,7 @@ from .csvio.reader import ChunkNames, RecordReader, open_input
 from .csvio.writer import check_no_clash, check_top_k, output_bytes, prediction_names, top_k_columns
 from .errors import InputError, RnnExportError
 from .runtimes import TORCH_RUNTIMES, Runtime, open_reference, open_runtime, runtime_name, use_one_intra_op_thread
-from .text import RaggedNames, encode_byte_fields, encode_ragged
+from .text import RaggedNames, encode_byte_fields, encode_ragged, folded_strings
 
 if TYPE_CHECKING:  # pandas costs ~0.3 s to import; the local engine's hot path does not need it
     import pandas as pd
@@ -60,6 +60,7 @@ class CheckResult:
 class ClassifySummary:
     rows: int = 0
     skipped: int = 0
+    lost: int | None = 0  # names that lost characters in folding (RaggedNames.lost > 0); None: not counted
     seconds: float = 0.0
     runtime: str = ""
     column: str = ""
@@ -151,6 +152,8 @@ def predict_encoded(
         compare_with_reference(log_probs, reference_log_probs, summary.check)
     summary.rows += len(encoded.lengths)
     summary.skipped += len(skipped)
+    if summary.lost is not None:
+        summary.lost += int(np.count_nonzero(encoded.lost))
     return log_probs
 
 
@@ -158,7 +161,8 @@ def predict_names(
     names, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None, summary: ClassifySummary
 ) -> np.ndarray:
     """:func:`predict_encoded` for names given as strings (None/NaN: no prediction)."""
-    return predict_encoded(encode_ragged(names), lambda row: names[row], runtime, options, reference, summary)
+    encoded = encode_ragged(names, runtime.alphabet)
+    return predict_encoded(encoded, lambda row: names[row], runtime, options, reference, summary)
 
 
 def classify_frame(
@@ -175,16 +179,16 @@ def classify_frame(
     return pd.concat([frame, predictions], axis=1)
 
 
-def encode_chunk_names(names: ChunkNames) -> RaggedNames:
+def encode_chunk_names(names: ChunkNames, alphabet: str) -> RaggedNames:
     """The chunk's names encoded: alphabet-only fields from their bytes, the rest through their text."""
-    encoded, special = encode_byte_fields(names.chunk.data, names.starts, names.stops)
+    encoded, special = encode_byte_fields(names.chunk.data, names.starts, names.stops, alphabet)
     if len(special):
-        encoded = encoded.replace_rows(special, encode_ragged(names.texts(special)))
+        encoded = encoded.replace_rows(special, encode_ragged(names.texts(special), alphabet))
     return encoded
 
 
 def _predict_chunk(names: ChunkNames, runtime, options, reference, summary) -> np.ndarray:
-    encoded = encode_chunk_names(names)
+    encoded = encode_chunk_names(names, runtime.alphabet)
     return predict_encoded(encoded, lambda row: names.texts([row])[0], runtime, options, reference, summary)
 
 
@@ -296,22 +300,32 @@ def _classify_with_dask(request: ClassifyRequest, on_rows) -> ClassifySummary:
     )  # fmt: skip
 
 
-def predict_top_k(
-    names: list[str], model_dir: Path, runtime: str = "onnx", top_k: int = 3
-) -> list[list[tuple[str, float]] | None]:
-    """The top-k (language, probability) pairs of each name, best first; None for a name with no letter.
+@dataclass(frozen=True)
+class Prediction:
+    """One name of ``predict``: as given, as folded for the model, and its top-k (label, probability) pairs,
+    best first (None when it folds to no letter)."""
 
-    Ranked as classify's language/probability columns. Raises InputError when ``top_k`` exceeds the labels.
+    name: str
+    folded: str
+    top: list[tuple[str, float]] | None
+
+
+def predict_top_k(names: list[str], model_dir: Path, runtime: str = "onnx", top_k: int = 3) -> list[Prediction]:
+    """Each name's folded form and top-k labels, ranked as classify's label/probability columns.
+
+    Raises InputError when ``top_k`` exceeds the model's labels; ArtifactError/CheckpointError for the model.
     """
     model = open_runtime(runtime, model_dir)
     check_top_k(top_k, model.labels)
-    log_probs = predict_log_probs(model, encode_ragged(list(names)), len(model.labels), PREDICT_BATCH_SIZE)
+    encoded = encode_ragged(list(names), model.alphabet)
+    log_probs = predict_log_probs(model, encoded, len(model.labels), PREDICT_BATCH_SIZE)
     columns = list(top_k_columns(log_probs, model.labels, top_k).values())
-    ranked = []
-    for i in range(len(names)):
+    folded = folded_strings(encoded.padded(), model.alphabet)
+    predictions = []
+    for i, name in enumerate(names):
         pairs = [
-            (languages[i], float(probabilities[i]))
-            for languages, probabilities in zip(columns[0::2], columns[1::2], strict=True)
+            (labels[i], float(probabilities[i]))
+            for labels, probabilities in zip(columns[0::2], columns[1::2], strict=True)
         ]
-        ranked.append(pairs if columns[0][i] else None)
-    return ranked
+        predictions.append(Prediction(name, folded[i], pairs if columns[0][i] else None))
+    return predictions

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
 from . import __version__
 from .classify import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, DEFAULT_CHUNK_ROWS, ENGINES, ClassifyOptions
-from .errors import ParityError, RnnExportError
+from .errors import ParityError, RnnExportError, RnnExportWarning
 from .runtimes import (  # torch-free: keeps `classify --runtime onnx` light
     DEVICES,
     ONNX_GRAPHS,
@@ -21,9 +22,19 @@ from .runtimes import (  # torch-free: keeps `classify --runtime onnx` light
 
 DEFAULT_MODEL_DIR = Path("exported")
 
+
+def _find_model_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+    """--model-dir through the library's one lookup (rnnexport.model_dir.find_model_dir)."""
+    from .model_dir import find_model_dir
+
+    with user_errors():
+        return find_model_dir(value)
+
+
 model_dir_option = click.option(
-    "--model-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True,
-    help="The exported model: artifacts plus manifest.json.",
+    "--model-dir", type=click.Path(file_okay=False, path_type=Path), callback=_find_model_dir,
+    help="The exported model (artifacts plus manifest.json) [default: $RNNEXPORT_MODEL_DIR, else the model "
+    "packaged with rnnexport].",
 )  # fmt: skip
 no_verify_hash_option = click.option(
     "--no-verify-hash", is_flag=True, help="Load artifacts even if they do not match manifest.json."
@@ -44,6 +55,14 @@ def echo_err(message: str, quiet: bool = False) -> None:
         click.echo(message, err=True)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    """The library's warnings as one ``Warning: ...`` line on stderr; other warnings as Python shows them."""
+    if issubclass(category, RnnExportWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rnnexport")
 def main() -> None:
@@ -57,6 +76,7 @@ def main() -> None:
       rnnexport export
       rnnexport classify names.csv -o labelled.csv
     """
+    warnings.showwarning = _show_warning
 
 
 @main.command()
@@ -94,10 +114,20 @@ def data(source: Path | None, dest: Path, refresh: bool) -> None:
 def _train_options(function):
     options = [
         click.option(
+            "--data",
             "--names-dir",
+            "data_path",
             type=click.Path(path_type=Path),
-            help="Names folder [default: data/names, else $RNNEXPORT_NAMES_DIR].",
+            help="Labelled names: a folder of <label>.txt files (any labels, at least 2) or a CSV/TSV file with a "
+            "name and a label column [default: data/names, else $RNNEXPORT_NAMES_DIR].",
         ),
+        click.option("--name-column", help="With a CSV/TSV --data: the names' column [default: 'name', any case]."),
+        click.option("--label-column", help="With a CSV/TSV --data: the labels' column [default: 'label', any case]."),
+        click.option(
+            "--alphabet",
+            help='The symbols names are folded to (printable ASCII, each once) [default: a-z A-Z and " .,;\'"].',
+        ),
+        click.option("--hidden-size", type=click.IntRange(min=1), help="Hidden units of the RNN [default: 128]."),
         click.option(
             "--recipe",
             type=click.Choice(["default", "seed"]),
@@ -140,29 +170,31 @@ def _train_options(function):
     help="Where checkpoint.pt, training.json and the plots go.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(names_dir, recipe, out, quiet, clip_grad_norm, **overrides) -> None:
+def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_norm, **overrides) -> None:
     """Train the RNN by hand-written SGD and write checkpoint.pt, training.json and two plots.
 
     \b
+    Labels come from the data (sorted); the held-out split of docs/model.md applies to any data.
     Examples:
       rnnexport train                          # the default recipe (~20 s on 2 cores)
       rnnexport train --recipe seed --out runs/seed
       rnnexport train --epochs 5 --lr 0.2 --seed 1 --out runs/try
+      rnnexport train --data people.csv --name-column surname --label-column origin --out runs/people
+      rnnexport train --data folder_of_label_files --alphabet abcdefghijklmnopqrstuvwxyz --hidden-size 64
     """
-    from .data import find_names_dir, read_pairs, split_pairs, validate_names_dir
+    from .data import find_names_dir, read_labelled, split_pairs
     from .train import recipe_config, write_training_outputs
     from .train import train as train_model
 
     if clip_grad_norm is not None:
         overrides["clip_grad_norm"] = clip_grad_norm or None
     with user_errors():
-        folder = find_names_dir(names_dir)
-        labels = validate_names_dir(folder)
-        split = split_pairs(read_pairs(folder, labels))
         try:
             config = recipe_config(recipe, **overrides)
         except ValueError as error:
             raise click.BadParameter(str(error)) from None
+        labelled = read_labelled(find_names_dir(data_path), config.alphabet, name_column, label_column)
+        labels, split = labelled.labels, split_pairs(labelled.pairs)
         with _training_bar(quiet) as on_step:
             result = train_model(split, labels, config, on_step=on_step)
         paths = write_training_outputs(result, labels, out)
@@ -209,27 +241,35 @@ def _training_bar(quiet: bool):
 @click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_MODEL_DIR / "checkpoint.pt",
-    show_default=True,
+    help="[default: checkpoint.pt of --model-dir, $RNNEXPORT_MODEL_DIR or the packaged model]",
 )
+@model_dir_option
 @click.option(
+    "--data",
     "--names-dir",
+    "data_path",
     type=click.Path(path_type=Path),
-    help="Names folder to re-evaluate on [default: data/names, else $RNNEXPORT_NAMES_DIR].",
+    help="The labelled data the model was trained on (as train --data) [default: data/names, else "
+    "$RNNEXPORT_NAMES_DIR].",
 )
-def evaluate(checkpoint: Path, names_dir: Path | None) -> None:
+@click.option("--name-column", help="With a CSV/TSV --data: the names' column [default: 'name', any case].")
+@click.option("--label-column", help="With a CSV/TSV --data: the labels' column [default: 'label', any case].")
+def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, name_column: str | None,
+             label_column: str | None) -> None:  # fmt: skip
     """Print the held-out table (per-label recall, accuracy, balanced accuracy) of a checkpoint.
 
     \b
     Example:
       rnnexport evaluate --checkpoint exported/checkpoint.pt
+      rnnexport evaluate --model-dir runs/people --data people.csv --name-column surname
     """
     from .metrics import format_table
     from .train import evaluate_checkpoint
 
+    checkpoint = checkpoint or model_dir / "checkpoint.pt"
     with user_errors():
-        folder, metrics = evaluate_checkpoint(checkpoint, names_dir)
-    click.echo(f"held-out pairs of {folder}, checkpoint {checkpoint}")
+        source, metrics = evaluate_checkpoint(checkpoint, data_path, name_column, label_column)
+    click.echo(f"held-out pairs of {source}, checkpoint {checkpoint}")
     click.echo(format_table(metrics))
 
 
@@ -237,8 +277,7 @@ def evaluate(checkpoint: Path, names_dir: Path | None) -> None:
 @click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_MODEL_DIR / "checkpoint.pt",
-    show_default=True,
+    help="The checkpoint to export [default: OUT/checkpoint.pt, what `rnnexport train --out OUT` wrote].",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True)
 @click.option(
@@ -248,7 +287,7 @@ def evaluate(checkpoint: Path, names_dir: Path | None) -> None:
     help="Verify on this CSV's names instead of the data set's.",
 )
 @click.option("--atol", type=float, default=1e-5, show_default=True, help="Max abs difference of log-probs allowed.")
-def export(checkpoint: Path, out: Path, names_csv: Path | None, atol: float) -> None:
+def export(checkpoint: Path | None, out: Path, names_csv: Path | None, atol: float) -> None:
     """Export a checkpoint to TorchScript and ONNX, then verify every artifact against PyTorch.
 
     \b
@@ -263,6 +302,7 @@ def export(checkpoint: Path, out: Path, names_csv: Path | None, atol: float) -> 
 
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls
 
+    checkpoint = checkpoint or out / "checkpoint.pt"
     with user_errors():
         names, source = read_names_csv(names_csv) if names_csv else (None, "given")
         result = export_artifacts(checkpoint, out, names=names, names_source=source, atol=atol)
@@ -450,8 +490,9 @@ def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_
     with user_errors(), _rows_bar(quiet) as on_rows:
         summary = classify_file(request, on_rows)
     if not quiet:
+        lost = "" if summary.lost is None else f", {summary.lost} names lost characters in folding"
         echo_err(
-            f"{summary.rows} rows ({summary.skipped} skipped: no letter) in {summary.seconds:.2f} s, "
+            f"{summary.rows} rows ({summary.skipped} skipped: no letter{lost}) in {summary.seconds:.2f} s, "
             f"{summary.names_per_second:,.0f} names/s, runtime {summary.runtime}, engine {engine}, "
             f"column {summary.column!r}"
         )
@@ -491,21 +532,24 @@ def _rows_bar(quiet: bool):
 )
 @model_dir_option
 def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -> None:
-    """Print the top-k languages of names given on the command line.
+    """Print the top-k labels of names given on the command line, with the folded form the model saw.
 
     \b
     Example:
       rnnexport predict 'Yue Tingsong' Dvořák Müller
+      Dvořák -> Dvorak: Czech 0.912, ...
     """
     from .classify import predict_top_k
 
     with user_errors():
-        ranked = predict_top_k(list(names), model_dir, runtime, top_k)
-    for name, pairs in zip(names, ranked, strict=True):
-        if pairs is None:
-            click.echo(f"{name}: no prediction (no letter of the alphabet)")
-        else:
-            click.echo(f"{name}: " + ", ".join(f"{language} {probability:.3f}" for language, probability in pairs))
+        predictions = predict_top_k(list(names), model_dir, runtime, top_k)
+    for prediction in predictions:
+        if prediction.top is None:
+            click.echo(f"{prediction.name}: no prediction (no letter of the alphabet)")
+            continue
+        # The folded form the model saw, when folding changed the name: "Łukasz -> Lukasz: Polish 0.712, ..."
+        shown = prediction.name if prediction.folded == prediction.name else f"{prediction.name} -> {prediction.folded}"
+        click.echo(f"{shown}: " + ", ".join(f"{label} {probability:.3f}" for label, probability in prediction.top))
 
 
 @main.command()

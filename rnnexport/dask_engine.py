@@ -470,7 +470,7 @@ def classify_csv_dask(
     files, digest = model_files(Path(model_dir), runtime, verify_hash)
     labels = model_labels(Path(model_dir), runtime, verify_hash)
     layout, source = checked_layout(input_path, output_path, output_format, options, labels)
-    summary = ClassifySummary(runtime=runtime, column=layout.column)
+    summary = ClassifySummary(runtime=runtime, column=layout.column, lost=None)
     try:
         frame = read_partitions(input_path, options, blocksize)
     except (pd.errors.ParserError, UnicodeDecodeError) as error:  # Dask parses a sample of the file here

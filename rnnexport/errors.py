@@ -28,3 +28,12 @@ class ParityError(RnnExportError):
         self.failures = failures
         self.report = report  # the full parity report, for printing
         super().__init__("parity failed for: " + "; ".join(failures))
+
+
+class RnnExportWarning(UserWarning):
+    """Base class of the library's warnings; the CLI prints each as one ``Warning: ...`` line."""
+
+
+class FoldVersionWarning(RnnExportWarning):
+    """A model was folded by another version of the fold library (or Unicode database) than the installed one:
+    ASCII names are unaffected, non-ASCII names may fold, and so be classified, differently."""

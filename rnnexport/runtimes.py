@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArtifactError, RnnExportError
+from .errors import ArtifactError, InputError, RnnExportError
 from .export.manifest import (
     CHECKPOINT_FILE,
     ONNX_CELL_FILE,
@@ -19,7 +19,7 @@ from .export.manifest import (
     TORCHSCRIPT_FILE,
     checked_artifact,
 )
-from .text import ALPHABET
+from .text import ALPHABET, check_alphabet, check_fold
 
 # The one registry: runtime name -> the artifact it loads (the class is RUNTIME_CLASSES[name], below).
 RUNTIME_ARTIFACTS = {
@@ -38,19 +38,29 @@ DEVICES = ("cpu", "cuda")
 
 
 class Runtime:
-    """Common surface: ``name``, ``labels``, ``parallel_calls`` and ``log_probs(indices, lengths)``."""
+    """Common surface: ``name``, ``labels``, ``alphabet`` (what indices refer to: encode names with it),
+    ``parallel_calls`` and ``log_probs(indices, lengths)``."""
 
     name = "runtime"
     labels: list[str]
+    alphabet: str = ALPHABET
     parallel_calls = 1  # how many threads may call log_probs at once to use the machine
 
     def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
 
-def _check_alphabet(alphabet: str, source: Path) -> None:
-    if alphabet != ALPHABET:
-        raise ArtifactError(f"{source} was exported with another alphabet than this rnnexport; re-export it")
+def _model_info(metadata: dict, source: Path) -> tuple[str, list[str]]:
+    """The alphabet and labels an artifact records (after checking them and its fold); ArtifactError if bad."""
+    try:
+        alphabet, labels, fold = metadata["alphabet"], metadata["labels"], metadata["fold"]
+        check_alphabet(alphabet)
+    except (KeyError, TypeError, InputError) as error:
+        raise ArtifactError(f"{source} lacks usable alphabet/labels/fold metadata ({error}); re-export it") from None
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(label, str) for label in labels):
+        raise ArtifactError(f"{source} records no list of labels; re-export it")
+    check_fold(fold, str(source), ArtifactError)
+    return alphabet, labels
 
 
 def _onnx_session(path: Path, threads: int, device: str):
@@ -80,13 +90,14 @@ def _first_line(error: Exception) -> str:
     return message.splitlines()[0][:200] if message else type(error).__name__
 
 
-def _onnx_labels(session, path: Path) -> list[str]:
-    metadata = session.get_modelmeta().custom_metadata_map
+def _onnx_model_info(session, path: Path) -> tuple[str, list[str]]:
+    """The alphabet and labels of an ONNX model's metadata_props (labels and fold are JSON)."""
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
     try:
-        _check_alphabet(metadata["alphabet"], path)
-        return json.loads(metadata["labels"])
-    except (KeyError, json.JSONDecodeError):
-        raise ArtifactError(f"{path} lacks the 'alphabet'/'labels' metadata; re-export it") from None
+        metadata.update({key: json.loads(metadata[key]) for key in ("labels", "fold") if key in metadata})
+    except json.JSONDecodeError:
+        raise ArtifactError(f"{path} has unreadable labels/fold metadata; re-export it") from None
+    return _model_info(metadata, path)
 
 
 class OnnxSequenceRuntime(Runtime):
@@ -99,7 +110,7 @@ class OnnxSequenceRuntime(Runtime):
         # A session is thread-safe: ``threads`` Python threads each drive a 1-thread run, which beat one
         # run with several intra-op threads on small per-step matmuls.
         self.session = _onnx_session(path, 1, device)
-        self.labels = _onnx_labels(self.session, path)
+        self.alphabet, self.labels = _onnx_model_info(self.session, path)
         self.parallel_calls = max(1, threads)
 
     def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -114,7 +125,7 @@ class OnnxCellRuntime(Runtime):
     def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int = 1, device: str = "cpu"):
         path = checked_artifact(model_dir, ONNX_CELL_FILE, verify_hash)
         self.session = _onnx_session(path, 1, device)
-        self.labels = _onnx_labels(self.session, path)
+        self.alphabet, self.labels = _onnx_model_info(self.session, path)
         self.hidden_size = self.session.get_inputs()[1].shape[1]
         self.parallel_calls = max(1, threads)
 
@@ -123,7 +134,7 @@ class OnnxCellRuntime(Runtime):
         hidden = np.zeros((indices.shape[1], self.hidden_size), dtype=np.float32)
         states = []
         for letters in indices:
-            _, hidden = self.session.run(None, {"x": _one_hot(letters), "h": hidden})
+            _, hidden = self.session.run(None, {"x": self._one_hot(letters), "h": hidden})
             states.append(hidden)
         return np.stack(states)
 
@@ -131,17 +142,17 @@ class OnnxCellRuntime(Runtime):
         hidden = np.zeros((indices.shape[1], self.hidden_size), dtype=np.float32)
         result = np.zeros((indices.shape[1], len(self.labels)), dtype=np.float32)
         for t, letters in enumerate(indices):
-            step_log_probs, step_hidden = self.session.run(None, {"x": _one_hot(letters), "h": hidden})
+            step_log_probs, step_hidden = self.session.run(None, {"x": self._one_hot(letters), "h": hidden})
             active = (lengths > t)[:, None]
             hidden = np.where(active, step_hidden, hidden)
             result = np.where(active, step_log_probs, result)
         return result
 
-
-def _one_hot(letters: np.ndarray) -> np.ndarray:
-    one_hot = np.zeros((len(letters), len(ALPHABET)), dtype=np.float32)
-    one_hot[np.arange(len(letters)), letters] = 1.0
-    return one_hot
+    def _one_hot(self, letters: np.ndarray) -> np.ndarray:
+        """float32 [B, n_letters] one-hot rows of letter indices [B]."""
+        one_hot = np.zeros((len(letters), len(self.alphabet)), dtype=np.float32)
+        one_hot[np.arange(len(letters)), letters] = 1.0
+        return one_hot
 
 
 def _torch_device(device: str):
@@ -197,8 +208,7 @@ class TorchScriptRuntime(_TorchModuleRuntime):
             raise ArtifactError(
                 f"{path} is not a loadable TorchScript archive (corrupt or truncated?): {_first_line(error)}"
             ) from None
-        _check_alphabet(metadata.get("alphabet", ""), path)
-        self.labels = metadata["labels"]
+        self.alphabet, self.labels = _model_info(metadata, path)
         self.module.eval()
 
 
@@ -213,7 +223,7 @@ class TorchRuntime(_TorchModuleRuntime):
         checkpoint = load_checkpoint(checked_artifact(model_dir, CHECKPOINT_FILE, verify_hash))
         self.device = _torch_device(device)
         self.parallel_calls = max(1, threads or 1)
-        self.labels = checkpoint["labels"]
+        self.alphabet, self.labels = checkpoint["alphabet"], checkpoint["labels"]
         self.module = model_from_checkpoint(checkpoint).to(self.device)
 
 

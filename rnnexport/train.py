@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 from .data import Split, label_ids
+from .errors import DataError
 from .metrics import summarize
 from .model import CharRNN, ModelConfig
-from .text import N_LETTERS, encode_ragged
+from .text import ALPHABET, check_alphabet, encode_ragged
 
 SAMPLINGS = ("balanced", "shuffled")
 SCHEDULES = ("constant", "cosine", "linear")
@@ -33,8 +34,11 @@ class TrainConfig:
     sampling: str = "shuffled"
     class_weight_power: float = 0.65  # loss weight of a label ~ count**-power: 0 none, 0.5 sqrt-inverse, 1 inverse
     clip_grad_norm: float | None = 1.0
-    weight_decay: float = 3e-4  # keeps weights small: same accuracy, fp32 runtimes agree more closely
+    # Keeps weights small: same accuracy, fp32 runtimes agree more closely. 3e-4 gave eager fp32 1.01e-5 from fp64
+    # with the anyascii fold ('make train export' failed parity at 1e-5); 5e-4: 7.6e-6, accuracy 0.738 vs 0.741.
+    weight_decay: float = 5e-4
     hidden_size: int = 128
+    alphabet: str = ALPHABET  # the symbols the names are folded to (the model's input size is its length)
     seed: int = 0
     threads: int | None = 1  # measured: 2 intra-op threads made these small steps ~4x slower
 
@@ -62,6 +66,7 @@ def recipe_config(recipe: str, **overrides) -> TrainConfig:
     config = replace(RECIPES[recipe], **{key: value for key, value in overrides.items() if value is not None})
     if config.sampling not in SAMPLINGS or config.lr_schedule not in SCHEDULES:
         raise ValueError(f"sampling must be one of {SAMPLINGS} and lr_schedule one of {SCHEDULES}")
+    check_alphabet(config.alphabet)
     return config
 
 
@@ -86,8 +91,8 @@ class TrainingSet:
     label_ids: torch.Tensor  # (N,) int64
 
 
-def make_training_set(names: list[str], label_ids: list[int]) -> TrainingSet:
-    encoded = encode_ragged(names).padded()
+def make_training_set(names: list[str], label_ids: list[int], alphabet: str = ALPHABET) -> TrainingSet:
+    encoded = encode_ragged(names, alphabet).padded()
     return TrainingSet(
         indices=torch.from_numpy(encoded.indices),
         lengths=torch.from_numpy(encoded.lengths),
@@ -180,29 +185,37 @@ def batch_loss(model: CharRNN, data: TrainingSet, rows: torch.Tensor, weights: t
     return torch.nn.functional.nll_loss(log_probs, data.label_ids[rows], weight=weights)
 
 
-def evaluate_model(model: CharRNN, names: list[str], label_ids: list[int], labels: list[str]) -> dict:
-    """Held-out metrics of a model on folded names."""
-    encoded = encode_ragged(names).padded()
+def evaluate_model(
+    model: CharRNN, names: list[str], label_ids: list[int], labels: list[str], alphabet: str = ALPHABET
+) -> dict:
+    """Held-out metrics of a model on names folded to ``alphabet``."""
+    encoded = encode_ragged(names, alphabet).padded()
     with torch.no_grad():
         log_probs = model(torch.from_numpy(encoded.indices), torch.from_numpy(encoded.lengths))
     return summarize(np.asarray(label_ids), log_probs.argmax(dim=1).numpy(), labels)
 
 
-def evaluate_checkpoint(checkpoint_path: Path, names_dir: Path | None = None) -> tuple[Path, dict]:
-    """The held-out metrics of a saved checkpoint, and the names folder they were measured on.
+def evaluate_checkpoint(
+    checkpoint_path: Path, data: Path | None = None, name_column: str | None = None, label_column: str | None = None
+) -> tuple[str, dict]:
+    """The held-out metrics of a saved checkpoint, and the data they were measured on (a folder of
+    ``<label>.txt`` files or a CSV/TSV, see data.read_labelled; default: the names data set).
 
-    Raises CheckpointError (bad checkpoint) or DataError (no or incomplete names folder).
+    Raises CheckpointError (bad checkpoint) or DataError (no data, or labels the model does not have).
     """
     from .checkpoint import load_checkpoint, model_from_checkpoint
-    from .data import find_names_dir, read_pairs, split_pairs
+    from .data import find_names_dir, read_labelled, split_pairs
 
     checkpoint = load_checkpoint(checkpoint_path)
-    folder = find_names_dir(names_dir)
-    held_out = split_pairs(read_pairs(folder, checkpoint["labels"])).held_out
+    labels, alphabet = checkpoint["labels"], checkpoint["alphabet"]
+    labelled = read_labelled(find_names_dir(data), alphabet, name_column, label_column)
+    unknown = sorted(set(labelled.labels) - set(labels))
+    if unknown:
+        raise DataError(f"{labelled.source} has labels the model does not know: {', '.join(unknown)}; give its data")
+    held_out = split_pairs(labelled.pairs).held_out
     names = [pair.name for pair in held_out]
-    metrics = evaluate_model(model_from_checkpoint(checkpoint), names, label_ids(held_out, checkpoint["labels"]),
-                             checkpoint["labels"])  # fmt: skip
-    return folder, metrics
+    model = model_from_checkpoint(checkpoint)
+    return labelled.source, evaluate_model(model, names, label_ids(held_out, labels), labels, alphabet)
 
 
 def train(
@@ -211,13 +224,21 @@ def train(
     config: TrainConfig,
     on_step: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
-    """Train on ``split.train``, evaluate on ``split.held_out``; same config and seed, same weights."""
+    """Train on ``split.train``, evaluate on ``split.held_out``; same config and seed, same weights.
+
+    Raises DataError when either part of the split is empty (too little data).
+    """
+    if not split.train or not split.held_out:
+        raise DataError(
+            f"{len(split.train)} training and {len(split.held_out)} held-out pairs: both need at least one "
+            "(about 1 pair in 10 is held out); give more names"
+        )
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    data = make_training_set([p.name for p in split.train], label_ids(split.train, labels))
-    model = CharRNN(ModelConfig(N_LETTERS, config.hidden_size, len(labels)))
+    data = make_training_set([p.name for p in split.train], label_ids(split.train, labels), config.alphabet)
+    model = CharRNN(ModelConfig(len(config.alphabet), config.hidden_size, len(labels)))
     weights = class_weights(data.label_ids, len(labels), config.class_weight_power)
     n_steps = total_steps(config, data.lengths.numpy())
     epoch_steps = steps_per_epoch(config, data.lengths.numpy())
@@ -239,7 +260,8 @@ def train(
             on_step(step, n_steps, running_loss)
     wall_seconds = time.perf_counter() - started
     model.eval()
-    metrics = evaluate_model(model, [p.name for p in split.held_out], label_ids(split.held_out, labels), labels)
+    held_out_names = [p.name for p in split.held_out]
+    metrics = evaluate_model(model, held_out_names, label_ids(split.held_out, labels), labels, config.alphabet)
     return TrainResult(model, config, metrics, loss_per_epoch, loss_curve, wall_seconds)
 
 
@@ -254,5 +276,6 @@ def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path
 
     report = training_report(result, labels)
     path = Path(out_dir) / "checkpoint.pt"
-    save_checkpoint(make_checkpoint(result.model, labels, report["config"], result.metrics), path)
+    checkpoint = make_checkpoint(result.model, labels, result.config.alphabet, report["config"], result.metrics)
+    save_checkpoint(checkpoint, path)
     return [path, *write_training_reports(report, result, labels, Path(out_dir))]

@@ -2,7 +2,9 @@
 
 Builds examples/cpp (CMake, Release) and installs examples/node (npm ci) once per module, then feeds each
 consumer the same 2,000 lines: real or generated names, accented names, empty, emoji-only, digits-only and
-ill-formed UTF-8 lines. Model directory: $RNNEXPORT_EMBED_MODEL_DIR, else the repository's exported/.
+ill-formed UTF-8 lines. Model directories: $RNNEXPORT_EMBED_MODEL_DIR, else the repository's exported/; and a
+model trained on generated data with 3 labels and a lowercase-only alphabet (conftest.three_label_model_dir), so
+the consumers are shown to take labels, alphabet and sizes from the artifacts.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ SPECIAL_BYTES = [
 
 def _model_dir() -> Path:
     override = os.environ.get("RNNEXPORT_EMBED_MODEL_DIR")
-    model_dir = Path(override) if override else REPO / "exported"
+    model_dir = Path(override).resolve() if override else REPO / "exported"  # consumers run in other folders
     if not (model_dir / "manifest.json").is_file():
         pytest.skip(
             f"no exported model at {model_dir} (no manifest.json): run `rnnexport export` "
@@ -88,8 +90,10 @@ def _check(result: subprocess.CompletedProcess, what: str) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
+@pytest.fixture(scope="module", params=["exported", "three-labels-lowercase"])
+def model_dir(request) -> Path:
+    if request.param == "three-labels-lowercase":
+        return request.getfixturevalue("three_label_model_dir")
     return _model_dir()
 
 
@@ -205,9 +209,9 @@ def reference(model_dir, input_lines):
 
     echoed = [line[:-1] if line.endswith(b"\r") else line for line in input_lines]
     names = [line.decode("utf-8", errors="ignore") for line in echoed]
-    encoded = encode_ragged(names)
-    valid = np.flatnonzero(encoded.lengths > 0)
     runtime = TorchRuntime(model_dir)
+    encoded = encode_ragged(names, runtime.alphabet)
+    valid = np.flatnonzero(encoded.lengths > 0)
     probs = np.full((len(names), len(runtime.labels)), np.nan)
     probs[valid] = np.exp(run_batched(runtime, encoded.select(valid), 256).astype(np.float64))
     return {"echoed": echoed, "probs": probs, "labels": list(runtime.labels), "valid": encoded.lengths > 0}
@@ -382,7 +386,7 @@ def test_node_fold_matches_python_per_script(model_dir):
 
     table_path = model_dir / "fold_table.json"
     content = json.loads(table_path.read_text(encoding="utf-8"))
-    keys = sorted(int(key, 16) for key in content["table"])
+    keys, alphabet = sorted(int(key, 16) for key in content["table"]), content["alphabet"]
     lines = _fold_sample(content["table"], int(content["max_code_point"], 16))
     lines += [line.rstrip("\r") for line in SPECIAL_LINES]
     result = subprocess.run(
@@ -399,9 +403,9 @@ def test_node_fold_matches_python_per_script(model_dir):
     scripts = {_script_of(ord(line)) for line in lines if len(line) == 1 and ord(line) in set(keys)}
     assert len(scripts) >= len({_script_of(cp) for cp in keys}), "every script of the table is sampled"
     mismatches = [
-        (line, [f"U+{ord(c):04X}" for c in line], fold(line), js)
+        (line, [f"U+{ord(c):04X}" for c in line], fold(line, alphabet), js)
         for line, js in zip(lines, folded, strict=True)
-        if js != [fold(line), fold(line)]
+        if js != [fold(line, alphabet), fold(line, alphabet)]
     ]
     assert not mismatches, f"{len(mismatches)} of {len(lines)} lines fold differently, e.g. {mismatches[:5]}"
 

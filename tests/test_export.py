@@ -186,7 +186,7 @@ def test_export_prints_a_short_summary_and_nothing_else(tiny_model_dir, tmp_path
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert result.stdout.startswith("exported ") and len(result.stdout.splitlines()) <= 7  # + a row per runtime
+    assert result.stdout.startswith("exported ") and len(result.stdout.splitlines()) <= 7  # 4 runtimes, torch too
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "char_rnn.onnx", "char_rnn.pt", "char_rnn_cell.onnx", "checkpoint.pt", "fold_table.json",
         "manifest.json", "parity.json",
@@ -200,7 +200,7 @@ def fold_table_map(tiny_model_dir):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"]), max_size=20))
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=20))
 def test_fold_table_reproduces_python_folding(fold_table_map, text):
     assert "".join(fold_table_map.get(ord(ch), "") for ch in text) == fold(text)
 

@@ -107,3 +107,24 @@ def test_recipe_config_refuses_unknown_choices():
         recipe_config("default", sampling="random")
     with pytest.raises(ValueError, match="unknown recipe"):
         recipe_config("fast")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--alphabet", "aab"], "Error: the alphabet repeats 'a'; list each symbol once"),
+        (["--alphabet", ""], "Error: the alphabet is empty"),
+        (["--alphabet", "abcé"], "only printable ASCII"),
+        (["--hidden-size", "0"], "--hidden-size"),
+    ],
+)
+def test_bad_alphabet_or_hidden_size_is_one_error_line(tiny_names_dir, tmp_path, args, expected):
+    result = CliRunner().invoke(main, ["train", "--data", str(tiny_names_dir), "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code != 0 and expected in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_too_little_data_for_a_held_out_split_is_refused(tmp_path):
+    (tmp_path / "d.csv").write_text("name,label\nSmith,a\nJones,b\n")
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "d.csv"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "held-out pairs: both need at least one" in result.output

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..runtimes import Runtime
-from ..text import ALPHABET, RaggedNames, encode_ragged
+from ..text import RaggedNames, encode_ragged, fold
 
 
 @dataclass
@@ -84,17 +84,17 @@ def cold_start(csv_path: Path, model_dir: Path, repeats: int = 5) -> float:
     return statistics.median(run_cli([*args, "--quiet"])[0] for _ in range(repeats))
 
 
-def seed_style_loop(model, names: list[str]) -> Measurement:
-    """The tutorial's inference: one name at a time, one-hot (L, 1, 57), a Python loop over letters."""
+def seed_style_loop(model, names: list[str], alphabet: str) -> Measurement:
+    """The tutorial's inference: one name at a time, one-hot (L, 1, n_letters), a Python loop over letters."""
     import torch
 
     from ..model import predict_one_by_one
 
     torch.set_num_threads(1)  # its best setting: 2 threads only add overhead to ops this small (as in docs/model.md)
     one_hots = []
-    for name in names:
-        tensor = torch.zeros(len(name), 1, len(ALPHABET))
-        tensor[torch.arange(len(name)), 0, [ALPHABET.index(c) for c in name]] = 1.0
+    for name in filter(None, (fold(name, alphabet) for name in names)):
+        tensor = torch.zeros(len(name), 1, len(alphabet))
+        tensor[torch.arange(len(name)), 0, [alphabet.index(c) for c in name]] = 1.0
         one_hots.append(tensor)
     started = time.perf_counter()
     with torch.no_grad():
@@ -115,7 +115,7 @@ class PackedRNNRuntime(Runtime):
         torch.set_num_threads(1)  # like the torch runtimes: one intra-op thread per call, calls in parallel
         self.parallel_calls = threads
         self.labels = [str(i) for i in range(model.v.out_features)]
-        self.rnn = torch.nn.RNN(len(ALPHABET), model.hidden_size, nonlinearity="tanh")
+        self.rnn = torch.nn.RNN(model.u.in_features, model.hidden_size, nonlinearity="tanh")
         with torch.no_grad():
             self.rnn.weight_ih_l0.copy_(model.u.weight)
             self.rnn.bias_ih_l0.copy_(model.u.bias)
@@ -128,7 +128,7 @@ class PackedRNNRuntime(Runtime):
         from torch.nn.utils.rnn import pack_padded_sequence
 
         with torch.inference_mode():
-            one_hot = torch.nn.functional.one_hot(torch.from_numpy(indices), len(ALPHABET)).float()
+            one_hot = torch.nn.functional.one_hot(torch.from_numpy(indices), self.rnn.input_size).float()
             packed = pack_padded_sequence(one_hot, torch.from_numpy(lengths), enforce_sorted=False)
             _, hidden = self.rnn(packed)
             return self.model.readout(hidden[0]).numpy()
@@ -198,11 +198,12 @@ def run_classify_bench(model_dir: Path, workdir: Path, names: list[str], rows: i
     csv_path = sample_names_csv(names, rows, workdir / f"names-{rows}.csv")
     checkpoint = load_checkpoint(model_dir / "checkpoint.pt")
     model = model_from_checkpoint(checkpoint)
-    encoded = encode_ragged(pd.read_csv(csv_path, dtype=str, keep_default_na=False)["name"])
+    alphabet = checkpoint["alphabet"]
+    encoded = encode_ragged(pd.read_csv(csv_path, dtype=str, keep_default_na=False)["name"], alphabet)
     results: dict = {"rows": rows, "threads": threads, "measurements": []}
     report(f"baselines on {rows:,} names ({threads} cores):")
     sample = [str(n) for n in pd.read_csv(csv_path, nrows=20_000, dtype=str)["name"]]
-    seed = timed(lambda: seed_style_loop(model, sample), report)
+    seed = timed(lambda: seed_style_loop(model, sample, alphabet), report)
     packed = timed(lambda: in_process_throughput("torch.nn.RNN packed", PackedRNNRuntime(model, threads),
                                                  csv_path, rows), report)  # fmt: skip
     gflops = {t: gemm_gflops(t, model.hidden_size) for t in sorted({1, threads})}

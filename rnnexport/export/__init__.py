@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import atomic_write_json, staged_folder
-from ..text import ALPHABET, fold_table
+from ..text import MAX_CODE_POINT, fold_table
 from .manifest import (
     CHECKPOINT_FILE,
     FOLD_TABLE_FILE,
@@ -36,13 +36,20 @@ class ExportResult:
     seconds: float
 
 
-def write_fold_table(path: Path) -> None:
-    table = {f"{code_point:04X}": folded for code_point, folded in fold_table().items()}
+def write_fold_table(path: Path, alphabet: str, fold: dict) -> None:
+    """fold_table.json: every code point that folds to a non-empty string of ``alphabet``, with that string.
+
+    ``fold`` is the identity the checkpoint records (the installed one: load_checkpoint refuses another).
+    """
+    table = {f"{code_point:04X}": folded for code_point, folded in fold_table(alphabet).items()}
     content = {
-        "description": "Code points up to U+FFFF that fold (NFD, drop Mn, keep alphabet) to a non-empty string; "
-        "every other code point folds to nothing.",
-        "alphabet": ALPHABET,
-        "max_code_point": "FFFF",
+        "description": "fold(name) = concatenation over the code points c of name of table[c] (absent: nothing). "
+        "table[c] = NFKC of c, each character spelled by anyascii (symbols, digits and emoji keep no letter), "
+        "then kept in the alphabet: a letter outside it whose other case is in it takes that case, the rest is "
+        "dropped. Keys: upper-case hex code points up to max_code_point; values: one or more alphabet symbols.",
+        "alphabet": alphabet,
+        "fold": fold,
+        "max_code_point": f"{MAX_CODE_POINT:X}",
         "table": table,
     }
     path.write_text(json.dumps(content, ensure_ascii=True, indent=0) + "\n", encoding="utf-8")
@@ -92,4 +99,4 @@ def write_artifacts(checkpoint: dict, folder: Path) -> None:
     write_torchscript(model, metadata, folder / TORCHSCRIPT_FILE)
     write_onnx_cell(model, metadata, folder / ONNX_CELL_FILE)
     write_onnx_sequence(model, metadata, folder / ONNX_SEQUENCE_FILE)
-    write_fold_table(folder / FOLD_TABLE_FILE)
+    write_fold_table(folder / FOLD_TABLE_FILE, checkpoint["alphabet"], checkpoint["fold"])

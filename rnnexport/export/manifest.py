@@ -70,6 +70,7 @@ def artifact_metadata(checkpoint: dict) -> dict[str, str]:
     """The metadata every artifact carries (ONNX metadata_props, TorchScript metadata.json)."""
     return {
         "alphabet": checkpoint["alphabet"],
+        "fold": json.dumps(checkpoint["fold"], sort_keys=True),
         "labels": json.dumps(checkpoint["labels"]),
         "hidden_size": str(checkpoint["hidden_size"]),
         "rnnexport_version": __version__,
@@ -131,6 +132,7 @@ def build_manifest(out_dir: Path, checkpoint: dict, parity: dict) -> dict:
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
         "labels": checkpoint["labels"],
         "alphabet": checkpoint["alphabet"],
+        "fold": checkpoint["fold"],
         "hidden_size": checkpoint["hidden_size"],
         "checkpoint_sha256": artifacts[CHECKPOINT_FILE]["sha256"],
         "artifacts": artifacts,

@@ -12,7 +12,6 @@ from typing import Dict, List  # noqa: UP035 - TorchScript needs typing generics
 import torch
 
 from ..model import CharRNN, ModelConfig
-from ..text import ALPHABET
 
 FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
 
@@ -23,7 +22,7 @@ class ScriptableCharRNN(CharRNN):
     def __init__(self, config: ModelConfig, alphabet: str):
         super().__init__(config)
         self.letter_index: Dict[str, int] = {letter: i for i, letter in enumerate(alphabet)}  # noqa: UP006
-        self.space_index = alphabet.index(" ")
+        self.space_index = alphabet.index(" ") if " " in alphabet else -1  # -1: no blank name without a space
 
     @torch.jit.export
     def hidden_states(self, indices: torch.Tensor) -> torch.Tensor:
@@ -69,8 +68,9 @@ class ScriptableCharRNN(CharRNN):
         return log_probs.masked_fill(torch.tensor(blank, dtype=torch.bool).unsqueeze(1), float("nan"))
 
 
-def script_model(model: CharRNN) -> torch.jit.ScriptModule:
-    scriptable = ScriptableCharRNN(ModelConfig(len(ALPHABET), model.hidden_size, model.v.out_features), ALPHABET)
+def script_model(model: CharRNN, alphabet: str) -> torch.jit.ScriptModule:
+    config = ModelConfig(len(alphabet), model.hidden_size, model.v.out_features)
+    scriptable = ScriptableCharRNN(config, alphabet)
     scriptable.load_state_dict(model.state_dict())
     with warnings.catch_warnings():
         # torch 2.13 deprecates torch.jit.script (TorchScript is in maintenance), yet a scripted archive is
@@ -80,8 +80,9 @@ def script_model(model: CharRNN) -> torch.jit.ScriptModule:
 
 
 def write_torchscript(model: CharRNN, metadata: dict[str, str], path: Path) -> None:
-    scripted = script_model(model)
-    extra = {**metadata, "labels": json.loads(metadata["labels"]), "hidden_size": int(metadata["hidden_size"])}
+    scripted = script_model(model, metadata["alphabet"])
+    extra = {**metadata, "labels": json.loads(metadata["labels"]), "hidden_size": int(metadata["hidden_size"]),
+             "fold": json.loads(metadata["fold"])}  # fmt: skip
     with warnings.catch_warnings():
         # Deprecated with TorchScript itself in torch 2.13; still the format LibTorch loads.
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.save.*")
