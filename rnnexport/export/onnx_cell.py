@@ -39,7 +39,11 @@ def write_onnx_cell(model: CharRNN, metadata: dict[str, str], path: Path) -> Non
             optimize=True,
         )
     proto = program.model_proto
-from .manifest import CELL_OPSET
+    # The lowest IR the opset allows (IR 8 for opset 18): ONNX Runtime <= 1.17 and onnx <= 1.15 refuse IR 10.
+    proto.ir_version = onnx.helper.find_min_ir_version_for(proto.opset_import)
+    proto.doc_string = (
+        "Character RNN cell: x one-hot float32 [batch, n_letters], h float32 [batch, H] -> log_probs, h_next."
+    )
     drop_stack_traces(proto)
     set_metadata(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
