@@ -173,27 +173,32 @@ class _QuoteProof:
     """
 
     def __init__(self, array: np.ndarray, delimiter: int, final: bool, line_ends: np.ndarray):
-        size = len(array)
-        self.quotes = quotes = np.flatnonzero(array == QUOTE)
-        ends_field = np.zeros(256, dtype=bool)
-        ends_field[[delimiter, CR, LF, QUOTE]] = True  # a quote: one half of ""
-        may_open = ends_field[array[quotes - 1]]
-        may_open[quotes == 0] = True
-        may_close = ends_field[array[np.minimum(quotes + 1, size - 1)]]
-        may_close[quotes == size - 1] = final
-        odd = (np.arange(len(quotes)) & 1).astype(bool)
-        self.faults = (np.flatnonzero(np.where(odd, ~may_close, ~may_open)),
-                       np.flatnonzero(np.where(odd, ~may_open, ~may_close)))  # fmt: skip
+        self.array, self.final, self.size = array, final, len(array)
+        self.quotes = np.flatnonzero(array == QUOTE)
+        self.bounds = np.zeros(256, dtype=bool)  # bytes that may precede an opening or follow a closing quote
+        self.bounds[[delimiter, CR, LF, QUOTE]] = True  # a quote: one half of ""
+        self.faults: dict[int, np.ndarray] = {}
         ends_parity = quote_parity(array)[line_ends]
         self.outside = (line_ends[ends_parity == 0], line_ends[ends_parity == 1])
-        self.size = size
+        self.pairs = self.quotes[:-1][np.diff(self.quotes) == 1]  # quotes followed by a quote
+
+    def _faults(self, parity: int) -> np.ndarray:
+        """Numbers of the quotes that break the rule when those numbered with ``parity`` open fields (sorted)."""
+        if parity not in self.faults:
+            opening, closing = self.quotes[parity::2], self.quotes[1 - parity :: 2]
+            may_open = self.bounds[self.array[opening - 1]] | (opening == 0)
+            after = self.array[np.minimum(closing + 1, self.size - 1)]
+            may_close = np.where(closing == self.size - 1, self.final, self.bounds[after])
+            bad_open, bad_close = 2 * np.flatnonzero(~may_open) + parity, 2 * np.flatnonzero(~may_close) + 1 - parity
+            self.faults[parity] = np.sort(np.concatenate((bad_open, bad_close)))
+        return self.faults[parity]
 
     def next_fault(self, position: int) -> tuple[int, np.ndarray]:
         """Offset of the first unprovable quote after a record start (or the block size), and the line ends
         outside quotes valid before it."""
         first = int(np.searchsorted(self.quotes, position))
         parity = first & 1
-        faults = self.faults[parity]
+        faults = self._faults(parity)
         index = int(np.searchsorted(faults, first))
         fault = int(self.quotes[faults[index]]) if index < len(faults) else self.size
         return fault, self.outside[parity]
@@ -202,12 +207,31 @@ class _QuoteProof:
 @dataclass
 class RecordScan:
     """The complete records at the start of a block: exclusive ``ends``, ``content_ends`` (where the fields stop
-    and the line end starts), ``exact`` (read by the exact reader), all int64/bool [R]; ``consumed`` bytes."""
+    and the line end starts), ``exact`` (read by the exact reader), all int64/bool [R]; ``consumed`` bytes and
+    the offsets (int64) of the physical line ends in them (``line_ends``) and of the quotes followed by a quote
+    (``quote_pairs``: where a quoted field may hold a "")."""
 
     ends: np.ndarray
     content_ends: np.ndarray
     exact: np.ndarray
     consumed: int
+    line_ends: np.ndarray
+    quote_pairs: np.ndarray
+
+    def split(self, rows: int) -> tuple[RecordScan, RecordScan]:
+        """The first ``rows`` records and the rest (offsets from the rest's start)."""
+        cut = int(self.ends[rows - 1])
+        lines, pairs = _split_offsets(self.line_ends, cut), _split_offsets(self.quote_pairs, cut)
+        head = RecordScan(self.ends[:rows], self.content_ends[:rows], self.exact[:rows], cut, lines[0], pairs[0])
+        rest = RecordScan(self.ends[rows:] - cut, self.content_ends[rows:] - cut, self.exact[rows:],
+                          self.consumed - cut, lines[1], pairs[1])  # fmt: skip
+        return head, rest
+
+
+def _split_offsets(offsets: np.ndarray, cut: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted offsets before ``cut``, and those after it counted from ``cut``."""
+    index = np.searchsorted(offsets, cut)
+    return offsets[:index], offsets[index:] - cut
 
 
 def scan_records(data: bytes, delimiter: int, final: bool) -> RecordScan:
@@ -238,9 +262,13 @@ def scan_records(data: bytes, delimiter: int, final: bool) -> RecordScan:
         content_ends.append(np.array([record.content_end]))
         exact.append(np.ones(1, dtype=bool))
         position = record.end
+    none = np.zeros(0, dtype=np.int64)
     if not ends:
-        return RecordScan(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool), 0)
-    return RecordScan(np.concatenate(ends), np.concatenate(content_ends), np.concatenate(exact), position)
+        return RecordScan(none, none, np.zeros(0, dtype=bool), 0, none, none)
+    pairs = proof.pairs[: np.searchsorted(proof.pairs, position)] if proof else none
+    line_ends = line_ends[: np.searchsorted(line_ends, position)]
+    return RecordScan(np.concatenate(ends), np.concatenate(content_ends), np.concatenate(exact), position, line_ends,
+                      pairs)  # fmt: skip
 
 
 def _crlf(array: np.ndarray, line_ends: np.ndarray) -> np.ndarray:
@@ -277,7 +305,9 @@ class RecordChunk:
     data: uint8 [N]; starts, content_ends: int64 [R] offsets of each record's start and of its line end (the
     record's fields are ``data[starts[i]:content_ends[i]]``, its line end runs to ``ends[i]``); exact: bool [R],
     records read by the exact reader; first_record: records before this chunk (blank ones included);
-    first_line: the physical line (1-based) of ``data[0]``; offset: input byte offset of ``data[0]``.
+    first_line: the physical line (1-based) of ``data[0]``; line_ends: int64 offsets of the bytes that end
+    physical lines (LF, the LF of CR LF, lone CR); quote_pairs: int64 offsets of the quotes followed by a
+    quote; offset: input byte offset of ``data[0]``.
     """
 
     data: np.ndarray
@@ -287,6 +317,8 @@ class RecordChunk:
     delimiter: int
     first_record: int
     first_line: int
+    line_ends: np.ndarray
+    quote_pairs: np.ndarray
     offset: int
 
     @property
@@ -301,7 +333,7 @@ class RecordChunk:
     @cached_property
     def lines(self) -> np.ndarray:
         """int64 [R]: the physical line where each record starts (LF, CR LF and lone CR each end a line)."""
-        return self.first_line + np.searchsorted(line_end_positions(self.data), self.starts)
+        return self.first_line + np.searchsorted(self.line_ends, self.starts)
 
     def record(self, row: int) -> bytes:
         """One record's bytes, line end included."""
@@ -318,9 +350,20 @@ class RecordChunk:
         quoted = ~self.exact & (stops > starts) & (self.data[np.minimum(starts, len(self.data) - 1)] == QUOTE)
         if not quoted.any() and not self.exact.any():
             return FieldColumn(self.data, starts, stops, counts)
+        starts, stops = np.where(quoted, starts + 1, starts), np.where(quoted, stops - 1, stops)  # the quotes off
+        pairs = self.quote_pairs  # a proven quoted field holds a quote inside only as ""
+        escaped = quoted & (np.searchsorted(pairs, starts) < np.searchsorted(pairs, stops))
+        special = escaped | self.exact
+        if not special.any():
+            return FieldColumn(self.data, starts, stops, counts)
+        values, lengths = _collapsed(self.data, starts[escaped], stops[escaped])
         exact_values = self._exact_values(position, counts)
-        data, starts, stops = _unquoted_values(self.data, starts, stops, self.exact, exact_values)
-        return FieldColumn(data, starts, stops, counts)
+        values = np.concatenate((self.data, values, np.frombuffer(b"".join(exact_values), dtype=np.uint8)))
+        lengths = np.concatenate((lengths, [len(value) for value in exact_values])).astype(np.int64)
+        order = np.concatenate((np.flatnonzero(escaped), np.flatnonzero(self.exact)))
+        starts[order] = len(self.data) + np.cumsum(lengths) - lengths
+        stops[order] = starts[order] + lengths
+        return FieldColumn(values, starts, stops, counts)
 
     def _outside_quotes(self, delimiters: np.ndarray, has_quotes: bool) -> np.ndarray:
         """The delimiters that separate fields of fast-path records (those after an even number of the
@@ -361,35 +404,16 @@ def _field_spans(
     return field_starts, stops, counts
 
 
-def _unquoted_values(
-    data: np.ndarray, starts: np.ndarray, stops: np.ndarray, exact: np.ndarray, exact_values: list[bytes]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The values end to end: fast-path spans with their quotes removed and ``""`` collapsed (numpy, over these
-    spans' bytes only), exact records' values spliced in at their rows."""
-    lengths = np.where(exact, 0, stops - starts)
+def _collapsed(data: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The insides of proven quoted fields with each "" made one quote, end to end, and their lengths (numpy over
+    these spans' bytes only: each inside holds only pairs, so every second quote of the spans goes)."""
+    lengths = stops - starts
     gathered = data[ragged_positions(starts, lengths)]
+    keep = np.ones(len(gathered), dtype=bool)
+    keep[np.flatnonzero(gathered == QUOTE)[1::2]] = False
+    kept_before = np.concatenate(([0], np.cumsum(keep)))
     offsets = np.cumsum(lengths) - lengths
-    quotes = np.flatnonzero(gathered == QUOTE)
-    if len(quotes):
-        # A fast-path field holding a quote is quoted and holds an even number of them: open, pairs, close. The
-        # field-local number of each quote has the parity of its number here; keep the first of each pair.
-        is_last = np.zeros(len(gathered), dtype=bool)
-        nonempty = lengths > 0
-        is_last[(offsets + lengths - 1)[nonempty]] = True
-        kept_quote = ((np.arange(len(quotes)) & 1) == 1) & ~is_last[quotes]
-        keep = np.ones(len(gathered), dtype=bool)
-        keep[quotes[~kept_quote]] = False
-        kept_before = np.concatenate(([0], np.cumsum(keep)))
-        offsets, lengths = kept_before[offsets], kept_before[offsets + lengths] - kept_before[offsets]
-        gathered = gathered[keep]
-    if exact.any():
-        lengths[exact] = [len(value) for value in exact_values]
-        is_exact_byte = np.repeat(exact, lengths)
-        values = np.empty(len(is_exact_byte), dtype=np.uint8)
-        values[~is_exact_byte] = gathered
-        values[is_exact_byte] = np.frombuffer(b"".join(exact_values), dtype=np.uint8)
-        gathered, offsets = values, np.cumsum(lengths) - lengths
-    return gathered, offsets, offsets + lengths
+    return gathered[keep], kept_before[offsets + lengths] - kept_before[offsets]
 
 
 # --- streaming --------------------------------------------------------------------------------------------------------
@@ -406,21 +430,16 @@ class _Piece:
 
     def split(self, rows: int) -> tuple[_Piece, _Piece | None]:
         """The first ``rows`` records, and the rest (None when none is left)."""
-        scan = self.scan
-        if rows >= len(scan.ends):
+        if rows >= len(self.scan.ends):
             return self, None
-        cut = int(scan.ends[rows - 1])
-        head_data = self.data[:cut]
-        head = _Piece(head_data, RecordScan(scan.ends[:rows], scan.content_ends[:rows], scan.exact[:rows], cut),
-                      self.first_line, self.offset)  # fmt: skip
-        rest_scan = RecordScan(scan.ends[rows:] - cut, scan.content_ends[rows:] - cut, scan.exact[rows:],
-                               scan.consumed - cut)  # fmt: skip
-        return head, _Piece(self.data[cut:], rest_scan, self.first_line + count_line_ends(head_data), self.offset + cut)
+        head, rest = self.scan.split(rows)
+        cut = head.consumed
+        return (_Piece(self.data[:cut], head, self.first_line, self.offset),
+                _Piece(self.data[cut:], rest, self.first_line + len(head.line_ends), self.offset + cut))  # fmt: skip
 
 
-def count_line_ends(array: np.ndarray) -> int:
-    """Physical lines ended in these complete records: LF, CR LF and lone CR count once each."""
-    data = array.tobytes() if isinstance(array, np.ndarray) else array
+def count_line_ends(data: bytes) -> int:
+    """Physical lines ended in ``data`` (complete records): LF, CR LF and lone CR count once each."""
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
@@ -481,8 +500,11 @@ class RecordReader:
             [piece.scan.content_ends + shift for piece, shift in zip(pieces, shifts, strict=True)]
         )
         exact = np.concatenate([piece.scan.exact for piece in pieces])
+        line_ends, pairs = (np.concatenate([getattr(piece.scan, name) + shift
+                                            for piece, shift in zip(pieces, shifts, strict=True)])
+                            for name in ("line_ends", "quote_pairs"))  # fmt: skip
         chunk = RecordChunk(data, starts, content_ends, exact, self.delimiter, self.records_done,
-                            pieces[0].first_line, pieces[0].offset)  # fmt: skip
+                            pieces[0].first_line, line_ends, pairs, pieces[0].offset)  # fmt: skip
         self.records_done += rows
         return chunk
 
@@ -506,7 +528,7 @@ class RecordReader:
             self.ready.append(_Piece(array, scan, self.lines_done + 1, self.bytes_done))
             self.ready_rows += len(scan.ends)
             self.ready_bytes += scan.consumed
-            self.lines_done += count_line_ends(data[: scan.consumed])
+            self.lines_done += len(scan.line_ends)
             self.bytes_done += scan.consumed
 
 
