@@ -22,7 +22,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import BinaryIO
@@ -178,7 +178,8 @@ class _QuoteProof:
         self.bounds = np.zeros(256, dtype=bool)  # bytes that may precede an opening or follow a closing quote
         self.bounds[[delimiter, CR, LF, QUOTE]] = True  # a quote: one half of ""
         self.faults: dict[int, np.ndarray] = {}
-        ends_parity = quote_parity(array)[line_ends]
+        self.parity = quote_parity(array)
+        ends_parity = self.parity[line_ends]
         self.outside = (line_ends[ends_parity == 0], line_ends[ends_parity == 1])
         self.pairs = self.quotes[:-1][np.diff(self.quotes) == 1]  # quotes followed by a quote
 
@@ -193,15 +194,15 @@ class _QuoteProof:
             self.faults[parity] = np.sort(np.concatenate((bad_open, bad_close)))
         return self.faults[parity]
 
-    def next_fault(self, position: int) -> tuple[int, np.ndarray]:
-        """Offset of the first unprovable quote after a record start (or the block size), and the line ends
-        outside quotes valid before it."""
+    def next_fault(self, position: int) -> tuple[int, int]:
+        """Offset of the first unprovable quote after a record start (or the block size), and the parity of the
+        quote count (from the block start) outside quoted fields until then."""
         first = int(np.searchsorted(self.quotes, position))
         parity = first & 1
         faults = self._faults(parity)
         index = int(np.searchsorted(faults, first))
         fault = int(self.quotes[faults[index]]) if index < len(faults) else self.size
-        return fault, self.outside[parity]
+        return fault, parity
 
 
 @dataclass
@@ -209,7 +210,8 @@ class RecordScan:
     """The complete records at the start of a block: exclusive ``ends``, ``content_ends`` (where the fields stop
     and the line end starts), ``exact`` (read by the exact reader), all int64/bool [R]; ``consumed`` bytes and
     the offsets (int64) of the physical line ends in them (``line_ends``) and of the quotes followed by a quote
-    (``quote_pairs``: where a quoted field may hold a "")."""
+    (``quote_pairs``: where a quoted field may hold a ""), and of the delimiters that separate fields of
+    fast-path records (``separators``; exact records have none)."""
 
     ends: np.ndarray
     content_ends: np.ndarray
@@ -217,15 +219,20 @@ class RecordScan:
     consumed: int
     line_ends: np.ndarray
     quote_pairs: np.ndarray
+    separators: np.ndarray
 
     def split(self, rows: int) -> tuple[RecordScan, RecordScan]:
         """The first ``rows`` records and the rest (offsets from the rest's start)."""
         cut = int(self.ends[rows - 1])
-        lines, pairs = _split_offsets(self.line_ends, cut), _split_offsets(self.quote_pairs, cut)
-        head = RecordScan(self.ends[:rows], self.content_ends[:rows], self.exact[:rows], cut, lines[0], pairs[0])
+        head_offsets, rest_offsets = zip(*(_split_offsets(getattr(self, name), cut) for name in OFFSET_ARRAYS),
+                                         strict=True)  # fmt: skip
+        head = RecordScan(self.ends[:rows], self.content_ends[:rows], self.exact[:rows], cut, *head_offsets)
         rest = RecordScan(self.ends[rows:] - cut, self.content_ends[rows:] - cut, self.exact[rows:],
-                          self.consumed - cut, lines[1], pairs[1])  # fmt: skip
+                          self.consumed - cut, *rest_offsets)  # fmt: skip
         return head, rest
+
+
+OFFSET_ARRAYS = ("line_ends", "quote_pairs", "separators")
 
 
 def _split_offsets(offsets: np.ndarray, cut: int) -> tuple[np.ndarray, np.ndarray]:
@@ -243,15 +250,19 @@ def scan_records(data: bytes, delimiter: int, final: bool) -> RecordScan:
     array = np.frombuffer(data, dtype=np.uint8)
     line_ends = line_end_positions(array, final)
     proof = _QuoteProof(array, delimiter, final, line_ends) if b'"' in data else None
-    ends, content_ends, exact = [], [], []
+    delimiters = np.flatnonzero(array == delimiter)
+    ends, content_ends, exact, separators = [], [], [], []
     position, size = 0, len(data)
     while position < size:
-        fault, outside = proof.next_fault(position) if proof else (size, line_ends)
+        fault, parity = proof.next_fault(position) if proof else (size, 0)
+        outside = proof.outside[parity] if proof else line_ends
         fast = outside[np.searchsorted(outside, position) : np.searchsorted(outside, fault)]
         if len(fast):
             ends.append(fast + 1)
             content_ends.append(fast - _crlf(array, fast))
             exact.append(np.zeros(len(fast), dtype=bool))
+            between = delimiters[np.searchsorted(delimiters, position) : np.searchsorted(delimiters, fast[-1])]
+            separators.append(between[proof.parity[between] == parity] if proof else between)
             position = int(fast[-1]) + 1
         if position == size or (fault == size and not final):
             break
@@ -264,11 +275,11 @@ def scan_records(data: bytes, delimiter: int, final: bool) -> RecordScan:
         position = record.end
     none = np.zeros(0, dtype=np.int64)
     if not ends:
-        return RecordScan(none, none, np.zeros(0, dtype=bool), 0, none, none)
+        return RecordScan(none, none, np.zeros(0, dtype=bool), 0, none, none, none)
     pairs = proof.pairs[: np.searchsorted(proof.pairs, position)] if proof else none
     line_ends = line_ends[: np.searchsorted(line_ends, position)]
     return RecordScan(np.concatenate(ends), np.concatenate(content_ends), np.concatenate(exact), position, line_ends,
-                      pairs)  # fmt: skip
+                      pairs, np.concatenate([none, *separators]))  # fmt: skip
 
 
 def _crlf(array: np.ndarray, line_ends: np.ndarray) -> np.ndarray:
@@ -307,7 +318,8 @@ class RecordChunk:
     records read by the exact reader; first_record: records before this chunk (blank ones included);
     first_line: the physical line (1-based) of ``data[0]``; line_ends: int64 offsets of the bytes that end
     physical lines (LF, the LF of CR LF, lone CR); quote_pairs: int64 offsets of the quotes followed by a
-    quote; offset: input byte offset of ``data[0]``.
+    quote; separators: int64 offsets of the delimiters that separate fields (outside quotes, in fast-path
+    records); offset: input byte offset of ``data[0]``.
     """
 
     data: np.ndarray
@@ -319,6 +331,7 @@ class RecordChunk:
     first_line: int
     line_ends: np.ndarray
     quote_pairs: np.ndarray
+    separators: np.ndarray
     offset: int
 
     @property
@@ -341,11 +354,7 @@ class RecordChunk:
 
     def field(self, position: int) -> FieldColumn:
         """Field ``position`` (0-based) of every record, as csv.reader reads it, and each record's field count."""
-        has_quotes = QUOTE in self.data
-        delimiters = np.flatnonzero(self.data == self.delimiter)
-        if has_quotes or self.exact.any():
-            delimiters = self._outside_quotes(delimiters, has_quotes)
-        starts, stops, counts = _field_spans(delimiters, self.starts, self.content_ends, position)
+        starts, stops, counts = _field_spans(self.separators, self.starts, self.content_ends, position)
         counts[self.blank] = 0
         quoted = ~self.exact & (stops > starts) & (self.data[np.minimum(starts, len(self.data) - 1)] == QUOTE)
         if not quoted.any() and not self.exact.any():
@@ -364,16 +373,6 @@ class RecordChunk:
         starts[order] = len(self.data) + np.cumsum(lengths) - lengths
         stops[order] = starts[order] + lengths
         return FieldColumn(values, starts, stops, counts)
-
-    def _outside_quotes(self, delimiters: np.ndarray, has_quotes: bool) -> np.ndarray:
-        """The delimiters that separate fields of fast-path records (those after an even number of the
-        record's quotes)."""
-        parity = quote_parity(self.data) if has_quotes else np.zeros(len(self.data), dtype=np.uint8)
-        before_record = np.where(self.starts > 0, parity[np.maximum(self.starts - 1, 0)], 0)
-        if not self.exact.any() and not before_record.any():
-            return delimiters[parity[delimiters] == 0]
-        record = np.searchsorted(self.starts, delimiters, side="right") - 1
-        return delimiters[(parity[delimiters] == before_record[record]) & ~self.exact[record]]
 
     def _exact_values(self, position: int, counts: np.ndarray) -> list[bytes]:
         """Field ``position`` of each exact record (b'' when absent); sets their ``counts``."""
@@ -492,19 +491,18 @@ class RecordReader:
         return self._chunk(pieces, rows)
 
     def _chunk(self, pieces: list[_Piece], rows: int) -> RecordChunk:
-        shifts = np.cumsum([0] + [len(piece.data) for piece in pieces[:-1]])
+        shifts = np.cumsum([0] + [len(piece.data) for piece in pieces[:-1]]).tolist()
+
+        def joined(offsets: Callable[[RecordScan], np.ndarray]) -> np.ndarray:
+            """The pieces' offsets, counted from the chunk's start."""
+            return np.concatenate([offsets(piece.scan) + shift for piece, shift in zip(pieces, shifts, strict=True)])
+
         data = pieces[0].data if len(pieces) == 1 else np.concatenate([piece.data for piece in pieces])
-        starts = np.concatenate([np.concatenate(([0], piece.scan.ends[:-1])) + shift
-                                 for piece, shift in zip(pieces, shifts, strict=True)])  # fmt: skip
-        content_ends = np.concatenate(
-            [piece.scan.content_ends + shift for piece, shift in zip(pieces, shifts, strict=True)]
-        )
-        exact = np.concatenate([piece.scan.exact for piece in pieces])
-        line_ends, pairs = (np.concatenate([getattr(piece.scan, name) + shift
-                                            for piece, shift in zip(pieces, shifts, strict=True)])
-                            for name in ("line_ends", "quote_pairs"))  # fmt: skip
-        chunk = RecordChunk(data, starts, content_ends, exact, self.delimiter, self.records_done,
-                            pieces[0].first_line, line_ends, pairs, pieces[0].offset)  # fmt: skip
+        starts = joined(lambda scan: np.concatenate(([0], scan.ends[:-1])))
+        offsets = [joined(lambda scan, name=name: getattr(scan, name)) for name in OFFSET_ARRAYS]
+        chunk = RecordChunk(data, starts, joined(lambda scan: scan.content_ends),
+                            np.concatenate([piece.scan.exact for piece in pieces]), self.delimiter, self.records_done,
+                            pieces[0].first_line, *offsets, pieces[0].offset)  # fmt: skip
         self.records_done += rows
         return chunk
 
