@@ -197,10 +197,10 @@ class _QuoteProof:
     def next_fault(self, position: int) -> tuple[int, int]:
         """Offset of the first unprovable quote after a record start (or the block size), and the parity of the
         quote count (from the block start) outside quoted fields until then."""
-        first = int(np.searchsorted(self.quotes, position))
+        first = int(self.quotes.searchsorted(position))
         parity = first & 1
         faults = self._faults(parity)
-        index = int(np.searchsorted(faults, first))
+        index = int(faults.searchsorted(first))
         fault = int(self.quotes[faults[index]]) if index < len(faults) else self.size
         return fault, parity
 
@@ -256,12 +256,12 @@ def scan_records(data: bytes, delimiter: int, final: bool) -> RecordScan:
     while position < size:
         fault, parity = proof.next_fault(position) if proof else (size, 0)
         outside = proof.outside[parity] if proof else line_ends
-        fast = outside[np.searchsorted(outside, position) : np.searchsorted(outside, fault)]
+        fast = outside[outside.searchsorted(position) : outside.searchsorted(fault)]
         if len(fast):
             ends.append(fast + 1)
             content_ends.append(fast - _crlf(array, fast))
             exact.append(np.zeros(len(fast), dtype=bool))
-            between = delimiters[np.searchsorted(delimiters, position) : np.searchsorted(delimiters, fast[-1])]
+            between = delimiters[delimiters.searchsorted(position) : delimiters.searchsorted(fast[-1])]
             separators.append(between[proof.parity[between] == parity] if proof else between)
             position = int(fast[-1]) + 1
         if position == size or (fault == size and not final):
@@ -334,8 +334,9 @@ class RecordChunk:
     separators: np.ndarray
     offset: int
 
-    @property
+    @cached_property
     def ends(self) -> np.ndarray:
+        """int64 [R]: where each record ends (after its line end; the next record's start)."""
         return np.append(self.starts[1:], len(self.data))
 
     @property
