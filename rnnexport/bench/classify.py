@@ -17,6 +17,7 @@ import pandas as pd
 from ..runtimes import Runtime
 from ..text import ALPHABET, RaggedNames, encode_ragged
 
+
 @dataclass
 class Measurement:
     """One benchmark line: what ran, how fast, how much memory."""

@@ -29,8 +29,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import InputError
-from .text import ragged_positions
+from ..errors import InputError
+from ..text import ragged_positions
 
 QUOTE, CR, LF, CTRL_Z = 0x22, 0x0D, 0x0A, 0x1A
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -443,6 +443,16 @@ def count_line_ends(data: bytes) -> int:
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
+@dataclass(frozen=True)
+class StreamPosition:
+    """Where a record reader's stream begins in the whole input: the physical ``line`` (1-based), the byte
+    ``offset`` and the number of records before it (a Dask partition starts mid-file)."""
+
+    line: int = 1
+    offset: int = 0
+    record: int = 0
+
+
 class RecordReader:
     """Streams a UTF-8 CSV byte stream as RecordChunks of at most ``chunk_rows`` records and, unless one record
     is larger, ``chunk_bytes`` bytes. Memory: about chunk_bytes + read_block + the largest record.
@@ -452,14 +462,17 @@ class RecordReader:
     """
 
     def __init__(self, stream: BinaryIO, source: str, delimiter: str = ",", chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, read_block: int = READ_BLOCK):  # fmt: skip
+                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, read_block: int | None = None,
+                 start: StreamPosition | None = None):  # fmt: skip
         self.stream, self.source, self.delimiter = stream, source, check_delimiter(delimiter)
-        self.chunk_rows, self.chunk_bytes, self.read_block = chunk_rows, chunk_bytes, read_block
+        self.chunk_rows, self.chunk_bytes, self.read_block = chunk_rows, chunk_bytes, read_block or READ_BLOCK
         self.pending = b""  # the start of a record not yet complete
         self.ready: deque[_Piece] = deque()
         self.ready_rows = self.ready_bytes = 0
         self.finished = False
-        self.lines_done = self.bytes_done = self.records_done = 0  # before ``pending``, and before the next chunk
+        start = start or StreamPosition()
+        # before ``pending``, and before the next chunk; ``start``: where the stream begins in a larger input
+        self.lines_done, self.bytes_done, self.records_done = start.line - 1, start.offset, start.record
 
     def chunks(self) -> Iterator[RecordChunk]:
         """All remaining records, in input order."""
@@ -625,19 +638,26 @@ class Utf8Check:
     """Checks chunks of a UTF-8 input in order; an invalid byte is an InputError naming its physical line, and
     saying the file mixes encodings when earlier lines held valid multi-byte UTF-8."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, seen_multibyte: bool = False):
         self.source = source
-        self.seen_multibyte = False
+        self.seen_multibyte = seen_multibyte  # earlier input (e.g. earlier Dask partitions) held non-ASCII
 
     def check(self, data: bytes, first_line: int) -> None:
         """``data``: complete records starting on physical line ``first_line``."""
+        problem = self.first_error(data, first_line)
+        if problem is not None:
+            raise problem[1]
+
+    def first_error(self, data: bytes, first_line: int) -> tuple[int, InputError] | None:
+        """:meth:`check`'s error with its line, returned instead of raised (None when ``data`` is valid)."""
         if data.isascii():
-            return
+            return None
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as error:
             line_start = max(data.rfind(b"\n", 0, error.start), data.rfind(b"\r", 0, error.start)) + 1
             mixed = self.seen_multibyte or not data[:line_start].isascii()
             line = first_line + count_line_ends(data[:line_start])
-            raise InputError(undecodable_message(self.source, line, "utf-8", mixed)) from None
+            return line, InputError(undecodable_message(self.source, line, "utf-8", mixed))
         self.seen_multibyte = True
+        return None

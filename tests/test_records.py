@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnexport.csv_records import (
+from rnnexport.csvio.records import (
     RecordReader,
     Utf8Check,
     choose_encoding,
