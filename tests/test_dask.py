@@ -146,8 +146,8 @@ def test_threaded_scheduler_matches_local_engine(runtime, tiny_model_dir, tmp_pa
         ClassifyOptions(chunk_rows=CHUNK_ROWS),
     )
     summary = classify_csv_dask(
-        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=tiny_model_dir, runtime=runtime,
-        scheduler="threads", blocksize="2KB", workers=2,
+        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=tiny_model_dir,
+        runtime=runtime, scheduler="threads", blocksize="2KB", workers=2,
     )  # fmt: skip
     torch.set_num_threads(threads)  # the in-process torchscript runtime set one thread for this process
     assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
@@ -327,8 +327,8 @@ def test_worker_killed_mid_run_is_survived(cluster, tiny_model_dir, tmp_path):
                 time.sleep(0.1)
 
     summary = classify_csv_dask(
-        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=tiny_model_dir, scheduler=address,
-        blocksize="16KB", on_rows=kill_then_check,
+        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=tiny_model_dir,
+        scheduler=address, blocksize="16KB", on_rows=kill_then_check,
     )  # fmt: skip
     assert killed and summary.rows == 20_000
     assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
@@ -366,8 +366,8 @@ def test_scheduler_address_of_dask_cli_cluster(scheduler_address, tiny_model_dir
     source = write_names(tmp_path / "names.csv", 1000)
     local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions(top_k=2, chunk_rows=CHUNK_ROWS))
     summary = classify_csv_dask(
-        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(top_k=2, chunk_rows=CHUNK_ROWS), model_dir=tiny_model_dir,
-        scheduler=scheduler_address, blocksize="8KB",
+        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(top_k=2, chunk_rows=CHUNK_ROWS),
+        model_dir=tiny_model_dir, scheduler=scheduler_address, blocksize="8KB",
     )  # fmt: skip
     assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
     assert summary.rows == 1000
