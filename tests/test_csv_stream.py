@@ -184,3 +184,12 @@ def test_a_utf8_bom_is_dropped_only_at_the_start(tmp_path):
     output = tmp_path / "out.csv"
     classify_csv(str(source), str(output), LetterRuntime(), ClassifyOptions())
     assert output.read_bytes().startswith(b"name,language,probability\nSmith,")
+
+
+@pytest.mark.parametrize("line_end", ["\r", "\r\n", "\n"])
+def test_undecodable_byte_in_a_transcoded_file_names_its_line_whatever_the_line_ends(tmp_path, line_end):
+    source = tmp_path / "utf16.csv"
+    good = line_end.join(["name", "Smith", "Kim", ""]).encode("utf-16-le")
+    source.write_bytes(codecs.BOM_UTF16_LE + good + b"\x00\xd8" + "x\n".encode("utf-16-le"))  # a lone surrogate
+    with pytest.raises(InputError, match="line 4 is not valid utf-16-le"):
+        classify_csv(str(source), str(tmp_path / "out.csv"), LetterRuntime(), ClassifyOptions())
