@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from .classify import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, DEFAULT_CHUNK_ROWS, ENGINES, ClassifyOptions
+from .csvio.records import DEFAULT_CHUNK_BYTES
 from .errors import ParityError, RnnExportError, RnnExportWarning
 from .runtimes import (  # torch-free: keeps `classify --runtime onnx` light
     DEVICES,
@@ -392,7 +393,17 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     show_default=True,
     help="With --runtime onnx: the whole-name graph, or the cell driven letter by letter.",
 )
-@click.option("--column", help="The column holding names [default: 'name' in any case, else the only column].")
+@click.option(
+    "--column",
+    help="The column holding names, by header name or 1-based number [default: 'name' exactly, else 'name' in any "
+    "case or padding, else the only column; column 1 with --no-header].",
+)
+@click.option(
+    "--delimiter",
+    help="Field delimiter: , ; | or tab (also '\\t') [default: an Excel 'sep=X' first line, else ; tab or | when "
+    "the header line has no comma but one of them, else ,]. The output uses the input's delimiter.",
+)
+@click.option("--no-header", is_flag=True, help="The file has no header line (one name per line): none is written.")
 @click.option(
     "--top-k",
     type=click.IntRange(min=1),
@@ -412,7 +423,8 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     type=click.IntRange(min=1),
     default=DEFAULT_CHUNK_ROWS,
     show_default=True,
-    help="Rows read per chunk: memory stays flat whatever the file size.",
+    help=f"Rows read per chunk (a chunk also stops at {DEFAULT_CHUNK_BYTES >> 20} MiB): memory stays flat whatever "
+    "the file size.",
 )
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for the model [default: all cores].")
 @click.option("--check", is_flag=True, help="Also run eager PyTorch on every row; exit 3 if beyond --atol.")
@@ -421,9 +433,8 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 @no_verify_hash_option
 @click.option(
     "--encoding",
-    default="utf-8",
-    show_default=True,
-    help="Input encoding, e.g. latin-1 (transcoded; the output is always UTF-8).",
+    help="Input encoding, e.g. latin-1 (transcoded; the output is always UTF-8) [default: a UTF-8 or UTF-16 "
+    "byte-order mark's, else utf-8].",
 )
 @click.option("--strict", is_flag=True, help="Fail on the first name with no letter instead of leaving it empty.")
 @click.option(
@@ -460,15 +471,20 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     help="With --engine dask: one CSV, or a folder of parquet parts.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
-def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_size, chunk_rows, threads, check,
-             atol, model_dir, no_verify_hash, encoding, strict, device, engine, scheduler, blocksize, workers,
-             output_format, quiet) -> None:  # fmt: skip
+def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no_header, top_k, batch_size,
+             chunk_rows, threads, check, atol, model_dir, no_verify_hash, encoding, strict, device, engine, scheduler,
+             blocksize, workers, output_format, quiet) -> None:  # fmt: skip
     """Classify every name of a CSV and write it back with language and probability columns.
 
     \b
-    Every input column is kept, in order; then language, probability (and language_2,
-    probability_2, ... with --top-k). Rows keep their order. A name with no letter of the
-    alphabet (blank, digits, emoji) gets empty prediction columns and is counted as skipped.
+    The file is read as Python's csv module reads it (quotes, "" inside quotes, LF, CRLF or
+    CR line ends). Every input record is written back byte for byte (as UTF-8), in order,
+    with language, probability (and language_2, probability_2, ... with --top-k) inserted
+    before its line end, separated by the input's delimiter; a last line without a line
+    end gets the file's first one. Blank lines are not rows: they are copied through as
+    they are, with no prediction. An Excel 'sep=X' first line sets the delimiter and is
+    not copied. A name with no letter of the alphabet (blank, digits, emoji) gets empty
+    prediction columns and is counted as skipped.
     \b
     Examples:
       rnnexport classify names.csv -o labelled.csv
@@ -479,22 +495,28 @@ def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_
     Exit status: 0 ok, 1 bad input or artifacts, 3 --check found a difference beyond --atol.
     """
     from .classify import ClassifyRequest, DaskOptions, classify_file
+    from .csvio.reader import delimiter_option
+    from .csvio.records import DELIMITERS
 
     if engine == "dask":
         _check_dask_options(device, check, input_path, output_path)
-    request = ClassifyRequest(
-        input_path, output_path, model_dir, ClassifyOptions(column, top_k, batch_size, chunk_rows, encoding, strict),
-        runtime, onnx_graph, threads, check, not no_verify_hash, device, engine,
-        DaskOptions(scheduler, blocksize, workers, output_format),
-    )  # fmt: skip
     with user_errors(), _rows_bar(quiet) as on_rows:
+        request = ClassifyRequest(
+            input_path, output_path, model_dir, ClassifyOptions(
+                column, top_k, batch_size, chunk_rows, encoding, strict, delimiter_option(delimiter), not no_header
+            ),
+            runtime, onnx_graph, threads, check, not no_verify_hash, device, engine,
+            DaskOptions(scheduler, blocksize, workers, output_format),
+        )  # fmt: skip
         summary = classify_file(request, on_rows)
     if not quiet:
-        lost = "" if summary.lost is None else f", {summary.lost} names lost characters in folding"
+        blank = f", {summary.blank} blank lines copied" if summary.blank else ""
+        lost = f", {summary.lost} names lost characters in folding" if summary.lost else ""
         echo_err(
-            f"{summary.rows} rows ({summary.skipped} skipped: no letter{lost}) in {summary.seconds:.2f} s, "
+            f"{summary.records} records in, {summary.rows} rows out "
+            f"({summary.skipped} skipped: no letter{blank}{lost}) in {summary.seconds:.2f} s, "
             f"{summary.names_per_second:,.0f} names/s, runtime {summary.runtime}, engine {engine}, "
-            f"column {summary.column!r}"
+            f"column {summary.column!r}, delimiter {DELIMITERS[summary.delimiter]}"
         )
     if summary.check is not None:
         result = summary.check
