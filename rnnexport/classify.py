@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .atomic import atomic_file
+from .atomic import atomic_file, check_not_input
 from .csvio.reader import ChunkNames, RecordReader, open_input
 from .csvio.writer import check_no_clash, check_top_k, output_bytes, prediction_names, top_k_columns
 from .errors import InputError, RnnExportError
@@ -271,6 +271,7 @@ def classify_file(request: ClassifyRequest, on_rows: Callable[[int], None] | Non
     Raises InputError (bad CSV, columns, --top-k beyond the model's labels), ArtifactError/CheckpointError
     (model), RnnExportError (dask missing or unreachable); the output appears only when complete.
     """
+    check_not_input(request.input_path, request.output_path)  # before anything is read or loaded
     if request.engine == "dask":
         return _classify_with_dask(request, on_rows)
     threads = request.threads or os.cpu_count() or 1

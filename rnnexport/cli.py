@@ -11,6 +11,8 @@ import click
 
 from . import __version__
 from .classify import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, DEFAULT_CHUNK_ROWS, ENGINES, ClassifyOptions
+from .cli_exit import DEBUG_ENV, GuardedGroup
+from .cli_options import NON_NEGATIVE_FINITE, check_pin, manifest_pin_option
 from .errors import ParityError, RnnExportError
 from .runtimes import (  # torch-free: keeps `classify --runtime onnx` light
     DEVICES,
@@ -44,9 +46,10 @@ def echo_err(message: str, quiet: bool = False) -> None:
         click.echo(message, err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rnnexport")
-def main() -> None:
+@click.option("--debug", is_flag=True, help=f"Show the traceback of an internal error (also: {DEBUG_ENV}=1).")
+def main(debug: bool) -> None:
     """Train a hand-made character RNN on surnames, export it to TorchScript and ONNX,
     and classify names in batch with proof that every runtime matches PyTorch.
 
@@ -155,14 +158,14 @@ def train(names_dir, recipe, out, quiet, clip_grad_norm, **overrides) -> None:
 
     if clip_grad_norm is not None:
         overrides["clip_grad_norm"] = clip_grad_norm or None
+    try:  # every option is checked before any data is read
+        config = recipe_config(recipe, **overrides)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
     with user_errors():
         folder = find_names_dir(names_dir)
         labels = validate_names_dir(folder)
         split = split_pairs(read_pairs(folder, labels))
-        try:
-            config = recipe_config(recipe, **overrides)
-        except ValueError as error:
-            raise click.BadParameter(str(error)) from None
         with _training_bar(quiet) as on_step:
             result = train_model(split, labels, config, on_step=on_step)
         paths = write_training_outputs(result, labels, out)
@@ -247,7 +250,8 @@ def evaluate(checkpoint: Path, names_dir: Path | None) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Verify on this CSV's names instead of the data set's.",
 )
-@click.option("--atol", type=float, default=1e-5, show_default=True, help="Max abs difference of log-probs allowed.")
+@click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True,
+              help="Max abs difference of log-probs allowed.")  # fmt: skip
 def export(checkpoint: Path, out: Path, names_csv: Path | None, atol: float) -> None:
     """Export a checkpoint to TorchScript and ONNX, then verify every artifact against PyTorch.
 
@@ -287,7 +291,7 @@ def format_parity(parity: dict) -> str:
 
 @main.command()
 @click.option("--runtime", type=click.Choice([*VERIFY_RUNTIMES, "all"]), default="all", show_default=True)
-@click.option("--atol", type=float, default=1e-5, show_default=True)
+@click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True)
 @click.option(
     "--names",
     "names_csv",
@@ -296,6 +300,7 @@ def format_parity(parity: dict) -> str:
 )
 @model_dir_option
 @no_verify_hash_option
+@manifest_pin_option
 @click.option(
     "--report",
     "report_path",
@@ -303,7 +308,7 @@ def format_parity(parity: dict) -> str:
     help="Also write the parity report as JSON here (the model folder is never written).",
 )
 def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, no_verify_hash: bool,
-           report_path: Path | None) -> None:  # fmt: skip
+           manifest_pin: str | None, report_path: Path | None) -> None:  # fmt: skip
     """Check exported runtimes against eager PyTorch on every name; print the parity report.
 
     \b
@@ -320,6 +325,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 
     runtimes = VERIFY_RUNTIMES if runtime == "all" else (runtime,)
     with user_errors():
+        check_pin(model_dir, manifest_pin, not no_verify_hash)
         names, source = read_names_csv(names_csv) if names_csv else (None, "given")
         try:
             parity = verify_artifacts(model_dir, names, source, atol, runtimes, not no_verify_hash)
@@ -376,9 +382,11 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 )
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for the model [default: all cores].")
 @click.option("--check", is_flag=True, help="Also run eager PyTorch on every row; exit 3 if beyond --atol.")
-@click.option("--atol", type=float, default=1e-5, show_default=True, help="Tolerance of --check (log-probs).")
+@click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True,
+              help="Tolerance of --check (log-probs).")  # fmt: skip
 @model_dir_option
 @no_verify_hash_option
+@manifest_pin_option
 @click.option(
     "--encoding",
     default="utf-8",
@@ -422,7 +430,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
 def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_size, chunk_rows, threads, check,
              atol, model_dir, no_verify_hash, encoding, strict, device, engine, scheduler, blocksize, workers,
-             output_format, quiet) -> None:  # fmt: skip
+             output_format, quiet, manifest_pin) -> None:  # fmt: skip
     """Classify every name of a CSV and write it back with language and probability columns.
 
     \b
@@ -448,6 +456,7 @@ def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_
         DaskOptions(scheduler, blocksize, workers, output_format),
     )  # fmt: skip
     with user_errors(), _rows_bar(quiet) as on_rows:
+        check_pin(model_dir, manifest_pin, not no_verify_hash)
         summary = classify_file(request, on_rows)
     if not quiet:
         echo_err(
@@ -490,7 +499,8 @@ def _rows_bar(quiet: bool):
     "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="At most the model's label count."
 )
 @model_dir_option
-def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -> None:
+@manifest_pin_option
+def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path, manifest_pin: str | None) -> None:
     """Print the top-k languages of names given on the command line.
 
     \b
@@ -500,6 +510,7 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -
     from .classify import predict_top_k
 
     with user_errors():
+        check_pin(model_dir, manifest_pin)
         ranked = predict_top_k(list(names), model_dir, runtime, top_k)
     for name, pairs in zip(names, ranked, strict=True):
         if pairs is None:
@@ -517,6 +528,7 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -
     help="Names in the generated CSV (sampled from the data set with a fixed seed).",
 )
 @model_dir_option
+@manifest_pin_option
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -537,7 +549,7 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -
     show_default=True,
     help="Also time the dask engine on 2M rows (needs rnnexport[dask]).",
 )
-def bench(rows: int, model_dir: Path, workdir: Path, memory: bool, with_dask: bool) -> None:
+def bench(rows: int, model_dir: Path, manifest_pin: str | None, workdir: Path, memory: bool, with_dask: bool) -> None:
     """Measure classify end to end against the seed loop, torch.nn.RNN and the GEMM ceiling.
 
     \b
@@ -549,6 +561,7 @@ def bench(rows: int, model_dir: Path, workdir: Path, memory: bool, with_dask: bo
     from .verify import dataset_names
 
     with user_errors():
+        check_pin(model_dir, manifest_pin)
         names, _ = dataset_names()
         results = run_classify_bench(model_dir, workdir, names, rows, click.echo)
         if memory:

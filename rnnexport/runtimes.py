@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArtifactError, RnnExportError
+from .errors import ArtifactError, ModelInputError, RnnExportError, first_line
 from .export.manifest import (
     CHECKPOINT_FILE,
     ONNX_CELL_FILE,
@@ -37,6 +37,30 @@ ONNX_GRAPHS = ("sequence", "cell")
 DEVICES = ("cpu", "cuda")
 
 
+def check_model_inputs(indices: object, lengths: object, n_letters: int = len(ALPHABET)) -> None:
+    """The contract of every runtime, checked before any backend runs (ONNX has no assert op; a backend given
+    lengths of 0 or beyond T returns normal-looking garbage): ``indices`` int64 [T, B] with 0 <= index <
+    ``n_letters``, ``lengths`` int64 [B] with 1 <= length <= T, T >= 1 and B >= 1. Raises ModelInputError."""
+    for name, value, rank in (("indices", indices, "[T, B]"), ("lengths", lengths, "[B]")):
+        if not (isinstance(value, np.ndarray) and value.dtype == np.int64 and value.ndim == len(rank.split(","))):
+            shape = getattr(value, "shape", None)
+            raise ModelInputError(f"{name} must be an int64 numpy array {rank}; got {type(value).__name__} "
+                                  f"{getattr(value, 'dtype', '')} of shape {shape}")  # fmt: skip
+    steps, batch = indices.shape
+    if steps < 1 or batch < 1:
+        raise ModelInputError(f"indices has shape [{steps}, {batch}]; give at least one name of one letter")
+    if len(lengths) != batch:
+        raise ModelInputError(f"lengths has {len(lengths)} entries for a batch of {batch} names; give one per name")
+    if lengths.min() < 1 or lengths.max() > steps:
+        raise ModelInputError(
+            f"lengths must lie in 1..T = 1..{steps}; got {lengths.min()}..{lengths.max()} (encode names with "
+            "rnnexport.text.encode_ragged; a name with no letter has no prediction)"
+        )
+    if indices.min() < 0 or indices.max() >= n_letters:
+        raise ModelInputError(f"indices must lie in 0..{n_letters - 1} (the alphabet); got "
+                              f"{indices.min()}..{indices.max()}")  # fmt: skip
+
+
 class Runtime:
     """Common surface: ``name``, ``labels``, ``parallel_calls`` and ``log_probs(indices, lengths)``."""
 
@@ -45,6 +69,12 @@ class Runtime:
     parallel_calls = 1  # how many threads may call log_probs at once to use the machine
 
     def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """float32 [B, L] (float64 for the reference) from int64 indices [T, B] and lengths [B], checked first
+        (ModelInputError) so no backend ever sees an input outside its contract."""
+        check_model_inputs(indices, lengths)
+        return self._log_probs(indices, lengths)
+
+    def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -70,14 +100,8 @@ def _onnx_session(path: Path, threads: int, device: str):
         return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types for bad files
         raise ArtifactError(
-            f"{path} is not a loadable ONNX model (corrupt or truncated?): {_first_line(error)}"
+            f"{path} is not a loadable ONNX model (corrupt or truncated?): {first_line(error)}"
         ) from None
-
-
-def _first_line(error: Exception) -> str:
-    """The first line of an error's message (libraries' messages run to pages), or its type."""
-    message = str(error).strip()
-    return message.splitlines()[0][:200] if message else type(error).__name__
 
 
 def _onnx_labels(session, path: Path) -> list[str]:
@@ -102,7 +126,7 @@ class OnnxSequenceRuntime(Runtime):
         self.labels = _onnx_labels(self.session, path)
         self.parallel_calls = max(1, threads)
 
-    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return self.session.run(["log_probs"], {"indices": indices, "lengths": lengths})[0]
 
 
@@ -127,7 +151,7 @@ class OnnxCellRuntime(Runtime):
             states.append(hidden)
         return np.stack(states)
 
-    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         hidden = np.zeros((indices.shape[1], self.hidden_size), dtype=np.float32)
         result = np.zeros((indices.shape[1], len(self.labels)), dtype=np.float32)
         for t, letters in enumerate(indices):
@@ -167,7 +191,7 @@ def use_one_intra_op_thread() -> None:
 class _TorchModuleRuntime(Runtime):
     """Runs ``self.module`` (scripted or eager) on ``self.device``, under inference mode."""
 
-    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
@@ -195,7 +219,7 @@ class TorchScriptRuntime(_TorchModuleRuntime):
             metadata = json.loads(extra_files["metadata.json"])
         except (RuntimeError, ValueError, json.JSONDecodeError) as error:
             raise ArtifactError(
-                f"{path} is not a loadable TorchScript archive (corrupt or truncated?): {_first_line(error)}"
+                f"{path} is not a loadable TorchScript archive (corrupt or truncated?): {first_line(error)}"
             ) from None
         _check_alphabet(metadata.get("alphabet", ""), path)
         self.labels = metadata["labels"]
