@@ -444,7 +444,11 @@ def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_
       cat names.csv | rnnexport classify - --column surname > labelled.csv
       rnnexport classify names.csv -o out.csv --check      # exit 3 if not equal to PyTorch
     \b
-    Exit status: 0 ok, 1 bad input or artifacts, 3 --check found a difference beyond --atol.
+    A file OUTPUT appears only once complete (an existing one is untouched on any error or signal);
+    with -o - (stdout) rows are written as they are classified, like any Unix filter: on a failure
+    the Error line and the exit status say the output is incomplete.
+    Exit status: 0 ok, 1 bad input or artifacts, 3 --check found a difference beyond --atol,
+    130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP.
     """
     from .classify import ClassifyRequest, DaskOptions, classify_file
 
