@@ -80,8 +80,8 @@ def test_classify_check_and_verify_are_bit_identical_under_load(tmp_path, tiny_m
         reports = []
         for attempt in range(2):
             report = tmp_path / f"verify-{attempt}.json"
-            subprocess.run([RNNEXPORT, "verify", "--runtime", "torchscript", "--names", "names.csv", "--model-dir",
-                            str(model_dir), "--report", report.name], cwd=tmp_path, capture_output=True, timeout=600)  # fmt: skip
+            verify = [RNNEXPORT, "verify", "--runtime", "torchscript", "--names", "names.csv", "--report", report.name]
+            subprocess.run([*verify, "--model-dir", str(model_dir)], cwd=tmp_path, capture_output=True, timeout=600)
             reports.append(
                 {name: entry["by_batch_size"] for name, entry in json.loads(report.read_text())["runtimes"].items()}
             )
