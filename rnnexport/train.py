@@ -294,7 +294,7 @@ def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path
     report = training_report(result, labels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_files(out_dir, ".train") as staging:
+    with atomic_files(out_dir, "train") as staging:
         save_checkpoint(make_checkpoint(result.model, labels, report["config"], result.metrics),
                         staging / "checkpoint.pt")  # fmt: skip
         written = write_training_reports(report, result, labels, staging)

@@ -65,7 +65,7 @@ def export_artifacts(
 
     started = time.perf_counter()
     checkpoint = load_checkpoint(checkpoint_path)
-    with atomic_files(Path(out_dir), ".export") as staging:
+    with atomic_files(Path(out_dir), "export") as staging:
         shutil.copyfile(checkpoint_path, staging / CHECKPOINT_FILE)
         write_artifacts(checkpoint, staging)
         parity = verify_artifacts(staging, names=names, names_source=names_source, atol=atol, verify_hash=False)
