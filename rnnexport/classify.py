@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_file
+from .atomic import atomic_file, check_not_input
 from .csvio.reader import CsvInput, opened_csv
 from .csvio.records import DEFAULT_CHUNK_ROWS, DELIMITERS, FieldColumn, RecordChunk, Utf8Check
 from .csvio.writer import (
@@ -439,6 +439,7 @@ def classify_file(request: ClassifyRequest, on_rows: Callable[[int], None] | Non
     Raises InputError (bad CSV, columns, --top-k beyond the model's labels), ArtifactError/CheckpointError
     (model), RnnExportError (dask missing or unreachable); the output appears only when complete.
     """
+    check_not_input(request.input_path, request.output_path)  # before anything is read or loaded
     if request.engine == "dask":
         return _classify_with_dask(request, on_rows)
     threads = request.threads or os.cpu_count() or 1

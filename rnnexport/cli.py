@@ -12,6 +12,8 @@ import click
 
 from . import __version__
 from .classify import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, DEFAULT_CHUNK_ROWS, ENGINES, ClassifyOptions
+from .cli_exit import DEBUG_ENV, GuardedGroup
+from .cli_options import NON_NEGATIVE_FINITE, check_pin, manifest_pin_option
 from .csvio.records import DEFAULT_CHUNK_BYTES
 from .errors import ParityError, RnnExportError, RnnExportWarning
 from .runtimes import (  # torch-free: keeps `classify --runtime onnx` light
@@ -64,9 +66,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, _de
         _default(message, category, filename, lineno, file, line)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rnnexport")
-def main() -> None:
+@click.option("--debug", is_flag=True, help=f"Show the traceback of an internal error (also: {DEBUG_ENV}=1).")
+def main(debug: bool) -> None:
     """Train a hand-made character RNN on surnames, export it to TorchScript and ONNX,
     and classify names in batch with proof that every runtime matches PyTorch.
 
@@ -189,11 +192,11 @@ def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_no
 
     if clip_grad_norm is not None:
         overrides["clip_grad_norm"] = clip_grad_norm or None
+    try:  # every option is checked before any data is read
+        config = recipe_config(recipe, **overrides)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
     with user_errors():
-        try:
-            config = recipe_config(recipe, **overrides)
-        except ValueError as error:
-            raise click.BadParameter(str(error)) from None
         labelled = read_labelled(find_names_dir(data_path), config.alphabet, name_column, label_column)
         labels, split = labelled.labels, split_pairs(labelled.pairs)
         with _training_bar(quiet) as on_step:
@@ -287,7 +290,8 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Verify on this CSV's names instead of the data set's.",
 )
-@click.option("--atol", type=float, default=1e-5, show_default=True, help="Max abs difference of log-probs allowed.")
+@click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True,
+              help="Max abs difference of log-probs allowed.")  # fmt: skip
 def export(checkpoint: Path | None, out: Path, names_csv: Path | None, atol: float) -> None:
     """Export a checkpoint to TorchScript and ONNX, then verify every artifact against PyTorch.
 
@@ -328,7 +332,7 @@ def format_parity(parity: dict) -> str:
 
 @main.command()
 @click.option("--runtime", type=click.Choice([*VERIFY_RUNTIMES, "all"]), default="all", show_default=True)
-@click.option("--atol", type=float, default=1e-5, show_default=True)
+@click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True)
 @click.option(
     "--names",
     "names_csv",
@@ -337,6 +341,7 @@ def format_parity(parity: dict) -> str:
 )
 @model_dir_option
 @no_verify_hash_option
+@manifest_pin_option
 @click.option(
     "--report",
     "report_path",
@@ -344,7 +349,7 @@ def format_parity(parity: dict) -> str:
     help="Also write the parity report as JSON here (the model folder is never written).",
 )
 def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, no_verify_hash: bool,
-           report_path: Path | None) -> None:  # fmt: skip
+           manifest_pin: str | None, report_path: Path | None) -> None:  # fmt: skip
     """Check exported runtimes against eager PyTorch on every name; print the parity report.
 
     \b
@@ -361,6 +366,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 
     runtimes = VERIFY_RUNTIMES if runtime == "all" else (runtime,)
     with user_errors():
+        check_pin(model_dir, manifest_pin, not no_verify_hash)
         names, source = read_names_csv(names_csv) if names_csv else (None, "given")
         try:
             parity = verify_artifacts(model_dir, names, source, atol, runtimes, not no_verify_hash)
@@ -428,9 +434,11 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 )
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for the model [default: all cores].")
 @click.option("--check", is_flag=True, help="Also run eager PyTorch on every row; exit 3 if beyond --atol.")
-@click.option("--atol", type=float, default=1e-5, show_default=True, help="Tolerance of --check (log-probs).")
+@click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True,
+              help="Tolerance of --check (log-probs).")  # fmt: skip
 @model_dir_option
 @no_verify_hash_option
+@manifest_pin_option
 @click.option(
     "--encoding",
     help="Input encoding, e.g. latin-1 (transcoded; the output is always UTF-8) [default: a UTF-8 or UTF-16 "
@@ -473,7 +481,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
 def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no_header, top_k, batch_size,
              chunk_rows, threads, check, atol, model_dir, no_verify_hash, encoding, strict, device, engine, scheduler,
-             blocksize, workers, output_format, quiet) -> None:  # fmt: skip
+             blocksize, workers, output_format, quiet, manifest_pin) -> None:  # fmt: skip
     """Classify every name of a CSV and write it back with language and probability columns.
 
     \b
@@ -492,7 +500,11 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
       cat names.csv | rnnexport classify - --column surname > labelled.csv
       rnnexport classify names.csv -o out.csv --check      # exit 3 if not equal to PyTorch
     \b
-    Exit status: 0 ok, 1 bad input or artifacts, 3 --check found a difference beyond --atol.
+    A file OUTPUT appears only once complete (an existing one is untouched on any error or signal);
+    with -o - (stdout) rows are written as they are classified, like any Unix filter: on a failure
+    the Error line and the exit status say the output is incomplete.
+    Exit status: 0 ok, 1 bad input or artifacts, 3 --check found a difference beyond --atol,
+    130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP.
     """
     from .classify import ClassifyRequest, DaskOptions, classify_file
     from .csvio.reader import delimiter_option
@@ -508,6 +520,7 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
             runtime, onnx_graph, threads, check, not no_verify_hash, device, engine,
             DaskOptions(scheduler, blocksize, workers, output_format),
         )  # fmt: skip
+        check_pin(model_dir, manifest_pin, not no_verify_hash)
         summary = classify_file(request, on_rows)
     if not quiet:
         blank = f", {summary.blank} blank lines copied" if summary.blank else ""
@@ -553,7 +566,8 @@ def _rows_bar(quiet: bool):
     "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="At most the model's label count."
 )
 @model_dir_option
-def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -> None:
+@manifest_pin_option
+def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path, manifest_pin: str | None) -> None:
     """Print the top-k labels of names given on the command line, with the folded form the model saw.
 
     \b
@@ -564,6 +578,7 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -
     from .classify import predict_top_k
 
     with user_errors():
+        check_pin(model_dir, manifest_pin)
         predictions = predict_top_k(list(names), model_dir, runtime, top_k)
     for prediction in predictions:
         if prediction.top is None:
@@ -583,6 +598,7 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -
     help="Names in the generated CSV (sampled from the data set with a fixed seed).",
 )
 @model_dir_option
+@manifest_pin_option
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -603,7 +619,7 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path) -
     show_default=True,
     help="Also time the dask engine on 2M rows (needs rnnexport[dask]).",
 )
-def bench(rows: int, model_dir: Path, workdir: Path, memory: bool, with_dask: bool) -> None:
+def bench(rows: int, model_dir: Path, manifest_pin: str | None, workdir: Path, memory: bool, with_dask: bool) -> None:
     """Measure classify end to end against the seed loop, torch.nn.RNN and the GEMM ceiling.
 
     \b
@@ -615,6 +631,7 @@ def bench(rows: int, model_dir: Path, workdir: Path, memory: bool, with_dask: bo
     from .verify import dataset_names
 
     with user_errors():
+        check_pin(model_dir, manifest_pin)
         names, _ = dataset_names()
         results = run_classify_bench(model_dir, workdir, names, rows, click.echo)
         if memory:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .data import Split, label_ids
-from .errors import DataError
+from .errors import DataError, TrainingError
 from .metrics import summarize
 from .model import CharRNN, ModelConfig
 from .text import ALPHABET, check_alphabet, encode_ragged
@@ -41,6 +41,34 @@ class TrainConfig:
     alphabet: str = ALPHABET  # the symbols the names are folded to (the model's input size is its length)
     seed: int = 0
     threads: int | None = 1  # measured: 2 intra-op threads made these small steps ~4x slower
+
+    def __post_init__(self) -> None:
+        problem = config_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+
+
+MAX_LR = 10.0  # far above any rate that trains this model (the default is 0.5): larger is a typo
+
+
+def config_problem(config: TrainConfig) -> str | None:
+    """What makes ``config`` unusable (a non-finite, zero or negative size or rate), or None."""
+    whole = {"iterations": (config.iterations, 1), "batch_size": (config.batch_size, 1), "seed": (config.seed, 0),
+             "hidden_size": (config.hidden_size, 1), "threads": (config.threads, 1)}  # fmt: skip
+    for name, (value, smallest) in whole.items():
+        if value is not None and value < smallest:
+            return f"{name} must be at least {smallest}; got {value}"
+    real = {"epochs": config.epochs, "lr": config.lr, "class_weight_power": config.class_weight_power,
+            "weight_decay": config.weight_decay, "clip_grad_norm": config.clip_grad_norm}  # fmt: skip
+    for name, value in real.items():
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            return f"{name} must be a finite number >= 0; got {value}"
+    if config.epochs == 0 or not 0 < config.lr <= MAX_LR:
+        return f"epochs must be > 0 and lr in (0, {MAX_LR:g}]; got epochs {config.epochs}, lr {config.lr}"
+    if config.lr * config.weight_decay >= 1:
+        return (f"lr * weight_decay must be < 1 (each step scales the weights by 1 - lr * weight_decay); got "
+                f"lr {config.lr}, weight_decay {config.weight_decay}")  # fmt: skip
+    return None
 
 
 RECIPES = {
@@ -248,9 +276,15 @@ def train(
     started = time.perf_counter()
     for step in range(n_steps):
         loss = batch_loss(model, data, torch.from_numpy(next(sampler)), weights)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise TrainingError(
+                f"the loss became {loss_value} at step {step + 1} of {n_steps}; nothing was written: "
+                "lower --lr (or keep --clip-grad-norm on)"
+            )
         loss.backward()
         sgd_step(model, learning_rate(config, step, n_steps), config.clip_grad_norm, config.weight_decay)
-        epoch_loss_sum, epoch_count = epoch_loss_sum + loss.item(), epoch_count + 1
+        epoch_loss_sum, epoch_count = epoch_loss_sum + loss_value, epoch_count + 1
         running_loss = epoch_loss_sum / epoch_count
         if epoch_count == epoch_steps or step == n_steps - 1:
             loss_per_epoch.append(running_loss)
@@ -270,12 +304,19 @@ def config_dict(config: TrainConfig) -> dict:
 
 
 def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path) -> list[Path]:
-    """Save checkpoint.pt, then training.json and the plots (reports.py), into ``out_dir``; return the paths."""
+    """Save checkpoint.pt, training.json and the plots (reports.py) into ``out_dir``; return the paths.
+
+    Everything is written into a staging folder first and renamed into ``out_dir`` only when all of it is
+    written: a failure (or Ctrl-C) leaves the folder as it was. Raises OutputError (full disk, read-only)."""
+    from .atomic import atomic_files
     from .checkpoint import make_checkpoint, save_checkpoint
     from .reports import training_report, write_training_reports
 
     report = training_report(result, labels)
-    path = Path(out_dir) / "checkpoint.pt"
-    checkpoint = make_checkpoint(result.model, labels, result.config.alphabet, report["config"], result.metrics)
-    save_checkpoint(checkpoint, path)
-    return [path, *write_training_reports(report, result, labels, Path(out_dir))]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_files(out_dir, "train") as staging:
+        checkpoint = make_checkpoint(result.model, labels, result.config.alphabet, report["config"], result.metrics)
+        save_checkpoint(checkpoint, staging / "checkpoint.pt")
+        written = write_training_reports(report, result, labels, staging)
+    return [out_dir / path.name for path in [staging / "checkpoint.pt", *written]]

@@ -50,3 +50,62 @@ def test_every_relative_link_resolves(doc):
 def test_version_and_top_level_help():
     assert CliRunner().invoke(main, ["--version"]).output.startswith("rnnexport, version ")
     assert "Typical session" in CliRunner().invoke(main, ["--help"]).output
+
+
+def _broken_predict(*args, **kwargs):
+    raise ValueError("a bug\nwith a second line")
+
+
+def test_an_unexpected_exception_is_one_line_and_debug_shows_the_traceback(monkeypatch, tiny_model_dir):
+    monkeypatch.setattr("rnnexport.classify.predict_top_k", _broken_predict)
+    args = ["predict", "Smith", "--model-dir", str(tiny_model_dir)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.stderr == ("Error: internal error: ValueError: a bug; rerun with --debug for the traceback\n")
+    for debug_args, env in ((["--debug"], {}), ([], {"RNNEXPORT_DEBUG": "1"})):
+        result = CliRunner(env=env).invoke(main, [*debug_args, *args])
+        assert isinstance(result.exception, ValueError)  # re-raised: Python prints the traceback
+
+
+def test_a_malicious_pickle_checkpoint_is_one_line(tmp_path):
+    import os
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps(Evil()))
+    result = CliRunner().invoke(main, ["evaluate", "--checkpoint", str(tmp_path / "evil.pt")])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "a pickle that would run code on load" in result.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+def test_the_manifest_pin_by_option_or_environment(tiny_model_dir):
+    import hashlib
+
+    digest = hashlib.sha256((tiny_model_dir / "manifest.json").read_bytes()).hexdigest()
+    args = ["predict", "Smith", "--model-dir", str(tiny_model_dir)]
+    assert CliRunner().invoke(main, [*args, "--expect-manifest-sha256", digest.upper()]).exit_code == 0
+    assert CliRunner(env={"RNNEXPORT_MANIFEST_SHA256": digest}).invoke(main, args).exit_code == 0
+    result = CliRunner(env={"RNNEXPORT_MANIFEST_SHA256": "f" * 64}).invoke(main, args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "not the pinned ffffffffffff" in result.stderr
+
+
+def test_a_pinned_folder_with_a_rewritten_manifest_loads_nothing(model_copy, monkeypatch):
+    """An attacker who rewrites an artifact and its manifest hash still fails the pin, before any load."""
+    import hashlib
+
+    digest = hashlib.sha256((model_copy / "manifest.json").read_bytes()).hexdigest()
+    manifest = (model_copy / "manifest.json").read_text()
+    (model_copy / "manifest.json").write_text(manifest.replace('"onnx"', '"onnx" '))
+    loaded = []
+    monkeypatch.setattr("rnnexport.runtimes.open_runtime", lambda *args, **kwargs: loaded.append(args))
+    for command in (["predict", "Smith"], ["classify", "-"], ["verify"]):
+        result = CliRunner().invoke(
+            main, [*command, "--model-dir", str(model_copy), "--expect-manifest-sha256", digest], input="name\nA\n"
+        )
+        assert result.exit_code == 1 and "not the pinned" in result.stderr, result.output
+    assert loaded == []

@@ -128,3 +128,44 @@ def test_too_little_data_for_a_held_out_split_is_refused(tmp_path):
     (tmp_path / "d.csv").write_text("name,label\nSmith,a\nJones,b\n")
     result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "d.csv"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "held-out pairs: both need at least one" in result.output
+
+
+@pytest.mark.parametrize(
+    "override",
+    [{"iterations": 0}, {"epochs": 0.0}, {"epochs": -3.0}, {"lr": float("nan")}, {"lr": float("inf")}, {"lr": -0.1},
+     {"lr": 11.0}, {"batch_size": 0}, {"weight_decay": -1.0}, {"seed": -1}, {"lr": 2.0, "weight_decay": 0.5}],
+)  # fmt: skip
+def test_unusable_configs_are_refused(override):
+    with pytest.raises(ValueError, match="must be"):
+        recipe_config("default", **override)
+
+
+def test_a_loss_that_stops_being_finite_stops_training_and_writes_nothing(tiny_names_dir, tmp_path, monkeypatch):
+    """Class weights count**-1000 underflow to 0/0: the loss is NaN from the first step. The existing model
+    folder is left as it was."""
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "checkpoint.pt").write_bytes(b"the old model")
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--names-dir", str(tiny_names_dir), "--class-weight-power", "1000", "--iterations", "5"]
+    result = CliRunner().invoke(main, [*args, "--quiet"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: the loss became") and "lower --lr" in result.stderr
+    assert [p.name for p in (tmp_path / "exported").iterdir()] == ["checkpoint.pt"]
+    assert (tmp_path / "exported" / "checkpoint.pt").read_bytes() == b"the old model"
+
+
+def test_training_outputs_are_swapped_in_together(tiny_names_dir, tmp_path, monkeypatch):
+    """A failure while writing (here: the second plot) leaves the existing folder exactly as it was."""
+    from rnnexport import reports
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "checkpoint.pt").write_bytes(b"the old model")
+    monkeypatch.setattr(reports, "plot_confusion_matrix", lambda *args: (_ for _ in ()).throw(OSError("boom")))
+    split = split_pairs(read_pairs(tiny_names_dir))
+    result = train(split, list(EXPECTED_LABELS), recipe_config("default", iterations=2, batch_size=4))
+    from rnnexport.train import write_training_outputs
+
+    with pytest.raises(OSError, match="boom"):
+        write_training_outputs(result, list(EXPECTED_LABELS), tmp_path / "out")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["checkpoint.pt"]
+    assert (tmp_path / "out" / "checkpoint.pt").read_bytes() == b"the old model"

@@ -124,7 +124,7 @@ class PackedRNNRuntime(Runtime):
             self.rnn.bias_hh_l0.copy_(model.w.bias)
         self.model = model
 
-    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         import torch
         from torch.nn.utils.rnn import pack_padded_sequence
 

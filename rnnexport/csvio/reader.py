@@ -53,7 +53,7 @@ def open_input(path: str) -> tuple[BinaryIO, str]:
         raise InputError(f"{path} is a directory; give a CSV file")
     if not file_path.exists():
         raise InputError(f"{path} not found")
-    if file_path.stat().st_size == 0:
+    if file_path.is_file() and file_path.stat().st_size == 0:  # a FIFO or <(cmd) has no size to check
         raise InputError(f"{path} is empty (0 bytes): a CSV needs at least a header row")
     return open(file_path, "rb"), str(path)
 

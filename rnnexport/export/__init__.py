@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import atomic_write_json, staged_folder
+from ..atomic import atomic_files, atomic_write_json
 from ..text import MAX_CODE_POINT, fold_table
 from .manifest import (
     CHECKPOINT_FILE,
@@ -55,9 +55,6 @@ def write_fold_table(path: Path, alphabet: str, fold: dict) -> None:
     path.write_text(json.dumps(content, ensure_ascii=True, indent=0) + "\n", encoding="utf-8")
 
 
-OUTPUT_FILES = (TORCHSCRIPT_FILE, ONNX_CELL_FILE, ONNX_SEQUENCE_FILE, FOLD_TABLE_FILE, PARITY_FILE, MANIFEST_NAME)
-
-
 def export_artifacts(
     checkpoint_path: Path,
     out_dir: Path,
@@ -75,15 +72,13 @@ def export_artifacts(
 
     started = time.perf_counter()
     checkpoint = load_checkpoint(checkpoint_path)
-    with staged_folder(Path(out_dir), ".export-") as staging:
+    with atomic_files(Path(out_dir), "export") as staging:
         shutil.copyfile(checkpoint_path, staging / CHECKPOINT_FILE)
         write_artifacts(checkpoint, staging)
         parity = verify_artifacts(staging, names=names, names_source=names_source, atol=atol, verify_hash=False)
         atomic_write_json(staging / PARITY_FILE, parity)
         manifest = build_manifest(staging, checkpoint, parity)
         atomic_write_json(staging / MANIFEST_NAME, manifest)
-        for file_name in (CHECKPOINT_FILE, *OUTPUT_FILES):
-            (staging / file_name).replace(Path(out_dir) / file_name)
     return ExportResult(Path(out_dir), manifest, parity, time.perf_counter() - started)
 
 

@@ -24,6 +24,12 @@ class ScriptableCharRNN(CharRNN):
         self.letter_index: Dict[str, int] = {letter: i for i, letter in enumerate(alphabet)}  # noqa: UP006
         self.space_index = alphabet.index(" ") if " " in alphabet else -1  # -1: no blank name without a space
 
+    def forward(self, indices: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """indices int64 (T, B) in [0, 57), lengths int64 (B,) in [1, T] -> log-probs (B, L); a ValueError for
+        any other input (a LibTorch caller sees it as a c10::Error naming the rule)."""
+        check_inputs(indices, lengths, len(self.letter_index))
+        return self.recur(indices, lengths)
+
     @torch.jit.export
     def hidden_states(self, indices: torch.Tensor) -> torch.Tensor:
         """indices (T, B) -> every h_t, (T, B, H), ignoring lengths."""
@@ -39,14 +45,19 @@ class ScriptableCharRNN(CharRNN):
     def predict_names(self, names: List[str]) -> torch.Tensor:  # noqa: UP006
         """Names already folded to the alphabet -> log-probs (B, L); a blank name gets a NaN row.
 
-        TorchScript iterates a str byte by byte (UTF-8), so any non-alphabet byte is dropped: fold first.
+        A character outside the alphabet (an unfolded 'Dvořák', a digit) is a ValueError that says how to fold:
+        the CLI folds before it predicts, so an unfolded name would otherwise get another answer than the CLI's.
         """
         rows: List[List[int]] = []  # noqa: UP006
         for name in names:
             row: List[int] = []  # noqa: UP006
             for letter in name:
-                if letter in self.letter_index:
-                    row.append(self.letter_index[letter])
+                if letter not in self.letter_index:
+                    raise ValueError(
+                        "name '" + name + "' has a character outside the alphabet; fold it first "
+                        "(Python: rnnexport.text.fold; other languages: fold_table.json)"
+                    )
+                row.append(self.letter_index[letter])
             rows.append(row)
         longest = 1
         for row in rows:
@@ -66,6 +77,23 @@ class ScriptableCharRNN(CharRNN):
                 lengths[b] = len(row)
         log_probs = self.forward(indices, lengths)
         return log_probs.masked_fill(torch.tensor(blank, dtype=torch.bool).unsqueeze(1), float("nan"))
+
+
+def check_inputs(indices: torch.Tensor, lengths: torch.Tensor, n_letters: int) -> None:
+    """The contract of ``forward``; scripted, so it runs inside the archive for LibTorch callers too."""
+    if indices.dtype != torch.long or lengths.dtype != torch.long or indices.dim() != 2 or lengths.dim() != 1:
+        raise ValueError("indices must be int64 [T, B] and lengths int64 [B]")
+    steps = indices.shape[0]
+    if steps < 1 or indices.shape[1] < 1:
+        raise ValueError("indices must hold at least one name of one letter: shape [T >= 1, B >= 1]")
+    if lengths.shape[0] != indices.shape[1]:
+        raise ValueError(
+            "lengths has " + str(lengths.shape[0]) + " entries for a batch of " + str(indices.shape[1]) + " names"
+        )
+    if bool((lengths < 1).any()) or bool((lengths > steps).any()):
+        raise ValueError("every length must lie in 1..T = 1.." + str(steps))
+    if bool((indices < 0).any()) or bool((indices >= n_letters).any()):
+        raise ValueError("indices must lie in 0.." + str(n_letters - 1) + " (the alphabet)")
 
 
 def script_model(model: CharRNN, alphabet: str) -> torch.jit.ScriptModule:
