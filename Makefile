@@ -26,21 +26,23 @@ $(STAMP): pyproject.toml
 data: install
 	$(BIN)/rnnexport data $(if $(NAMES_DIR),--from "$(NAMES_DIR)")
 
+# The repository's model is exported/ (MODEL_DIR); commands are given it explicitly: without --model-dir they
+# load $RNNEXPORT_MODEL_DIR, else the model packaged with rnnexport, never ./exported by accident.
 train: data
-	$(BIN)/rnnexport train
+	$(BIN)/rnnexport train --out $(MODEL_DIR)
 
 export: install
-	$(BIN)/rnnexport export
+	$(BIN)/rnnexport export --out $(MODEL_DIR)
 
 verify: install
-	$(BIN)/rnnexport verify
+	$(BIN)/rnnexport verify --model-dir $(MODEL_DIR)
 
 test: install lint browser cpp-deps consumer-envs
 	$(BIN)/pytest
 
 # The C++ (LibTorch) and Node.js (onnxruntime-node) consumers, built and compared with Python (also part of `test`).
 test-embed: install cpp-deps
-	$(BIN)/pytest -m embed tests/test_embed.py -ra
+	RNNEXPORT_EMBED_MODEL_DIR=$(MODEL_DIR) $(BIN)/pytest -m embed tests/test_embed.py -ra
 
 # Debian's Chromium for tests/test_web.py (driven by playwright-core: no browser download). Installed when missing
 # and running as root (CI); otherwise the browser tests skip and say why.
@@ -64,11 +66,18 @@ web: $(WEB_MODULES)
 serve-web: web
 	$(PYTHON) -m http.server $(WEB_PORT) --bind 127.0.0.1 --directory build/web
 
-# The Debian packages the C++ consumer builds against, installed only when missing (CI runs as root).
+# The Debian packages the C++ and Node.js consumers need, installed only when missing (CI runs as root).
 CPP_DEB_PACKAGES := nlohmann-json3-dev libssl-dev
+# Tools the consumers need, as command=Debian package; each is installed only when its command is missing (a
+# machine may have them from elsewhere, e.g. a newer Node.js).
+TOOL_DEB_PACKAGES := cmake=cmake g++=g++ node=nodejs npm=npm
 cpp-deps:
-	@missing="$$(for p in $(CPP_DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
-	if [ -n "$$missing" ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; fi
+	@missing="$$(for p in $(CPP_DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done; \
+	  for pair in $(TOOL_DEB_PACKAGES); do command -v $${pair%%=*} >/dev/null 2>&1 || echo $${pair#*=}; done)"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; \
+	  else echo "missing Debian packages: $$missing; as root: apt-get install -y $$missing" >&2; exit 1; fi; \
+	fi
 
 # Every artifact through third-party runtimes, each installed from the registries into its own environment under
 # build/consumers/ (pinned in tests/consumers/requirements/*.txt and tests/consumers/ort_web/package-lock.json;
@@ -100,7 +109,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 bench: data
-	$(BIN)/rnnexport bench
+	$(BIN)/rnnexport bench --model-dir $(MODEL_DIR)
 
 bench-train: data
 	$(BIN)/rnnexport bench-train

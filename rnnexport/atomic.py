@@ -1,20 +1,40 @@
-"""Atomic writes: a file or folder appears at its path whole, or not at all (the one home for this mechanism)."""
+"""Atomic writes: a file or folder appears at its path whole, or not at all (the one home for this mechanism).
+
+Partials live next to their target as ``.NAME.<pid>.<random>.partial`` (folders set aside during a swap:
+``.NAME.<pid>.<random>.old``), so a later write to the same target can tell a dead writer's leftover (its pid
+is gone, e.g. after SIGKILL) from a live one's, and removes it. A new file's mode follows the umask; a replaced
+file keeps its mode (and its owner, when we run as root). A target that is not a regular file (a FIFO, a device
+such as /dev/null, /dev/stdout, or /dev/fd/N from ``>(cmd)``) is written in place, never replaced.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
+import secrets
 import shutil
+import stat
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from .errors import InputError
+from .errors import InputError, OutputError
 
 PARTIAL_SUFFIX = ".partial"
+ASIDE_SUFFIX = ".old"
+# Errors of the file system rather than of our code: one line naming the path, never a traceback.
+FILE_SYSTEM_ERRORS = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "free some of your quota or write elsewhere",
+    errno.EFBIG: "write to a file system that allows larger files",
+    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EACCES: "check the folder's permissions or write elsewhere",
+    errno.EPERM: "check the folder's permissions or write elsewhere",
+}
 
 
 def check_output_file(path: str | Path) -> None:
@@ -38,10 +58,114 @@ def check_output_parent(target: Path) -> None:
         raise InputError(f"output folder {target.parent} does not exist")
 
 
+def check_not_input(input_path: str, output_path: str) -> None:
+    """InputError when ``output_path`` is ``input_path`` (same path, ./name, a symlink or a hard link):
+    writing it would destroy the input. Call it before anything is read. '-' never clashes."""
+    if "-" in (input_path, output_path):
+        return
+    with contextlib.suppress(OSError):  # either missing: they cannot be the same file
+        if os.path.samefile(input_path, output_path):
+            raise InputError(f"output {output_path} is the input file {input_path}; write to another file")
+
+
+def writes_in_place(path: Path) -> bool:
+    """True for a target that must not be replaced: not a regular file, or reached through /dev or /proc."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(mode):
+        return True
+    return os.path.realpath(path).startswith(("/dev/", "/proc/"))
+
+
+def partial_name(target_name: str, suffix: str = PARTIAL_SUFFIX) -> str:
+    """``.NAME.<pid>.<random><suffix>``: the writer's pid tells a later run whether it is still alive."""
+    return f".{target_name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_partials(target: Path) -> list[Path]:
+    """Remove the partials of ``target`` left by writers that are gone (killed); return what was removed."""
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[0-9a-f]+({re.escape(PARTIAL_SUFFIX)}|\.old)$")
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(target.parent):
+            match = pattern.match(entry.name)
+            if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+                _remove_leftover(Path(entry.path), target)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _remove_leftover(path: Path, target: Path) -> None:
+    """Delete a dead writer's partial; a folder it set aside (killed mid-swap) goes back if ``target`` is gone."""
+    if path.name.endswith(ASIDE_SUFFIX) and not target.exists() and (path / target.name).exists():
+        (path / target.name).rename(target)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def _create_partial(target: Path) -> tuple[int, Path]:
+    """An empty partial next to ``target``: the target's mode (and owner, as root) if it exists, else 0666
+    less the umask."""
+    partial = target.parent / partial_name(target.name)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with contextlib.suppress(FileNotFoundError):
+        existing = os.stat(target)
+        os.fchmod(descriptor, stat.S_IMODE(existing.st_mode))
+        if os.geteuid() == 0:
+            os.fchown(descriptor, existing.st_uid, existing.st_gid)
+    return descriptor, partial
+
+
+def file_system_error(error: OSError, path: str | Path) -> OSError | OutputError:
+    """An OutputError naming ``path`` for a full disk, a read-only or forbidden folder; else ``error`` itself."""
+    if error.errno not in FILE_SYSTEM_ERRORS:
+        return error
+    return OutputError(f"cannot write {path}: {os.strerror(error.errno)}; {FILE_SYSTEM_ERRORS[error.errno]}")
+
+
+@contextlib.contextmanager
+def output_errors(path: str | Path) -> Iterator[None]:
+    """Turn a full disk, a read-only or a forbidden folder met while writing ``path`` into an OutputError."""
+    try:
+        yield
+    except OSError as error:
+        translated = file_system_error(error, path)
+        if translated is error:
+            raise
+        raise translated from None
+
+
+def _open_mode(binary: bool) -> dict:
+    return {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO]:
     """Yield a handle (UTF-8 text with newline='', or bytes); the file appears at ``path`` only if the block
-    completes. '-' is stdout. Raises InputError when ``path`` is a folder or its folder is missing."""
+    completes. '-' is stdout, streamed as written (like any Unix filter: on failure the exit status says so).
+    A FIFO or device is written in place. Raises InputError when ``path`` is a folder or its folder is
+    missing, OutputError for a full disk or a read-only or forbidden folder."""
     if str(path) == "-":
         stream = sys.stdout.buffer if binary else sys.stdout
         yield stream
@@ -49,16 +173,21 @@ def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO]:
         return
     target = Path(path)
     check_output_file(target)
-    descriptor, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX, dir=target.parent)
-    try:
-        mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
-        with os.fdopen(descriptor, **mode) as handle:
+    if writes_in_place(target):
+        with output_errors(target), open(target, **_open_mode(binary)) as handle:
             yield handle
-        os.replace(partial, target)
-    except BaseException:  # includes KeyboardInterrupt: never leave a half-written file
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-        raise
+        return
+    remove_stale_partials(target)
+    with output_errors(target):
+        descriptor, partial = _create_partial(target)
+        try:
+            with os.fdopen(descriptor, **_open_mode(binary)) as handle:
+                yield handle
+            os.replace(partial, target)
+        except BaseException:  # includes KeyboardInterrupt and SIGTERM: never leave a half-written file
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            raise
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -82,24 +211,36 @@ def atomic_save(path: str | Path, save: Callable[[Path], None]) -> None:
     """Let ``save(partial_path)`` write a file (e.g. torch.save), then move it to ``path``; nothing is left
     behind on failure. Creates the parent folder."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX, dir=target.parent)
-    os.close(descriptor)
-    try:
-        save(Path(partial))
-        os.replace(partial, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-        raise
+    with output_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(target)
+        descriptor, partial = _create_partial(target)
+        os.close(descriptor)
+        try:
+            save(partial)
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            raise
+
+
+def _make_partial_folder(parent: Path, name: str, suffix: str = PARTIAL_SUFFIX) -> Path:
+    """An empty folder ``parent/.NAME.<pid>.<random><suffix>`` whose mode follows the umask."""
+    folder = parent / partial_name(name, suffix)
+    folder.mkdir(mode=0o777)
+    return folder
 
 
 @contextlib.contextmanager
-def staged_folder(parent: Path, prefix: str) -> Iterator[Path]:
+def staged_folder(parent: Path, name: str) -> Iterator[Path]:
     """An empty scratch folder inside ``parent`` (same file system, so its files can be renamed into place),
-    removed with whatever is left in it when the block ends."""
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=PARTIAL_SUFFIX, dir=parent))
+    removed with whatever is left in it when the block ends. ``name`` tags it (leftovers of a killed run
+    tagged alike are removed)."""
+    with output_errors(parent):
+        parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(parent / name)
+        staging = _make_partial_folder(parent, name)
     try:
         yield staging
     finally:
@@ -107,14 +248,40 @@ def staged_folder(parent: Path, prefix: str) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def atomic_files(folder: Path, tag: str) -> Iterator[Path]:
+    """Yield a staging folder inside ``folder``; when the block completes, every file written into it replaces
+    its namesake in ``folder`` (each rename atomic; an existing file's mode is kept). On any failure the
+    folder is left exactly as it was."""
+    folder = Path(folder)
+    with staged_folder(folder, tag) as staging:
+        yield staging
+        for staged in sorted(staging.iterdir()):
+            _keep_mode(staged, folder / staged.name)
+        with output_errors(folder):
+            for staged in sorted(staging.iterdir()):
+                staged.replace(folder / staged.name)
+
+
+def _keep_mode(staged: Path, target: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        existing = os.stat(target)
+        os.chmod(staged, stat.S_IMODE(existing.st_mode))
+        if os.geteuid() == 0:
+            os.chown(staged, existing.st_uid, existing.st_gid)
+
+
+@contextlib.contextmanager
 def atomic_folder(path: str | Path) -> Iterator[Path]:
     """Yield an empty staging folder that replaces the folder ``path`` only if the block completes."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX, dir=target.parent))
+    with output_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(target)
+        staging = _make_partial_folder(target.parent, target.name)
     try:
         yield staging
-        swap_in(staging, target)
+        with output_errors(target):
+            swap_in(staging, target)
     except BaseException:  # includes KeyboardInterrupt: never leave half a folder
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -125,7 +292,7 @@ def swap_in(staging: Path, target: Path) -> None:
     if not target.exists():
         staging.rename(target)
         return
-    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    aside = _make_partial_folder(target.parent, target.name, ASIDE_SUFFIX)
     target.rename(aside / target.name)
     try:
         staging.rename(target)

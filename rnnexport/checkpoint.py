@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -10,25 +11,29 @@ import torch
 
 from . import __version__
 from .atomic import atomic_save
-from .errors import CheckpointError
+from .errors import CheckpointError, InputError
 from .model import CharRNN, ModelConfig
-from .text import ALPHABET
+from .text import check_alphabet, check_fold, fold_identity
 
 FORMAT = "rnnexport-checkpoint/1"
 PARAMETER_NAMES = ("u.weight", "u.bias", "w.weight", "w.bias", "v.weight", "v.bias")
-REQUIRED_KEYS = ("format", "rnnexport_version", "alphabet", "labels", "hidden_size", "state_dict", "config", "metrics")
+REQUIRED_KEYS = (
+    "format", "rnnexport_version", "alphabet", "fold", "labels", "hidden_size", "state_dict", "config", "metrics",
+)  # fmt: skip
 
 
 def make_checkpoint(
-    model: CharRNN, labels: list[str], config: dict, metrics: dict, operating_point: dict | None = None
+    model: CharRNN, labels: list[str], alphabet: str, config: dict, metrics: dict, operating_point: dict | None = None
 ) -> dict:
-    """The documented checkpoint dict (see README: 'Checkpoint format'); ``operating_point`` is
-    operating_point.OperatingPoint.as_dict() (τ, T, label frequencies, unshifted v), optional for old callers."""
+    """The documented checkpoint dict (see README: 'Checkpoint and artifacts'); ``fold`` is the installed
+    fold's identity (text.fold_identity), which the training data went through. ``operating_point`` is
+    operating_point.OperatingPoint.as_dict() (τ, T, label frequencies, unshifted v); absent means τ 0, T 1."""
     extra = {} if operating_point is None else {"operating_point": operating_point}
     return {
         "format": FORMAT,
         "rnnexport_version": __version__,
-        "alphabet": ALPHABET,
+        "alphabet": alphabet,
+        "fold": fold_identity(),
         "labels": list(labels),
         "hidden_size": model.hidden_size,
         "state_dict": {name: tensor.detach().clone() for name, tensor in model.state_dict().items()},
@@ -49,14 +54,24 @@ def load_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found; run `rnnexport train` or pass --checkpoint")
     try:
-        checkpoint = torch.load(path, weights_only=True, map_location="cpu")
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, pickle.UnpicklingError) as error:
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of a file it then refuses
+            warnings.simplefilter("ignore", UserWarning)
+            checkpoint = torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as error:  # weights_only refuses any object but tensors and plain values
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated, or a pickle that would run code on load "
+            f"({type(error).__name__}: refused, nothing was run); use a checkpoint written by `rnnexport train`"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(error).__name__})") from None
     missing = [key for key in REQUIRED_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks keys: {', '.join(missing)}")
-    if checkpoint["alphabet"] != ALPHABET:
-        raise CheckpointError(f"checkpoint {path} uses another alphabet than this rnnexport")
+    try:
+        check_alphabet(checkpoint["alphabet"])
+    except InputError as error:
+        raise CheckpointError(f"checkpoint {path}: {error}") from None
+    check_fold(checkpoint["fold"], f"checkpoint {path}", CheckpointError)
     return checkpoint
 
 

@@ -1,36 +1,40 @@
 """Batch classification of a CSV of names: streamed in chunks, bucketed by length, written atomically.
 
-The hot path never builds a Python string per row. A chunk is raw UTF-8 bytes (csvio.RecordReader); the
-name field is located with numpy (csvio.field_spans) and mapped to letter indices with a byte table
-(text.encode_byte_fields), and the output is the input bytes with each record's prediction fields
-spliced in (prediction_fields, append_to_records). Only the rare field that needs folding or unquoting
-(a byte >= 128, a quote, a digit, a leading space) goes through Python text.
+The hot path never builds a Python string per row. A chunk is raw UTF-8 records (csvio.reader, read with the
+csv module's meaning by csvio.records); the name field is located with numpy (RecordChunk.field) and mapped
+to letter indices with a byte table (text.encode_byte_fields), and the output is the input bytes with each
+record's prediction fields inserted before its line end (prediction_fields, insert_before_line_ends). Only the
+rare field that needs folding (a byte >= 128, a quote, a digit, a leading space) goes through Python text.
+The per-chunk steps (prepare_chunk, chunk_log_probs, chunk_output) are the Dask engine's too.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .atomic import atomic_file
-from .csvio.reader import ChunkNames, RecordReader, open_input
-from .csvio.writer import check_no_clash, check_top_k, output_bytes, prediction_names, top_k_columns
+from .atomic import atomic_file, check_not_input
+from .csvio.reader import CsvInput, opened_csv
+from .csvio.records import DEFAULT_CHUNK_ROWS, DELIMITERS, FieldColumn, RecordChunk, Utf8Check
+from .csvio.writer import (
+    check_no_clash,
+    check_top_k,
+    insert_before_line_ends,
+    output_header,
+    prediction_fields,
+    prediction_names,
+    top_k_columns,
+)
 from .errors import InputError, RnnExportError
 from .runtimes import TORCH_RUNTIMES, Runtime, open_reference, open_runtime, runtime_name, use_one_intra_op_thread
-from .text import RaggedNames, encode_byte_fields, encode_ragged
+from .text import RaggedNames, encode_byte_fields, encode_ragged, folded_strings
 
-if TYPE_CHECKING:  # pandas costs ~0.3 s to import; the local engine's hot path does not need it
-    import pandas as pd
-
-DEFAULT_CHUNK_ROWS = 200_000
 DEFAULT_BATCH_SIZE = 512  # measured best for the ONNX Scan on 2 cores (fits in L2)
 PREDICT_BATCH_SIZE = 4096  # names per model call of ``predict`` (a handful of names: one call)
 DEFAULT_BLOCKSIZE = "16MB"  # the dask engine's most bytes per partition
@@ -39,12 +43,17 @@ ENGINES = ("local", "dask")
 
 @dataclass(frozen=True)
 class ClassifyOptions:
+    """``encoding`` None: a BOM's, else UTF-8; ``delimiter`` None: an Excel ``sep=X`` line, else detected from the
+    header line; ``header`` False: no header line (the name is column 1 unless ``column`` gives a number)."""
+
     column: str | None = None
     top_k: int = 1
     batch_size: int = DEFAULT_BATCH_SIZE
     chunk_rows: int = DEFAULT_CHUNK_ROWS
-    encoding: str = "utf-8"
+    encoding: str | None = None
     strict: bool = False
+    delimiter: str | None = None
+    header: bool = True
 
 
 @dataclass
@@ -58,32 +67,81 @@ class CheckResult:
 
 @dataclass
 class ClassifySummary:
+    """``records``: data records read (blank lines aside); ``rows``: output rows written with predictions (always
+    equal: see check_counts); ``blank``: blank lines copied through; ``skipped``: rows whose name has no letter;
+    ``lost``: rows whose name lost characters in folding (RaggedNames.lost > 0: emoji, digits, ...)."""
+
     rows: int = 0
     skipped: int = 0
+    lost: int = 0
     seconds: float = 0.0
     runtime: str = ""
     column: str = ""
     check: CheckResult | None = None
-    first_skipped_row: int | None = field(default=None, repr=False)
+    records: int = 0
+    blank: int = 0
+    delimiter: str = ","
 
     @property
     def names_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
 
+    def add(self, records: int, rows: int, blank: int, skipped: int, lost: int = 0) -> None:
+        self.records += records
+        self.rows += rows
+        self.blank += blank
+        self.skipped += skipped
+        self.lost += lost
 
-def choose_column(columns: list[str], requested: str | None, source: str) -> str:
-    """--column, else a column called 'name' (any case), else the only column."""
+
+def check_counts(summary: ClassifySummary) -> None:
+    """The invariant: one output row per input record (blank lines aside); RnnExportError otherwise."""
+    if summary.rows != summary.records:
+        raise RnnExportError(
+            f"internal error: {summary.records} records were read but {summary.rows} rows written; nothing was "
+            "written, please report this with the input file"
+        )
+
+
+def choose_column(columns: list[str], requested: str | None, source: str, has_header: bool = True) -> int:
+    """The name field's 0-based position: --column (a header name, or a 1-based number), else the column called
+    exactly 'name', else the one called 'name' in any case or padding, else the only column.
+
+    InputError when nothing matches or two columns match equally (the fix names them by number).
+    """
+    if not has_header:
+        return _column_number(requested or "1", None, source)
     listed = ", ".join(columns)
     if requested is not None:
-        if requested not in columns:
+        exact = [i for i, column in enumerate(columns) if column == requested]
+        if not exact and requested.isdigit():
+            return _column_number(requested, len(columns), source)
+        if not exact:
             raise InputError(f"{source}: column {requested!r} not found; columns are: {listed}")
-        return requested
-    named = [column for column in columns if column.strip().lower() == "name"]
-    if named:
-        return named[0]
+        return _one_match(exact, columns, source)
+    for matches in ([i for i, c in enumerate(columns) if c == "name"],
+                    [i for i, c in enumerate(columns) if c.strip().lower() == "name"]):  # fmt: skip
+        if matches:
+            return _one_match(matches, columns, source)
     if len(columns) == 1:
-        return columns[0]
+        return 0
     raise InputError(f"{source}: no column called 'name'; columns are: {listed}; use --column <one of them>")
+
+
+def _one_match(matches: list[int], columns: list[str], source: str) -> int:
+    if len(matches) == 1:
+        return matches[0]
+    named = " and ".join(f"{i + 1} ({columns[i]!r})" for i in matches)
+    options = " or ".join(f"--column {i + 1}" for i in matches)
+    raise InputError(f"{source}: columns {named} both match; choose one by position: {options}")
+
+
+def _column_number(requested: str, width: int | None, source: str) -> int:
+    """--column N (1-based) as a 0-based position."""
+    if not requested.isdigit() or int(requested) < 1 or (width is not None and int(requested) > width):
+        limit = f"1 to {width}" if width is not None else "1 or more"
+        raise InputError(f"{source}: --column {requested!r} is not a column number ({limit}) of this file")
+    return int(requested) - 1
 
 
 def length_batches(lengths: np.ndarray, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -116,14 +174,6 @@ def predict_log_probs(runtime: Runtime, encoded: RaggedNames, n_labels: int, bat
     return result
 
 
-def no_letter_error(row: int, name: str) -> InputError:
-    """--strict's error for data row ``row`` (1-based) whose name has no letter."""
-    return InputError(
-        f"data row {row}: name {name!r} has no letter of the alphabet; drop --strict to leave such rows "
-        "without a prediction"
-    )
-
-
 def compare_with_reference(log_probs: np.ndarray, reference: np.ndarray, check: CheckResult) -> None:
     valid = ~np.isnan(log_probs[:, 0])
     if valid.any():
@@ -132,70 +182,184 @@ def compare_with_reference(log_probs: np.ndarray, reference: np.ndarray, check: 
         check.compared += int(valid.sum())
 
 
-def predict_encoded(
-    encoded: RaggedNames, name_text: Callable[[int], str], runtime: Runtime, options: ClassifyOptions,
-    reference: Runtime | None, summary: ClassifySummary,
-) -> np.ndarray:  # fmt: skip
-    """Log-probs [B, L] for one chunk of encoded names (NaN rows: no prediction); updates the summary's counts.
+# --- one chunk of records: the steps both engines run ---------------------------------------------------------------
 
-    ``name_text(row)`` gives a row's name as written, for the --strict error.
+
+@dataclass(frozen=True)
+class ChunkLayout:
+    """What classifying any chunk needs (small and picklable: Dask ships it to workers).
+
+    ``column``: the name field's 0-based position; ``width``: the header's field count (None: no header, so no
+    padding and no field-count check); ``line_end``: given to a last record that has none; ``alphabet``: the
+    model's, which names are folded and encoded to.
     """
-    skipped = np.flatnonzero(encoded.lengths == 0)
-    if len(skipped) and summary.first_skipped_row is None:
-        summary.first_skipped_row = summary.rows + int(skipped[0]) + 1
-        if options.strict:
-            raise no_letter_error(summary.first_skipped_row, name_text(int(skipped[0])))
-    log_probs = predict_log_probs(runtime, encoded, len(runtime.labels), options.batch_size)
-    if reference is not None:
-        reference_log_probs = predict_log_probs(reference, encoded, len(reference.labels), options.batch_size)
-        compare_with_reference(log_probs, reference_log_probs, summary.check)
-    summary.rows += len(encoded.lengths)
-    summary.skipped += len(skipped)
-    return log_probs
+
+    source: str
+    delimiter: str
+    column: int
+    width: int | None
+    line_end: bytes
+    labels: tuple[str, ...]
+    top_k: int
+    strict: bool
+    batch_size: int
+    alphabet: str
 
 
-def predict_names(
-    names, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None, summary: ClassifySummary
-) -> np.ndarray:
-    """:func:`predict_encoded` for names given as strings (None/NaN: no prediction)."""
-    return predict_encoded(encode_ragged(names), lambda row: names[row], runtime, options, reference, summary)
+def chunk_layout(csv_input: CsvInput, labels: list[str], alphabet: str, options: ClassifyOptions) -> ChunkLayout:
+    """The layout of an opened input; InputError for an unusable --column or a clashing column."""
+    column = choose_column(csv_input.columns, options.column, csv_input.source, csv_input.header is not None)
+    if csv_input.header is not None:
+        check_no_clash(csv_input.columns, labels, options.top_k)
+    width = len(csv_input.columns) if csv_input.header is not None else None
+    return ChunkLayout(csv_input.source, csv_input.delimiter, column, width, csv_input.line_end, tuple(labels),
+                       options.top_k, options.strict, options.batch_size, alphabet)  # fmt: skip
 
 
-def classify_frame(
-    frame: pd.DataFrame, column: str, runtime: Runtime, options: ClassifyOptions, reference: Runtime | None,
-    summary: ClassifySummary,
-) -> pd.DataFrame:  # fmt: skip
-    """A parsed chunk with prediction columns appended (probabilities as floats, NaN when skipped)."""
-    import pandas as pd
-
-    check_no_clash(list(frame.columns), runtime.labels, options.top_k)
-    names = frame[column].to_numpy(dtype=object)
-    log_probs = predict_names(names, runtime, options, reference, summary)
-    predictions = pd.DataFrame(top_k_columns(log_probs, runtime.labels, options.top_k), index=frame.index)
-    return pd.concat([frame, predictions], axis=1)
+def column_title(csv_input: CsvInput, layout: ChunkLayout) -> str:
+    """The name column as the summary shows it: its header name, or its number without a header."""
+    return csv_input.columns[layout.column] if layout.width is not None else f"column {layout.column + 1}"
 
 
-def encode_chunk_names(names: ChunkNames) -> RaggedNames:
-    """The chunk's names encoded: alphabet-only fields from their bytes, the rest through their text."""
-    encoded, special = encode_byte_fields(names.chunk.data, names.starts, names.stops)
+def output_header_bytes(csv_input: CsvInput, layout: ChunkLayout) -> bytes:
+    """The output's header record (b'' without a header): the input's, then the prediction columns."""
+    if csv_input.header is None:
+        return b""
+    fields, line_end = csv_input.header
+    names = prediction_names(list(layout.labels), layout.top_k)
+    return output_header(fields, names, layout.delimiter, line_end or layout.line_end)
+
+
+@dataclass
+class PreparedChunk:
+    """A chunk checked and encoded: ``rows`` (int64) are its data records (blank lines aside), ``encoded`` their
+    names, ``padding`` the empty fields each lacks against the header (None without a header)."""
+
+    chunk: RecordChunk
+    rows: np.ndarray
+    encoded: RaggedNames
+    padding: np.ndarray | None
+
+    @property
+    def skipped(self) -> int:
+        return int((self.encoded.lengths == 0).sum())
+
+    @property
+    def lost(self) -> int:
+        return int(np.count_nonzero(self.encoded.lost))
+
+
+def prepare_chunk(chunk: RecordChunk, layout: ChunkLayout, utf8_check: Utf8Check | None) -> PreparedChunk:
+    """Check a chunk (valid UTF-8, no record wider than the header, with --strict a letter in every name) and
+    encode its names. Raises the InputError of the earliest line at fault, so that any chunking of a file
+    (the local engine's, Dask's partitions) reports the same error."""
+    rows = np.flatnonzero(~chunk.blank)
+    field = chunk.field(layout.column)
+    problems = [utf8_check.first_error(chunk.data.tobytes(), int(chunk.first_line)) if utf8_check else None]
+    counts = field.counts[rows]
+    if layout.width is not None:
+        problems.append(_too_many_fields(chunk, rows, counts, layout))
+    encoded = encode_field(field, rows, len(chunk.data), layout.alphabet)
+    if layout.strict:
+        problems.append(_no_letter(chunk, rows, encoded, field, layout.source))
+    found = [problem for problem in problems if problem is not None]
+    if found:
+        raise min(found, key=lambda problem: problem[0])[1]
+    padding = layout.width - counts if layout.width is not None else None
+    return PreparedChunk(chunk, rows, encoded, padding)
+
+
+def _too_many_fields(chunk, rows, counts, layout) -> tuple[int, InputError] | None:
+    wide = np.flatnonzero(counts > layout.width)
+    if not len(wide):
+        return None
+    row = int(rows[wide[0]])
+    line = int(chunk.lines[row])
+    delimiter = DELIMITERS[layout.delimiter]
+    return line, InputError(
+        f"{layout.source}: line {line} has {int(counts[wide[0]])} fields, the header has {layout.width}; "
+        f"quote fields that contain a {delimiter} (or pass --delimiter)"
+    )
+
+
+def _no_letter(chunk, rows, encoded, field, source) -> tuple[int, InputError] | None:
+    empty = np.flatnonzero(encoded.lengths == 0)
+    if not len(empty):
+        return None
+    row = int(rows[empty[0]])
+    line = int(chunk.lines[row])
+    name = field.value(row).decode("utf-8", "replace")
+    return line, InputError(
+        f"{source}: line {line}: name {name!r} has no letter of the alphabet; drop --strict to leave such rows "
+        "without a prediction"
+    )
+
+
+def encode_field(field: FieldColumn, rows: np.ndarray, chunk_size: int, alphabet: str) -> RaggedNames:
+    """The names (field values at ``rows``) encoded: alphabet-only values from their bytes, the rest (and the
+    values unquoted into a copy after the chunk's bytes) through their decoded text."""
+    starts, stops = field.starts[rows], field.stops[rows]
+    moved = starts >= chunk_size  # encode_byte_fields needs sorted spans: moved ones become empty, then replaced
+    if moved.any():
+        floor = np.maximum.accumulate(np.where(moved, 0, stops))
+        starts, stops = np.where(moved, floor, starts), np.where(moved, floor, stops)
+    encoded, special = encode_byte_fields(field.data, starts, stops, alphabet)
+    special = np.union1d(special, np.flatnonzero(moved))
     if len(special):
-        encoded = encoded.replace_rows(special, encode_ragged(names.texts(special)))
+        texts = [field.value(int(rows[i])).decode("utf-8", "replace") for i in special]
+        encoded = encoded.replace_rows(special, encode_ragged(texts, alphabet))
     return encoded
 
 
-def _predict_chunk(names: ChunkNames, runtime, options, reference, summary) -> np.ndarray:
-    encoded = encode_chunk_names(names)
-    return predict_encoded(encoded, lambda row: names.texts([row])[0], runtime, options, reference, summary)
+def chunk_log_probs(prepared: PreparedChunk, runtime: Runtime, batch_size: int, reference: Runtime | None = None,
+                    check: CheckResult | None = None) -> np.ndarray:  # fmt: skip
+    """float32 [rows, labels] log-probs of a prepared chunk's names (NaN rows: no letter, no prediction)."""
+    log_probs = predict_log_probs(runtime, prepared.encoded, len(runtime.labels), batch_size)
+    if reference is not None:
+        reference_log_probs = predict_log_probs(reference, prepared.encoded, len(reference.labels), batch_size)
+        compare_with_reference(log_probs, reference_log_probs, check)
+    return log_probs
 
 
-def _finish(in_flight, output, labels: list[str], top_k: int, on_rows) -> None:
+def chunk_output(prepared: PreparedChunk, log_probs: np.ndarray, layout: ChunkLayout) -> tuple[np.ndarray, int]:
+    """The chunk's output bytes (uint8) and its data rows: every record byte for byte, the prediction fields
+    inserted before each data record's line end; blank lines copied as they are. A last record without a line
+    end gets ``layout.line_end`` after its fields."""
+    chunk = prepared.chunk
+    fields, lengths = prediction_fields(log_probs, list(layout.labels), layout.top_k, prepared.padding,
+                                        layout.delimiter)  # fmt: skip
+    record_lengths = np.zeros(len(chunk.starts), dtype=np.int64)
+    record_lengths[prepared.rows] = lengths
+    if len(chunk.starts) and chunk.ends[-1] == chunk.content_ends[-1] and not chunk.blank[-1]:
+        fields = np.concatenate((fields, np.frombuffer(layout.line_end, dtype=np.uint8)))
+        record_lengths[-1] += len(layout.line_end)
+    return insert_before_line_ends(chunk, fields, record_lengths), len(lengths)
+
+
+def classify_chunks(chunks: Iterator[RecordChunk], layout: ChunkLayout, utf8_check: Utf8Check | None,
+                    runtime: Runtime) -> Iterator[tuple[np.ndarray, ClassifySummary]]:  # fmt: skip
+    """Each chunk's output bytes and counts, one after the other (a Dask worker's loop)."""
+    for chunk in chunks:
+        prepared = prepare_chunk(chunk, layout, utf8_check)
+        output, rows = chunk_output(prepared, chunk_log_probs(prepared, runtime, layout.batch_size), layout)
+        counts = ClassifySummary()
+        counts.add(len(prepared.rows), rows, len(chunk.starts) - len(prepared.rows), prepared.skipped, prepared.lost)
+        yield output, counts
+
+
+# --- the local engine -------------------------------------------------------------------------------------------------
+
+
+def _finish(in_flight, output, layout: ChunkLayout, summary: ClassifySummary, on_rows) -> None:
     """Wait for a chunk's predictions and write it."""
     if in_flight is None:
         return
-    names, submitted = in_flight
-    output.write(memoryview(output_bytes(names.chunk, names.padding, submitted.result(), labels, top_k)))
+    prepared, submitted = in_flight
+    data, rows = chunk_output(prepared, submitted.result(), layout)
+    output.write(memoryview(data))
+    summary.add(0, rows, 0, prepared.skipped, prepared.lost)
     if on_rows is not None:
-        on_rows(len(names.starts))
+        on_rows(rows)
 
 
 def classify_csv(
@@ -206,33 +370,37 @@ def classify_csv(
     reference: Runtime | None = None,
     on_rows: Callable[[int], None] | None = None,
 ) -> ClassifySummary:
-    """Classify every row of ``input_path`` into ``output_path`` ('-' for stdin/stdout)."""
+    """Classify every data record of ``input_path`` into ``output_path`` ('-' for stdin/stdout).
+
+    Raises InputError (unreadable file, encoding, delimiter, header, column, a malformed record: the earliest
+    line at fault), RnnExportError if the output's row count differed from the input's; the output appears
+    only when complete.
+    """
     started = time.perf_counter()
-    raw, source = open_input(input_path)
-    try:
-        reader = RecordReader(raw, source, options.chunk_rows, options.encoding)
-        return _classify_stream(reader, output_path, runtime, options, reference, on_rows, started)
-    finally:
-        if input_path != "-":
-            raw.close()
+    settings = {"encoding": options.encoding, "delimiter": options.delimiter, "has_header": options.header,
+                "chunk_rows": options.chunk_rows}  # fmt: skip
+    with opened_csv(input_path, **settings) as csv_input:
+        return _classify_stream(csv_input, output_path, runtime, options, reference, on_rows, started)
 
 
-def _classify_stream(reader, output_path, runtime, options, reference, on_rows, started) -> ClassifySummary:
-    summary = ClassifySummary(runtime=runtime.name, check=CheckResult() if reference is not None else None)
-    header = reader.header()
-    columns = next(csv.reader([header]))
-    summary.column = choose_column(columns, options.column, reader.source)
-    check_no_clash(columns, runtime.labels, options.top_k)
-    # The model of chunk i runs (GIL released) while this thread parses chunk i+1 and writes chunk i-1.
+def _classify_stream(csv_input, output_path, runtime, options, reference, on_rows, started) -> ClassifySummary:
+    layout = chunk_layout(csv_input, runtime.labels, runtime.alphabet, options)
+    summary = ClassifySummary(runtime=runtime.name, column=column_title(csv_input, layout),
+                              check=CheckResult() if reference is not None else None,
+                              delimiter=csv_input.delimiter)  # fmt: skip
+    # The model of chunk i runs (GIL released) while this thread reads chunk i+1 and writes chunk i-1.
     with atomic_file(output_path, binary=True) as output, ThreadPoolExecutor(1) as model_thread:
-        output.write((",".join([header, *prediction_names(runtime.labels, options.top_k)]) + "\n").encode("utf-8"))
+        output.write(output_header_bytes(csv_input, layout))
         in_flight = None
-        for chunk in reader.chunks():
-            names = ChunkNames(chunk, columns, summary.column, reader.source)
-            submitted = model_thread.submit(_predict_chunk, names, runtime, options, reference, summary)
-            _finish(in_flight, output, runtime.labels, options.top_k, on_rows)
-            in_flight = (names, submitted)
-        _finish(in_flight, output, runtime.labels, options.top_k, on_rows)
+        for chunk in csv_input.chunks():
+            prepared = prepare_chunk(chunk, layout, csv_input.utf8_check)
+            summary.add(len(prepared.rows), 0, len(chunk.starts) - len(prepared.rows), 0)
+            submitted = model_thread.submit(chunk_log_probs, prepared, runtime, options.batch_size, reference,
+                                            summary.check)  # fmt: skip
+            _finish(in_flight, output, layout, summary, on_rows)
+            in_flight = (prepared, submitted)
+        _finish(in_flight, output, layout, summary, on_rows)
+        check_counts(summary)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -271,6 +439,7 @@ def classify_file(request: ClassifyRequest, on_rows: Callable[[int], None] | Non
     Raises InputError (bad CSV, columns, --top-k beyond the model's labels), ArtifactError/CheckpointError
     (model), RnnExportError (dask missing or unreachable); the output appears only when complete.
     """
+    check_not_input(request.input_path, request.output_path)  # before anything is read or loaded
     if request.engine == "dask":
         return _classify_with_dask(request, on_rows)
     threads = request.threads or os.cpu_count() or 1
@@ -296,22 +465,32 @@ def _classify_with_dask(request: ClassifyRequest, on_rows) -> ClassifySummary:
     )  # fmt: skip
 
 
-def predict_top_k(
-    names: list[str], model_dir: Path, runtime: str = "onnx", top_k: int = 3
-) -> list[list[tuple[str, float]] | None]:
-    """The top-k (language, probability) pairs of each name, best first; None for a name with no letter.
+@dataclass(frozen=True)
+class Prediction:
+    """One name of ``predict``: as given, as folded for the model, and its top-k (label, probability) pairs,
+    best first (None when it folds to no letter)."""
 
-    Ranked as classify's language/probability columns. Raises InputError when ``top_k`` exceeds the labels.
+    name: str
+    folded: str
+    top: list[tuple[str, float]] | None
+
+
+def predict_top_k(names: list[str], model_dir: Path, runtime: str = "onnx", top_k: int = 3) -> list[Prediction]:
+    """Each name's folded form and top-k labels, ranked as classify's label/probability columns.
+
+    Raises InputError when ``top_k`` exceeds the model's labels; ArtifactError/CheckpointError for the model.
     """
     model = open_runtime(runtime, model_dir)
     check_top_k(top_k, model.labels)
-    log_probs = predict_log_probs(model, encode_ragged(list(names)), len(model.labels), PREDICT_BATCH_SIZE)
+    encoded = encode_ragged(list(names), model.alphabet)
+    log_probs = predict_log_probs(model, encoded, len(model.labels), PREDICT_BATCH_SIZE)
     columns = list(top_k_columns(log_probs, model.labels, top_k).values())
-    ranked = []
-    for i in range(len(names)):
+    folded = folded_strings(encoded.padded(), model.alphabet)
+    predictions = []
+    for i, name in enumerate(names):
         pairs = [
-            (languages[i], float(probabilities[i]))
-            for languages, probabilities in zip(columns[0::2], columns[1::2], strict=True)
+            (labels[i], float(probabilities[i]))
+            for labels, probabilities in zip(columns[0::2], columns[1::2], strict=True)
         ]
-        ranked.append(pairs if columns[0][i] else None)
-    return ranked
+        predictions.append(Prediction(name, folded[i], pairs if columns[0][i] else None))
+    return predictions

@@ -42,7 +42,7 @@ def run_fold(pairs: list[Pair], labels: list[str], config, fold: int, n_folds: i
     point = result.operating_point
     unshifted = copy.deepcopy(result.model)
     apply_operating_point(unshifted, replace(point, prior_shift=0.0, temperature=1.0))
-    raw = case_log_probs(unshifted, [p.name for p in split.held_out])
+    raw = case_log_probs(unshifted, [p.name for p in split.held_out], config.alphabet)
     true = np.asarray(label_ids(split.held_out, labels), dtype=np.int64)
     by_shift = {}
     for prior_shift in prior_shifts:

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
+import io
+import itertools
 import logging
-import math
 import os
 import shutil
 import socket
-import tempfile
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 from dask.utils import parse_bytes
@@ -30,15 +28,20 @@ from distributed.comm.addressing import parse_address, parse_host_port
 from .atomic import atomic_file, atomic_folder, atomic_write_bytes, check_output_file, check_output_folder
 from .classify import (
     DEFAULT_BLOCKSIZE,
+    ChunkLayout,
     ClassifyOptions,
     ClassifySummary,
-    choose_column,
-    classify_csv,
-    classify_frame,
-    no_letter_error,
+    check_counts,
+    chunk_layout,
+    chunk_log_probs,
+    chunk_output,
+    column_title,
+    output_header_bytes,
+    prepare_chunk,
 )
-from .csvio.reader import codec_name, read_header
-from .csvio.writer import check_no_clash, check_top_k, formatted_columns, prediction_names
+from .csvio.reader import CsvInput, opened_csv
+from .csvio.records import RecordReader, StreamPosition, Utf8Check
+from .csvio.writer import check_top_k, top_k_columns
 from .errors import ArtifactError, InputError, RnnExportError
 from .export.manifest import (
     MANIFEST_NAME,
@@ -125,15 +128,6 @@ def forget_runtimes(plugin_name: str) -> None:
         _RUNTIMES.pop(plugin_name, None)
 
 
-def classify_partition(frame: pd.DataFrame, column: str, ref: ModelRef, options: ClassifyOptions) -> pd.DataFrame:
-    """One partition through the local engine's classify_frame, on this worker's cached runtime."""
-    if not isinstance(frame.index, pd.RangeIndex):
-        # pandas turns a block's first row with one field too many into an index instead of failing; the local
-        # engine reads that row mid-file and fails, so the partition must fail too.
-        raise pd.errors.ParserError(f"a row has more fields than the header's {len(frame.columns)}")
-    return classify_frame(frame, column, worker_runtime(ref), options, None, ClassifySummary())
-
-
 def model_files(model_dir: Path, runtime: str, verify_hash: bool) -> tuple[dict[str, bytes], str]:
     """The artifact (checked against the manifest here, on the driver) and manifest.json, as bytes."""
     if runtime not in RUNTIME_ARTIFACTS:
@@ -164,22 +158,18 @@ class LabelsOnly(Runtime):
         return np.full((indices.shape[1], len(self.labels)), -np.log(len(self.labels)), dtype=np.float32)
 
 
-def model_labels(model_dir: Path, runtime: str, verify_hash: bool) -> list[str]:
-    """Labels from manifest.json, else from the runtime itself (only when there is no usable manifest)."""
+def model_vocabulary(model_dir: Path, runtime: str, verify_hash: bool) -> tuple[list[str], str]:
+    """Labels and alphabet from manifest.json, else from the runtime itself (only without a usable manifest)."""
     with contextlib.suppress(ArtifactError, KeyError, TypeError):
-        labels = read_manifest(model_dir)["labels"]
-        if isinstance(labels, list) and labels:
-            return labels
-    return open_runtime(runtime, model_dir, verify_hash).labels
+        manifest = read_manifest(model_dir)
+        labels, alphabet = manifest["labels"], manifest["alphabet"]
+        if isinstance(labels, list) and labels and isinstance(alphabet, str) and alphabet:
+            return labels, alphabet
+    model = open_runtime(runtime, model_dir, verify_hash)
+    return model.labels, model.alphabet
 
 
-# --- input --------------------------------------------------------------------------------------------------------
-
-
-def dask_encoding(encoding: str) -> str:
-    """The codec for Dask's reader: UTF-8 drops a BOM like the local engine's reader does."""
-    name = codec_name(encoding)
-    return "utf-8-sig" if name == "utf-8" else encoding
+# --- input: byte ranges found by the one reader -------------------------------------------------------------------
 
 
 def block_bytes(blocksize: str | int) -> int:
@@ -193,55 +183,101 @@ def block_bytes(blocksize: str | int) -> int:
     return int(size)
 
 
-def partition_bytes(input_path: str, blocksize: str | int) -> int:
-    """The block size to give Dask so that no partition holds more than ``blocksize`` bytes.
+@dataclass(frozen=True)
+class Partition:
+    """Complete records of the input: ``length`` bytes at raw ``start.offset`` of ``path`` (UTF-8 input: workers
+    read them there), or ``data`` itself (transcoded input, whose offsets are not the file's). It starts where a
+    chunk of the local engine starts and holds whole chunks of ``chunk_rows``, so that every model batch, and so
+    every byte of output, is the local engine's. ``seen_multibyte``: the input before it held non-ASCII UTF-8
+    (for the mixed-encodings message)."""
 
-    Dask's read_csv makes floor(size / blocksize) partitions, so 16MB would leave a 30 MB file in one piece.
-    """
-    limit = block_bytes(blocksize)
-    size = os.path.getsize(input_path)
-    return max(1, size // max(1, math.ceil(size / limit)))
+    path: str
+    start: StreamPosition
+    length: int
+    data: bytes | None
+    seen_multibyte: bool
+    chunk_rows: int
 
-
-def header_columns(input_path: str, options: ClassifyOptions) -> tuple[str, list[str], str]:
-    """The header record as written, its columns and the source name, read as the local engine reads them."""
-    header, source = read_header(input_path, options.encoding)
-    return header, next(csv.reader([header])), source
-
-
-def read_partitions(input_path: str, options: ClassifyOptions, blocksize: str | int) -> dd.DataFrame:
-    """The CSV as a Dask frame of string columns (the file is checked first, see header_columns)."""
-    return dd.read_csv(
-        input_path, blocksize=partition_bytes(input_path, blocksize), dtype=str, keep_default_na=False,
-        na_filter=False, skip_blank_lines=False, encoding=dask_encoding(options.encoding),
-    )  # fmt: skip
-
-
-def local_engine_error(input_path: str, options: ClassifyOptions, labels: list[str]) -> InputError | None:
-    """The local engine's own error for this file (exact row and line numbers), or None if it accepts the file.
-
-    Replays classify_csv without a model into a scratch folder: only run once a partition has already failed.
-    """
-    with tempfile.TemporaryDirectory(prefix="rnnexport-replay-") as scratch:
-        try:
-            classify_csv(input_path, str(Path(scratch) / "replay.csv"), LabelsOnly(labels), options)
-        except InputError as error:
-            return error
-    return None
+    def records(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        with open(self.path, "rb") as handle:
+            handle.seek(self.start.offset)
+            return handle.read(self.length)
 
 
-def parse_failure(
-    input_path: str, options: ClassifyOptions, labels: list[str], source: str, partition: int, error: Exception
-) -> InputError:
-    """What to tell the user when Dask could not parse (or decode) a partition."""
-    local_error = local_engine_error(input_path, options, labels)
-    if local_error is not None:
-        return local_error
-    # The local engine accepts the file: a quoted field spans a block boundary (Dask splits blocks at newlines).
-    return InputError(
-        f"{source} is not a well-formed CSV for --engine dask: partition {partition + 1}: {str(error).strip()}; "
-        "if a quoted field spans lines, use a larger --blocksize or --engine local"
-    )
+def partitions(
+    csv_input: CsvInput, input_path: str, blocksize: int, chunk_rows: int
+) -> Iterator[Partition | InputError]:
+    """The data records cut into partitions of whole local-engine chunks, about ``blocksize`` bytes each, in one
+    pass of the local engine's record reader; an error of that pass (an unclosed quote, an undecodable byte in
+    a transcoded file) comes last, in its place in the input, as an InputError object."""
+    seen_multibyte = bool(csv_input.utf8_check and csv_input.utf8_check.seen_multibyte)
+    chunks: list = []
+    try:
+        for chunk in csv_input.chunks():
+            chunks.append(chunk)
+            if sum(len(taken.data) for taken in chunks) >= blocksize:
+                yield _partition(chunks, csv_input, input_path, seen_multibyte, chunk_rows)
+                seen_multibyte = seen_multibyte or any(taken.data.max(initial=0) >= 0x80 for taken in chunks)
+                chunks = []
+        if chunks:
+            yield _partition(chunks, csv_input, input_path, seen_multibyte, chunk_rows)
+    except InputError as error:
+        if chunks:
+            yield _partition(chunks, csv_input, input_path, seen_multibyte, chunk_rows)
+        yield error
+
+
+def _partition(chunks: list, csv_input: CsvInput, input_path: str, seen_multibyte: bool, chunk_rows: int) -> Partition:
+    first = chunks[0]
+    start = StreamPosition(int(first.first_line), int(first.offset), int(first.first_record))
+    length = sum(len(chunk.data) for chunk in chunks)
+    data = b"".join(chunk.data.tobytes() for chunk in chunks) if csv_input.transcoded else None
+    return Partition(input_path, start, length, data, seen_multibyte, chunk_rows)
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    """A classified partition: its CSV bytes (or, for parquet, a frame) and its counts."""
+
+    output: bytes
+    frame: pd.DataFrame | None
+    counts: ClassifySummary
+
+
+def classify_partition(
+    partition: Partition, layout: ChunkLayout, ref: ModelRef, frame_columns: tuple[str, ...] | None
+) -> PartitionResult:
+    """One partition through the local engine's per-chunk steps, on this worker's cached runtime: its CSV bytes,
+    or with ``frame_columns`` (parquet output: the columns' names) a frame."""
+    reader = RecordReader(io.BytesIO(partition.records()), layout.source, layout.delimiter, partition.chunk_rows,
+                          start=partition.start)  # fmt: skip
+    utf8_check = Utf8Check(layout.source, partition.seen_multibyte) if partition.data is None else None
+    runtime = worker_runtime(ref)
+    outputs, frames, counts = [], [], ClassifySummary()
+    for chunk in reader.chunks():
+        prepared = prepare_chunk(chunk, layout, utf8_check)
+        log_probs = chunk_log_probs(prepared, runtime, layout.batch_size)
+        output, rows = chunk_output(prepared, log_probs, layout)
+        counts.add(len(prepared.rows), rows, len(chunk.starts) - len(prepared.rows), prepared.skipped, prepared.lost)
+        if frame_columns is not None:
+            frames.append(chunk_frame(prepared, log_probs, layout, frame_columns))
+        else:
+            outputs.append(output.tobytes())
+    joined = pd.concat(frames, ignore_index=True) if frames else None
+    return PartitionResult(b"".join(outputs), joined, counts)
+
+
+def chunk_frame(prepared, log_probs: np.ndarray, layout: ChunkLayout, names: tuple[str, ...]) -> pd.DataFrame:
+    """A classified chunk as a frame: the input's fields as text under ``names``, then the predictions."""
+    chunk, rows = prepared.chunk, prepared.rows
+    columns = {}
+    for position, name in enumerate(names):
+        field = chunk.field(position)
+        columns[name] = [field.value(int(row)).decode("utf-8", "replace") for row in rows]
+    columns.update(top_k_columns(log_probs, list(layout.labels), layout.top_k))
+    return pd.DataFrame(columns)
 
 
 # --- cluster and ordered results --------------------------------------------------------------------------------
@@ -289,57 +325,48 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Client |
         yield client
 
 
-class PartitionParseError(Exception):
-    """A partition's CSV could not be parsed or decoded on a worker."""
-
-    def __init__(self, partition: int, cause: Exception):
-        super().__init__(str(cause))
-        self.partition, self.cause = partition, cause
-
-
-def ordered_results(parts: list, client: Client | None, threads: int, scheduler: str | None) -> Iterator[pd.DataFrame]:
-    """Partition results in input order, with at most 2 x ``threads`` partitions computed ahead of the writer."""
-    done = 0
+def ordered_results(tasks: Iterator, client: Client | None, threads: int, scheduler: str | None) -> Iterator:
+    """Task results in input order, with at most 2 x ``threads`` tasks computed ahead of the writer. A task may
+    be an InputError object (found while cutting partitions): it is raised in its place."""
     try:
-        for result in _ordered(parts, client, threads, scheduler):
-            yield result
-            done += 1
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise PartitionParseError(done, error) from None
+        yield from _ordered(tasks, client, threads, scheduler)
     except KilledWorker as error:
         # Dask already retried on other workers: a partition that kills every worker it meets (memory?) is fatal.
         raise RnnExportError(
-            f"Dask workers kept dying on partition {done + 1} ({error}); give workers more memory or use a smaller "
-            "--blocksize"
+            f"Dask workers kept dying on a partition ({error}); give workers more memory or use a smaller --blocksize"
         ) from None
 
 
-def _ordered(parts: list, client: Client | None, threads: int, scheduler: str | None) -> Iterator[pd.DataFrame]:
+def _ordered(tasks: Iterator, client: Client | None, threads: int, scheduler: str | None) -> Iterator:
     slots = 2 * threads
     if client is None:
         local = "sync" if scheduler in ("sync", "synchronous") else "threads"
-        for start in range(0, len(parts), slots):
-            yield from dask.compute(*parts[start : start + slots], scheduler=local, num_workers=threads)
+        while batch := list(itertools.islice(tasks, slots)):
+            ready = [task for task in batch if not isinstance(task, InputError)]
+            yield from dask.compute(*ready, scheduler=local, num_workers=threads)
+            for task in batch[len(ready) :]:
+                raise task
         return
     pending: deque = deque()
-    upcoming = iter(parts)
     try:
-        for part in upcoming:
-            pending.append(client.compute(part))
-            if len(pending) >= slots:
-                break
+        for task in tasks:
+            pending.append(task if isinstance(task, InputError) else client.compute(task))
+            while len(pending) >= slots:
+                yield _result(pending.popleft())
         while pending:
-            future = pending.popleft()
-            result = future.result()
-            future.release()  # the cluster may forget it once it is on the driver
-            for part in upcoming:
-                pending.append(client.compute(part))
-                break
-            yield result
+            yield _result(pending.popleft())
     finally:
         if pending:
             with contextlib.suppress(Exception):  # best effort: the cluster may be gone already
-                client.cancel(list(pending))
+                client.cancel([future for future in pending if not isinstance(future, InputError)])
+
+
+def _result(future):
+    if isinstance(future, InputError):
+        raise future
+    result = future.result()
+    future.release()  # the cluster may forget it once it is on the driver
+    return result
 
 
 # --- output -------------------------------------------------------------------------------------------------------
@@ -353,92 +380,31 @@ def check_output(path: str, output_format: str) -> None:
         check_output_file(path)
 
 
-REPORT_META = pd.DataFrame(
-    {
-        "rows": pd.Series([], dtype="int64"),
-        "skipped": pd.Series([], dtype="int64"),
-        "first_skipped": pd.Series([], dtype="int64"),
-        "first_skipped_name": pd.Series([], dtype=object),
-        "text": pd.Series([], dtype=object),
-    }
-)
-
-
-def csv_text(frame: pd.DataFrame, predictions: list[str]) -> str:
-    """A classified partition as the local engine writes it: probabilities as 0.123456, '' when skipped."""
-    text = frame.copy(deep=False)
-    for name, values in formatted_columns({name: frame[name].to_numpy() for name in predictions}).items():
-        text[name] = values
-    return text.to_csv(header=False, index=False, lineterminator="\n")
-
-
-def partition_report(frame: pd.DataFrame, column: str, predictions: list[str], with_text: bool) -> pd.DataFrame:
-    """One row about a classified partition: counts, its first skipped row, and (for CSV output) its text.
-
-    Workers make the CSV text, so that the driver only appends strings: serialising on the driver was half
-    the run time of a LocalCluster.
-    """
-    skipped = np.flatnonzero(frame[predictions[0]].to_numpy(dtype=object, na_value="") == "")
-    first = int(skipped[0]) if len(skipped) else -1
-    name = frame[column].iloc[first] if first >= 0 else ""
-    return pd.DataFrame(
-        {
-            "rows": [len(frame)], "skipped": [len(skipped)], "first_skipped": [first],
-            "first_skipped_name": [name if isinstance(name, str) else ""],
-            "text": [csv_text(frame, predictions) if with_text else ""],
-        }
-    )  # fmt: skip
-
-
-def count_partition(report: pd.DataFrame, options: ClassifyOptions, summary: ClassifySummary) -> None:
-    """Add a partition's report to the summary; --strict fails here, where the row's global number is known."""
-    first = int(report["first_skipped"].iloc[0])
-    if first >= 0 and summary.first_skipped_row is None:
-        summary.first_skipped_row = summary.rows + first + 1
-        if options.strict:
-            raise no_letter_error(summary.first_skipped_row, report["first_skipped_name"].iloc[0])
-    summary.rows += int(report["rows"].iloc[0])
-    summary.skipped += int(report["skipped"].iloc[0])
-
-
-@dataclass(frozen=True)
-class OutputLayout:
-    path: str
-    format: str
-    header: str  # the input's header record, as written there
-    column: str
-    predictions: list[str]
-
-
-def partitions_to_compute(classified: dd.DataFrame, layout: OutputLayout) -> list:
-    """One delayed object per partition: its report with CSV text, or (parquet) the classified frame itself."""
-    if layout.format == "parquet":
-        return classified.to_delayed()
-    reports = classified.map_partitions(partition_report, layout.column, layout.predictions, True, meta=REPORT_META)
-    return reports.to_delayed()
-
-
-def write_results(
-    results: Iterator[pd.DataFrame], layout: OutputLayout, options: ClassifyOptions, summary: ClassifySummary,
-    on_rows: Callable[[int], None] | None,
-) -> None:  # fmt: skip
-    """Count and write partitions in order: one CSV, or a folder of numbered parquet parts."""
-    if layout.format == "csv":
-        with atomic_file(layout.path) as handle:
-            handle.write(",".join([layout.header, *layout.predictions]) + "\n")
-            for report in results:
-                count_partition(report, options, summary)
-                handle.write(report["text"].iloc[0])
-                if on_rows is not None:
-                    on_rows(int(report["rows"].iloc[0]))
+def write_results(results: Iterator[PartitionResult], path: str, output_format: str, header: bytes,
+                  summary: ClassifySummary, on_rows: Callable[[int], None] | None) -> None:  # fmt: skip
+    """Count and write partitions in order: one CSV (the local engine's bytes), or a folder of parquet parts."""
+    if output_format == "csv":
+        with atomic_file(path, binary=True) as handle:
+            handle.write(header)
+            for result in results:
+                _count(result, summary, on_rows)
+                handle.write(result.output)
+            check_counts(summary)
         return
-    check_output_folder(layout.path)
-    with atomic_folder(layout.path) as folder:
-        for index, frame in enumerate(results):
-            count_partition(partition_report(frame, layout.column, layout.predictions, False), options, summary)
-            frame.to_parquet(folder / f"part.{index:05d}.parquet", index=False)
-            if on_rows is not None:
-                on_rows(len(frame))
+    check_output_folder(path)
+    with atomic_folder(path) as folder:
+        for index, result in enumerate(results):
+            _count(result, summary, on_rows)
+            if result.frame is not None:
+                result.frame.to_parquet(folder / f"part.{index:05d}.parquet", index=False)
+        check_counts(summary)
+
+
+def _count(result: PartitionResult, summary: ClassifySummary, on_rows) -> None:
+    counts = result.counts
+    summary.add(counts.records, counts.rows, counts.blank, counts.skipped, counts.lost)
+    if on_rows is not None:
+        on_rows(counts.rows)
 
 
 # --- the engine ---------------------------------------------------------------------------------------------------
@@ -458,65 +424,61 @@ def classify_csv_dask(
     output_format: str = "csv",
     on_rows: Callable[[int], None] | None = None,
 ) -> ClassifySummary:
-    """Classify ``input_path`` into ``output_path`` on Dask; same rows, order and columns as classify_csv.
+    """Classify ``input_path`` into ``output_path`` on Dask: the same bytes (CSV) as classify_csv, the same errors.
 
-    ``scheduler``: None starts a LocalCluster of ``workers`` processes (one thread each); an address joins an
-    existing cluster (workers need rnnexport installed and read access to ``input_path``, not to the model);
-    "threads" or "sync" run Dask's in-process schedulers. ``blocksize``: the most bytes per partition.
+    The driver reads the input once with the local engine's record reader, cutting it into partitions of about
+    ``blocksize`` bytes at record ends; each worker reads its byte range (UTF-8 input; transcoded input is sent)
+    and runs the local engine's per-chunk steps. ``scheduler``: None starts a LocalCluster of ``workers``
+    processes (one thread each); an address joins an existing cluster (workers need rnnexport installed and read
+    access to ``input_path``, not to the model); "threads" or "sync" run Dask's in-process schedulers.
     """
     started = time.perf_counter()
     if output_format not in OUTPUT_FORMATS:
         raise InputError(f"unknown output format {output_format!r}; choose csv or parquet")
     files, digest = model_files(Path(model_dir), runtime, verify_hash)
-    labels = model_labels(Path(model_dir), runtime, verify_hash)
-    layout, source = checked_layout(input_path, output_path, output_format, options, labels)
-    summary = ClassifySummary(runtime=runtime, column=layout.column)
-    try:
-        frame = read_partitions(input_path, options, blocksize)
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:  # Dask parses a sample of the file here
-        raise parse_failure(input_path, options, labels, source, 0, error) from None
-    # Unique per run, so that a run finishing on a shared cluster never unregisters another run's model.
-    plugin = ModelPlugin(files, f"{PLUGIN_PREFIX}{runtime}-{digest[:16]}-{uuid.uuid4().hex[:8]}")
-    with dask_client(scheduler, workers) as client:
-        ref = ModelRef(
-            runtime, plugin.name, verify_hash, None if client is not None else str(Path(model_dir).resolve())
-        )
-        parts = partitions_to_compute(classified_partitions(frame, ref, layout, options, labels), layout)
-        threads = sum(client.nthreads().values()) if client is not None else workers or os.cpu_count() or 1
-        if client is not None:
-            client.register_plugin(plugin, name=plugin.name)
-        try:
-            # closing(): on failure, cancel the partitions still in flight while the client is still open.
-            with contextlib.closing(ordered_results(parts, client, max(threads, 1), scheduler)) as results:
-                write_results(results, layout, options, summary, on_rows)
-        except PartitionParseError as error:
-            raise parse_failure(input_path, options, labels, source, error.partition, error.cause) from None
-        finally:
-            release_model(client, plugin.name)
+    labels, alphabet = model_vocabulary(Path(model_dir), runtime, verify_hash)
+    size = block_bytes(blocksize)
+    check_top_k(options.top_k, labels)
+    settings = {"encoding": options.encoding, "delimiter": options.delimiter, "has_header": options.header,
+                "chunk_rows": options.chunk_rows}  # fmt: skip
+    with opened_csv(input_path, **settings) as csv_input:
+        layout = chunk_layout(csv_input, labels, alphabet, options)
+        check_output(output_path, output_format)
+        summary = ClassifySummary(runtime=runtime, column=column_title(csv_input, layout),
+                                  delimiter=csv_input.delimiter)  # fmt: skip
+        columns = frame_columns(csv_input, layout) if output_format == "parquet" else None
+        # Unique per run, so that a run finishing on a shared cluster never unregisters another run's model.
+        plugin = ModelPlugin(files, f"{PLUGIN_PREFIX}{runtime}-{digest[:16]}-{uuid.uuid4().hex[:8]}")
+        with dask_client(scheduler, workers) as client:
+            local_dir = None if client is not None else str(Path(model_dir).resolve())
+            ref = ModelRef(runtime, plugin.name, verify_hash, local_dir)
+            tasks = (part if isinstance(part, InputError) else _delayed(part, layout, ref, columns)
+                     for part in partitions(csv_input, input_path, size, options.chunk_rows))  # fmt: skip
+            threads = sum(client.nthreads().values()) if client is not None else workers or os.cpu_count() or 1
+            if client is not None:
+                client.register_plugin(plugin, name=plugin.name)
+            try:
+                # closing(): on failure, cancel the partitions still in flight while the client is still open.
+                with contextlib.closing(ordered_results(tasks, client, max(threads, 1), scheduler)) as results:
+                    write_results(results, output_path, output_format, output_header_bytes(csv_input, layout),
+                                  summary, on_rows)  # fmt: skip
+            finally:
+                release_model(client, plugin.name)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def checked_layout(
-    input_path: str, output_path: str, output_format: str, options: ClassifyOptions, labels: list[str]
-) -> tuple[OutputLayout, str]:
-    """The local engine's checks, in its order and words, before it reads a row; then the output's layout."""
-    header, columns, source = header_columns(input_path, options)
-    column = choose_column(columns, options.column, source)
-    check_top_k(options.top_k, labels)
-    check_no_clash(columns, labels, options.top_k)
-    check_output(output_path, output_format)
-    return OutputLayout(output_path, output_format, header, column, prediction_names(labels, options.top_k)), source
+def _delayed(partition: Partition, layout: ChunkLayout, ref: ModelRef, columns: tuple[str, ...] | None):
+    return dask.delayed(classify_partition, pure=False)(partition, layout, ref, columns)
 
 
-def classified_partitions(
-    frame: dd.DataFrame, ref: ModelRef, layout: OutputLayout, options: ClassifyOptions, labels: list[str]
-) -> dd.DataFrame:
-    """``frame`` through classify_partition; the schema comes from classify_frame itself, on no rows."""
-    # Workers never fail on a skipped row: the driver does, where it knows the row's global number.
-    worker_options = replace(options, strict=False)
-    meta = classify_frame(frame._meta, layout.column, LabelsOnly(labels), worker_options, None, ClassifySummary())
-    return frame.map_partitions(classify_partition, layout.column, ref, worker_options, meta=meta)
+def frame_columns(csv_input: CsvInput, layout: ChunkLayout) -> tuple[str, ...]:
+    """Parquet column names: the header's (made unique), or column_1.. up to the name column without one."""
+    names = csv_input.columns or [f"column_{i + 1}" for i in range(layout.column + 1)]
+    unique = []
+    for name in names:
+        unique.append(name if name not in unique else f"{name}_{len(unique) + 1}")
+    return tuple(unique)
 
 
 def release_model(client: Client | None, plugin_name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import shutil
@@ -14,11 +15,14 @@ from pathlib import Path
 
 from .atomic import atomic_folder
 from .errors import DataError, InputError
-from .text import fold
+from .text import ALPHABET, fold
 
 DATA_URL = "https://download.pytorch.org/tutorial/data.zip"
 NAMES_DIR_ENV = "RNNEXPORT_NAMES_DIR"
 DEFAULT_NAMES_DIR = Path("data/names")
+TABULAR_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}  # a labelled file -> its delimiter
+LABEL_FORBIDDEN = ',"\t\r\n'  # classify writes labels into CSV (and the consumers TSV) unquoted
+# The tutorial data set's labels: what `rnnexport data` fetches and checks. Training takes any labels.
 EXPECTED_LABELS = (
     "Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish",
     "Italian", "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese",
@@ -31,6 +35,15 @@ class Pair:
 
     name: str
     label: str
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    """Training data read from a folder or a CSV/TSV: the labels (sorted) and the distinct folded pairs."""
+
+    labels: list[str]
+    pairs: list[Pair]
+    source: str
 
 
 @dataclass(frozen=True)
@@ -146,23 +159,109 @@ def _replace_dir(dest: Path, fill) -> None:
         validate_names_dir(staging)
 
 
-def read_pairs(names_dir: Path, labels: list[str] | None = None) -> list[Pair]:
-    """Distinct (folded name, label) pairs in file order; names that fold to nothing are dropped."""
-    labels = labels or validate_names_dir(names_dir)
+def folder_labels(folder: Path) -> list[str]:
+    """The labels of a folder of ``<label>.txt`` files (sorted), after checking there are at least 2 and each
+    is a non-empty UTF-8 file with a usable name. Raises DataError."""
+    if not folder.is_dir():
+        raise DataError(f"names folder {folder} does not exist; give a folder of <label>.txt files or a CSV/TSV")
+    labels = [path.stem for path in label_files(folder)]
+    _check_labels(labels, str(folder))
+    for label in labels:
+        _check_text_file(folder / f"{label}.txt")
+    return labels
+
+
+def _check_labels(labels: list[str], source: str) -> None:
+    if len(set(labels)) < 2:
+        raise DataError(f"{source} has {len(set(labels))} label(s); training needs at least 2")
+    for label in labels:
+        if not label.strip() or any(c in LABEL_FORBIDDEN or not c.isprintable() for c in label):
+            raise DataError(
+                f"label {label!r} of {source} is blank or holds a comma, quote, tab or control character; "
+                "rename it (labels are written unquoted into classify's CSV)"
+            )
+
+
+def read_pairs(names_dir: Path, labels: list[str] | None = None, alphabet: str = ALPHABET) -> list[Pair]:
+    """Distinct (folded name, label) pairs of a folder of ``<label>.txt`` files, in file order; names that fold
+    to nothing are dropped. ``labels``: the files to read (default: every one, see :func:`folder_labels`)."""
+    labels = labels or folder_labels(names_dir)
+    rows = ((line, label) for label in labels for line in (names_dir / f"{label}.txt").read_text("utf-8").splitlines())
+    return _distinct_pairs(rows, alphabet)
+
+
+def _distinct_pairs(rows, alphabet: str) -> list[Pair]:
+    """(name, label) rows folded to ``alphabet``, each distinct non-empty pair once, in order."""
     seen: set[Pair] = set()
     pairs = []
-    for label in labels:
-        for line in (names_dir / f"{label}.txt").read_text(encoding="utf-8").splitlines():
-            pair = Pair(fold(line), label)
-            if pair.name and pair not in seen:
-                seen.add(pair)
-                pairs.append(pair)
+    for name, label in rows:
+        pair = Pair(fold(name, alphabet), label)
+        if pair.name and pair not in seen:
+            seen.add(pair)
+            pairs.append(pair)
     return pairs
 
 
 def fold_of(pair: Pair, n_folds: int = 10) -> int:
     """docs/model.md's rule: a pair's cross-validation fold is crc32 of ``label<TAB>name`` (UTF-8) mod n_folds."""
     return zlib.crc32(f"{pair.label}\t{pair.name}".encode()) % n_folds
+
+
+def read_labelled(
+    path: Path, alphabet: str = ALPHABET, name_column: str | None = None, label_column: str | None = None
+) -> LabelledData:
+    """Labelled names from a folder of ``<label>.txt`` files or a CSV/TSV file (by suffix: .csv, .tsv, .tab)
+    with a name and a label column (default: columns called 'name' and 'label', any case).
+
+    Names are folded to ``alphabet``; labels are the data's own, sorted (at least 2). Raises DataError.
+    """
+    path = Path(path)
+    if path.is_dir():
+        labels = folder_labels(path)
+        return LabelledData(labels, read_pairs(path, labels, alphabet), str(path))
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; give a folder of <label>.txt files or a CSV/TSV file")
+    if path.suffix.lower() not in TABULAR_SUFFIXES:
+        raise DataError(f"{path}: give a folder, or a file ending in {', '.join(TABULAR_SUFFIXES)}")
+    rows = _read_table(path, name_column or "name", label_column or "label")
+    labels = sorted({label for _, label in rows})
+    _check_labels(labels, str(path))
+    return LabelledData(labels, _distinct_pairs(rows, alphabet), str(path))
+
+
+def _read_table(path: Path, name_column: str, label_column: str) -> list[tuple[str, str]]:
+    """(name, label) of each data row of a CSV/TSV (UTF-8, BOM allowed); a row without a label is an error."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle, delimiter=TABULAR_SUFFIXES[path.suffix.lower()])
+            header = next(reader, None)
+            if not header:
+                raise DataError(f"{path} is empty; give a header with {name_column!r} and {label_column!r} columns")
+            name_at, label_at = (_column_index(header, wanted, path) for wanted in (name_column, label_column))
+            rows = []
+            for fields in reader:
+                if not any(fields):
+                    continue
+                label = fields[label_at].strip() if label_at < len(fields) else ""
+                if not label:
+                    raise DataError(f"{path}, line {reader.line_num}: no label; give every row a label")
+                rows.append((fields[name_at] if name_at < len(fields) else "", label))
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8; convert it (e.g. iconv -t utf-8)") from None
+    except csv.Error as error:
+        raise DataError(f"{path} is not a readable CSV ({error})") from None
+    return rows
+
+
+def _column_index(header: list[str], wanted: str, path: Path) -> int:
+    """The position of column ``wanted`` (exact, else any case) in ``header``; DataError listing the columns."""
+    for candidates in (header, [column.strip().lower() for column in header]):
+        key = wanted if candidates is header else wanted.strip().lower()
+        if key in candidates:
+            return candidates.index(key)
+    raise DataError(
+        f"{path} has no column {wanted!r}; columns are: {', '.join(header)}; pass --name-column/--label-column"
+    )
 
 
 def is_held_out(pair: Pair) -> bool:

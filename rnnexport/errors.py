@@ -21,6 +21,18 @@ class InputError(RnnExportError):
     """A user's input file (CSV) cannot be used as given."""
 
 
+class OutputError(RnnExportError):
+    """An output cannot be written: a full disk, a read-only or forbidden folder."""
+
+
+class ModelInputError(RnnExportError, ValueError):
+    """Indices or lengths given to a runtime break its contract (shapes, dtypes, 1 <= lengths <= T)."""
+
+
+class TrainingError(RnnExportError):
+    """Training cannot go on, e.g. the loss stopped being finite."""
+
+
 class ParityError(RnnExportError):
     """One or more runtimes disagree with eager PyTorch beyond the tolerance."""
 
@@ -28,3 +40,18 @@ class ParityError(RnnExportError):
         self.failures = failures
         self.report = report  # the full parity report, for printing
         super().__init__("parity failed for: " + "; ".join(failures))
+
+
+class RnnExportWarning(UserWarning):
+    """Base class of the library's warnings; the CLI prints each as one ``Warning: ...`` line."""
+
+
+class FoldVersionWarning(RnnExportWarning):
+    """A model was folded by another version of the fold library (or Unicode database) than the installed one:
+    ASCII names are unaffected, non-ASCII names may fold, and so be classified, differently."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (libraries' messages run to pages), or its type."""
+    message = str(error).strip()
+    return message.splitlines()[0][:200] if message else type(error).__name__

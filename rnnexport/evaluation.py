@@ -7,7 +7,7 @@ import torch
 
 from .calibration import expected_calibration_error, reliability_bins, softmax
 from .metrics import summarize
-from .text import encode_ragged
+from .text import ALPHABET, encode_ragged
 
 CASE_VARIANTS = ("original", "lower", "upper")
 
@@ -21,16 +21,16 @@ def case_variant(names: list[str], variant: str) -> list[str]:
     return list(names)
 
 
-def log_probs_of(model: torch.nn.Module, names: list[str]) -> np.ndarray:
-    """float32 [N, C] log-probabilities of the eager model for non-empty folded names."""
-    encoded = encode_ragged(names).padded()
+def log_probs_of(model: torch.nn.Module, names: list[str], alphabet: str = ALPHABET) -> np.ndarray:
+    """float32 [N, C] log-probabilities of the eager model for names non-empty once folded to ``alphabet``."""
+    encoded = encode_ragged(names, alphabet).padded()
     with torch.no_grad():
         return model(torch.from_numpy(encoded.indices), torch.from_numpy(encoded.lengths)).numpy()
 
 
-def case_log_probs(model: torch.nn.Module, names: list[str]) -> dict[str, np.ndarray]:
+def case_log_probs(model: torch.nn.Module, names: list[str], alphabet: str = ALPHABET) -> dict[str, np.ndarray]:
     """:func:`log_probs_of` for each of CASE_VARIANTS."""
-    return {variant: log_probs_of(model, case_variant(names, variant)) for variant in CASE_VARIANTS}
+    return {variant: log_probs_of(model, case_variant(names, variant), alphabet) for variant in CASE_VARIANTS}
 
 
 def evaluate_log_probs(log_probs: dict[str, np.ndarray], true: np.ndarray, labels: list[str]) -> dict:
@@ -54,6 +54,9 @@ def _headline(log_probs: np.ndarray, true: np.ndarray, labels: list[str]) -> dic
     return {"accuracy": summary["accuracy"], "balanced_accuracy": summary["balanced_accuracy"], "ece": ece}
 
 
-def evaluate_model(model: torch.nn.Module, names: list[str], label_ids: list[int], labels: list[str]) -> dict:
-    """Held-out metrics of a model on folded names (see :func:`evaluate_log_probs`)."""
-    return evaluate_log_probs(case_log_probs(model, names), np.asarray(label_ids, dtype=np.int64), labels)
+def evaluate_model(
+    model: torch.nn.Module, names: list[str], label_ids: list[int], labels: list[str], alphabet: str = ALPHABET
+) -> dict:
+    """Held-out metrics of a model on names folded to ``alphabet`` (see :func:`evaluate_log_probs`)."""
+    log_probs = case_log_probs(model, names, alphabet)
+    return evaluate_log_probs(log_probs, np.asarray(label_ids, dtype=np.int64), labels)

@@ -37,6 +37,10 @@ class CharRNN(nn.Module):
 
     def forward(self, indices: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """indices int64 (T, B), lengths int64 (B,) >= 1 -> log-probs (B, n_labels) at each name's last letter."""
+        return self.recur(indices, lengths)
+
+    def recur(self, indices: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The forward pass without input checks (the exported TorchScript forward checks, then calls this)."""
         # u(one_hot(i)) + both biases is row i of this table: the input projection becomes a lookup.
         table = self.u.weight.t() + (self.u.bias + self.w.bias)  # (57, H)
         inputs = table[indices]  # (T, B, H)

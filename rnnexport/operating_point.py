@@ -103,13 +103,12 @@ def apply_operating_point(model: torch.nn.Module, point: OperatingPoint) -> None
         model.v.bias.copy_(weights["v.bias"])
 
 
-def point_from_checkpoint(checkpoint: dict) -> OperatingPoint:
-    """The checkpoint's operating point; CheckpointError when it was trained before operating points existed."""
+def point_from_checkpoint(checkpoint: dict) -> OperatingPoint | None:
+    """The checkpoint's operating point; None for one trained before operating points existed (read as τ 0, T 1:
+    its ``v`` is the trained one). CheckpointError when it is there but malformed."""
     stored = checkpoint.get(CHECKPOINT_KEY)
-    if not isinstance(stored, dict):
-        raise CheckpointError(
-            "the checkpoint has no operating point (label frequencies, unshifted v); retrain it with this rnnexport"
-        )
+    if stored is None:
+        return None
     try:
         return OperatingPoint(**stored)
     except TypeError as error:
@@ -119,10 +118,21 @@ def point_from_checkpoint(checkpoint: dict) -> OperatingPoint:
 def reshift_checkpoint(checkpoint: dict, prior_shift: float) -> dict:
     """A copy of ``checkpoint`` re-baked at τ = ``prior_shift`` from the unshifted ``v`` (T re-fitted).
 
-    Exact: the same τ gives the same weights as training with it. Raises CheckpointError (no operating point)
-    or ValueError (τ not finite).
+    Exact: the same τ gives the same weights as training with it. A checkpoint without an operating point is at
+    τ 0, T 1, so τ = 0 returns it unchanged; another τ raises CheckpointError (no label frequencies to shift by).
+    ValueError when τ is not finite.
     """
-    point = with_prior_shift(point_from_checkpoint(checkpoint), prior_shift)
+    if not math.isfinite(prior_shift):
+        raise ValueError(f"prior shift must be a finite number, got {prior_shift}")
+    stored = point_from_checkpoint(checkpoint)
+    if stored is None:
+        if prior_shift == 0:
+            return checkpoint
+        raise CheckpointError(
+            "the checkpoint has no operating point (training label frequencies), so it can only be read at "
+            "prior shift 0; retrain it with this rnnexport to shift it"
+        )
+    point = with_prior_shift(stored, prior_shift)
     state_dict = {**checkpoint["state_dict"], **readout_weights(point)}
     config = {**checkpoint["config"], "prior_shift": prior_shift} if isinstance(checkpoint.get("config"), dict) else {}
     return {**checkpoint, "state_dict": state_dict, "config": config, CHECKPOINT_KEY: point.as_dict()}

@@ -6,12 +6,13 @@ Each takes time-major int64 indices [T, B] and lengths [B] (all >= 1) and return
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ArtifactError, RnnExportError
+from .errors import ArtifactError, InputError, ModelInputError, RnnExportError, first_line
 from .export.manifest import (
     CHECKPOINT_FILE,
     ONNX_CELL_FILE,
@@ -19,7 +20,7 @@ from .export.manifest import (
     TORCHSCRIPT_FILE,
     checked_artifact,
 )
-from .text import ALPHABET
+from .text import ALPHABET, check_alphabet, check_fold
 
 # The one registry: runtime name -> the artifact it loads (the class is RUNTIME_CLASSES[name], below).
 RUNTIME_ARTIFACTS = {
@@ -37,20 +38,60 @@ ONNX_GRAPHS = ("sequence", "cell")
 DEVICES = ("cpu", "cuda")
 
 
+def check_model_inputs(indices: object, lengths: object, n_letters: int) -> None:
+    """The contract of every runtime, checked before any backend runs (ONNX has no assert op; a backend given
+    lengths of 0 or beyond T returns normal-looking garbage): ``indices`` int64 [T, B] with 0 <= index <
+    ``n_letters``, ``lengths`` int64 [B] with 1 <= length <= T, T >= 1 and B >= 1. Raises ModelInputError."""
+    for name, value, rank in (("indices", indices, "[T, B]"), ("lengths", lengths, "[B]")):
+        if not (isinstance(value, np.ndarray) and value.dtype == np.int64 and value.ndim == len(rank.split(","))):
+            shape = getattr(value, "shape", None)
+            raise ModelInputError(f"{name} must be an int64 numpy array {rank}; got {type(value).__name__} "
+                                  f"{getattr(value, 'dtype', '')} of shape {shape}")  # fmt: skip
+    steps, batch = indices.shape
+    if steps < 1 or batch < 1:
+        raise ModelInputError(f"indices has shape [{steps}, {batch}]; give at least one name of one letter")
+    if len(lengths) != batch:
+        raise ModelInputError(f"lengths has {len(lengths)} entries for a batch of {batch} names; give one per name")
+    if lengths.min() < 1 or lengths.max() > steps:
+        raise ModelInputError(
+            f"lengths must lie in 1..T = 1..{steps}; got {lengths.min()}..{lengths.max()} (encode names with "
+            "rnnexport.text.encode_ragged; a name with no letter has no prediction)"
+        )
+    if indices.min() < 0 or indices.max() >= n_letters:
+        raise ModelInputError(f"indices must lie in 0..{n_letters - 1} (the alphabet); got "
+                              f"{indices.min()}..{indices.max()}")  # fmt: skip
+
+
 class Runtime:
-    """Common surface: ``name``, ``labels``, ``parallel_calls`` and ``log_probs(indices, lengths)``."""
+    """Common surface: ``name``, ``labels``, ``alphabet`` (what indices refer to: encode names with it),
+    ``parallel_calls`` and ``log_probs(indices, lengths)``."""
 
     name = "runtime"
     labels: list[str]
+    alphabet: str = ALPHABET
     parallel_calls = 1  # how many threads may call log_probs at once to use the machine
 
     def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """float32 [B, L] (float64 for the reference) from int64 indices [T, B] and lengths [B], checked first
+        (ModelInputError) so no backend ever sees an input outside its contract."""
+        check_model_inputs(indices, lengths, len(self.alphabet))
+        return self._log_probs(indices, lengths)
+
+    def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
 
-def _check_alphabet(alphabet: str, source: Path) -> None:
-    if alphabet != ALPHABET:
-        raise ArtifactError(f"{source} was exported with another alphabet than this rnnexport; re-export it")
+def _model_info(metadata: dict, source: Path) -> tuple[str, list[str]]:
+    """The alphabet and labels an artifact records (after checking them and its fold); ArtifactError if bad."""
+    try:
+        alphabet, labels, fold = metadata["alphabet"], metadata["labels"], metadata["fold"]
+        check_alphabet(alphabet)
+    except (KeyError, TypeError, InputError) as error:
+        raise ArtifactError(f"{source} lacks usable alphabet/labels/fold metadata ({error}); re-export it") from None
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(label, str) for label in labels):
+        raise ArtifactError(f"{source} records no list of labels; re-export it")
+    check_fold(fold, str(source), ArtifactError)
+    return alphabet, labels
 
 
 def _onnx_session(path: Path, threads: int, device: str):
@@ -70,23 +111,18 @@ def _onnx_session(path: Path, threads: int, device: str):
         return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types for bad files
         raise ArtifactError(
-            f"{path} is not a loadable ONNX model (corrupt or truncated?): {_first_line(error)}"
+            f"{path} is not a loadable ONNX model (corrupt or truncated?): {first_line(error)}"
         ) from None
 
 
-def _first_line(error: Exception) -> str:
-    """The first line of an error's message (libraries' messages run to pages), or its type."""
-    message = str(error).strip()
-    return message.splitlines()[0][:200] if message else type(error).__name__
-
-
-def _onnx_labels(session, path: Path) -> list[str]:
-    metadata = session.get_modelmeta().custom_metadata_map
+def _onnx_model_info(session, path: Path) -> tuple[str, list[str]]:
+    """The alphabet and labels of an ONNX model's metadata_props (labels and fold are JSON)."""
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
     try:
-        _check_alphabet(metadata["alphabet"], path)
-        return json.loads(metadata["labels"])
-    except (KeyError, json.JSONDecodeError):
-        raise ArtifactError(f"{path} lacks the 'alphabet'/'labels' metadata; re-export it") from None
+        metadata.update({key: json.loads(metadata[key]) for key in ("labels", "fold") if key in metadata})
+    except json.JSONDecodeError:
+        raise ArtifactError(f"{path} has unreadable labels/fold metadata; re-export it") from None
+    return _model_info(metadata, path)
 
 
 class OnnxSequenceRuntime(Runtime):
@@ -99,10 +135,10 @@ class OnnxSequenceRuntime(Runtime):
         # A session is thread-safe: ``threads`` Python threads each drive a 1-thread run, which beat one
         # run with several intra-op threads on small per-step matmuls.
         self.session = _onnx_session(path, 1, device)
-        self.labels = _onnx_labels(self.session, path)
+        self.alphabet, self.labels = _onnx_model_info(self.session, path)
         self.parallel_calls = max(1, threads)
 
-    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return self.session.run(["log_probs"], {"indices": indices, "lengths": lengths})[0]
 
 
@@ -114,7 +150,7 @@ class OnnxCellRuntime(Runtime):
     def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int = 1, device: str = "cpu"):
         path = checked_artifact(model_dir, ONNX_CELL_FILE, verify_hash)
         self.session = _onnx_session(path, 1, device)
-        self.labels = _onnx_labels(self.session, path)
+        self.alphabet, self.labels = _onnx_model_info(self.session, path)
         self.hidden_size = self.session.get_inputs()[1].shape[1]
         self.parallel_calls = max(1, threads)
 
@@ -123,25 +159,25 @@ class OnnxCellRuntime(Runtime):
         hidden = np.zeros((indices.shape[1], self.hidden_size), dtype=np.float32)
         states = []
         for letters in indices:
-            _, hidden = self.session.run(None, {"x": _one_hot(letters), "h": hidden})
+            _, hidden = self.session.run(None, {"x": self._one_hot(letters), "h": hidden})
             states.append(hidden)
         return np.stack(states)
 
-    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         hidden = np.zeros((indices.shape[1], self.hidden_size), dtype=np.float32)
         result = np.zeros((indices.shape[1], len(self.labels)), dtype=np.float32)
         for t, letters in enumerate(indices):
-            step_log_probs, step_hidden = self.session.run(None, {"x": _one_hot(letters), "h": hidden})
+            step_log_probs, step_hidden = self.session.run(None, {"x": self._one_hot(letters), "h": hidden})
             active = (lengths > t)[:, None]
             hidden = np.where(active, step_hidden, hidden)
             result = np.where(active, step_log_probs, result)
         return result
 
-
-def _one_hot(letters: np.ndarray) -> np.ndarray:
-    one_hot = np.zeros((len(letters), len(ALPHABET)), dtype=np.float32)
-    one_hot[np.arange(len(letters)), letters] = 1.0
-    return one_hot
+    def _one_hot(self, letters: np.ndarray) -> np.ndarray:
+        """float32 [B, n_letters] one-hot rows of letter indices [B]."""
+        one_hot = np.zeros((len(letters), len(self.alphabet)), dtype=np.float32)
+        one_hot[np.arange(len(letters)), letters] = 1.0
+        return one_hot
 
 
 def _torch_device(device: str):
@@ -164,12 +200,27 @@ def use_one_intra_op_thread() -> None:
     torch.set_num_threads(1)
 
 
-class _TorchModuleRuntime(Runtime):
-    """Runs ``self.module`` (scripted or eager) on ``self.device``, under inference mode."""
+_pinned_threads = threading.local()  # per thread: whether torch's thread count was set in it
 
-    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+
+def _one_intra_op_thread_here(torch) -> None:
+    """torch.set_num_threads(1) in the calling thread, once: MKL's count is per thread (mkl_set_num_threads_local),
+    and a parallel-call worker thread otherwise ran some GEMMs on MKL's default team, whose size follows the load.
+    Measured on the committed model, classify --runtime torch --threads 2: 4 of 3,000 names moved by up to
+    2.9e-6 against --threads 1; none with this (or with MKL_NUM_THREADS=1)."""
+    if not getattr(_pinned_threads, "done", False):
+        torch.set_num_threads(1)
+        _pinned_threads.done = True
+
+
+class _TorchModuleRuntime(Runtime):
+    """Runs ``self.module`` (scripted or eager) on ``self.device``, under inference mode, one intra-op thread per
+    call (see use_one_intra_op_thread)."""
+
+    def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         import torch
 
+        _one_intra_op_thread_here(torch)
         with torch.inference_mode():
             result = self.module(torch.from_numpy(indices).to(self.device), torch.from_numpy(lengths).to(self.device))
         return result.cpu().numpy()
@@ -195,10 +246,9 @@ class TorchScriptRuntime(_TorchModuleRuntime):
             metadata = json.loads(extra_files["metadata.json"])
         except (RuntimeError, ValueError, json.JSONDecodeError) as error:
             raise ArtifactError(
-                f"{path} is not a loadable TorchScript archive (corrupt or truncated?): {_first_line(error)}"
+                f"{path} is not a loadable TorchScript archive (corrupt or truncated?): {first_line(error)}"
             ) from None
-        _check_alphabet(metadata.get("alphabet", ""), path)
-        self.labels = metadata["labels"]
+        self.alphabet, self.labels = _model_info(metadata, path)
         self.module.eval()
 
 
@@ -213,7 +263,7 @@ class TorchRuntime(_TorchModuleRuntime):
         checkpoint = load_checkpoint(checked_artifact(model_dir, CHECKPOINT_FILE, verify_hash))
         self.device = _torch_device(device)
         self.parallel_calls = max(1, threads or 1)
-        self.labels = checkpoint["labels"]
+        self.alphabet, self.labels = checkpoint["alphabet"], checkpoint["labels"]
         self.module = model_from_checkpoint(checkpoint).to(self.device)
 
 

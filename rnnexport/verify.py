@@ -22,18 +22,21 @@ def dataset_names(names_dir: Path | None = None) -> tuple[list[str], str]:
     return names, f"data set ({len(names)} distinct names)"
 
 
-def generated_names(count: int = 5000, seed: int = 0) -> list[str]:
+def generated_names(count: int = 5000, seed: int = 0, alphabet: str = ALPHABET) -> list[str]:
     """Random names over the alphabet, lengths 1..40: the fallback when the data set is absent."""
     rng = np.random.default_rng(seed)
-    letters = np.array(list(ALPHABET))
+    letters = np.array(list(alphabet))
     return ["".join(rng.choice(letters, size=rng.integers(1, 41))) for _ in range(count)]
 
 
-def default_names() -> tuple[list[str], str]:
+def default_names(alphabet: str = ALPHABET) -> tuple[list[str], str]:
+    """The data set's distinct names, else random names over ``alphabet`` (the model's)."""
     try:
         return dataset_names()
     except DataError:
-        return generated_names(), "generated (5000 random names, lengths 1-40; the data set was not found)"
+        return generated_names(
+            alphabet=alphabet
+        ), "generated (5000 random names, lengths 1-40; the data set was not found)"
 
 
 def run_batched(runtime: Runtime, encoded: RaggedNames, batch_size: int) -> np.ndarray:
@@ -101,13 +104,15 @@ def verify_artifacts(
     """Compare each runtime with eager PyTorch and return the report (no file is written: export writes
     parity.json; ``rnnexport verify --report PATH`` writes where asked). Raises ParityError listing every
     failure, with the report as ``error.report``; DataError when no name is left to verify on."""
+    reference_runtime = open_reference(model_dir, verify_hash)
+    alphabet = reference_runtime.alphabet
     if names is None:
-        names, names_source = default_names()
-    names = [folded for folded in map(fold, names) if has_prediction(folded)]
+        names, names_source = default_names(alphabet)
+    names = [folded for folded in (fold(name, alphabet) for name in names) if has_prediction(folded)]
     if not names:
         raise DataError("no name to verify on: every given name folds to nothing")
-    encoded = encode_ragged(names)
-    reference = run_batched(open_reference(model_dir, verify_hash), encoded, 1024)
+    encoded = encode_ragged(names, alphabet)
+    reference = run_batched(reference_runtime, encoded, 1024)
     report = {
         "atol": atol,
         "reference": "eager PyTorch in float64 from checkpoint.pt",

@@ -17,6 +17,7 @@ from rnnexport.bench.classify import sample_names
 from rnnexport.classify import predict_log_probs
 from rnnexport.data import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
 from rnnexport.errors import RnnExportError
+from rnnexport.model_dir import find_model_dir
 from rnnexport.runtimes import Runtime, open_runtime, use_one_intra_op_thread
 from rnnexport.text import RaggedNames, encode_ragged
 from rnnexport.verify import dataset_names, generated_names
@@ -29,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="cpu: a dry run of the same steps")
     parser.add_argument("--names", type=int, default=10_000_000, help="names for the throughput run")
-    parser.add_argument("--model-dir", type=Path, default=Path("exported"))
+    parser.add_argument("--model-dir", type=Path, help="[default: $RNNEXPORT_MODEL_DIR, else the packaged model]")
     parser.add_argument("--names-dir", type=Path, help=f"default: ${NAMES_DIR_ENV}, else {DEFAULT_NAMES_DIR}")
     parser.add_argument("--batch-size", type=int, default=65_536, help="names per call in the throughput run")
     parser.add_argument("--atol", type=float, default=1e-4, help="max abs diff of log-probs, CPU vs device")
@@ -207,12 +208,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def check(args: argparse.Namespace) -> int:
     """Parity, then throughput; writes the JSON report; 0 when every runtime that ran is within tolerance."""
+    args.model_dir = find_model_dir(args.model_dir)
+    alphabet = open_runtime("onnx", args.model_dir).alphabet
     names, source = distinct_names(args.names_dir)
-    encoded = encode_ragged(names)
+    encoded = encode_ragged(names, alphabet)
     report = {"environment": environment(args.device), "parity_names": source, "model_dir": str(args.model_dir)}
     report["parity"] = [parity(name, args.model_dir, args.device, encoded, args.atol) for name in RUNTIME_NAMES]
     started = time.perf_counter()
-    sample = encode_ragged(sample_names(names, args.names, args.seed))
+    sample = encode_ragged(sample_names(names, args.names, args.seed), alphabet)
     report["encode_seconds"] = round(time.perf_counter() - started, 3)
     report["throughput_names"] = f"{args.names} drawn with seed {args.seed} from the {source}"
     report["throughput"] = [

@@ -82,3 +82,43 @@ def committed_model_dir() -> Path:
     if not (COMMITTED_MODEL_DIR / "manifest.json").is_file():
         pytest.skip("exported/ holds no exported model yet (run `make export`)")
     return COMMITTED_MODEL_DIR
+
+
+LOWERCASE = "abcdefghijklmnopqrstuvwxyz"
+THREE_LABELS = ("east", "north", "west")
+
+
+def write_three_label_csv(path: Path, per_label: int = 60, seed: int = 0) -> Path:
+    """A generated CSV (columns surname, origin) of 3 labels with label-specific stems, in mixed case and with
+    a few non-ASCII letters, for a model with a lowercase-only alphabet."""
+    rng = random.Random(seed)
+    stems = {"east": ("Ko", "Łu", "Zh"), "north": ("Sø", "Ha", "Bj"), "west": ("O’", "Mc", "Fi")}
+    rows = ["surname,origin"]
+    for label in THREE_LABELS:
+        for _ in range(per_label):
+            tail = "".join(rng.choice("aeioulnrstvk") for _ in range(rng.randint(2, 7)))
+            rows.append(f"{rng.choice(stems[label])}{tail},{label}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def three_label_model_dir(tmp_path_factory) -> Path:
+    """`rnnexport train --data CSV` with 3 labels, a lowercase-only alphabet and 12 hidden units (a few steps),
+    then `rnnexport export` (verified), through the CLI; once per session."""
+    from click.testing import CliRunner
+
+    from rnnexport.cli import main
+
+    root = tmp_path_factory.mktemp("three-labels")
+    data = write_three_label_csv(root / "people.csv")
+    model_dir = root / "model"
+    train = ["train", "--data", str(data), "--name-column", "surname", "--label-column", "origin"]
+    train += ["--alphabet", LOWERCASE, "--hidden-size", "12", "--iterations", "60", "--batch-size", "16"]
+    runner = CliRunner()
+    result = runner.invoke(main, [*train, "--out", str(model_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["export", "--out", str(model_dir), "--names", str(data)])
+    assert result.exit_code == 0, result.output
+    return model_dir

@@ -15,7 +15,7 @@ from rnnexport.bench.classify import (
 )
 from rnnexport.checkpoint import load_checkpoint, model_from_checkpoint
 from rnnexport.runtimes import TorchRuntime
-from rnnexport.text import encode_ragged
+from rnnexport.text import ALPHABET, encode_ragged
 
 
 def test_packed_nn_rnn_baseline_computes_the_same_model(tiny_model_dir):
@@ -41,7 +41,7 @@ def test_flops_per_name_counts_the_recurrent_gemm_per_letter():
 
 def test_seed_style_loop_reports_a_rate(tiny_model_dir):
     model = model_from_checkpoint(load_checkpoint(tiny_model_dir / "checkpoint.pt"))
-    measured = seed_style_loop(model, ["Smith", "Li"] * 10)
+    measured = seed_style_loop(model, ["Smith", "Li"] * 10, ALPHABET)
     assert measured.names_per_second > 0 and measured.seconds > 0
 
 

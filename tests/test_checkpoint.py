@@ -11,9 +11,9 @@ from rnnexport.checkpoint import (
     save_checkpoint,
 )
 from rnnexport.data import EXPECTED_LABELS
-from rnnexport.errors import CheckpointError
+from rnnexport.errors import CheckpointError, FoldVersionWarning
 from rnnexport.model import CharRNN, ModelConfig
-from rnnexport.text import ALPHABET
+from rnnexport.text import ALPHABET, fold_identity
 
 
 @pytest.fixture
@@ -24,10 +24,11 @@ def small_model():
 
 def test_round_trip_gives_the_same_model(small_model, tmp_path):
     path = tmp_path / "run" / "checkpoint.pt"
-    save_checkpoint(make_checkpoint(small_model, list(EXPECTED_LABELS), {"seed": 0}, {"accuracy": 0.5}), path)
+    save_checkpoint(make_checkpoint(small_model, list(EXPECTED_LABELS), ALPHABET, {"seed": 0}, {"accuracy": 0.5}), path)
     loaded = load_checkpoint(path)
     assert (loaded["format"], loaded["hidden_size"], loaded["labels"]) == (FORMAT, 16, list(EXPECTED_LABELS))
     assert loaded["config"] == {"seed": 0} and loaded["metrics"] == {"accuracy": 0.5}
+    assert loaded["alphabet"] == ALPHABET and loaded["fold"] == fold_identity()
     indices, lengths = torch.tensor([[3, 4], [5, 0]]), torch.tensor([2, 1])
     rebuilt = model_from_checkpoint(loaded)
     torch.testing.assert_close(rebuilt(indices, lengths), small_model(indices, lengths), rtol=0, atol=0)
@@ -35,7 +36,7 @@ def test_round_trip_gives_the_same_model(small_model, tmp_path):
 
 
 def test_missing_keys_are_named(small_model, tmp_path):
-    checkpoint = make_checkpoint(small_model, list(EXPECTED_LABELS), {}, {})
+    checkpoint = make_checkpoint(small_model, list(EXPECTED_LABELS), ALPHABET, {}, {})
     del checkpoint["labels"], checkpoint["metrics"]
     torch.save(checkpoint, tmp_path / "c.pt")
     with pytest.raises(CheckpointError, match="lacks keys: labels, metrics"):
@@ -55,7 +56,45 @@ def test_missing_file_says_how_to_fix(tmp_path):
 
 
 def test_weights_of_another_shape_are_refused(small_model):
-    checkpoint = make_checkpoint(small_model, list(EXPECTED_LABELS), {}, {})
+    checkpoint = make_checkpoint(small_model, list(EXPECTED_LABELS), ALPHABET, {}, {})
     checkpoint["hidden_size"] = 32
     with pytest.raises(CheckpointError, match="do not fit the model"):
         model_from_checkpoint(checkpoint)
+
+
+def _saved_with_fold(small_model, tmp_path, **fold_changes):
+    checkpoint = make_checkpoint(small_model, list(EXPECTED_LABELS), ALPHABET, {}, {})
+    checkpoint["fold"] = {**checkpoint["fold"], **fold_changes}
+    torch.save(checkpoint, tmp_path / "c.pt")
+    return tmp_path / "c.pt"
+
+
+@pytest.mark.parametrize("change", [{"library": "unidecode"}, {"normalization": "NFD"}])
+def test_another_fold_library_or_normalisation_is_refused(small_model, tmp_path, change):
+    with pytest.raises(CheckpointError, match="retrain it with this rnnexport"):
+        load_checkpoint(_saved_with_fold(small_model, tmp_path, **change))
+
+
+def test_a_checkpoint_without_a_fold_record_is_refused(small_model, tmp_path):
+    checkpoint = make_checkpoint(small_model, list(EXPECTED_LABELS), ALPHABET, {}, {})
+    del checkpoint["fold"]
+    torch.save(checkpoint, tmp_path / "c.pt")
+    with pytest.raises(CheckpointError, match="lacks keys: fold"):
+        load_checkpoint(tmp_path / "c.pt")
+
+
+def test_another_fold_version_loads_with_a_warning(small_model, tmp_path):
+    path = _saved_with_fold(small_model, tmp_path, version="0.0.1")
+    with pytest.warns(FoldVersionWarning, match=r"anyascii 0\.0\.1.*install anyascii==0\.0\.1"):
+        assert load_checkpoint(path)["fold"]["version"] == "0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("alphabet", "problem"), [("", "is empty"), ("abca", "repeats 'a'"), ("abé", "printable ASCII")]
+)
+def test_a_bad_alphabet_is_refused(small_model, tmp_path, alphabet, problem):
+    checkpoint = make_checkpoint(small_model, list(EXPECTED_LABELS), ALPHABET, {}, {})
+    checkpoint["alphabet"] = alphabet
+    torch.save(checkpoint, tmp_path / "c.pt")
+    with pytest.raises(CheckpointError, match=problem):
+        load_checkpoint(tmp_path / "c.pt")

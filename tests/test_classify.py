@@ -104,7 +104,8 @@ def test_stdin_to_stdout(tiny_model_dir):
 
 def test_summary_line(tiny_model_dir, names_csv):
     result = classify([str(names_csv), "--model-dir", str(tiny_model_dir)])
-    assert "10 rows (0 skipped: no letter)" in result.stderr and "names/s" in result.stderr
+    assert "10 records in, 10 rows out (0 skipped: no letter)" in result.stderr and "names/s" in result.stderr
+    assert "delimiter comma" in result.stderr
 
 
 # --- bad input: each a clear one-line error (exit 1) or the documented behaviour ---
@@ -172,9 +173,9 @@ def test_blank_nan_digit_and_emoji_names_are_skipped_not_guessed(tiny_model_dir,
     assert frame["name"].tolist() == ["", "   ", "12345", "😀😀", "NaN", "NA", "Smith"]
     assert frame["language"].tolist()[:4] == [""] * 4 and frame["probability"].tolist()[:4] == [""] * 4
     assert all(frame["language"].iloc[i] != "" for i in (4, 5, 6))  # 'NaN' and 'NA' are names made of letters
-    assert "(4 skipped: no letter)" in result.stderr
+    assert "(4 skipped: no letter, 2 names lost characters in folding)" in result.stderr  # the digits and emoji
     strict = classify([str(path), "--strict", "--model-dir", str(tiny_model_dir)])
-    assert_one_line_error(strict, "data row 1")
+    assert_one_line_error(strict, "line 2: name '' has no letter")
 
 
 def test_a_100000_character_name(tiny_model_dir, tmp_path):

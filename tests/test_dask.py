@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import re
@@ -23,16 +22,15 @@ distributed = pytest.importorskip("distributed")
 from rnnexport.bench.dask import bench_dask  # noqa: E402
 from rnnexport.classify import ClassifyOptions, classify_csv  # noqa: E402
 from rnnexport.cli import main  # noqa: E402
-from rnnexport.dask_engine import (  # noqa: E402
-    ModelRef,
-    classify_csv_dask,
-    classify_partition,
-    read_partitions,
-)
+from rnnexport.csvio.reader import opened_csv  # noqa: E402
+from rnnexport.dask_engine import block_bytes, classify_csv_dask, partitions  # noqa: E402
 from rnnexport.errors import ArtifactError, InputError  # noqa: E402
 from rnnexport.runtimes import open_runtime  # noqa: E402
 from tests.helpers import flip_a_byte  # noqa: E402
 
+# A Dask partition holds whole chunks of the local engine (so that its model batches, and its output bytes, are the
+# same): small chunks give small files several partitions.
+CHUNK_ROWS = 500
 ODD_NAMES = ["Dvořák", "Müller", "O'Neil", "", "   ", "1234", "🙂", "Nguyễn", "ZZ", "a"]
 
 
@@ -88,7 +86,7 @@ def cluster():
 def test_local_cluster_matches_local_engine(cluster, tiny_model_dir, tmp_path):
     address, client = cluster
     source = write_names(tmp_path / "names.csv", 3000)
-    options = ClassifyOptions(top_k=3)
+    options = ClassifyOptions(top_k=3, chunk_rows=CHUNK_ROWS)
     expected = local_reference(source, tmp_path / "local.csv", tiny_model_dir, options)
     seen = {}
 
@@ -102,7 +100,7 @@ def test_local_cluster_matches_local_engine(cluster, tiny_model_dir, tmp_path):
         str(source), str(tmp_path / "dask.csv"), options, model_dir=tiny_model_dir, scheduler=address,
         blocksize="8KB", on_rows=on_rows,
     )  # fmt: skip
-    assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
     assert (summary.rows, summary.skipped, summary.column) == (expected.rows, expected.skipped, "name")
     assert summary.skipped > 0 and summary.runtime == "onnx"
     assert seen.pop("rows") == 3000
@@ -120,12 +118,12 @@ runtime_folders_on_worker = lambda dask_worker: (  # noqa: E731
 def test_parquet_output_replaces_folder_atomically(cluster, tiny_model_dir, tmp_path):
     address, _ = cluster
     source = write_names(tmp_path / "names.csv", 1500)
-    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions())
+    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions(chunk_rows=CHUNK_ROWS))
     output = tmp_path / "out.parquet"
     output.mkdir()
     (output / "stale.parquet").write_text("old")
     summary = classify_csv_dask(
-        str(source), str(output), ClassifyOptions(), model_dir=tiny_model_dir, scheduler=address,
+        str(source), str(output), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=tiny_model_dir, scheduler=address,
         blocksize="8KB", output_format="parquet",
     )  # fmt: skip
     parts = sorted(output.glob("part.*.parquet"))
@@ -141,10 +139,15 @@ def test_threaded_scheduler_matches_local_engine(runtime, tiny_model_dir, tmp_pa
 
     threads = torch.get_num_threads()
     source = write_names(tmp_path / "names.csv", 800, extra_column=False)
-    classify_csv(str(source), str(tmp_path / "local.csv"), open_runtime(runtime, tiny_model_dir), ClassifyOptions())
+    classify_csv(
+        str(source),
+        str(tmp_path / "local.csv"),
+        open_runtime(runtime, tiny_model_dir),
+        ClassifyOptions(chunk_rows=CHUNK_ROWS),
+    )
     summary = classify_csv_dask(
-        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(), model_dir=tiny_model_dir, runtime=runtime,
-        scheduler="threads", blocksize="2KB", workers=2,
+        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=tiny_model_dir,
+        runtime=runtime, scheduler="threads", blocksize="2KB", workers=2,
     )  # fmt: skip
     torch.set_num_threads(threads)  # the in-process torchscript runtime set one thread for this process
     assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
@@ -154,11 +157,14 @@ def test_threaded_scheduler_matches_local_engine(runtime, tiny_model_dir, tmp_pa
 def bad_input_cases(tmp_path: Path) -> dict[str, tuple[Path, ClassifyOptions]]:
     rows = "".join(f"Name{i},{i}\n" for i in range(400))
     cases = {
-        "malformed row": ("name,id\n" + rows + "a,b,c\n" + rows, ClassifyOptions()),
-        "strict: no letter": ("name,id\n" + rows + "1234,0\n" + rows, ClassifyOptions(strict=True)),
-        "clashing column": ("name,language\nSmith,x\n", ClassifyOptions()),
-        "missing column": ("name,id\nSmith,1\n", ClassifyOptions(column="surname")),
-        "no header": ("\n", ClassifyOptions()),
+        "malformed row": ("name,id\n" + rows + "a,b,c\n" + rows, ClassifyOptions(chunk_rows=CHUNK_ROWS)),
+        "strict: no letter": (
+            "name,id\n" + rows + "1234,0\n" + rows,
+            ClassifyOptions(strict=True, chunk_rows=CHUNK_ROWS),
+        ),
+        "clashing column": ("name,language\nSmith,x\n", ClassifyOptions(chunk_rows=CHUNK_ROWS)),
+        "missing column": ("name,id\nSmith,1\n", ClassifyOptions(column="surname", chunk_rows=CHUNK_ROWS)),
+        "no header": ("\n", ClassifyOptions(chunk_rows=CHUNK_ROWS)),
     }
     written = {}
     for label, (text, options) in cases.items():
@@ -167,7 +173,7 @@ def bad_input_cases(tmp_path: Path) -> dict[str, tuple[Path, ClassifyOptions]]:
         written[label] = (path, options)
     invalid = tmp_path / "invalid_utf8.csv"
     invalid.write_bytes(b"name,id\n" + rows.encode() + b"\xff\xfe,1\n" + rows.encode())
-    written["invalid utf-8"] = (invalid, ClassifyOptions())
+    written["invalid utf-8"] = (invalid, ClassifyOptions(chunk_rows=CHUNK_ROWS))
     return written
 
 
@@ -190,20 +196,24 @@ def test_bad_input_fails_as_in_local_engine_and_leaves_output_untouched(cluster,
 
 
 def test_partition_whose_first_row_has_an_extra_field_fails(tiny_model_dir, tmp_path):
-    """pandas reads such a row's first field as an index: a block must not quietly shift its columns."""
-    frame = pd.read_csv(io.StringIO("name,id\nSmith,1,extra\nJones,2\n"), dtype=str, keep_default_na=False)
-    ref = ModelRef("onnx", "unused", verify_hash=True, local_dir=str(tiny_model_dir))
-    with pytest.raises(pd.errors.ParserError, match="more fields than the header's 2"):
-        classify_partition(frame, "name", ref, ClassifyOptions())
     source = tmp_path / "extra.csv"
     source.write_text("name,id\nSmith,1,extra\nJones,2\n")
     with pytest.raises(InputError) as local_error:
-        local_reference(source, tmp_path / "out.csv", tiny_model_dir, ClassifyOptions())
+        local_reference(source, tmp_path / "out.csv", tiny_model_dir, ClassifyOptions(chunk_rows=CHUNK_ROWS))
     with pytest.raises(InputError) as dask_error:
         classify_csv_dask(
-            str(source), str(tmp_path / "out.csv"), ClassifyOptions(), model_dir=tiny_model_dir, scheduler="sync"
+            str(source),
+            str(tmp_path / "out.csv"),
+            ClassifyOptions(chunk_rows=CHUNK_ROWS),
+            model_dir=tiny_model_dir,
+            scheduler="sync",
         )
-    assert str(dask_error.value) == str(local_error.value)
+    assert (
+        str(dask_error.value)
+        == str(local_error.value)
+        == "extra.csv: line 2 has 3 fields, the header has 2; "
+        "quote fields that contain a comma (or pass --delimiter)".replace("extra.csv", str(source))
+    )
     assert not (tmp_path / "out.csv").exists() and no_leftovers(tmp_path)
 
 
@@ -216,9 +226,11 @@ def test_bad_model_fails_as_in_local_engine(damage, model_copy, tmp_path):
         flip_a_byte(onnx_file)
     source = write_names(tmp_path / "names.csv", 10)
     with pytest.raises(ArtifactError) as local_error:
-        local_reference(source, tmp_path / "out.csv", model_copy, ClassifyOptions())
+        local_reference(source, tmp_path / "out.csv", model_copy, ClassifyOptions(chunk_rows=CHUNK_ROWS))
     with pytest.raises(ArtifactError) as dask_error:
-        classify_csv_dask(str(source), str(tmp_path / "out.csv"), ClassifyOptions(), model_dir=model_copy)
+        classify_csv_dask(
+            str(source), str(tmp_path / "out.csv"), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=model_copy
+        )
     assert str(dask_error.value) == str(local_error.value)
 
 
@@ -238,16 +250,22 @@ def test_unusable_options_fail_before_any_cluster_starts(tiny_model_dir, tmp_pat
         output = arguments.pop("output_path")
         with pytest.raises(InputError, match=re.escape(message)):
             # No scheduler given: these must fail before a LocalCluster would start.
-            classify_csv_dask(str(source), output, ClassifyOptions(), **arguments)
+            classify_csv_dask(str(source), output, ClassifyOptions(chunk_rows=CHUNK_ROWS), **arguments)
 
 
 def test_header_only_and_bom_match_local_engine(tiny_model_dir, tmp_path):
     for text in ("name\n", "\ufeffName,id\nSmith,1\n,2\n"):
         source = tmp_path / "in.csv"
         source.write_text(text, encoding="utf-8")
-        expected = local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions())
+        expected = local_reference(
+            source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions(chunk_rows=CHUNK_ROWS)
+        )
         summary = classify_csv_dask(
-            str(source), str(tmp_path / "dask.csv"), ClassifyOptions(), model_dir=tiny_model_dir, scheduler="sync"
+            str(source),
+            str(tmp_path / "dask.csv"),
+            ClassifyOptions(chunk_rows=CHUNK_ROWS),
+            model_dir=tiny_model_dir,
+            scheduler="sync",
         )
         assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
         assert (summary.rows, summary.skipped, summary.column) == (expected.rows, expected.skipped, expected.column)
@@ -256,8 +274,12 @@ def test_header_only_and_bom_match_local_engine(tiny_model_dir, tmp_path):
 def test_default_blocksize_splits_30mb_into_partitions(tmp_path):
     source = tmp_path / "big.csv"
     source.write_bytes(b"name\n" + b"Abercrombie\n" * 2_600_000)  # about 31 MB
-    frame = read_partitions(str(source), ClassifyOptions(), "16MB")
-    assert frame.npartitions >= 2
+    with opened_csv(str(source), chunk_rows=200_000) as csv_input:
+        parts = list(partitions(csv_input, str(source), block_bytes("16MB"), 200_000))
+    assert len(parts) == 2 and sum(part.length for part in parts) == source.stat().st_size - len(b"name\n")
+    assert (
+        parts[1].start.offset == parts[0].start.offset + parts[0].length and parts[1].start.record == 1 + 1_400_000
+    )  # the header is record 0
 
 
 def worker_pids(client) -> list[int]:
@@ -288,7 +310,7 @@ def test_worker_killed_mid_run_is_survived(cluster, tiny_model_dir, tmp_path):
     """Kill one of the two worker processes after the first partition is written; Dask reruns its tasks."""
     address, client = cluster
     source = write_names(tmp_path / "names.csv", 20_000)
-    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions())
+    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions(chunk_rows=CHUNK_ROWS))
     killed, plugins = [], {}
 
     def kill_then_check(_: int) -> None:
@@ -305,8 +327,8 @@ def test_worker_killed_mid_run_is_survived(cluster, tiny_model_dir, tmp_path):
                 time.sleep(0.1)
 
     summary = classify_csv_dask(
-        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(), model_dir=tiny_model_dir, scheduler=address,
-        blocksize="16KB", on_rows=kill_then_check,
+        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=tiny_model_dir,
+        scheduler=address, blocksize="16KB", on_rows=kill_then_check,
     )  # fmt: skip
     assert killed and summary.rows == 20_000
     assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
@@ -342,10 +364,10 @@ def scheduler_address(tmp_path):
 
 def test_scheduler_address_of_dask_cli_cluster(scheduler_address, tiny_model_dir, tmp_path):
     source = write_names(tmp_path / "names.csv", 1000)
-    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions(top_k=2))
+    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions(top_k=2, chunk_rows=CHUNK_ROWS))
     summary = classify_csv_dask(
-        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(top_k=2), model_dir=tiny_model_dir,
-        scheduler=scheduler_address, blocksize="8KB",
+        str(source), str(tmp_path / "dask.csv"), ClassifyOptions(top_k=2, chunk_rows=CHUNK_ROWS),
+        model_dir=tiny_model_dir, scheduler=scheduler_address, blocksize="8KB",
     )  # fmt: skip
     assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
     assert summary.rows == 1000
@@ -365,15 +387,15 @@ def test_unreachable_scheduler_is_a_clear_error(tiny_model_dir, tmp_path):
 
 def test_cli_dask_engine_starts_its_own_local_cluster(tiny_model_dir, tmp_path):
     source = write_names(tmp_path / "names.csv", 1200)
-    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions())
+    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions(chunk_rows=CHUNK_ROWS))
     result = CliRunner().invoke(
         main,
         ["classify", str(source), "-o", str(tmp_path / "dask.csv"), "--engine", "dask", "--workers", "2",
-         "--blocksize", "8KB", "--model-dir", str(tiny_model_dir)],
+         "--blocksize", "8KB", "--chunk-rows", str(CHUNK_ROWS), "--model-dir", str(tiny_model_dir)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "1200 rows" in result.output and "engine dask" in result.output and "runtime onnx" in result.output
-    assert_same_rows(tmp_path / "local.csv", tmp_path / "dask.csv")
+    assert "1200 records in, 1200 rows out" in result.output and "engine dask" in result.output
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
 
 
 def test_bench_dask_at_a_tiny_size(tiny_model_dir, tmp_path):

@@ -1,17 +1,26 @@
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from rnnexport.cli import main
-from rnnexport.data import Pair, fetch_names, is_held_out, read_pairs, split_pairs, validate_names_dir
+from rnnexport.data import (
+    Pair,
+    fetch_names,
+    is_held_out,
+    read_labelled,
+    read_pairs,
+    split_pairs,
+    validate_names_dir,
+)
 from rnnexport.errors import DataError
 
 
 def test_real_split_counts(real_names_dir):
     pairs = read_pairs(real_names_dir)
     split = split_pairs(pairs)
-    assert (len(pairs), len(split.held_out), len(split.train)) == (17_994, 1_793, 16_201)
+    assert (len(pairs), len(split.held_out), len(split.train)) == (17_988, 1_793, 16_195)
 
 
 def test_held_out_rule_is_crc32_mod_10():
@@ -82,3 +91,51 @@ def test_a_valid_copy_in_place_is_kept_offline_unless_refreshed(tiny_names_dir, 
 def test_validate_returns_labels_in_sorted_order(tiny_names_dir):
     labels = validate_names_dir(Path(tiny_names_dir))
     assert labels == sorted(labels) and len(labels) == 18
+
+
+def test_a_folder_of_any_labels_is_training_data(tmp_path):
+    (tmp_path / "person.txt").write_text("Ada Lovelace\nŁukasz\n\n😀\n", encoding="utf-8")
+    (tmp_path / "company.txt").write_text("Acme Ltd\nAcme Ltd\n", encoding="utf-8")
+    data = read_labelled(tmp_path, alphabet="abcdefghijklmnopqrstuvwxyz ")
+    assert data.labels == ["company", "person"]
+    assert data.pairs == [Pair("acme ltd", "company"), Pair("ada lovelace", "person"), Pair("lukasz", "person")]
+
+
+@pytest.mark.parametrize(("suffix", "delimiter"), [(".csv", ","), (".tsv", "\t")])
+def test_a_csv_or_tsv_gives_labels_from_its_label_column(tmp_path, suffix, delimiter):
+    path = tmp_path / f"people{suffix}"
+    rows = [["id", "Surname", "origin"], ["1", "Weiß", "de"], ["2", "O’Brien", "ie"], ["3", "Müller", "de"], []]
+    path.write_text("\ufeff" + "\n".join(delimiter.join(row) for row in rows), encoding="utf-8")
+    data = read_labelled(path, name_column="surname", label_column="origin")
+    assert data.labels == ["de", "ie"]
+    assert [(p.name, p.label) for p in data.pairs] == [("Weiss", "de"), ("O'Brien", "ie"), ("Muller", "de")]
+
+
+@pytest.mark.parametrize(
+    ("content", "columns", "expected"),
+    [
+        ("name,label\nSmith,a\nJones,a\n", {}, "has 1 label(s); training needs at least 2"),
+        ("name,label\nSmith,a\nJones,\n", {}, "line 3: no label"),
+        ("name,kind\nSmith,a\n", {}, "no column 'label'; columns are: name, kind"),
+        ("surname,label\nSmith,a\n", {"name_column": "nom"}, "no column 'nom'"),
+        ('name,label\nSmith,"a,b"\nJones,c\n', {}, "label 'a,b'"),
+        ("", {}, "is empty"),
+    ],
+)
+def test_bad_labelled_files_fail_clearly(tmp_path, content, columns, expected):
+    (tmp_path / "d.csv").write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(expected)):
+        read_labelled(tmp_path / "d.csv", **columns)
+
+
+def test_bad_labelled_paths_fail_clearly(tmp_path):
+    (tmp_path / "names.json").write_text("{}")
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "only.txt").write_text("Smith\n")
+    for path, expected in [
+        (tmp_path / "absent.csv", "does not exist"),
+        (tmp_path / "names.json", "a file ending in .csv, .tsv, .tab"),
+        (tmp_path / "one", "has 1 label(s)"),
+    ]:
+        with pytest.raises(DataError, match=re.escape(expected)):
+            read_labelled(path)

@@ -2,7 +2,9 @@
 
 Builds examples/cpp (CMake, Release) and installs examples/node (npm ci) once per module, then feeds each
 consumer the same 2,000 lines: real or generated names, accented names, empty, emoji-only, digits-only and
-ill-formed UTF-8 lines. Model directory: $RNNEXPORT_EMBED_MODEL_DIR, else the repository's exported/.
+ill-formed UTF-8 lines. Model directories: $RNNEXPORT_EMBED_MODEL_DIR, else the repository's exported/; and a
+model trained on generated data with 3 labels and a lowercase-only alphabet (conftest.three_label_model_dir), so
+the consumers are shown to take labels, alphabet and sizes from the artifacts.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ SPECIAL_BYTES = [
 
 def _model_dir() -> Path:
     override = os.environ.get("RNNEXPORT_EMBED_MODEL_DIR")
-    model_dir = Path(override) if override else REPO / "exported"
+    model_dir = Path(override).resolve() if override else REPO / "exported"  # consumers run in other folders
     if not (model_dir / "manifest.json").is_file():
         pytest.skip(
             f"no exported model at {model_dir} (no manifest.json): run `rnnexport export` "
@@ -88,8 +90,10 @@ def _check(result: subprocess.CompletedProcess, what: str) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
+@pytest.fixture(scope="module", params=["exported", "three-labels-lowercase"])
+def model_dir(request) -> Path:
+    if request.param == "three-labels-lowercase":
+        return request.getfixturevalue("three_label_model_dir")
     return _model_dir()
 
 
@@ -205,9 +209,9 @@ def reference(model_dir, input_lines):
 
     echoed = [line[:-1] if line.endswith(b"\r") else line for line in input_lines]
     names = [line.decode("utf-8", errors="ignore") for line in echoed]
-    encoded = encode_ragged(names)
-    valid = np.flatnonzero(encoded.lengths > 0)
     runtime = TorchRuntime(model_dir)
+    encoded = encode_ragged(names, runtime.alphabet)
+    valid = np.flatnonzero(encoded.lengths > 0)
     probs = np.full((len(names), len(runtime.labels)), np.nan)
     probs[valid] = np.exp(run_batched(runtime, encoded.select(valid), 256).astype(np.float64))
     return {"echoed": echoed, "probs": probs, "labels": list(runtime.labels), "valid": encoded.lengths > 0}
@@ -348,22 +352,30 @@ def _script_of(code_point: int) -> str:
     return unicodedata.name(chr(code_point), "UNNAMED").split()[0]
 
 
-def _fold_sample(table_keys: list[int], per_group: int = 3) -> list[str]:
-    """Code points from every script and every 256-code-point block of the table, a few absent ones near them,
-    each alone and joined per group into one name; then the special lines."""
+ABSENT_SAMPLE = 300
+ASTRAL_LINES = ["\U0001d400\U0001d41a", "\U00020000", "\U0001f600", "\U0010ffff", "\U000e0041"]
+
+
+def _fold_sample(table: dict[str, str], max_code_point: int) -> list[str]:
+    """One code point of every 16-code-point row the table touches (so every Unicode block and script in it),
+    two more per script (the first word of the character's name), code points the table leaves out from every
+    plane, then runs of 8 of those joined into one line. Shared by the C++ and the Node fold tests."""
     rng = np.random.default_rng(0)
-    groups: dict[str, list[int]] = {}
-    for cp in table_keys:
-        groups.setdefault(_script_of(cp), []).append(cp)
-        groups.setdefault(f"block {cp >> 8:X}", []).append(cp)
-    present = set(table_keys)
-    lines = []
-    for members in groups.values():
-        picked = [int(cp) for cp in rng.choice(members, size=min(per_group, len(members)), replace=False)]
-        absent = [cp + 1 for cp in picked if cp + 1 not in present and not 0xD800 <= cp + 1 <= 0xDFFF]
-        lines += [chr(cp) for cp in picked + absent] + ["".join(map(chr, picked + absent))]
-    beyond = [0x1F600, 0x20000, 0x2A6D6, 0xE0041, 0x10FFFF]  # emoji, CJK extension B, a tag letter, the last
-    return lines + [chr(cp) for cp in beyond] + [line.rstrip("\r") for line in SPECIAL_LINES]
+    code_points = sorted(int(key, 16) for key in table)
+    groups: dict[object, list[int]] = {}
+    for code_point in code_points:
+        groups.setdefault(code_point >> 4, []).append(code_point)
+        groups.setdefault(_script_of(code_point), []).append(code_point)
+    picked = {
+        int(rng.choice(members)) for key, members in groups.items() for _ in range(1 if isinstance(key, int) else 2)
+    }
+    present = set(code_points)
+    candidates = rng.integers(0x80, 0x110000, size=4 * ABSENT_SAMPLE)
+    absent = [int(c) for c in candidates if int(c) not in present and not 0xD800 <= c <= 0xDFFF][:ABSENT_SAMPLE]
+    singles = [chr(c) for c in sorted(picked) + absent]
+    joined = ["".join(singles[i : i + 8]) for i in range(0, len(singles), 8)]
+    assert max(picked) <= max_code_point
+    return singles + joined + ASTRAL_LINES
 
 
 def test_node_fold_matches_python_per_script(model_dir):
@@ -373,8 +385,10 @@ def test_node_fold_matches_python_per_script(model_dir):
     from rnnexport.text import fold
 
     table_path = model_dir / "fold_table.json"
-    keys = sorted(int(key, 16) for key in json.loads(table_path.read_text(encoding="utf-8"))["table"])
-    lines = _fold_sample(keys)
+    content = json.loads(table_path.read_text(encoding="utf-8"))
+    keys, alphabet = sorted(int(key, 16) for key in content["table"]), content["alphabet"]
+    lines = _fold_sample(content["table"], int(content["max_code_point"], 16))
+    lines += [line.rstrip("\r") for line in SPECIAL_LINES]
     result = subprocess.run(
         ["node", "--input-type=module", "-e", FOLD_SCRIPT, str(table_path)],
         input=json.dumps(lines).encode(),
@@ -389,9 +403,9 @@ def test_node_fold_matches_python_per_script(model_dir):
     scripts = {_script_of(ord(line)) for line in lines if len(line) == 1 and ord(line) in set(keys)}
     assert len(scripts) >= len({_script_of(cp) for cp in keys}), "every script of the table is sampled"
     mismatches = [
-        (line, [f"U+{ord(c):04X}" for c in line], fold(line), js)
+        (line, [f"U+{ord(c):04X}" for c in line], fold(line, alphabet), js)
         for line, js in zip(lines, folded, strict=True)
-        if js != [fold(line), fold(line)]
+        if js != [fold(line, alphabet), fold(line, alphabet)]
     ]
     assert not mismatches, f"{len(mismatches)} of {len(lines)} lines fold differently, e.g. {mismatches[:5]}"
 
@@ -423,36 +437,12 @@ def test_node_encode_batch_is_time_major_and_refuses_what_the_model_must_not_see
 
 # The C++ fold against Python's (the fold contract of issue 12): fold(name) is the concatenation, over the name's
 # code points, of fold_table.json's value for each (absent: nothing), whatever the table holds.
-ABSENT_SAMPLE = 300
-ASTRAL_LINES = ["\U0001d400\U0001d41a", "\U00020000", "\U0001f600", "\U0010ffff", "\U000e0041"]
 
 
 @pytest.fixture(scope="module")
 def fold_binary(cpp_binary) -> Path:
     """examples/cpp's fold_names: the FoldTable classify_names uses, without LibTorch (built with it)."""
     return cpp_binary.parent / "fold_names"
-
-
-def _fold_sample(table: dict[str, str], max_code_point: int) -> list[str]:
-    """One code point of every 16-code-point row the table touches (so every Unicode block and script in it),
-    two more per script (the first word of the character's name), code points the table leaves out from every
-    plane, then runs of 8 of those joined into one line."""
-    rng = np.random.default_rng(0)
-    code_points = sorted(int(key, 16) for key in table)
-    groups: dict[object, list[int]] = {}
-    for code_point in code_points:
-        groups.setdefault(code_point >> 4, []).append(code_point)
-        groups.setdefault(unicodedata.name(chr(code_point), "UNNAMED").split()[0], []).append(code_point)
-    picked = {
-        int(rng.choice(members)) for key, members in groups.items() for _ in range(1 if isinstance(key, int) else 2)
-    }
-    present = set(code_points)
-    candidates = rng.integers(0x80, 0x110000, size=4 * ABSENT_SAMPLE)
-    absent = [int(c) for c in candidates if int(c) not in present and not 0xD800 <= c <= 0xDFFF][:ABSENT_SAMPLE]
-    singles = [chr(c) for c in sorted(picked) + absent]
-    joined = ["".join(singles[i : i + 8]) for i in range(0, len(singles), 8)]
-    assert max(picked) <= max_code_point
-    return singles + joined + ASTRAL_LINES
 
 
 def _fold_with(binary: Path, model_dir: Path, lines: list[bytes]) -> list[bytes]:

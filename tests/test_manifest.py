@@ -44,7 +44,14 @@ def test_checked_artifact_refuses_a_changed_file(model_copy):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(None, "not found"), ("{", "not valid JSON"), (json.dumps({"x": 1}), "no 'artifacts' section")],
+    [
+        (None, "not found"),
+        ("{", "not valid JSON"),
+        (json.dumps({"x": 1}), "not an rnnexport manifest"),
+        (json.dumps({"artifacts": []}), "not an rnnexport manifest"),
+        (json.dumps([1, 2]), "not an rnnexport manifest"),
+        (json.dumps({"artifacts": {"char_rnn.onnx": "abc"}}), "not an rnnexport manifest"),
+    ],
 )
 def test_bad_manifests_are_artifact_errors(tmp_path, content, message):
     if content is not None:

@@ -18,14 +18,14 @@ LABELS = list(EXPECTED_LABELS)
 
 def tiny_run(tiny_names_dir, prior_shift):
     split = split_pairs(read_pairs(tiny_names_dir))
-    config = recipe_config("default", iterations=40, batch_size=16, seed=5, lr=0.02, calibration_holdback=0.3,
+    config = recipe_config("adamw", iterations=40, batch_size=16, seed=5, lr=0.02, calibration_holdback=0.3,
                            prior_shift=prior_shift)  # fmt: skip
     return split, train(split, LABELS, config)
 
 
 def as_checkpoint(result):
-    return make_checkpoint(result.model, LABELS, {"prior_shift": result.config.prior_shift}, result.metrics,
-                           result.operating_point.as_dict())  # fmt: skip
+    return make_checkpoint(result.model, LABELS, result.config.alphabet, {"prior_shift": result.config.prior_shift},
+                           result.metrics, result.operating_point.as_dict())  # fmt: skip
 
 
 def test_folded_readout_equals_shifting_and_scaling_the_log_probs(tiny_names_dir):
@@ -51,10 +51,11 @@ def test_reshifting_a_checkpoint_is_exactly_training_at_that_shift(tiny_names_di
         assert torch.equal(back["state_dict"][name], tensor), name
 
 
-def test_a_checkpoint_without_an_operating_point_cannot_be_reshifted(tiny_names_dir):
+def test_a_checkpoint_without_an_operating_point_reads_at_zero_and_cannot_be_reshifted(tiny_names_dir):
     _, result = tiny_run(tiny_names_dir, prior_shift=0.0)
     checkpoint = as_checkpoint(result)
     del checkpoint["operating_point"]
+    assert reshift_checkpoint(checkpoint, 0.0) is checkpoint
     with pytest.raises(CheckpointError, match="retrain"):
         reshift_checkpoint(checkpoint, 0.5)
 

@@ -34,3 +34,28 @@ def test_every_runtime_matches_eager_torch(tiny_model_dir, name):
 def test_unknown_runtime_is_refused(tiny_model_dir):
     with pytest.raises(ValueError, match="unknown runtime 'tflite'"):
         open_runtime("tflite", tiny_model_dir)
+
+
+BAD_INPUTS = {
+    "length 0": (np.zeros((3, 2), np.int64), np.array([3, 0])),
+    "length -1": (np.zeros((3, 2), np.int64), np.array([3, -1])),
+    "longer than T": (np.zeros((3, 2), np.int64), np.array([4, 1])),
+    "wrong size": (np.zeros((3, 2), np.int64), np.array([3])),
+    "index beyond the alphabet": (np.full((2, 1), 57), np.array([2])),
+    "negative index": (np.full((2, 1), -1), np.array([2])),
+    "int32 indices": (np.zeros((2, 1), np.int32), np.array([2])),
+    "empty batch": (np.zeros((2, 0), np.int64), np.zeros(0, np.int64)),
+    "1-D indices": (np.zeros(3, np.int64), np.array([3])),
+}
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_every_runtime_refuses_inputs_outside_its_contract(tiny_model_dir, name, case):
+    """One shared check before any backend: the ONNX graph itself has no assert op and would answer garbage."""
+    from rnnexport.errors import ModelInputError
+
+    indices, lengths = BAD_INPUTS[case]
+    runtime = open_runtime(name, tiny_model_dir)
+    with pytest.raises(ModelInputError, match=r"indices|lengths"):
+        runtime.log_probs(indices, lengths)

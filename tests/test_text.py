@@ -1,15 +1,22 @@
+import unicodedata
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnexport.errors import InputError
 from rnnexport.text import (
     ALPHABET,
     N_LETTERS,
+    check_alphabet,
+    encode_byte_fields,
     encode_names,
     encode_ragged,
     fold,
+    fold_code_point,
+    fold_identity,
     fold_table,
     folded_strings,
     has_prediction,
@@ -29,11 +36,27 @@ from rnnexport.text import (
         ("12345", ""),
         ("Smith, Jr.", "Smith, Jr."),
         ("", ""),
-        ("李", ""),
+        ("Łukasz", "Lukasz"),
+        ("Weiß", "Weiss"),
+        ("Đặng", "Dang"),
+        ("O’Brien", "O'Brien"),
+        ("Søren", "Soren"),
+        ("Ｍｕｌｌｅｒ", "Muller"),
+        ("Иванов", "Ivanov"),
+        ("Dvor\u030cák", "Dvorak"),  # decomposed (NFD) input folds as composed
+        ("🎉Ng🎉", "Ng"),  # emoji, currency and other symbols keep no letters (anyascii spells them as words)
+        ("£©°½", ""),
     ],
 )
 def test_fold_table_of_names(raw, folded):
     assert fold(raw) == folded
+
+
+@pytest.mark.parametrize("name", ["李", "김", "Παπαδόπουλος", "王小明"])
+def test_other_scripts_fold_to_latin_letters(name):
+    folded = fold(name)
+    assert folded.isascii() and folded.isalpha()
+    assert has_prediction(folded)
 
 
 def test_alphabet_is_the_documented_57_symbols():
@@ -41,25 +64,41 @@ def test_alphabet_is_the_documented_57_symbols():
     assert ALPHABET.endswith(" .,;'")
 
 
-def naive_encode(names):
+def naive_encode(names, alphabet=ALPHABET):
     """The per-character reference: fold, then look each letter up."""
-    folded = [fold(name) if isinstance(name, str) else "" for name in names]
+    folded = [fold(name, alphabet) if isinstance(name, str) else "" for name in names]
     folded = [name if has_prediction(name) else "" for name in folded]
     lengths = np.array([len(f) for f in folded], dtype=np.int64)
     indices = np.zeros((max(int(lengths.max(initial=0)), 1), len(names)), dtype=np.int64)
     for b, name in enumerate(folded):
         for t, letter in enumerate(name):
-            indices[t, b] = ALPHABET.index(letter)
+            indices[t, b] = alphabet.index(letter)
     return indices, lengths
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(max_size=12), max_size=20))
+# Any code point (astral, lone surrogates, combining marks), plus ones that fold to several letters or none.
+UNICODE_TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(codec=None, exclude_categories=[]),
+        st.sampled_from("ßẞ李김Ｍ\u0301\U0001f600\U00020000\ud800Œæ’½ﬁ \u3000"),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(UNICODE_TEXT, max_size=20))
 def test_encoder_matches_naive_loop_on_random_unicode(names):
     encoded = encode_names(names)
     indices, lengths = naive_encode(names)
     np.testing.assert_array_equal(encoded.lengths, lengths)
     np.testing.assert_array_equal(encoded.indices, indices)
+    lost = [sum(not fold_code_point(ord(c)) for c in name) for name in names]
+    np.testing.assert_array_equal(encode_ragged(names).lost, lost)
+
+
+def test_lost_counts_dropped_characters_not_transliterated_ones():
+    assert encode_ragged(["Weiß", "😀Ng1", "李", "   ", None, "O’Brien"]).lost.tolist() == [0, 2, 0, 0, 0, 0]
 
 
 def test_encoder_accepts_series_with_missing_values():
@@ -85,14 +124,101 @@ def test_encoder_handles_a_million_names_in_arrays():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(max_size=30))
+@given(UNICODE_TEXT)
 def test_fold_is_per_code_point(text):
     """What lets the fold table (one entry per code point) reproduce Python's folding."""
-    assert fold(text) == "".join(fold(ch) for ch in text)
+    assert fold(text) == "".join(fold_code_point(ord(ch)) for ch in text)
 
 
-def test_fold_table_covers_ascii_and_accents():
-    table = fold_table(0x2FF)
-    assert table[ord("a")] == "a"
-    assert table[0xE9] == "e"
-    assert 0x30 not in table  # digits fold to nothing
+def test_ascii_folds_to_itself_or_nothing():
+    for code_point in range(128):
+        assert fold_code_point(code_point) == (chr(code_point) if chr(code_point) in ALPHABET else "")
+
+
+@pytest.fixture(scope="module")
+def table():
+    return fold_table()
+
+
+def test_fold_table_covers_every_plane_with_alphabet_values(table):
+    assert table[ord("a")] == "a" and table[0xE9] == "e" and table[0xDF] == "ss" and table[0x1D400] == "A"
+    assert 0x30 not in table and 0x1F600 not in table  # digits and emoji fold to nothing
+    assert all(0 <= code_point <= 0x10FFFF and not 0xD800 <= code_point <= 0xDFFF for code_point in table)
+    assert set("".join(table.values())) <= set(ALPHABET)
+    assert all(table.values())
+    assert any(len(value) > 1 for value in table.values())
+
+
+def test_fold_table_agrees_with_fold_code_point_in_every_block(table):
+    """A seeded sample of 16 code points from every 128-code-point block of every plane, plus each entry's
+    neighbours, checked against the per-code-point fold."""
+    rng = np.random.default_rng(12)
+    blocks = rng.integers(0, 128, size=(0x110000 // 128, 16)) + np.arange(0, 0x110000, 128)[:, None]
+    sample = {int(c) for c in blocks.ravel()} | {c + 1 for c in list(table)[::50]}
+    for code_point in sample - set(range(0xD800, 0xE000)):
+        assert table.get(code_point, "") == fold_code_point(code_point), hex(code_point)
+
+
+def test_fold_identity_names_library_version_and_normalization():
+    identity = fold_identity()
+    assert identity["library"] == "anyascii" and identity["normalization"] == "NFKC"
+    assert identity["version"].count(".") == 2
+    assert identity["unicode_version"] == unicodedata.unidata_version
+
+
+LOWERCASE = "abcdefghijklmnopqrstuvwxyz"
+# Other alphabets a model may have: lowercase only, without a space, a few symbols, a quote and a digit.
+ALPHABETS = [LOWERCASE, LOWERCASE + " '-", "ABC xyz", 'a"b,1', "."]
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [("Łukasz", "lukasz"), ("Smith, Jr.", "smith jr"), ("Weiß", "weiss"), ("Иванов", "ivanov"), ("ＭＸ", "mx")],
+)
+def test_a_lowercase_alphabet_folds_letters_to_lowercase_and_drops_the_rest(raw, folded):
+    assert fold(raw, LOWERCASE + " ") == folded
+
+
+def test_a_letter_keeps_its_case_when_the_alphabet_has_it():
+    assert fold("AbC", "ABCbc") == "AbC" and fold("abc", "ABC") == "ABC" and fold("a1-", "a") == "a"
+
+
+@pytest.mark.parametrize(
+    ("alphabet", "problem"),
+    [("", "is empty"), ("abca", "repeats 'a'"), ("abé", "printable ASCII"), ("ab\t", "printable ASCII")],
+)
+def test_bad_alphabets_are_input_errors(alphabet, problem):
+    with pytest.raises(InputError, match=problem):
+        check_alphabet(alphabet)
+    with pytest.raises(InputError, match=problem):
+        encode_ragged(["x"], alphabet)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(UNICODE_TEXT, max_size=12), st.sampled_from(ALPHABETS))
+def test_encoder_and_byte_path_match_the_naive_loop_in_any_alphabet(names, alphabet):
+    indices, lengths = naive_encode(names, alphabet)
+    encoded = encode_names(names, alphabet)
+    np.testing.assert_array_equal(encoded.lengths, lengths)
+    np.testing.assert_array_equal(encoded.indices, indices)
+    assert folded_strings(encoded, alphabet) == [
+        fold(n, alphabet) if length else "" for n, length in zip(names, lengths, strict=True)
+    ]
+    data = "".join(names).encode("utf-8", "surrogatepass")
+    stops = np.cumsum([len(name.encode("utf-8", "surrogatepass")) for name in names], dtype=np.int64)
+    starts = stops - np.array([len(name.encode("utf-8", "surrogatepass")) for name in names], dtype=np.int64)
+    from_bytes, special = encode_byte_fields(np.frombuffer(data, dtype=np.uint8), starts, stops, alphabet)
+    if len(special):
+        from_bytes = from_bytes.replace_rows(special, encode_ragged([names[row] for row in special], alphabet))
+    np.testing.assert_array_equal(from_bytes.padded().indices, indices)
+    np.testing.assert_array_equal(from_bytes.padded().lengths, lengths)
+
+
+@pytest.mark.parametrize("alphabet", ALPHABETS)
+def test_fold_table_of_another_alphabet_is_its_fold(alphabet):
+    table = fold_table(alphabet)
+    assert set("".join(table.values())) <= set(alphabet) and all(table.values())
+    rng = np.random.default_rng(3)
+    for code_point in {int(c) for c in rng.integers(0, 0x110000, size=3000)} | {0xDF, 0x141, 0x41, 0x61, 0x4E2D}:
+        if not 0xD800 <= code_point <= 0xDFFF:
+            assert table.get(code_point, "") == fold(chr(code_point), alphabet), hex(code_point)

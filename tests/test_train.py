@@ -48,9 +48,10 @@ def test_seed_recipe_is_the_tutorials():
     assert seed.class_weight_power == 0 and seed.clip_grad_norm is None and seed.lr_schedule == "constant"
 
 
-def test_same_seed_same_weights(tiny_names_dir):
+@pytest.mark.parametrize("recipe", ["default", "adamw"])
+def test_same_seed_same_weights(tiny_names_dir, recipe):
     split = split_pairs(read_pairs(tiny_names_dir))
-    config = recipe_config("default", iterations=15, batch_size=8, seed=3)
+    config = recipe_config(recipe, iterations=15, batch_size=8, seed=3)
     first = train(split, list(EXPECTED_LABELS), config).model.state_dict()
     second = train(split, list(EXPECTED_LABELS), config).model.state_dict()
     for name in first:
@@ -120,7 +121,7 @@ def test_first_adamw_step_is_sign_like_and_decays_weights():
     batch_loss(model, data, torch.tensor([0, 1, 2]), None).backward()
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     grads = {name: p.grad.detach().clone() for name, p in model.named_parameters()}
-    config = replace(recipe_config("default", weight_decay=0.1), clip_grad_norm=None)
+    config = replace(recipe_config("adamw"), clip_grad_norm=None)
     adamw_step(model, adam_state(model), lr=0.01, config=config)
     for name, p in model.named_parameters():
         step = grads[name] / (grads[name].abs() + config.adam_eps)
@@ -130,21 +131,37 @@ def test_first_adamw_step_is_sign_like_and_decays_weights():
 
 
 def test_recipes_by_name():
-    assert RECIPES["default"].optimizer == "adamw" and RECIPES["default"].class_weight_power == 0
-    previous = RECIPES["sgd-2024"]
-    assert (previous.optimizer, previous.lr, previous.class_weight_power, previous.weight_decay) == (
-        "sgd",
-        0.5,
-        0.65,
-        3e-4,
-    )
-    assert (previous.case_lower, previous.case_upper, previous.prior_shift, previous.calibration_holdback) == (
-        0,
-        0,
-        0,
-        0,
-    )
-    assert RECIPES["seed"].optimizer == "sgd" and RECIPES["seed"].weight_decay == 0
+    default = RECIPES["default"]
+    assert (default.optimizer, default.lr, default.class_weight_power, default.weight_decay) == ("sgd", 0.5, 0.65, 5e-4)
+    assert (default.case_lower, default.case_upper, default.prior_shift, default.calibration_holdback) == (0, 0, 0, 0)
+    assert replace(RECIPES["sgd-2024"], recipe="default") == default
+    adamw = RECIPES["adamw"]
+    assert (adamw.optimizer, adamw.lr, adamw.epochs, adamw.class_weight_power, adamw.weight_decay) == (
+        "adamw", 4e-3, 40.0, 0, 0.1)  # fmt: skip
+    assert (adamw.case_lower, adamw.case_upper, adamw.prior_shift, adamw.calibration_holdback) == (0.2, 0.2, 0.52, 0.1)
+    assert adamw.calibration_model == "sibling"
+    assert RECIPES["seed"].optimizer == "sgd" and RECIPES["seed"].batch_size == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--alphabet", "aab"], "Error: the alphabet repeats 'a'; list each symbol once"),
+        (["--alphabet", ""], "Error: the alphabet is empty"),
+        (["--alphabet", "abcé"], "only printable ASCII"),
+        (["--hidden-size", "0"], "--hidden-size"),
+    ],
+)
+def test_bad_alphabet_or_hidden_size_is_one_error_line(tiny_names_dir, tmp_path, args, expected):
+    result = CliRunner().invoke(main, ["train", "--data", str(tiny_names_dir), "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code != 0 and expected in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_too_little_data_for_a_held_out_split_is_refused(tmp_path):
+    (tmp_path / "d.csv").write_text("name,label\nSmith,a\nJones,b\n")
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "d.csv"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "held-out pairs: both need at least one" in result.output
 
 
 @pytest.mark.parametrize(
@@ -164,3 +181,44 @@ def test_training_records_the_operating_point(tiny_model_dir):
     report = json.loads((tiny_model_dir / "training.json").read_text())
     assert report["operating_point"]["prior_shift"] == point["prior_shift"]
     assert set(report["held_out_case"]) == {"original", "lower", "upper"} and 0 <= report["held_out_ece"] <= 1
+
+
+@pytest.mark.parametrize(
+    "override",
+    [{"iterations": 0}, {"epochs": 0.0}, {"epochs": -3.0}, {"lr": float("nan")}, {"lr": float("inf")}, {"lr": -0.1},
+     {"lr": 11.0}, {"batch_size": 0}, {"weight_decay": -1.0}, {"seed": -1}, {"lr": 2.0, "weight_decay": 0.5}],
+)  # fmt: skip
+def test_unusable_configs_are_refused(override):
+    with pytest.raises(ValueError, match="must be"):
+        recipe_config("default", **override)
+
+
+def test_a_loss_that_stops_being_finite_stops_training_and_writes_nothing(tiny_names_dir, tmp_path, monkeypatch):
+    """Class weights count**-1000 underflow to 0/0: the loss is NaN from the first step. The existing model
+    folder is left as it was."""
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "checkpoint.pt").write_bytes(b"the old model")
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--names-dir", str(tiny_names_dir), "--class-weight-power", "1000", "--iterations", "5"]
+    result = CliRunner().invoke(main, [*args, "--quiet"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: the loss became") and "lower --lr" in result.stderr
+    assert [p.name for p in (tmp_path / "exported").iterdir()] == ["checkpoint.pt"]
+    assert (tmp_path / "exported" / "checkpoint.pt").read_bytes() == b"the old model"
+
+
+def test_training_outputs_are_swapped_in_together(tiny_names_dir, tmp_path, monkeypatch):
+    """A failure while writing (here: the second plot) leaves the existing folder exactly as it was."""
+    from rnnexport import reports
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "checkpoint.pt").write_bytes(b"the old model")
+    monkeypatch.setattr(reports, "plot_confusion_matrix", lambda *args: (_ for _ in ()).throw(OSError("boom")))
+    split = split_pairs(read_pairs(tiny_names_dir))
+    result = train(split, list(EXPECTED_LABELS), recipe_config("default", iterations=2, batch_size=4))
+    from rnnexport.train import write_training_outputs
+
+    with pytest.raises(OSError, match="boom"):
+        write_training_outputs(result, list(EXPECTED_LABELS), tmp_path / "out")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["checkpoint.pt"]
+    assert (tmp_path / "out" / "checkpoint.pt").read_bytes() == b"the old model"

@@ -3,7 +3,8 @@
 // Reading and writing CSV is Papa Parse's (loaded by the page as window.Papa). Same columns as the CLI: every
 // input column in order, then language, probability. The name column is 'name' in any case, else the only
 // column, else the caller's choice. A short record is padded with empty fields, a long one is refused; a blank
-// line is kept as a row of empty fields; a name with no letter of the alphabet gets empty prediction fields.
+// line is not a row: it is copied as an empty line; a name with no letter of the alphabet gets empty prediction
+// fields.
 
 const CHUNK_BYTES = 256 * 1024;
 export const PREDICTION_COLUMNS = ['language', 'probability'];
@@ -59,9 +60,23 @@ export function classifyCsv(Papa, file, column, classify, onProgress) {
   return new Promise((resolve, reject) => {
     const context = { header: null, columnIndex: -1, classify, firstRow: 1 };
     const output = { csv: [], rows: 0, skipped: 0 };
-    let held = []; // blank records at the end of a chunk: the very last one is the file's final newline
+    const isBlank = (record) => record.length === 1 && record[0] === '';
     const emit = (records) => {
       output.csv.push(Papa.unparse(records, { newline: '\n' }) + '\n');
+    };
+    // Labelled rows in order, each blank record (null) as an empty line, as classify copies blank lines.
+    const emitWithBlanks = (labelled) => {
+      let run = [];
+      for (const record of labelled) {
+        if (record !== null) {
+          run.push(record);
+          continue;
+        }
+        if (run.length) emit(run);
+        run = [];
+        output.csv.push('\n');
+      }
+      if (run.length) emit(run);
     };
     const takeChunk = async (records) => {
       if (context.header === null) {
@@ -69,15 +84,13 @@ export function classifyCsv(Papa, file, column, classify, onProgress) {
         context.columnIndex = context.header.indexOf(column);
         emit([[...context.header, ...PREDICTION_COLUMNS]]);
       }
-      records = held.concat(records);
-      let keep = records.length;
-      while (keep > 0 && records[keep - 1].length === 1 && records[keep - 1][0] === '') keep -= 1;
-      held = records.slice(keep);
-      const labelled = await labelRecords(records.slice(0, keep), context);
-      context.firstRow += keep;
-      output.rows += keep;
+      const rows = records.filter((record) => !isBlank(record));
+      const labelled = await labelRecords(rows, context);
+      context.firstRow += rows.length;
+      output.rows += rows.length;
       output.skipped += labelled.filter((record) => record[record.length - 2] === '').length;
-      if (labelled.length) emit(labelled);
+      let next = 0;
+      emitWithBlanks(records.map((record) => (isBlank(record) ? null : labelled[next++])));
     };
     let pending = Promise.resolve(); // the chunk being labelled
     Papa.parse(file, {
@@ -99,14 +112,10 @@ export function classifyCsv(Papa, file, column, classify, onProgress) {
       complete: () => pending.then(finish, () => {}),
       error: reject,
     });
-    // The file's last newline gives one blank record; blank lines before it are rows.
     const finish = async () => {
       try {
         if (context.header === null) throw new Error('the file is empty');
-        const blank = held.slice(0, -1);
-        if (blank.length) emit(await labelRecords(blank, context));
-        output.rows += blank.length;
-        output.skipped += blank.length;
+        if (output.csv.length > 1 && output.csv[output.csv.length - 1] === '\n') output.csv.pop(); // the final newline
         onProgress(1);
         resolve(output);
       } catch (error) {

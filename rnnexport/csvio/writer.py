@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .reader import RecordChunk
+from .records import RecordChunk
 
 
 def top_k(log_probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,46 +64,47 @@ def format_probabilities(probabilities: np.ndarray) -> np.ndarray:
 
 
 def prediction_fields(
-    log_probs: np.ndarray, labels: list[str], k: int, padding: np.ndarray | None = None
+    log_probs: np.ndarray, labels: list[str], k: int, padding: np.ndarray | None = None, delimiter: str = ","
 ) -> tuple[np.ndarray, np.ndarray]:
-    """What each output row appends to its input record, as UTF-8 bytes, without a Python loop per row.
+    """What each output row inserts before its input record's line end, as UTF-8 bytes, without a Python loop
+    per row.
 
-    Row i gets ``padding[i]`` commas (a record short of fields), then ',language,probability' for each
-    of the top k (',,' when the row has no prediction), then its newline. Returns the rows' bytes
-    concatenated and their lengths.
+    Row i gets ``padding[i]`` delimiters (a record short of fields), then ``<d>language<d>probability`` for each
+    of the top k (two delimiters when the row has no prediction). Returns the rows' bytes concatenated and their
+    lengths (int64 [B]).
     """
     order, chosen, valid = top_k(log_probs, k)
     if k == 1 and (padding is None or not padding.any()):
-        return _single_prediction_fields(order[:, 0], chosen[:, 0], valid, labels)
+        return _single_prediction_fields(order[:, 0], chosen[:, 0], valid, labels, delimiter)
     rows = len(valid)
-    labels_table, label_lengths = _right_aligned([f",{label}," for label in labels] + [",,"])  # last: none
+    labels_table, label_lengths = _right_aligned(
+        [f"{delimiter}{label}{delimiter}" for label in labels] + [delimiter * 2]
+    )  # fmt: skip  (last: no prediction)
     pieces = []  # (bytes [B, width] right-aligned, used length [B])
     if padding is not None and padding.any():
-        pieces.append((np.full((rows, int(padding.max())), ord(","), dtype=np.uint8), padding))
+        pieces.append((np.full((rows, int(padding.max())), ord(delimiter), dtype=np.uint8), padding))
     for rank in range(k):
         label = np.where(valid, order[:, rank], len(labels))
         pieces.append((labels_table[label], label_lengths[label]))
         pieces.append((probability_digits(np.exp(chosen[:, rank].astype(np.float64))), np.where(valid, 8, 0)))
-    pieces.append((np.full((rows, 1), ord("\n"), dtype=np.uint8), np.ones(rows, dtype=np.int64)))
     matrix = np.hstack([piece for piece, _ in pieces])
     used = np.hstack([np.arange(piece.shape[1] - 1, -1, -1) < lengths[:, None] for piece, lengths in pieces])
     return matrix[used], sum(lengths for _, lengths in pieces)
 
 
 def _single_prediction_fields(
-    label: np.ndarray, log_prob: np.ndarray, valid: np.ndarray, labels: list[str]
+    label: np.ndarray, log_prob: np.ndarray, valid: np.ndarray, labels: list[str], delimiter: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """prediction_fields for the top 1 and no padding: one right-aligned row each, so one mask."""
-    labels_table, label_lengths = _right_aligned([f",{name}," for name in labels])
-    width = labels_table.shape[1] + 9
+    labels_table, label_lengths = _right_aligned([f"{delimiter}{name}{delimiter}" for name in labels])
+    width = labels_table.shape[1] + 8
     matrix = np.empty((len(label), width), dtype=np.uint8)
-    matrix[:, : width - 9] = labels_table[label]
-    matrix[:, width - 9 : width - 1] = probability_digits(np.exp(log_prob.astype(np.float64)))
-    matrix[:, -1] = ord("\n")
-    lengths = label_lengths[label] + 9
+    matrix[:, : width - 8] = labels_table[label]
+    matrix[:, width - 8 :] = probability_digits(np.exp(log_prob.astype(np.float64)))
+    lengths = label_lengths[label] + 8
     if not valid.all():
-        matrix[~valid, -3:-1] = ord(",")  # no prediction: ',,' before the newline
-        lengths[~valid] = 3
+        matrix[~valid, -2:] = ord(delimiter)  # no prediction: two delimiters
+        lengths[~valid] = 2
     used = np.arange(width - 1, -1, -1) < lengths[:, None]
     return matrix[used], lengths
 
@@ -118,17 +119,16 @@ def _right_aligned(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return table, np.array([len(value) for value in encoded], dtype=np.int64)
 
 
-def append_to_records(chunk: RecordChunk, fields: np.ndarray, field_lengths: np.ndarray) -> np.ndarray:
-    """The chunk's bytes with each record's newline replaced by its ``fields`` (which end in a newline)."""
-    is_record_end = np.zeros(len(chunk.data), dtype=bool)
-    is_record_end[chunk.ends] = True
-    content = chunk.data[~is_record_end]
-    content_lengths = chunk.ends - chunk.starts
-    is_content = np.repeat(np.tile([True, False], len(chunk.ends)),
-                           np.column_stack((content_lengths, field_lengths)).ravel())  # fmt: skip
-    output = np.empty(len(is_content), dtype=np.uint8)
-    output[is_content] = content
-    output[~is_content] = fields
+def insert_before_line_ends(chunk: RecordChunk, fields: np.ndarray, field_lengths: np.ndarray) -> np.ndarray:
+    """The chunk's bytes with record i's ``fields`` (``field_lengths[i]`` bytes, in record order) inserted where
+    its fields stop: each record's own bytes and line end stay as they are (uint8 array)."""
+    content = chunk.content_ends - chunk.starts
+    line_end = chunk.ends - chunk.content_ends
+    segments = np.column_stack((content, field_lengths, line_end)).ravel()
+    is_field = np.repeat(np.tile([False, True, False], len(content)), segments)
+    output = np.empty(len(is_field), dtype=np.uint8)
+    output[~is_field] = chunk.data
+    output[is_field] = fields
     return output
 
 
@@ -150,7 +150,6 @@ def check_no_clash(columns: list[str], labels: list[str], top_k: int) -> None:
         raise InputError(f"input already has column(s) {', '.join(clashing)}; rename them before classifying")
 
 
-def output_bytes(chunk: RecordChunk, padding: np.ndarray, log_probs: np.ndarray, labels: list[str], top_k: int):
-    """Output CSV of one chunk: each input record byte for byte, then its prediction fields (uint8 array)."""
-    fields, lengths = prediction_fields(log_probs, labels, top_k, padding)
-    return append_to_records(chunk, fields, lengths)
+def output_header(header: bytes, names: list[str], delimiter: str, line_end: bytes) -> bytes:
+    """The output's header record: the input's header fields as written, then the prediction columns."""
+    return delimiter.encode().join([header, *(name.encode("utf-8") for name in names)]) + line_end

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import atomic_write_json, staged_folder
-from ..text import ALPHABET, fold_table
+from ..atomic import atomic_files, atomic_write_json
+from ..text import MAX_CODE_POINT, fold_table
 from .manifest import (
     CHECKPOINT_FILE,
     FOLD_TABLE_FILE,
@@ -36,19 +36,23 @@ class ExportResult:
     seconds: float
 
 
-def write_fold_table(path: Path) -> None:
-    table = {f"{code_point:04X}": folded for code_point, folded in fold_table().items()}
+def write_fold_table(path: Path, alphabet: str, fold: dict) -> None:
+    """fold_table.json: every code point that folds to a non-empty string of ``alphabet``, with that string.
+
+    ``fold`` is the identity the checkpoint records (the installed one: load_checkpoint refuses another).
+    """
+    table = {f"{code_point:04X}": folded for code_point, folded in fold_table(alphabet).items()}
     content = {
-        "description": "Code points up to U+FFFF that fold (NFD, drop Mn, keep alphabet) to a non-empty string; "
-        "every other code point folds to nothing.",
-        "alphabet": ALPHABET,
-        "max_code_point": "FFFF",
+        "description": "fold(name) = concatenation over the code points c of name of table[c] (absent: nothing). "
+        "table[c] = NFKC of c, each character spelled by anyascii (symbols, digits and emoji keep no letter), "
+        "then kept in the alphabet: a letter outside it whose other case is in it takes that case, the rest is "
+        "dropped. Keys: upper-case hex code points up to max_code_point; values: one or more alphabet symbols.",
+        "alphabet": alphabet,
+        "fold": fold,
+        "max_code_point": f"{MAX_CODE_POINT:X}",
         "table": table,
     }
     path.write_text(json.dumps(content, ensure_ascii=True, indent=0) + "\n", encoding="utf-8")
-
-
-OUTPUT_FILES = (TORCHSCRIPT_FILE, ONNX_CELL_FILE, ONNX_SEQUENCE_FILE, FOLD_TABLE_FILE, PARITY_FILE, MANIFEST_NAME)
 
 
 def export_artifacts(
@@ -72,7 +76,7 @@ def export_artifacts(
 
     started = time.perf_counter()
     checkpoint = load_checkpoint(checkpoint_path)
-    with staged_folder(Path(out_dir), ".export-") as staging:
+    with atomic_files(Path(out_dir), "export") as staging:
         if prior_shift is None:
             shutil.copyfile(checkpoint_path, staging / CHECKPOINT_FILE)
         else:
@@ -83,8 +87,6 @@ def export_artifacts(
         atomic_write_json(staging / PARITY_FILE, parity)
         manifest = build_manifest(staging, checkpoint, parity)
         atomic_write_json(staging / MANIFEST_NAME, manifest)
-        for file_name in (CHECKPOINT_FILE, *OUTPUT_FILES):
-            (staging / file_name).replace(Path(out_dir) / file_name)
     return ExportResult(Path(out_dir), manifest, parity, time.perf_counter() - started)
 
 
@@ -100,4 +102,4 @@ def write_artifacts(checkpoint: dict, folder: Path) -> None:
     write_torchscript(model, metadata, folder / TORCHSCRIPT_FILE)
     write_onnx_cell(model, metadata, folder / ONNX_CELL_FILE)
     write_onnx_sequence(model, metadata, folder / ONNX_SEQUENCE_FILE)
-    write_fold_table(folder / FOLD_TABLE_FILE)
+    write_fold_table(folder / FOLD_TABLE_FILE, checkpoint["alphabet"], checkpoint["fold"])

@@ -38,9 +38,29 @@ def read_manifest(model_dir: Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ArtifactError(f"{path} is not valid JSON; run `rnnexport export` again") from None
-    if not isinstance(manifest, dict) or "artifacts" not in manifest:
-        raise ArtifactError(f"{path} has no 'artifacts' section; run `rnnexport export` again")
+    artifacts = manifest.get("artifacts") if isinstance(manifest, dict) else None
+    well_formed = isinstance(artifacts, dict) and all(
+        isinstance(entry, dict) and isinstance(entry.get("sha256"), str) for entry in artifacts.values()
+    )
+    if not well_formed:
+        raise ArtifactError(
+            f"{path} is not an rnnexport manifest (no 'artifacts' object of file -> sha256 entries); "
+            "run `rnnexport export` again"
+        )
     return manifest
+
+
+def check_manifest_pin(model_dir: Path, expected_sha256: str) -> None:
+    """ArtifactError unless ``model_dir``'s manifest.json has this SHA-256 (it pins every artifact's hash)."""
+    path = Path(model_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise ArtifactError(f"{path} not found; the pinned model folder must hold its manifest.json")
+    actual = sha256_of(path)
+    if actual != expected_sha256.lower():
+        raise ArtifactError(
+            f"{path} has sha256 {actual[:12]}…, not the pinned {expected_sha256[:12]}…: the model folder changed; "
+            "restore it, or re-pin after checking where it came from"
+        )
 
 
 def checked_artifact(model_dir: Path, file_name: str, verify_hash: bool = True) -> Path:
@@ -70,6 +90,7 @@ def artifact_metadata(checkpoint: dict) -> dict[str, str]:
     """The metadata every artifact carries (ONNX metadata_props, TorchScript metadata.json)."""
     return {
         "alphabet": checkpoint["alphabet"],
+        "fold": json.dumps(checkpoint["fold"], sort_keys=True),
         "labels": json.dumps(checkpoint["labels"]),
         "hidden_size": str(checkpoint["hidden_size"]),
         "rnnexport_version": __version__,
@@ -139,9 +160,11 @@ def build_manifest(out_dir: Path, checkpoint: dict, parity: dict) -> dict:
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
         "labels": checkpoint["labels"],
         "alphabet": checkpoint["alphabet"],
+        "fold": checkpoint["fold"],
         "hidden_size": checkpoint["hidden_size"],
         "checkpoint_sha256": artifacts[CHECKPOINT_FILE]["sha256"],
-        "operating_point": operating_point_summary(checkpoint),
+        # Only where the checkpoint has one: an older checkpoint (τ 0, T 1) keeps its manifest as it was.
+        **({"operating_point": point} if (point := operating_point_summary(checkpoint)) else {}),
         "artifacts": artifacts,
         "parity": parity,
     }

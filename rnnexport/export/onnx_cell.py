@@ -10,7 +10,6 @@ import onnx
 import torch
 
 from ..model import CharRNN, CharRNNCell
-from ..text import ALPHABET
 from .manifest import CELL_OPSET
 from .onnx_sequence import set_metadata
 
@@ -22,7 +21,7 @@ def write_onnx_cell(model: CharRNN, metadata: dict[str, str], path: Path) -> Non
     (external_data=False) so the one file is the whole model.
     """
     cell = CharRNNCell(model).eval()
-    example = (torch.zeros(2, len(ALPHABET)), torch.zeros(2, model.hidden_size))
+    example = (torch.zeros(2, model.u.in_features), torch.zeros(2, model.hidden_size))
     batch = torch.export.Dim("batch")
     with warnings.catch_warnings(), QuietLogger("torch.onnx"):
         # The exporter's internal FutureWarnings and "torchvision not installed" notes are not ours to act on.
@@ -42,7 +41,9 @@ def write_onnx_cell(model: CharRNN, metadata: dict[str, str], path: Path) -> Non
     proto = program.model_proto
     # The lowest IR the opset allows (IR 8 for opset 18): ONNX Runtime <= 1.17 and onnx <= 1.15 refuse IR 10.
     proto.ir_version = onnx.helper.find_min_ir_version_for(proto.opset_import)
-    proto.doc_string = "Character RNN cell: x one-hot float32 [batch, 57], h float32 [batch, H] -> log_probs, h_next."
+    proto.doc_string = (
+        "Character RNN cell: x one-hot float32 [batch, n_letters], h float32 [batch, H] -> log_probs, h_next."
+    )
     drop_stack_traces(proto)
     set_metadata(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)

@@ -100,7 +100,7 @@ def _initializers(weights: dict[str, np.ndarray]) -> list[onnx.TensorProto]:
 
 
 def build_sequence_model(weights: dict[str, np.ndarray], metadata: dict[str, str]) -> onnx.ModelProto:
-    """weights: float32 arrays named like the checkpoint (``u.weight`` [H, 57], ...)."""
+    """weights: float32 arrays named like the checkpoint (``u.weight`` [H, n_letters], ...)."""
     hidden_size = weights["w.weight"].shape[0]
     n_labels = weights["v.weight"].shape[0]
     scan_or_first = helper.make_node(

@@ -12,7 +12,6 @@ from typing import Dict, List  # noqa: UP035 - TorchScript needs typing generics
 import torch
 
 from ..model import CharRNN, ModelConfig
-from ..text import ALPHABET
 
 FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
 
@@ -23,7 +22,13 @@ class ScriptableCharRNN(CharRNN):
     def __init__(self, config: ModelConfig, alphabet: str):
         super().__init__(config)
         self.letter_index: Dict[str, int] = {letter: i for i, letter in enumerate(alphabet)}  # noqa: UP006
-        self.space_index = alphabet.index(" ")
+        self.space_index = alphabet.index(" ") if " " in alphabet else -1  # -1: no blank name without a space
+
+    def forward(self, indices: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """indices int64 (T, B) in [0, 57), lengths int64 (B,) in [1, T] -> log-probs (B, L); a ValueError for
+        any other input (a LibTorch caller sees it as a c10::Error naming the rule)."""
+        check_inputs(indices, lengths, len(self.letter_index))
+        return self.recur(indices, lengths)
 
     @torch.jit.export
     def hidden_states(self, indices: torch.Tensor) -> torch.Tensor:
@@ -40,14 +45,19 @@ class ScriptableCharRNN(CharRNN):
     def predict_names(self, names: List[str]) -> torch.Tensor:  # noqa: UP006
         """Names already folded to the alphabet -> log-probs (B, L); a blank name gets a NaN row.
 
-        TorchScript iterates a str byte by byte (UTF-8), so any non-alphabet byte is dropped: fold first.
+        A character outside the alphabet (an unfolded 'Dvořák', a digit) is a ValueError that says how to fold:
+        the CLI folds before it predicts, so an unfolded name would otherwise get another answer than the CLI's.
         """
         rows: List[List[int]] = []  # noqa: UP006
         for name in names:
             row: List[int] = []  # noqa: UP006
             for letter in name:
-                if letter in self.letter_index:
-                    row.append(self.letter_index[letter])
+                if letter not in self.letter_index:
+                    raise ValueError(
+                        "name '" + name + "' has a character outside the alphabet; fold it first "
+                        "(Python: rnnexport.text.fold; other languages: fold_table.json)"
+                    )
+                row.append(self.letter_index[letter])
             rows.append(row)
         longest = 1
         for row in rows:
@@ -69,8 +79,26 @@ class ScriptableCharRNN(CharRNN):
         return log_probs.masked_fill(torch.tensor(blank, dtype=torch.bool).unsqueeze(1), float("nan"))
 
 
-def script_model(model: CharRNN) -> torch.jit.ScriptModule:
-    scriptable = ScriptableCharRNN(ModelConfig(len(ALPHABET), model.hidden_size, model.v.out_features), ALPHABET)
+def check_inputs(indices: torch.Tensor, lengths: torch.Tensor, n_letters: int) -> None:
+    """The contract of ``forward``; scripted, so it runs inside the archive for LibTorch callers too."""
+    if indices.dtype != torch.long or lengths.dtype != torch.long or indices.dim() != 2 or lengths.dim() != 1:
+        raise ValueError("indices must be int64 [T, B] and lengths int64 [B]")
+    steps = indices.shape[0]
+    if steps < 1 or indices.shape[1] < 1:
+        raise ValueError("indices must hold at least one name of one letter: shape [T >= 1, B >= 1]")
+    if lengths.shape[0] != indices.shape[1]:
+        raise ValueError(
+            "lengths has " + str(lengths.shape[0]) + " entries for a batch of " + str(indices.shape[1]) + " names"
+        )
+    if bool((lengths < 1).any()) or bool((lengths > steps).any()):
+        raise ValueError("every length must lie in 1..T = 1.." + str(steps))
+    if bool((indices < 0).any()) or bool((indices >= n_letters).any()):
+        raise ValueError("indices must lie in 0.." + str(n_letters - 1) + " (the alphabet)")
+
+
+def script_model(model: CharRNN, alphabet: str) -> torch.jit.ScriptModule:
+    config = ModelConfig(len(alphabet), model.hidden_size, model.v.out_features)
+    scriptable = ScriptableCharRNN(config, alphabet)
     scriptable.load_state_dict(model.state_dict())
     with warnings.catch_warnings():
         # torch 2.13 deprecates torch.jit.script (TorchScript is in maintenance), yet a scripted archive is
@@ -80,8 +108,9 @@ def script_model(model: CharRNN) -> torch.jit.ScriptModule:
 
 
 def write_torchscript(model: CharRNN, metadata: dict[str, str], path: Path) -> None:
-    scripted = script_model(model)
-    extra = {**metadata, "labels": json.loads(metadata["labels"]), "hidden_size": int(metadata["hidden_size"])}
+    scripted = script_model(model, metadata["alphabet"])
+    extra = {**metadata, "labels": json.loads(metadata["labels"]), "hidden_size": int(metadata["hidden_size"]),
+             "fold": json.loads(metadata["fold"])}  # fmt: skip
     with warnings.catch_warnings():
         # Deprecated with TorchScript itself in torch 2.13; still the format LibTorch loads.
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.save.*")

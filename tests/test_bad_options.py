@@ -1,0 +1,101 @@
+"""Every command, given bad options on purpose: the right exit code, one `Error:` line, no traceback, no file
+created or changed (in the working folder or the model folder). Commands come from click's registry, so a new
+command fails here until its bad options are listed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rnnexport.cli import main
+
+ZEROS = "0" * 64
+
+# command -> bad argument lists ("MODEL" is replaced by the model folder, "CSV" by a valid input file).
+BAD_OPTIONS: dict[str, list[list[str]]] = {
+    "data": [["--from", "missing-folder"], ["--dest", "CSV"]],
+    "train": [
+        ["--iterations", "0"], ["--iterations", "-5"], ["--epochs", "0"], ["--epochs", "-3"], ["--epochs", "nan"],
+        ["--lr", "nan"], ["--lr", "inf"], ["--lr", "-0.1"], ["--lr", "0"], ["--lr", "1e30"], ["--lr", "11"],
+        ["--batch-size", "0"], ["--weight-decay", "-1"], ["--weight-decay", "nan"], ["--weight-decay", "0.5"],
+        ["--threads", "0"], ["--seed", "-1"], ["--class-weight-power", "nan"], ["--clip-grad-norm", "-1"],
+        ["--recipe", "nope"], ["--names-dir", "missing-folder"],
+    ],
+    "evaluate": [["--checkpoint", "missing.pt"], ["--checkpoint", "CSV"], ["--checkpoint", "MODEL/checkpoint.pt",
+                 "--names-dir", "missing-folder"]],
+    "export": [
+        ["--checkpoint", "MODEL/checkpoint.pt", "--out", "MODEL", "--atol", "-1"],
+        ["--checkpoint", "MODEL/checkpoint.pt", "--out", "MODEL", "--atol", "nan"],
+        ["--checkpoint", "MODEL/checkpoint.pt", "--out", "MODEL", "--atol", "inf"],
+        ["--checkpoint", "CSV", "--out", "MODEL"],
+    ],
+    "verify": [
+        ["--model-dir", "MODEL", "--atol", "-1"], ["--model-dir", "MODEL", "--atol", "nan"],
+        ["--model-dir", "MODEL", "--runtime", "nope"], ["--model-dir", "missing-folder"],
+        ["--model-dir", "MODEL", "--expect-manifest-sha256", "xyz"],
+        ["--model-dir", "MODEL", "--expect-manifest-sha256", ZEROS],
+        ["--model-dir", "MODEL", "--expect-manifest-sha256", ZEROS, "--no-verify-hash"],
+    ],
+    "classify": [
+        ["CSV", "--model-dir", "MODEL", *options]
+        for options in (
+            ["--top-k", "0"], ["--top-k", "99"], ["--threads", "0"], ["--batch-size", "0"], ["--chunk-rows", "0"],
+            ["--atol", "nan"], ["--atol", "-1"], ["-o", "CSV"], ["--encoding", "nope"], ["--workers", "0"],
+            ["--column", "nope"], ["--runtime", "nope"], ["--expect-manifest-sha256", ZEROS],
+            ["-o", "missing-folder/out.csv"], ["-o", "."],
+        )
+    ]
+    + [["missing.csv", "--model-dir", "MODEL"], ["CSV", "--model-dir", "missing-folder"]],
+    "predict": [
+        ["Smith", "--model-dir", "MODEL", "--top-k", "0"], ["Smith", "--model-dir", "MODEL", "--top-k", "99"],
+        ["Smith", "--model-dir", "MODEL", "--expect-manifest-sha256", ZEROS], ["--model-dir", "MODEL"],
+        ["Smith", "--model-dir", "missing-folder"],
+    ],
+    "bench": [["--rows", "0"], ["--rows", "-1"], ["--model-dir", "MODEL", "--expect-manifest-sha256", ZEROS]],
+    "bench-train": [["--names-dir", "missing-folder"]],
+}  # fmt: skip
+
+
+def test_every_command_has_bad_options_listed():
+    assert set(BAD_OPTIONS) == set(main.commands)
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, str]]:
+    """Every file under ``folder``: its mtime and SHA-256."""
+    return {
+        str(path.relative_to(folder)): (path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+CASES = [(command, args) for command, cases in BAD_OPTIONS.items() for args in cases]
+
+
+@pytest.mark.parametrize(("command", "args"), CASES, ids=[f"{c}-{' '.join(a)}" for c, a in CASES])
+def test_bad_options_fail_cleanly(tmp_path, tiny_model_dir, monkeypatch, command, args):
+    shutil.copytree(tiny_model_dir, tmp_path / "model")
+    (tmp_path / "in.csv").write_text("name\nSmith\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RNNEXPORT_NAMES_DIR", str(tmp_path / "no-names"))
+    monkeypatch.delenv("RNNEXPORT_MANIFEST_SHA256", raising=False)
+    replaced = [arg.replace("MODEL", "model").replace("CSV", "in.csv") for arg in args]
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(main, [command, *replaced])
+    assert result.exit_code in (1, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    stderr = result.stderr
+    assert "Traceback" not in stderr
+    error_lines = [line for line in stderr.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1, stderr
+    if result.exit_code == 2:  # click's usage error: Usage: ... then Error: ...
+        assert stderr.startswith("Usage:"), stderr
+    else:
+        assert stderr.strip() == error_lines[0], stderr
+    assert snapshot(tmp_path) == before
+    assert sorted(os.listdir(tmp_path)) == ["in.csv", "model"]

@@ -1,0 +1,162 @@
+"""Your own data, end to end: a generated CSV with 3 labels and a lowercase-only alphabet, trained and exported
+through the CLI (conftest.three_label_model_dir); every artifact, runtime and command takes labels, alphabet and
+sizes from the model. The C++ and Node consumers run on the same model in tests/test_embed.py."""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from click.testing import CliRunner
+
+from rnnexport.cli import main
+from rnnexport.errors import ArtifactError, FoldVersionWarning
+from rnnexport.runtimes import RUNTIMES, open_runtime
+from rnnexport.text import fold, fold_identity
+from tests.conftest import LOWERCASE, THREE_LABELS, write_three_label_csv
+from tests.helpers import rehash_in_manifest
+
+pytestmark = pytest.mark.slow  # trains and exports a model (~15 s)
+
+NAMES = ["Łukasz", "Søren", "O’Brien", "McKinley", "Zhou", "12345", "Bjorn"]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+def test_every_artifact_records_the_models_labels_alphabet_sizes_and_fold(three_label_model_dir):
+    model_dir = three_label_model_dir
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert (manifest["labels"], manifest["alphabet"], manifest["hidden_size"]) == (list(THREE_LABELS), LOWERCASE, 12)
+    assert manifest["fold"] == fold_identity()
+    checkpoint = torch.load(model_dir / "checkpoint.pt", weights_only=True)
+    assert checkpoint["state_dict"]["u.weight"].shape == (12, 26) and checkpoint["state_dict"]["v.weight"].shape[0] == 3
+    assert checkpoint["fold"] == fold_identity() and checkpoint["config"]["alphabet"] == LOWERCASE
+    for file_name in ("char_rnn.onnx", "char_rnn_cell.onnx"):
+        metadata = {p.key: p.value for p in onnx.load(str(model_dir / file_name)).metadata_props}
+        assert metadata["alphabet"] == LOWERCASE and json.loads(metadata["labels"]) == list(THREE_LABELS)
+        assert json.loads(metadata["fold"]) == fold_identity() and metadata["hidden_size"] == "12"
+    with zipfile.ZipFile(model_dir / "char_rnn.pt") as archive:
+        name = next(n for n in archive.namelist() if n.endswith("extra/metadata.json"))
+        metadata = json.loads(archive.read(name))
+    assert (metadata["alphabet"], metadata["labels"], metadata["fold"]) == (
+        LOWERCASE,
+        list(THREE_LABELS),
+        fold_identity(),
+    )
+
+
+def test_the_fold_table_folds_to_the_models_alphabet(three_label_model_dir):
+    content = json.loads((three_label_model_dir / "fold_table.json").read_text())
+    assert (content["alphabet"], content["max_code_point"], content["fold"]) == (LOWERCASE, "10FFFF", fold_identity())
+    table = content["table"]
+    assert set("".join(table.values())) <= set(LOWERCASE)
+    assert (table["0141"], table["0041"], table["00DF"], table["4E2D"]) == ("l", "a", "ss", "zhong")
+    assert "0020" not in table and "0027" not in table  # no space, no apostrophe in this alphabet
+    for name in NAMES:
+        assert "".join(table.get(f"{ord(c):04X}", "") for c in name) == fold(name, LOWERCASE)
+
+
+def test_verify_passes_on_every_runtime(three_label_model_dir, tmp_path):
+    names = write_three_label_csv(tmp_path / "names.csv", per_label=20, seed=5)
+    result = invoke("verify", "--model-dir", three_label_model_dir, "--names", names)
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.output.splitlines()[2:6]] == [
+        "torch",
+        "torchscript",
+        "onnx-cell",
+        "onnx",
+    ]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_classify_writes_the_models_labels_in_every_runtime(three_label_model_dir, tmp_path, runtime):
+    source = tmp_path / "in.csv"
+    source.write_text("name\n" + "\n".join(NAMES) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = invoke("classify", source, "-o", out, "--runtime", runtime, "--top-k", 3, "--check",
+                    "--model-dir", three_label_model_dir)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["name", "language", "probability", "language_2", "probability_2", "language_3",
+                             "probability_3"]  # fmt: skip
+    for row in rows:
+        if row["name"] == "12345":
+            assert row["language"] == ""
+            continue
+        assert sorted(row[key] for key in ("language", "language_2", "language_3")) == list(THREE_LABELS)
+        assert abs(sum(float(row[key]) for key in ("probability", "probability_2", "probability_3")) - 1) < 1e-5
+    assert "7 rows (1 skipped: no letter, 2 names lost characters in folding)" in result.output  # ’ and the digits
+
+
+def test_top_k_beyond_the_models_labels_is_refused(three_label_model_dir, tmp_path):
+    (tmp_path / "in.csv").write_text("name\nSmith\n")
+    result = invoke("classify", tmp_path / "in.csv", "--top-k", 4, "--model-dir", three_label_model_dir)
+    assert result.exit_code == 1
+    assert "the model has 3 labels; use 1 to 3" in result.output
+    result = invoke("predict", "Smith", "--top-k", 4, "--model-dir", three_label_model_dir)
+    assert result.exit_code == 1 and "use 1 to 3" in result.output
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_predict_shows_the_folded_form_in_every_runtime(three_label_model_dir, runtime):
+    result = invoke("predict", "Łukasz", "ko", "😀", "--runtime", runtime, "--model-dir", three_label_model_dir)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("Łukasz -> lukasz: ") and lines[1].startswith("ko: ")
+    assert sorted(part.split()[0] for part in lines[0].split(": ", 1)[1].split(", ")) == list(THREE_LABELS)
+    assert lines[2] == "😀: no prediction (no letter of the alphabet)"
+
+
+def test_runtimes_agree_on_the_models_alphabet(three_label_model_dir):
+    runtimes = [open_runtime(name, three_label_model_dir) for name in RUNTIMES]
+    assert {runtime.alphabet for runtime in runtimes} == {LOWERCASE}
+    indices, lengths = np.array([[0, 25], [11, 3], [2, 0]]), np.array([3, 2])
+    results = [runtime.log_probs(indices, lengths) for runtime in runtimes]
+    for result in results[1:]:
+        np.testing.assert_allclose(result, results[0], atol=1e-5)
+
+
+def test_evaluate_reads_the_same_data(three_label_model_dir, tmp_path):
+    data = write_three_label_csv(tmp_path / "people.csv")  # the same rows as training: the same held-out split
+    result = invoke("evaluate", "--model-dir", three_label_model_dir, "--data", data, "--name-column", "surname",
+                    "--label-column", "origin")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.output.splitlines()[2:5]] == list(THREE_LABELS)
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("name,label\nSmith,x\nJones,y\n")
+    result = invoke("evaluate", "--model-dir", three_label_model_dir, "--data", wrong)
+    assert result.exit_code == 1 and "labels the model does not know: x, y" in result.output
+
+
+def _set_onnx_fold(model_dir, **changes) -> None:
+    path = model_dir / "char_rnn.onnx"
+    proto = onnx.load(str(path))
+    for entry in proto.metadata_props:
+        if entry.key == "fold":
+            entry.value = json.dumps({**json.loads(entry.value), **changes})
+    onnx.save(proto, str(path))
+    rehash_in_manifest(model_dir, "char_rnn.onnx")
+
+
+def test_a_model_of_another_fold_version_warns_and_of_another_library_is_refused(three_label_model_dir, tmp_path):
+    import shutil
+
+    model_dir = shutil.copytree(three_label_model_dir, tmp_path / "model")
+    _set_onnx_fold(model_dir, version="0.1.0")
+    with pytest.warns(FoldVersionWarning, match="anyascii 0.1.0"):
+        open_runtime("onnx", model_dir)
+    result = invoke("predict", "Smith", "--model-dir", model_dir)
+    assert result.exit_code == 0 and "Warning: the model was folded with NFKC + anyascii 0.1.0" in result.output
+    _set_onnx_fold(model_dir, library="unidecode")
+    with pytest.raises(ArtifactError, match="folded with NFKC \\+ unidecode"):
+        open_runtime("onnx", model_dir)
+    result = invoke("predict", "Smith", "--model-dir", model_dir)
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "retrain it" in result.output

@@ -1,0 +1,207 @@
+"""Prefix-shared evaluation: tries against a plain Python trie, and per-name parity with eager PyTorch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnexport.checkpoint import load_checkpoint, model_from_checkpoint
+from rnnexport.export import artifact_metadata
+from rnnexport.onnx_step import build_head_model, build_step_model
+from rnnexport.prefix import MIN_ROWS, build_schedule, distinct_names, run_schedule
+from rnnexport.prefix_onnx import OnnxPrefixEngine
+from rnnexport.prefix_torch import TorchPrefixEngine
+from rnnexport.runtimes import TorchRuntime, _onnx_session
+from rnnexport.synthetic import ngram_names
+from rnnexport.text import ALPHABET, RaggedNames, encode_ragged
+from rnnexport.verify import dataset_names, generated_names, run_batched
+
+from .conftest import _real_names_dir
+
+BLOCK_SIZES = (1, 7, 8192)
+ATOL = 1e-5
+
+
+def ragged(names: list[list[int]]) -> RaggedNames:
+    letters = np.array([letter for name in names for letter in name], dtype=np.int64)
+    return RaggedNames(letters=letters, lengths=np.array([len(name) for name in names], dtype=np.int64))
+
+
+def reference_blocks(names: list[list[int]], block_size: int) -> list[list[tuple[int, ...]]]:
+    """The sorted distinct names cut into blocks, by plain Python."""
+    distinct = sorted({tuple(name) for name in names if name})
+    return [distinct[start : start + block_size] for start in range(0, len(distinct), block_size)]
+
+
+def schedule_prefixes(levels) -> list[list[tuple[int, ...]]]:
+    """Each level's node prefixes, rebuilt from parents and letters (padding rows dropped)."""
+    prefixes: list[list[tuple[int, ...]]] = [[()]]
+    for level in levels:
+        above = prefixes[-1]
+        nodes = [above[parent] + (letter,) for parent, letter in zip(level.parent, level.letter, strict=True)]
+        assert nodes[level.n_nodes :] == [nodes[level.n_nodes - 1]] * (len(nodes) - level.n_nodes)  # padding
+        assert len(nodes) == max(level.n_nodes, MIN_ROWS)
+        prefixes.append(nodes[: level.n_nodes])
+    return prefixes[1:]
+
+
+def check_schedule(names: list[list[int]], block_size: int) -> None:
+    schedule = build_schedule(ragged(names), block_size)
+    expected_blocks = reference_blocks(names, block_size)
+    assert len(schedule.blocks) == len(expected_blocks)
+    distinct = [tuple(name) for block in expected_blocks for name in block]
+    for block, expected in zip(schedule.blocks, expected_blocks, strict=True):
+        assert list(distinct[block.first : block.first + block.n_names]) == expected
+        prefixes = schedule_prefixes(block.levels)
+        # Level t holds each distinct prefix of length t of the block's names once, in sorted order.
+        for depth, level_prefixes in enumerate(prefixes, start=1):
+            assert level_prefixes == sorted({name[:depth] for name in expected if len(name) >= depth})
+        assert len(prefixes) == max(map(len, expected))
+        read = {}
+        for level, level_prefixes in zip(block.levels, prefixes, strict=True):
+            for node, name in zip(level.end_node, level.end_name, strict=True):
+                read[int(name)] = level_prefixes[node]
+        assert read == dict(enumerate(expected))  # every name read once, at its own last node
+    for row, name in enumerate(names):
+        inverse = schedule.distinct.inverse[row]
+        assert (distinct[inverse] == tuple(name)) if name else inverse == -1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    alphabet_size=st.integers(1, 4),
+    data=st.data(),
+    block_size=st.integers(1, 9),
+)
+def test_tries_match_a_python_trie(alphabet_size, data, block_size):
+    letter = st.integers(0, alphabet_size - 1).map(lambda i: [0, 5, 31, 56][i])
+    names = data.draw(st.lists(st.lists(letter, max_size=14), max_size=40))
+    check_schedule(names, block_size)
+
+
+@pytest.mark.parametrize("block_size", [1, 3, 8192])
+def test_long_names_share_prefixes_across_key_words(block_size):
+    """Names past one key word (10 letters) and past the sort key (60) still sort, dedup and share exactly."""
+    rng = np.random.default_rng(1)
+    stems = [list(rng.integers(0, 3, size=n)) for n in (9, 10, 11, 59, 60, 61, 75)]
+    names = [stem + list(rng.integers(0, 3, size=rng.integers(0, 4))) for stem in stems for _ in range(6)]
+    names += [*names[:10], [], stems[3][:10], stems[6][:61]]
+    check_schedule([[int(letter) for letter in name] for name in names], block_size)
+
+
+def test_dedup_is_exact_and_keeps_every_row():
+    encoded = encode_ragged(["Abe", "", "Abel", "Abe", "abe", "   ", "Abel", "A"])
+    distinct = distinct_names(encoded)
+    # Sorted by letter index (lower case first): 'abe' < 'A' < 'Abe' < 'Abel'.
+    assert distinct.inverse.tolist() == [2, -1, 3, 2, 0, -1, 3, 1]
+    assert distinct.lcp.tolist() == [0, 0, 1, 3]
+
+
+def test_prefix_sharing_takes_fewer_steps_on_the_data_set(real_names_dir):
+    names, _ = dataset_names(real_names_dir)
+    encoded = encode_ragged(names)
+    schedule = build_schedule(encoded, block_size=len(names))
+    # 17,422 distinct names: 128,331 letters, 59,701 distinct prefixes (the issue measured ~2.15x).
+    assert encoded.lengths.sum() / schedule.n_nodes > 2.0
+
+
+# ---------------------------------------------------------------- parity with eager PyTorch
+
+
+def heavy_sharing_names(count: int = 3000, seed: int = 0) -> list[str]:
+    """Names built from few stems and a 3-letter alphabet: deep shared prefixes, many duplicates."""
+    rng = np.random.default_rng(seed)
+    stems = ["", "Mac", "Kowal", "Nakamu", "Van ", "Abcdefghijklmnopqrstuvwxyz"]
+    tails = ["".join(rng.choice(list("abn"), size=rng.integers(0, 12))) for _ in range(count // 3)]
+    names = [stems[rng.integers(len(stems))] + tails[rng.integers(len(tails))] for _ in range(count)]
+    return [*names, "", "A", "A" * 70, "A" * 70 + "b"]
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    folder = Path(__file__).resolve().parents[1] / "exported"
+    if not (folder / "checkpoint.pt").is_file():
+        pytest.skip("exported/checkpoint.pt is absent (run `make train`)")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engines(model_dir, tmp_path_factory) -> dict:
+    checkpoint = load_checkpoint(model_dir / "checkpoint.pt")
+    folder = tmp_path_factory.mktemp("prefix-onnx")
+    weights = {name: tensor.numpy() for name, tensor in checkpoint["state_dict"].items()}
+    onnx.save(build_step_model(weights, artifact_metadata(checkpoint)), str(folder / "char_rnn_step.onnx"))
+    onnx.save(build_head_model(weights, artifact_metadata(checkpoint)), str(folder / "char_rnn_head.onnx"))
+    sessions = [_onnx_session(folder / name, 1, "cpu") for name in ("char_rnn_step.onnx", "char_rnn_head.onnx")]
+    return {"torch": TorchPrefixEngine(model_from_checkpoint(checkpoint)), "onnx": OnnxPrefixEngine(*sessions)}
+
+
+def data_set_or_generated() -> list[str]:
+    folder = _real_names_dir()
+    return dataset_names(folder)[0] if folder else generated_names(3000)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+@pytest.mark.parametrize("names_source", ["data set", "heavy sharing"])
+def test_prefix_shared_log_probs_match_eager_pytorch(model_dir, engines, runtime, names_source):
+    names = data_set_or_generated() if names_source == "data set" else heavy_sharing_names()
+    encoded = encode_ragged(names)
+    valid = encoded.lengths > 0
+    reference = run_batched(TorchRuntime(model_dir, verify_hash=False), encoded.select(np.flatnonzero(valid)), 1024)
+    for block_size in BLOCK_SIZES:
+        log_probs = run_schedule(build_schedule(encoded, block_size), engines[runtime].block_log_probs, 18, 2)
+        assert np.isnan(log_probs[~valid]).all()
+        assert np.abs(log_probs[valid] - reference).max() <= ATOL, block_size
+        assert (log_probs[valid].argmax(axis=1) == reference.argmax(axis=1)).all(), block_size
+
+
+# ---------------------------------------------------------------- the step graph's contract
+
+
+def test_step_and_head_graphs_declare_their_contract(model_dir):
+    checkpoint = load_checkpoint(model_dir / "checkpoint.pt")
+    weights = {name: tensor.numpy() for name, tensor in checkpoint["state_dict"].items()}
+    metadata = artifact_metadata(checkpoint)
+    step, head = build_step_model(weights, metadata), build_head_model(weights, metadata)
+
+    def signature(values):
+        return [(v.name, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]) for v in values]
+
+    assert signature(step.graph.input) == [("hidden", ["parents", 128]), ("parent", ["nodes"]), ("letter", ["nodes"])]
+    assert signature(step.graph.output) == [("hidden_next", ["nodes", 128])]
+    assert signature(head.graph.input) == [("hidden", ["batch", 128])]
+    assert signature(head.graph.output) == [("log_probs", ["batch", 18])]
+    for model in (step, head):
+        assert (model.ir_version, model.opset_import[0].version) == (8, 17)
+        props = {prop.key: prop.value for prop in model.metadata_props}
+        assert props == metadata and props["alphabet"] == ALPHABET
+
+
+def test_the_onnx_path_never_imports_torch():
+    code = (
+        "import sys, rnnexport.prefix, rnnexport.prefix_onnx, rnnexport.onnx_step, rnnexport.synthetic; "
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# ---------------------------------------------------------------- the W2 generator
+
+
+def test_ngram_names_are_distinct_plausible_and_seeded():
+    seed_names = data_set_or_generated()
+    names = ngram_names(seed_names, 5000, seed=3)
+    assert len(names) == len(set(names)) == 5000
+    assert all(name and set(name) <= set(ALPHABET) for name in names)
+    assert names == ngram_names(seed_names, 5000, seed=3)
+    share = np.bincount([len(name) for name in names], minlength=41)[:41] / len(names)
+    expected = np.bincount([len(name) for name in seed_names], minlength=41)[:41] / len(seed_names)
+    assert 0.5 * np.abs(share - expected).sum() < 0.1  # total variation distance of the length distributions
