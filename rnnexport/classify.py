@@ -24,6 +24,7 @@ from .atomic import atomic_file
 from .csvio.reader import ChunkNames, RecordReader, open_input
 from .csvio.writer import check_no_clash, check_top_k, output_bytes, prediction_names, top_k_columns
 from .errors import InputError, RnnExportError
+from .prefix import DEFAULT_BLOCK_SIZE, build_schedule, run_schedule
 from .runtimes import TORCH_RUNTIMES, Runtime, open_reference, open_runtime, runtime_name, use_one_intra_op_thread
 from .text import RaggedNames, encode_byte_fields, encode_ragged
 
@@ -45,6 +46,8 @@ class ClassifyOptions:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     encoding: str = "utf-8"
     strict: bool = False
+    prefix_sharing: bool = True  # each distinct name once, each distinct prefix once (rnnexport/prefix.py)
+    block_size: int = DEFAULT_BLOCK_SIZE  # sorted distinct names per trie
 
 
 @dataclass
@@ -116,6 +119,16 @@ def predict_log_probs(runtime: Runtime, encoded: RaggedNames, n_labels: int, bat
     return result
 
 
+def predict_chunk_log_probs(runtime: Runtime, encoded: RaggedNames, options: ClassifyOptions) -> np.ndarray:
+    """float32 [B, L] log-probs of a chunk (NaN: no letter): prefix-shared where the runtime has an engine
+    and ``options.prefix_sharing`` is set, else per name in length batches."""
+    engine = runtime.prefix_engine() if options.prefix_sharing else None
+    if engine is None:
+        return predict_log_probs(runtime, encoded, len(runtime.labels), options.batch_size)
+    schedule = build_schedule(encoded, options.block_size)
+    return run_schedule(schedule, engine.block_log_probs, len(runtime.labels), runtime.parallel_calls)
+
+
 def no_letter_error(row: int, name: str) -> InputError:
     """--strict's error for data row ``row`` (1-based) whose name has no letter."""
     return InputError(
@@ -145,7 +158,7 @@ def predict_encoded(
         summary.first_skipped_row = summary.rows + int(skipped[0]) + 1
         if options.strict:
             raise no_letter_error(summary.first_skipped_row, name_text(int(skipped[0])))
-    log_probs = predict_log_probs(runtime, encoded, len(runtime.labels), options.batch_size)
+    log_probs = predict_chunk_log_probs(runtime, encoded, options)
     if reference is not None:
         reference_log_probs = predict_log_probs(reference, encoded, len(reference.labels), options.batch_size)
         compare_with_reference(log_probs, reference_log_probs, summary.check)

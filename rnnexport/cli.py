@@ -375,6 +375,12 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     help="Rows read per chunk: memory stays flat whatever the file size.",
 )
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for the model [default: all cores].")
+@click.option(
+    "--prefix-sharing/--no-prefix-sharing",
+    default=True,
+    show_default=True,
+    help="Compute each distinct name and each shared prefix once (exact); off: every name from scratch.",
+)
 @click.option("--check", is_flag=True, help="Also run eager PyTorch on every row; exit 3 if beyond --atol.")
 @click.option("--atol", type=float, default=1e-5, show_default=True, help="Tolerance of --check (log-probs).")
 @model_dir_option
@@ -420,9 +426,9 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     help="With --engine dask: one CSV, or a folder of parquet parts.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
-def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_size, chunk_rows, threads, check,
-             atol, model_dir, no_verify_hash, encoding, strict, device, engine, scheduler, blocksize, workers,
-             output_format, quiet) -> None:  # fmt: skip
+def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_size, chunk_rows, threads,
+             prefix_sharing, check, atol, model_dir, no_verify_hash, encoding, strict, device, engine, scheduler,
+             blocksize, workers, output_format, quiet) -> None:  # fmt: skip
     """Classify every name of a CSV and write it back with language and probability columns.
 
     \b
@@ -443,8 +449,9 @@ def classify(input_path, output_path, runtime, onnx_graph, column, top_k, batch_
     if engine == "dask":
         _check_dask_options(device, check, input_path, output_path)
     request = ClassifyRequest(
-        input_path, output_path, model_dir, ClassifyOptions(column, top_k, batch_size, chunk_rows, encoding, strict),
-        runtime, onnx_graph, threads, check, not no_verify_hash, device, engine,
+        input_path, output_path, model_dir,
+        ClassifyOptions(column, top_k, batch_size, chunk_rows, encoding, strict, prefix_sharing), runtime, onnx_graph,
+        threads, check, not no_verify_hash, device, engine,
         DaskOptions(scheduler, blocksize, workers, output_format),
     )  # fmt: skip
     with user_errors(), _rows_bar(quiet) as on_rows:

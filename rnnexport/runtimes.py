@@ -15,7 +15,9 @@ from .errors import ArtifactError, RnnExportError
 from .export.manifest import (
     CHECKPOINT_FILE,
     ONNX_CELL_FILE,
+    ONNX_HEAD_FILE,
     ONNX_SEQUENCE_FILE,
+    ONNX_STEP_FILE,
     TORCHSCRIPT_FILE,
     checked_artifact,
 )
@@ -38,7 +40,8 @@ DEVICES = ("cpu", "cuda")
 
 
 class Runtime:
-    """Common surface: ``name``, ``labels``, ``parallel_calls`` and ``log_probs(indices, lengths)``."""
+    """Common surface: ``name``, ``labels``, ``parallel_calls``, ``log_probs(indices, lengths)`` and
+    ``prefix_engine()`` (prefix-shared evaluation, rnnexport/prefix.py; None where the runtime has none)."""
 
     name = "runtime"
     labels: list[str]
@@ -47,13 +50,23 @@ class Runtime:
     def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def prefix_engine(self):
+        """A :class:`~rnnexport.prefix.LevelEngine` with this runtime's weights (opened once), or None."""
+        if not hasattr(self, "_prefix_engine"):
+            self._prefix_engine = self._open_prefix_engine()
+        return self._prefix_engine
+
+    def _open_prefix_engine(self):
+        return None
+
 
 def _check_alphabet(alphabet: str, source: Path) -> None:
     if alphabet != ALPHABET:
         raise ArtifactError(f"{source} was exported with another alphabet than this rnnexport; re-export it")
 
 
-def _onnx_session(path: Path, threads: int, device: str):
+def onnx_session(path: Path, threads: int = 1, device: str = "cpu"):
+    """An ONNX Runtime session of ``path`` (``threads`` intra-op threads, no spinning); ArtifactError if unloadable."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -89,7 +102,24 @@ def _onnx_labels(session, path: Path) -> list[str]:
         raise ArtifactError(f"{path} lacks the 'alphabet'/'labels' metadata; re-export it") from None
 
 
-class OnnxSequenceRuntime(Runtime):
+class _OnnxRuntime(Runtime):
+    """Prefix sharing for the ONNX runtimes: char_rnn_step.onnx and char_rnn_head.onnx of the same folder."""
+
+    def _remember(self, model_dir: Path, verify_hash: bool, device: str) -> None:
+        self.model_dir, self.verify_hash, self.device = model_dir, verify_hash, device
+
+    def _open_prefix_engine(self):
+        from .prefix_onnx import OnnxPrefixEngine
+
+        if not (Path(self.model_dir) / ONNX_STEP_FILE).is_file():
+            return None  # exported before prefix sharing: the per-name path
+        paths = [checked_artifact(self.model_dir, name, self.verify_hash) for name in (ONNX_STEP_FILE, ONNX_HEAD_FILE)]
+        sessions = [onnx_session(path, 1, self.device) for path in paths]
+        _onnx_labels(sessions[0], paths[0])
+        return OnnxPrefixEngine(*sessions)
+
+
+class OnnxSequenceRuntime(_OnnxRuntime):
     """``char_rnn.onnx``: the whole name in one call. One session; each call uses one thread."""
 
     name = "onnx"
@@ -98,25 +128,27 @@ class OnnxSequenceRuntime(Runtime):
         path = checked_artifact(model_dir, ONNX_SEQUENCE_FILE, verify_hash)
         # A session is thread-safe: ``threads`` Python threads each drive a 1-thread run, which beat one
         # run with several intra-op threads on small per-step matmuls.
-        self.session = _onnx_session(path, 1, device)
+        self.session = onnx_session(path, 1, device)
         self.labels = _onnx_labels(self.session, path)
         self.parallel_calls = max(1, threads)
+        self._remember(model_dir, verify_hash, device)
 
     def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return self.session.run(["log_probs"], {"indices": indices, "lengths": lengths})[0]
 
 
-class OnnxCellRuntime(Runtime):
+class OnnxCellRuntime(_OnnxRuntime):
     """``char_rnn_cell.onnx`` driven one letter at a time, as an embedding service would."""
 
     name = "onnx-cell"
 
     def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int = 1, device: str = "cpu"):
         path = checked_artifact(model_dir, ONNX_CELL_FILE, verify_hash)
-        self.session = _onnx_session(path, 1, device)
+        self.session = onnx_session(path, 1, device)
         self.labels = _onnx_labels(self.session, path)
         self.hidden_size = self.session.get_inputs()[1].shape[1]
         self.parallel_calls = max(1, threads)
+        self._remember(model_dir, verify_hash, device)
 
     def hidden_states(self, indices: np.ndarray) -> np.ndarray:
         """float32 [T, B, H]: h_t for every step, ignoring lengths (for comparing with TorchScript)."""
@@ -201,6 +233,13 @@ class TorchScriptRuntime(_TorchModuleRuntime):
         self.labels = metadata["labels"]
         self.module.eval()
 
+    def _open_prefix_engine(self):
+        from .prefix_torch import TorchScriptPrefixEngine
+
+        if not hasattr(self.module, "prefix_step") or self.device.type != "cpu":
+            return None  # an archive exported before prefix sharing; or CUDA (the engine is numpy in between)
+        return TorchScriptPrefixEngine(self.module)
+
 
 class TorchRuntime(_TorchModuleRuntime):
     """The eager model rebuilt from ``checkpoint.pt``: the reference every other runtime is checked against."""
@@ -215,6 +254,11 @@ class TorchRuntime(_TorchModuleRuntime):
         self.parallel_calls = max(1, threads or 1)
         self.labels = checkpoint["labels"]
         self.module = model_from_checkpoint(checkpoint).to(self.device)
+
+    def _open_prefix_engine(self):
+        from .prefix_torch import TorchPrefixEngine
+
+        return TorchPrefixEngine(self.module) if self.device.type == "cpu" else None
 
 
 class ReferenceRuntime(TorchRuntime):
@@ -231,6 +275,9 @@ class ReferenceRuntime(TorchRuntime):
     def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int | None = None, device: str = "cpu"):
         super().__init__(model_dir, verify_hash, threads, device)
         self.module = self.module.double()
+
+    def _open_prefix_engine(self):
+        return None  # the reference stays the plain per-name forward
 
 
 RUNTIME_CLASSES: dict[str, type[Runtime]] = {

@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from rnnexport.bench import gemm_gflops
+from rnnexport.bench.classify import gemm_gflops
 from rnnexport.checkpoint import load_checkpoint, model_from_checkpoint
 from rnnexport.classify import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS, predict_log_probs
 from rnnexport.export import artifact_metadata
-from rnnexport.onnx_step import build_head_model, build_step_model
+from rnnexport.export.onnx_step import build_head_model, build_step_model
 from rnnexport.prefix import build_schedule, distinct_names, run_schedule, scatter_rows
 from rnnexport.prefix_onnx import OnnxPrefixEngine
 from rnnexport.prefix_torch import TorchPrefixEngine
-from rnnexport.runtimes import OnnxSequenceRuntime, TorchRuntime, _onnx_session
+from rnnexport.runtimes import OnnxSequenceRuntime, TorchRuntime, onnx_session
 from rnnexport.synthetic import ngram_names
 from rnnexport.text import RaggedNames, encode_ragged
 from rnnexport.verify import dataset_names
@@ -104,7 +104,7 @@ def onnx_engine(checkpoint: dict, folder: Path) -> OnnxPrefixEngine:
     metadata = artifact_metadata(checkpoint)
     onnx.save(build_step_model(weights, metadata), str(folder / "char_rnn_step.onnx"))
     onnx.save(build_head_model(weights, metadata), str(folder / "char_rnn_head.onnx"))
-    sessions = [_onnx_session(folder / name, 1, "cpu") for name in ("char_rnn_step.onnx", "char_rnn_head.onnx")]
+    sessions = [onnx_session(folder / name, 1, "cpu") for name in ("char_rnn_step.onnx", "char_rnn_head.onnx")]
     return OnnxPrefixEngine(*sessions)
 
 
@@ -125,7 +125,7 @@ def main() -> None:
 
     checkpoint = load_checkpoint(args.model_dir / "checkpoint.pt")
     hidden, n_labels = checkpoint["hidden_size"], len(checkpoint["labels"])
-    measured = {threads: gemm_gflops(threads) for threads in (1, args.threads)}
+    measured = {threads: gemm_gflops(threads, hidden) for threads in (1, args.threads)}
     # On a shared machine a 2-thread GEMM can collapse (its threads wait on each other); threads x the 1-thread
     # rate bounds it from above, which only raises the ceiling the figures are compared with.
     gflops = max(measured[args.threads], args.threads * measured[1])
