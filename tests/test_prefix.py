@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -128,10 +129,7 @@ def model_dir(tmp_path_factory) -> Path:
     if not checkpoint.is_file():
         pytest.skip("exported/checkpoint.pt is absent (run `make train`)")
     folder = tmp_path_factory.mktemp("prefix-model")
-    # Export verifies on data-set names (every 8th) or, without the data set, short random ones: the model was
-    # trained on names of <= 19 letters, and random 40-letter strings drift past 1e-5 in float32 on any runtime.
-    names = data_set_or_generated()[::8] if _real_names_dir() else [n for n in generated_names(2000) if len(n) <= 12]
-    export_artifacts(checkpoint, folder, names=names)
+    export_artifacts(checkpoint, folder, names=data_set_or_generated()[::8])
     return folder
 
 
@@ -141,8 +139,10 @@ def runtimes(model_dir) -> dict:
 
 
 def data_set_or_generated() -> list[str]:
+    """The data set's names; without it, random names of <= 12 letters (the model was trained on <= 19 letters,
+    and random 40-letter strings drift past 1e-5 in float32 on every runtime, per name too)."""
     folder = _real_names_dir()
-    return dataset_names(folder)[0] if folder else generated_names(3000)
+    return dataset_names(folder)[0] if folder else [name for name in generated_names(6000) if len(name) <= 12]
 
 
 def bench_like_names(kind: str, count: int = 4000) -> list[str]:
@@ -232,3 +232,42 @@ def test_ngram_names_are_distinct_plausible_and_seeded():
     share = np.bincount([len(name) for name in names], minlength=41)[:41] / len(names)
     expected = np.bincount([len(name) for name in seed_names], minlength=41)[:41] / len(seed_names)
     assert 0.5 * np.abs(share - expected).sum() < 0.1  # total variation distance of the length distributions
+
+
+# ---------------------------------------------------------------- classify's default path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["onnx", "torchscript"])
+def test_classify_shares_prefixes_by_default_and_agrees_with_the_per_name_path(model_dir, tmp_path, runtime):
+    """The installed CLI on a W4-like file (6 columns, CRLF, quoted commas, the name 3rd): --check passes with
+    prefix sharing, and the written probabilities match --no-prefix-sharing's within rounding."""
+    from rnnexport.bench.classify import workload_csv
+
+    names = [*bench_like_names("W1", 3000), "", "12", "Abcdefghijklmnopqrs"]
+    source, column = workload_csv("W4", names, 6000, tmp_path)
+    executable = Path(sys.executable).parent / "rnnexport"
+    outputs = {}
+    for flag in ("--prefix-sharing", "--no-prefix-sharing"):
+        outputs[flag] = tmp_path / f"out{flag}.csv"
+        args = [str(executable), "classify", str(source), "-o", str(outputs[flag]), "--runtime", runtime,
+                "--model-dir", str(model_dir), "--column", column, "--check", "--quiet", flag]  # fmt: skip
+        result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "ok" in result.stderr.splitlines()[-1]
+    shared, per_name = (pd.read_csv(outputs[flag], keep_default_na=False) for flag in outputs)
+    assert shared["language"].tolist() == per_name["language"].tolist()
+    assert shared.drop(columns="probability").equals(per_name.drop(columns="probability"))
+    probabilities = [pd.to_numeric(frame["probability"], errors="coerce") for frame in (shared, per_name)]
+    assert np.allclose(*probabilities, atol=1e-4, equal_nan=True) and probabilities[0].isna().sum() == 200
+
+
+def test_the_onnx_runtime_shares_prefixes_without_importing_torch(model_dir):
+    code = (
+        "import sys; from rnnexport.runtimes import open_runtime; from rnnexport.classify import ClassifyOptions, "
+        "predict_chunk_log_probs; from rnnexport.text import encode_ragged; "
+        f"runtime = open_runtime('onnx', {str(model_dir)!r}); "
+        "log_probs = predict_chunk_log_probs(runtime, encode_ragged(['Abe', 'Abel', '']), ClassifyOptions()); "
+        "assert runtime.prefix_engine() is not None and log_probs.shape == (3, 18); sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
