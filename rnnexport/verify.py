@@ -13,7 +13,7 @@ from .runtimes import VERIFY_RUNTIMES, OnnxCellRuntime, Runtime, TorchScriptRunt
 from .text import ALPHABET, RaggedNames, encode_ragged, fold, has_prediction
 
 BATCH_SIZES = (1, 7, 1024)
-PREFIX_BLOCK_SIZES = (1, 7, 8192)  # sorted distinct names per trie: one name, odd small tries, classify's default
+PREFIX_BLOCK_SIZES = (1, 7, 8192)  # sorted distinct names per trie: one name, odd small tries, large levels
 # Prefix-shared evaluation of each runtime: onnx-cell's engine is onnx's (the same step and head graphs).
 PREFIX_RUNTIMES = ("torch", "torchscript", "onnx")
 PREFIX_SUFFIX = " prefix-shared"

@@ -287,6 +287,10 @@ def run_classify_bench(model_dir: Path, workdir: Path, names: list[str], rows: i
     gflops, measured = gemm_rate(threads, hidden)
     report(f"  GEMM [{GEMM_ROWS},{hidden}]x[{hidden},{hidden}]: {measured} GFLOP/s; ceilings use {gflops:.1f}")
     results.update(gemm_gflops=gflops, gemm_measured=measured, seed_loop=seed.__dict__)
+    w1_path, _ = workload_csv("W1", names, rows, workdir)
+    packed = timed(lambda: in_process_throughput("torch.nn.RNN packed (W1, per name)", PackedRNNRuntime(model, threads),
+                                                 w1_path, rows), report)  # fmt: skip
+    results["nn_rnn_packed"] = packed.__dict__
     use_one_intra_op_thread()
     runtimes = {name: open_runtime(name, model_dir, threads=threads) for name in MODEL_PART_RUNTIMES}
     for kind, description in WORKLOADS.items():
