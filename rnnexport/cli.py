@@ -433,6 +433,12 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     "the file size.",
 )
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for the model [default: all cores].")
+@click.option(
+    "--prefix-sharing/--no-prefix-sharing",
+    default=True,
+    show_default=True,
+    help="Compute each distinct name and each shared prefix once (exact); off: every name from scratch.",
+)
 @click.option("--check", is_flag=True, help="Also run eager PyTorch on every row; exit 3 if beyond --atol.")
 @click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True,
               help="Tolerance of --check (log-probs).")  # fmt: skip
@@ -481,7 +487,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
 def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no_header, top_k, batch_size,
              chunk_rows, threads, check, atol, model_dir, no_verify_hash, encoding, strict, device, engine, scheduler,
-             blocksize, workers, output_format, quiet, manifest_pin) -> None:  # fmt: skip
+             blocksize, workers, output_format, quiet, manifest_pin, prefix_sharing) -> None:  # fmt: skip
     """Classify every name of a CSV and write it back with language and probability columns.
 
     \b
@@ -515,7 +521,8 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     with user_errors(), _rows_bar(quiet) as on_rows:
         request = ClassifyRequest(
             input_path, output_path, model_dir, ClassifyOptions(
-                column, top_k, batch_size, chunk_rows, encoding, strict, delimiter_option(delimiter), not no_header
+                column, top_k, batch_size, chunk_rows, encoding, strict, delimiter_option(delimiter), not no_header,
+                prefix_sharing=prefix_sharing,
             ),
             runtime, onnx_graph, threads, check, not no_verify_hash, device, engine,
             DaskOptions(scheduler, blocksize, workers, output_format),
