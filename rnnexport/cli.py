@@ -318,10 +318,10 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, atol: flo
 
 
 def format_parity(parity: dict) -> str:
-    lines = [f"{'runtime':<12} {'max abs diff':>12} {'mean abs diff':>13} {'top-1':>8} {'top-3':>8}  result"]
+    lines = [f"{'runtime':<25} {'max abs diff':>12} {'mean abs diff':>13} {'top-1':>8} {'top-3':>8}  result"]
     for name, entry in parity["runtimes"].items():
         lines.append(
-            f"{name:<12} {entry['max_abs_diff']:>12.3g} {entry['mean_abs_diff']:>13.3g} "
+            f"{name:<25} {entry['max_abs_diff']:>12.3g} {entry['mean_abs_diff']:>13.3g} "
             f"{entry['top1_agreement']:>8.2%} {entry['top3_agreement']:>8.2%}  {'pass' if entry['passed'] else 'FAIL'}"
         )
     hidden = parity.get("onnx_cell_vs_torchscript_hidden_states")
