@@ -74,11 +74,12 @@ def main(debug: bool) -> None:
     and classify names in batch with proof that every runtime matches PyTorch.
 
     \b
-    Typical session:
-      rnnexport data --from ../shared/data/names
-      rnnexport train
-      rnnexport export
+    Typical session (the packaged model classifies without training; to use your own, pass --model-dir):
       rnnexport classify names.csv -o labelled.csv
+      rnnexport data --from ../shared/data/names
+      rnnexport train --out mymodel
+      rnnexport export --out mymodel
+      rnnexport classify names.csv --model-dir mymodel -o labelled.csv
     """
     warnings.showwarning = _show_warning
 
