@@ -32,6 +32,7 @@ from .csvio.writer import (
     top_k_columns,
 )
 from .errors import InputError, RnnExportError
+from .prefix import DEFAULT_BLOCK_SIZE, build_schedule, run_schedule
 from .runtimes import TORCH_RUNTIMES, Runtime, open_reference, open_runtime, runtime_name, use_one_intra_op_thread
 from .text import RaggedNames, encode_byte_fields, encode_ragged, folded_strings
 
@@ -54,6 +55,8 @@ class ClassifyOptions:
     strict: bool = False
     delimiter: str | None = None
     header: bool = True
+    prefix_sharing: bool = True  # each distinct name once, each distinct prefix once (rnnexport/prefix.py)
+    block_size: int = DEFAULT_BLOCK_SIZE  # sorted distinct names per trie
 
 
 @dataclass
@@ -174,6 +177,18 @@ def predict_log_probs(runtime: Runtime, encoded: RaggedNames, n_labels: int, bat
     return result
 
 
+def predict_chunk_log_probs(runtime: Runtime, encoded: RaggedNames, batch_size: int, prefix_sharing: bool = True,
+                            block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:  # fmt: skip
+    """float32 [B, L] log-probs of a chunk (NaN: no letter): prefix-shared where the runtime has an engine
+    and ``prefix_sharing`` is set (each distinct name once, each distinct prefix once), else per name in length
+    batches of ``batch_size``."""
+    engine = runtime.prefix_engine() if prefix_sharing else None
+    if engine is None:
+        return predict_log_probs(runtime, encoded, len(runtime.labels), batch_size)
+    schedule = build_schedule(encoded, block_size)
+    return run_schedule(schedule, engine.block_log_probs, len(runtime.labels), runtime.parallel_calls)
+
+
 def compare_with_reference(log_probs: np.ndarray, reference: np.ndarray, check: CheckResult) -> None:
     valid = ~np.isnan(log_probs[:, 0])
     if valid.any():
@@ -204,6 +219,8 @@ class ChunkLayout:
     strict: bool
     batch_size: int
     alphabet: str
+    prefix_sharing: bool = True
+    block_size: int = DEFAULT_BLOCK_SIZE
 
 
 def chunk_layout(csv_input: CsvInput, labels: list[str], alphabet: str, options: ClassifyOptions) -> ChunkLayout:
@@ -213,7 +230,8 @@ def chunk_layout(csv_input: CsvInput, labels: list[str], alphabet: str, options:
         check_no_clash(csv_input.columns, labels, options.top_k)
     width = len(csv_input.columns) if csv_input.header is not None else None
     return ChunkLayout(csv_input.source, csv_input.delimiter, column, width, csv_input.line_end, tuple(labels),
-                       options.top_k, options.strict, options.batch_size, alphabet)  # fmt: skip
+                       options.top_k, options.strict, options.batch_size, alphabet, options.prefix_sharing,
+                       options.block_size)  # fmt: skip
 
 
 def column_title(csv_input: CsvInput, layout: ChunkLayout) -> str:
@@ -311,12 +329,14 @@ def encode_field(field: FieldColumn, rows: np.ndarray, chunk_size: int, alphabet
     return encoded
 
 
-def chunk_log_probs(prepared: PreparedChunk, runtime: Runtime, batch_size: int, reference: Runtime | None = None,
+def chunk_log_probs(prepared: PreparedChunk, runtime: Runtime, layout: ChunkLayout, reference: Runtime | None = None,
                     check: CheckResult | None = None) -> np.ndarray:  # fmt: skip
-    """float32 [rows, labels] log-probs of a prepared chunk's names (NaN rows: no letter, no prediction)."""
-    log_probs = predict_log_probs(runtime, prepared.encoded, len(runtime.labels), batch_size)
+    """float32 [rows, labels] log-probs of a prepared chunk's names (NaN rows: no letter, no prediction); with a
+    ``reference`` (eager float64, always per name), the differences go into ``check``."""
+    log_probs = predict_chunk_log_probs(runtime, prepared.encoded, layout.batch_size, layout.prefix_sharing,
+                                        layout.block_size)  # fmt: skip
     if reference is not None:
-        reference_log_probs = predict_log_probs(reference, prepared.encoded, len(reference.labels), batch_size)
+        reference_log_probs = predict_log_probs(reference, prepared.encoded, len(reference.labels), layout.batch_size)
         compare_with_reference(log_probs, reference_log_probs, check)
     return log_probs
 
@@ -341,7 +361,7 @@ def classify_chunks(chunks: Iterator[RecordChunk], layout: ChunkLayout, utf8_che
     """Each chunk's output bytes and counts, one after the other (a Dask worker's loop)."""
     for chunk in chunks:
         prepared = prepare_chunk(chunk, layout, utf8_check)
-        output, rows = chunk_output(prepared, chunk_log_probs(prepared, runtime, layout.batch_size), layout)
+        output, rows = chunk_output(prepared, chunk_log_probs(prepared, runtime, layout), layout)
         counts = ClassifySummary()
         counts.add(len(prepared.rows), rows, len(chunk.starts) - len(prepared.rows), prepared.skipped, prepared.lost)
         yield output, counts
@@ -395,7 +415,7 @@ def _classify_stream(csv_input, output_path, runtime, options, reference, on_row
         for chunk in csv_input.chunks():
             prepared = prepare_chunk(chunk, layout, csv_input.utf8_check)
             summary.add(len(prepared.rows), 0, len(chunk.starts) - len(prepared.rows), 0)
-            submitted = model_thread.submit(chunk_log_probs, prepared, runtime, options.batch_size, reference,
+            submitted = model_thread.submit(chunk_log_probs, prepared, runtime, layout, reference,
                                             summary.check)  # fmt: skip
             _finish(in_flight, output, layout, summary, on_rows)
             in_flight = (prepared, submitted)

@@ -75,11 +75,12 @@ def main(debug: bool) -> None:
     and classify names in batch with proof that every runtime matches PyTorch.
 
     \b
-    Typical session:
-      rnnexport data --from ../shared/data/names
-      rnnexport train
-      rnnexport export
+    Typical session (the packaged model classifies without training; to use your own, pass --model-dir):
       rnnexport classify names.csv -o labelled.csv
+      rnnexport data --from ../shared/data/names
+      rnnexport train --out mymodel
+      rnnexport export --out mymodel
+      rnnexport classify names.csv --model-dir mymodel -o labelled.csv
     """
     warnings.showwarning = _show_warning
 
@@ -378,10 +379,10 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, atol: flo
 
 
 def format_parity(parity: dict) -> str:
-    lines = [f"{'runtime':<12} {'max abs diff':>12} {'mean abs diff':>13} {'top-1':>8} {'top-3':>8}  result"]
+    lines = [f"{'runtime':<25} {'max abs diff':>12} {'mean abs diff':>13} {'top-1':>8} {'top-3':>8}  result"]
     for name, entry in parity["runtimes"].items():
         lines.append(
-            f"{name:<12} {entry['max_abs_diff']:>12.3g} {entry['mean_abs_diff']:>13.3g} "
+            f"{name:<25} {entry['max_abs_diff']:>12.3g} {entry['mean_abs_diff']:>13.3g} "
             f"{entry['top1_agreement']:>8.2%} {entry['top3_agreement']:>8.2%}  {'pass' if entry['passed'] else 'FAIL'}"
         )
     hidden = parity.get("onnx_cell_vs_torchscript_hidden_states")
@@ -493,6 +494,12 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     "the file size.",
 )
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for the model [default: all cores].")
+@click.option(
+    "--prefix-sharing/--no-prefix-sharing",
+    default=True,
+    show_default=True,
+    help="Compute each distinct name and each shared prefix once (exact); off: every name from scratch.",
+)
 @click.option("--check", is_flag=True, help="Also run eager PyTorch on every row; exit 3 if beyond --atol.")
 @click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True,
               help="Tolerance of --check (log-probs).")  # fmt: skip
@@ -541,7 +548,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
 def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no_header, top_k, batch_size,
              chunk_rows, threads, check, atol, model_dir, no_verify_hash, encoding, strict, device, engine, scheduler,
-             blocksize, workers, output_format, quiet, manifest_pin) -> None:  # fmt: skip
+             blocksize, workers, output_format, quiet, manifest_pin, prefix_sharing) -> None:  # fmt: skip
     """Classify every name of a CSV and write it back with language and probability columns.
 
     \b
@@ -575,7 +582,8 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     with user_errors(), _rows_bar(quiet) as on_rows:
         request = ClassifyRequest(
             input_path, output_path, model_dir, ClassifyOptions(
-                column, top_k, batch_size, chunk_rows, encoding, strict, delimiter_option(delimiter), not no_header
+                column, top_k, batch_size, chunk_rows, encoding, strict, delimiter_option(delimiter), not no_header,
+                prefix_sharing=prefix_sharing,
             ),
             runtime, onnx_graph, threads, check, not no_verify_hash, device, engine,
             DaskOptions(scheduler, blocksize, workers, output_format),

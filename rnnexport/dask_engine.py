@@ -258,7 +258,7 @@ def classify_partition(
     outputs, frames, counts = [], [], ClassifySummary()
     for chunk in reader.chunks():
         prepared = prepare_chunk(chunk, layout, utf8_check)
-        log_probs = chunk_log_probs(prepared, runtime, layout.batch_size)
+        log_probs = chunk_log_probs(prepared, runtime, layout)
         output, rows = chunk_output(prepared, log_probs, layout)
         counts.add(len(prepared.rows), rows, len(chunk.starts) - len(prepared.rows), prepared.skipped, prepared.lost)
         if frame_columns is not None:

@@ -1,4 +1,4 @@
-"""Eager-torch engine of prefix-shared evaluation: one fused addmm + tanh per trie level, weights from a CharRNN."""
+"""Torch backends of prefix-shared evaluation: eager (weights from a CharRNN) and a scripted module's methods."""
 
 from __future__ import annotations
 
@@ -6,34 +6,43 @@ import numpy as np
 import torch
 
 from .model import CharRNN
-from .prefix import MIN_ROWS, TrieBlock
+from .prefix import LevelEngine
 
 
-class TorchPrefixEngine:
-    """Runs a :class:`~rnnexport.prefix.TrieBlock` with the checkpoint's weights, exactly as CharRNN.forward does.
-
-    ``block_log_probs(block)`` -> float32 [block.n_names, n_labels]. Call with one intra-op thread per
-    calling thread (blocks run side by side on threads, like the per-name runtimes' batches).
-    """
+class TorchPrefixEngine(LevelEngine):
+    """:class:`~rnnexport.prefix.LevelEngine` with the checkpoint's weights: one fused addmm + tanh per level,
+    the maths of CharRNN.forward. Call with one intra-op thread per calling thread (blocks run side by side)."""
 
     def __init__(self, model: CharRNN):
         with torch.no_grad():
             # Row i is u(one_hot(i)) + both biases, as in CharRNN.forward: the input projection is a lookup.
-            self.input_table = (model.u.weight.t() + (model.u.bias + model.w.bias)).contiguous()  # (57, H)
-            self.w_transposed = model.w.weight.t().contiguous()  # (H, H)
-        self.model = model
-        self.hidden_size = model.hidden_size
+            input_table = (model.u.weight.t() + (model.u.bias + model.w.bias)).contiguous()  # (57, H)
+            w_transposed = model.w.weight.t().contiguous()  # (H, H)
 
-    def block_log_probs(self, block: TrieBlock) -> np.ndarray:
-        with torch.inference_mode():
-            first = block.levels[0]
-            hidden = torch.tanh(self.input_table[torch.from_numpy(first.letter)])  # h_0 = 0: no w·h
-            # At least MIN_ROWS rows, so that the readout rounds like the reference's batches.
-            ends = torch.zeros(max(block.n_names, MIN_ROWS), self.hidden_size)
-            ends[torch.from_numpy(first.end_name)] = hidden[torch.from_numpy(first.end_node)]
-            for level in block.levels[1:]:
-                parents = hidden.index_select(0, torch.from_numpy(level.parent))  # (nodes, H)
-                inputs = self.input_table.index_select(0, torch.from_numpy(level.letter))
-                hidden = torch.addmm(inputs, parents, self.w_transposed).tanh_()
-                ends[torch.from_numpy(level.end_name)] = hidden[torch.from_numpy(level.end_node)]
-            return self.model.readout(ends)[: block.n_names].numpy()
+        def step(hidden: np.ndarray, parent: np.ndarray, letter: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                parents = torch.from_numpy(hidden).index_select(0, torch.from_numpy(parent))
+                inputs = input_table.index_select(0, torch.from_numpy(letter))
+                return torch.addmm(inputs, parents, w_transposed).tanh_().numpy()
+
+        def head(hidden: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return model.readout(torch.from_numpy(hidden)).numpy()
+
+        super().__init__(step, head, model.hidden_size)
+
+
+class TorchScriptPrefixEngine(LevelEngine):
+    """:class:`~rnnexport.prefix.LevelEngine` over a scripted module's ``prefix_step`` and ``prefix_head``."""
+
+    def __init__(self, module):
+        def step(hidden: np.ndarray, parent: np.ndarray, letter: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                tensors = (torch.from_numpy(hidden), torch.from_numpy(parent), torch.from_numpy(letter))
+                return module.prefix_step(*tensors).numpy()
+
+        def head(hidden: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return module.prefix_head(torch.from_numpy(hidden)).numpy()
+
+        super().__init__(step, head, int(module.hidden_size))

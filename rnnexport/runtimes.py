@@ -16,7 +16,9 @@ from .errors import ArtifactError, InputError, ModelInputError, RnnExportError, 
 from .export.manifest import (
     CHECKPOINT_FILE,
     ONNX_CELL_FILE,
+    ONNX_HEAD_FILE,
     ONNX_SEQUENCE_FILE,
+    ONNX_STEP_FILE,
     TORCHSCRIPT_FILE,
     checked_artifact,
 )
@@ -64,7 +66,8 @@ def check_model_inputs(indices: object, lengths: object, n_letters: int) -> None
 
 class Runtime:
     """Common surface: ``name``, ``labels``, ``alphabet`` (what indices refer to: encode names with it),
-    ``parallel_calls`` and ``log_probs(indices, lengths)``."""
+    ``parallel_calls``, ``log_probs(indices, lengths)`` and ``prefix_engine()`` (prefix-shared evaluation,
+    rnnexport/prefix.py; None where the runtime has none)."""
 
     name = "runtime"
     labels: list[str]
@@ -80,6 +83,15 @@ class Runtime:
     def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def prefix_engine(self):
+        """A :class:`~rnnexport.prefix.LevelEngine` with this runtime's weights (opened once), or None."""
+        if not hasattr(self, "_prefix_engine"):
+            self._prefix_engine = self._open_prefix_engine()
+        return self._prefix_engine
+
+    def _open_prefix_engine(self):
+        return None
+
 
 def _model_info(metadata: dict, source: Path) -> tuple[str, list[str]]:
     """The alphabet and labels an artifact records (after checking them and its fold); ArtifactError if bad."""
@@ -94,7 +106,8 @@ def _model_info(metadata: dict, source: Path) -> tuple[str, list[str]]:
     return alphabet, labels
 
 
-def _onnx_session(path: Path, threads: int, device: str):
+def onnx_session(path: Path, threads: int = 1, device: str = "cpu"):
+    """An ONNX Runtime session of ``path`` (``threads`` intra-op threads, no spinning); ArtifactError if unloadable."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -125,7 +138,24 @@ def _onnx_model_info(session, path: Path) -> tuple[str, list[str]]:
     return _model_info(metadata, path)
 
 
-class OnnxSequenceRuntime(Runtime):
+class _OnnxRuntime(Runtime):
+    """Prefix sharing for the ONNX runtimes: char_rnn_step.onnx and char_rnn_head.onnx of the same folder."""
+
+    def _remember(self, model_dir: Path, verify_hash: bool, device: str) -> None:
+        self.model_dir, self.verify_hash, self.device = model_dir, verify_hash, device
+
+    def _open_prefix_engine(self):
+        from .prefix_onnx import OnnxPrefixEngine
+
+        if not (Path(self.model_dir) / ONNX_STEP_FILE).is_file():
+            return None  # exported before prefix sharing: the per-name path
+        paths = [checked_artifact(self.model_dir, name, self.verify_hash) for name in (ONNX_STEP_FILE, ONNX_HEAD_FILE)]
+        sessions = [onnx_session(path, 1, self.device) for path in paths]
+        _onnx_model_info(sessions[0], paths[0])  # checks the step graph records a model like this one
+        return OnnxPrefixEngine(*sessions)
+
+
+class OnnxSequenceRuntime(_OnnxRuntime):
     """``char_rnn.onnx``: the whole name in one call. One session; each call uses one thread."""
 
     name = "onnx"
@@ -134,25 +164,27 @@ class OnnxSequenceRuntime(Runtime):
         path = checked_artifact(model_dir, ONNX_SEQUENCE_FILE, verify_hash)
         # A session is thread-safe: ``threads`` Python threads each drive a 1-thread run, which beat one
         # run with several intra-op threads on small per-step matmuls.
-        self.session = _onnx_session(path, 1, device)
+        self.session = onnx_session(path, 1, device)
         self.alphabet, self.labels = _onnx_model_info(self.session, path)
         self.parallel_calls = max(1, threads)
+        self._remember(model_dir, verify_hash, device)
 
     def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return self.session.run(["log_probs"], {"indices": indices, "lengths": lengths})[0]
 
 
-class OnnxCellRuntime(Runtime):
+class OnnxCellRuntime(_OnnxRuntime):
     """``char_rnn_cell.onnx`` driven one letter at a time, as an embedding service would."""
 
     name = "onnx-cell"
 
     def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int = 1, device: str = "cpu"):
         path = checked_artifact(model_dir, ONNX_CELL_FILE, verify_hash)
-        self.session = _onnx_session(path, 1, device)
+        self.session = onnx_session(path, 1, device)
         self.alphabet, self.labels = _onnx_model_info(self.session, path)
         self.hidden_size = self.session.get_inputs()[1].shape[1]
         self.parallel_calls = max(1, threads)
+        self._remember(model_dir, verify_hash, device)
 
     def hidden_states(self, indices: np.ndarray) -> np.ndarray:
         """float32 [T, B, H]: h_t for every step, ignoring lengths (for comparing with TorchScript)."""
@@ -251,6 +283,13 @@ class TorchScriptRuntime(_TorchModuleRuntime):
         self.alphabet, self.labels = _model_info(metadata, path)
         self.module.eval()
 
+    def _open_prefix_engine(self):
+        from .prefix_torch import TorchScriptPrefixEngine
+
+        if not hasattr(self.module, "prefix_step") or self.device.type != "cpu":
+            return None  # an archive exported before prefix sharing; or CUDA (the engine is numpy in between)
+        return TorchScriptPrefixEngine(self.module)
+
 
 class TorchRuntime(_TorchModuleRuntime):
     """The eager model rebuilt from ``checkpoint.pt``: the reference every other runtime is checked against."""
@@ -265,6 +304,11 @@ class TorchRuntime(_TorchModuleRuntime):
         self.parallel_calls = max(1, threads or 1)
         self.alphabet, self.labels = checkpoint["alphabet"], checkpoint["labels"]
         self.module = model_from_checkpoint(checkpoint).to(self.device)
+
+    def _open_prefix_engine(self):
+        from .prefix_torch import TorchPrefixEngine
+
+        return TorchPrefixEngine(self.module) if self.device.type == "cpu" else None
 
 
 class ReferenceRuntime(TorchRuntime):
@@ -281,6 +325,9 @@ class ReferenceRuntime(TorchRuntime):
     def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int | None = None, device: str = "cpu"):
         super().__init__(model_dir, verify_hash, threads, device)
         self.module = self.module.double()
+
+    def _open_prefix_engine(self):
+        return None  # the reference stays the plain per-name forward
 
 
 RUNTIME_CLASSES: dict[str, type[Runtime]] = {

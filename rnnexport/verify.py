@@ -8,10 +8,15 @@ import numpy as np
 
 from .data import find_names_dir, read_pairs
 from .errors import DataError, ParityError
+from .prefix import build_schedule, run_schedule
 from .runtimes import VERIFY_RUNTIMES, OnnxCellRuntime, Runtime, TorchScriptRuntime, open_reference, open_runtime
 from .text import ALPHABET, RaggedNames, encode_ragged, fold, has_prediction
 
 BATCH_SIZES = (1, 7, 1024)
+PREFIX_BLOCK_SIZES = (1, 7, 8192)  # sorted distinct names per trie: one name, odd small tries, large levels
+# Prefix-shared evaluation of each runtime: onnx-cell's engine is onnx's (the same step and head graphs).
+PREFIX_RUNTIMES = ("torch", "torchscript", "onnx")
+PREFIX_SUFFIX = " prefix-shared"
 N_WORST = 5
 
 
@@ -65,13 +70,22 @@ def compare(reference: np.ndarray, candidates: list[np.ndarray], names: list[str
     }
 
 
-def verify_runtime(runtime: Runtime, reference: np.ndarray, encoded, names: list[str], atol: float) -> dict:
-    """Headline figures are the worst over every batch size; ``by_batch_size`` splits the max abs diff."""
-    candidates = [run_batched(runtime, encoded, batch_size) for batch_size in BATCH_SIZES]
+def run_prefix_shared(runtime: Runtime, encoded: RaggedNames, block_size: int) -> np.ndarray:
+    """The runtime's prefix-shared evaluation (rnnexport/prefix.py) of names in their given order."""
+    schedule = build_schedule(encoded, block_size)
+    return run_schedule(schedule, runtime.prefix_engine().block_log_probs, len(runtime.labels), runtime.parallel_calls)
+
+
+def verify_runtime(
+    runtime: Runtime, reference: np.ndarray, encoded, names: list[str], atol: float, prefix_shared: bool = False
+) -> dict:
+    """Headline figures are the worst over every batch size (prefix-shared: block size); ``by_batch_size``
+    (``by_block_size``) splits the max abs diff."""
+    run, sizes = (run_prefix_shared, PREFIX_BLOCK_SIZES) if prefix_shared else (run_batched, BATCH_SIZES)
+    candidates = [run(runtime, encoded, size) for size in sizes]
     report = compare(reference, candidates, names)
-    report["by_batch_size"] = {
-        str(size): float(np.abs(reference - candidate).max())
-        for size, candidate in zip(BATCH_SIZES, candidates, strict=True)
+    report["by_block_size" if prefix_shared else "by_batch_size"] = {
+        str(size): float(np.abs(reference - candidate).max()) for size, candidate in zip(sizes, candidates, strict=True)
     }
     report["min_atol_to_pass"] = report["max_abs_diff"]
     report["passed"] = report["max_abs_diff"] <= atol and report["top1_agreement"] == 1.0
@@ -113,15 +127,21 @@ def verify_artifacts(
         raise DataError("no name to verify on: every given name folds to nothing")
     encoded = encode_ragged(names, alphabet)
     reference = run_batched(reference_runtime, encoded, 1024)
+    opened = {name: open_runtime(name, model_dir, verify_hash) for name in runtimes}
+    checks = {name: (runtime, False) for name, runtime in opened.items()}
+    # Artifacts exported before prefix sharing have no engine (classify then runs per name); export writes them.
+    with_engine = [name for name in PREFIX_RUNTIMES if name in opened and opened[name].prefix_engine() is not None]
+    checks |= {name + PREFIX_SUFFIX: (opened[name], True) for name in with_engine}
     report = {
         "atol": atol,
         "reference": "eager PyTorch in float64 from checkpoint.pt",
         "names_source": names_source,
         "n_names": len(names),
         "batch_sizes": list(BATCH_SIZES),
+        "prefix_block_sizes": list(PREFIX_BLOCK_SIZES),
         "runtimes": {
-            name: verify_runtime(open_runtime(name, model_dir, verify_hash), reference, encoded, names, atol)
-            for name in runtimes
+            name: verify_runtime(runtime, reference, encoded, names, atol, prefix_shared)
+            for name, (runtime, prefix_shared) in checks.items()
         },
     }
     if "onnx-cell" in runtimes or "torchscript" in runtimes:

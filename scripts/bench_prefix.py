@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from rnnexport.bench import gemm_gflops
+from rnnexport.bench.classify import gemm_gflops, naive_flops, prefix_flops
 from rnnexport.checkpoint import load_checkpoint, model_from_checkpoint
 from rnnexport.classify import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS, predict_log_probs
 from rnnexport.export import artifact_metadata
-from rnnexport.onnx_step import build_head_model, build_step_model
+from rnnexport.export.onnx_step import build_head_model, build_step_model
 from rnnexport.prefix import build_schedule, distinct_names, run_schedule, scatter_rows
 from rnnexport.prefix_onnx import OnnxPrefixEngine
 from rnnexport.prefix_torch import TorchPrefixEngine
-from rnnexport.runtimes import OnnxSequenceRuntime, TorchRuntime, _onnx_session
+from rnnexport.runtimes import OnnxSequenceRuntime, TorchRuntime, onnx_session
 from rnnexport.synthetic import ngram_names
 from rnnexport.text import RaggedNames, encode_ragged
 from rnnexport.verify import dataset_names
@@ -51,19 +51,6 @@ def chunks(encoded: RaggedNames, chunk_rows: int) -> list[RaggedNames]:
         encoded.select(np.arange(start, min(start + chunk_rows, len(encoded.lengths))))
         for start in range(0, len(encoded.lengths), chunk_rows)
     ]
-
-
-def naive_flops(encoded: RaggedNames, hidden: int, n_labels: int) -> float:
-    """Every name from scratch: 2·H·H per letter after the first (h_0 = 0), plus the readout 2·H·L."""
-    lengths = encoded.lengths[encoded.lengths > 0]
-    return float(((lengths - 1) * 2 * hidden * hidden + 2 * hidden * n_labels).sum())
-
-
-def prefix_flops(schedules, hidden: int, n_labels: int) -> float:
-    """What prefix sharing computes: 2·H·H per trie node below level 1, plus one readout per distinct name."""
-    steps = sum(block.n_nodes - block.levels[0].n_nodes for s in schedules for block in s.blocks)
-    distinct = sum(len(s.distinct.lcp) for s in schedules)
-    return float(steps * 2 * hidden * hidden + distinct * 2 * hidden * n_labels)
 
 
 def timed(function, repeats: int = 1):
@@ -104,7 +91,7 @@ def onnx_engine(checkpoint: dict, folder: Path) -> OnnxPrefixEngine:
     metadata = artifact_metadata(checkpoint)
     onnx.save(build_step_model(weights, metadata), str(folder / "char_rnn_step.onnx"))
     onnx.save(build_head_model(weights, metadata), str(folder / "char_rnn_head.onnx"))
-    sessions = [_onnx_session(folder / name, 1, "cpu") for name in ("char_rnn_step.onnx", "char_rnn_head.onnx")]
+    sessions = [onnx_session(folder / name, 1, "cpu") for name in ("char_rnn_step.onnx", "char_rnn_head.onnx")]
     return OnnxPrefixEngine(*sessions)
 
 
@@ -125,7 +112,7 @@ def main() -> None:
 
     checkpoint = load_checkpoint(args.model_dir / "checkpoint.pt")
     hidden, n_labels = checkpoint["hidden_size"], len(checkpoint["labels"])
-    measured = {threads: gemm_gflops(threads) for threads in (1, args.threads)}
+    measured = {threads: gemm_gflops(threads, hidden) for threads in (1, args.threads)}
     # On a shared machine a 2-thread GEMM can collapse (its threads wait on each other); threads x the 1-thread
     # rate bounds it from above, which only raises the ceiling the figures are compared with.
     gflops = max(measured[args.threads], args.threads * measured[1])
@@ -189,8 +176,9 @@ def bench_workload(workload, encoded, args, engines, runtimes, gflops, hidden, n
                 lambda e=engine, b=block_size: prefix_shared(e, parts, b, n_labels, args.threads), args.repeats
             )
             steps = sum(s.n_nodes for s in schedules)
-            report(name, "dedup + prefix sharing", block_size, output, seconds,
-                   prefix_flops(schedules, hidden, n_labels), steps, {"schedule_seconds": build})  # fmt: skip
+            flops = sum(prefix_flops(schedule, hidden, n_labels) for schedule in schedules)
+            report(name, "dedup + prefix sharing", block_size, output, seconds, flops, steps,
+                   {"schedule_seconds": build})  # fmt: skip
     return results
 
 

@@ -8,12 +8,15 @@ import pandas as pd
 
 from rnnexport.bench.classify import (
     PackedRNNRuntime,
-    flops_per_name,
     model_only_throughput,
+    naive_flops,
+    prefix_flops,
     sample_names_csv,
     seed_style_loop,
+    workload_csv,
 )
 from rnnexport.checkpoint import load_checkpoint, model_from_checkpoint
+from rnnexport.prefix import build_schedule
 from rnnexport.runtimes import TorchRuntime
 from rnnexport.text import ALPHABET, encode_ragged
 
@@ -33,10 +36,25 @@ def test_sampled_csv_is_deterministic(tmp_path):
     assert len(pd.read_csv(tmp_path / "a.csv")) == 50
 
 
-def test_flops_per_name_counts_the_recurrent_gemm_per_letter():
-    encoded = encode_ragged(["ab", "abcd", ""])
-    assert flops_per_name(encoded, 18, 128) == 3 * 2 * 128 * 128 + 2 * 128 * 18
-    assert flops_per_name(encoded, 5, 16) == 3 * 2 * 16 * 16 + 2 * 16 * 5
+def test_flops_count_one_product_per_letter_after_the_first_and_one_per_trie_node_below_level_one():
+    encoded = encode_ragged(["ab", "abcd", "", "ab", "ax"])
+    # From scratch: 1 + 3 + 1 + 1 products after each first letter, 4 readouts.
+    assert naive_flops(encoded, 128, 18) == 6 * 2 * 128 * 128 + 4 * 2 * 128 * 18
+    # Shared: nodes a, ab, abc, abcd, ax -> 4 below level 1; 3 distinct names read out.
+    assert prefix_flops(build_schedule(encoded), 16, 5) == 4 * 2 * 16 * 16 + 3 * 2 * 16 * 5
+
+
+def test_workload_files_have_the_asked_shapes(tmp_path):
+    names = ["Smith", "Li", "O'Neill", "Nguyen"]
+    w3, column = workload_csv("W3", names, 30, tmp_path)
+    assert column == "name" and all(line.startswith('"') for line in w3.read_text().splitlines())
+    w4, column = workload_csv("W4", names, 30, tmp_path)
+    lines = w4.read_bytes().split(b"\r\n")
+    assert column == "surname" and lines[0] == b"id,given,surname,city,country,score" and lines[-1] == b""
+    assert len(lines) == 32 and all(line.count(b",") == 6 for line in lines[1:-1])  # the city holds a comma
+    assert workload_csv("W4", names, 30, tmp_path)[0].read_bytes() == w4.read_bytes()  # kept, not redrawn
+    frame = pd.read_csv(w4)
+    assert list(frame.columns)[2] == "surname" and set(frame["surname"]) <= set(names)
 
 
 def test_seed_style_loop_reports_a_rate(tiny_model_dir):

@@ -61,10 +61,13 @@ def test_check_passes_on_good_artifacts(tiny_model_dir, names_csv):
     assert "0 top-1 disagreements" in result.stderr and ": ok" in result.stderr
 
 
-def test_check_exits_3_on_tampered_weights_and_still_writes(model_copy, names_csv, tmp_path):
-    tamper_onnx_weight(model_copy)
+@pytest.mark.parametrize(
+    ("tampered", "flags"), [("char_rnn_step.onnx", []), ("char_rnn.onnx", ["--no-prefix-sharing"])]
+)  # the file each path reads: prefix sharing (the default) the step graph, the per-name path the sequence graph
+def test_check_exits_3_on_tampered_weights_and_still_writes(model_copy, names_csv, tmp_path, tampered, flags):
+    tamper_onnx_weight(model_copy, tampered)
     out = tmp_path / "out.csv"
-    result = classify([str(names_csv), "-o", str(out), "--check", "--model-dir", str(model_copy)])
+    result = classify([str(names_csv), "-o", str(out), "--check", "--model-dir", str(model_copy), *flags])
     assert result.exit_code == 3
     assert "MISMATCH" in result.stderr
     assert len(read_output(out)) == len(NAMES)

@@ -158,6 +158,19 @@ def python_top_k(model_dir: Path, names: list[str], top_k: int, tmp_path: Path) 
     ]
 
 
+def assert_top_k_matches_python(names: list[str], entries: list[dict], expected: list, atol: float) -> None:
+    """A JS consumer's answers (``{"folded", "top": [{"label", "probability"}]}`` per name) against Python's
+    fold and :func:`python_top_k`: the same folded form and labels, probabilities within ``atol``."""
+    from rnnexport.text import fold
+
+    for name, entry, python in zip(names, entries, expected, strict=True):
+        assert entry["folded"] == fold(name), name
+        shown = [(item["label"], item["probability"]) for item in entry["top"]]
+        assert [label for label, _ in shown] == [label for label, _ in python], f"{name!r}: {shown} vs {python}"
+        for (label, p), (_, p_python) in zip(shown, python, strict=True):
+            assert abs(p - p_python) <= atol, f"{name!r}: P({label}) = {p}, Python says {p_python}"
+
+
 CONSUMERS = {
     "cpp": lambda cpp_binary, node_script: [str(cpp_binary)],
     "node": lambda cpp_binary, node_script: ["node", str(node_script)],

@@ -18,8 +18,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from rnnexport.text import fold
-
 from .test_embed import (
     NODE_DIR,
     REPO,
@@ -28,6 +26,7 @@ from .test_embed import (
     _model_dir,
     _run,
     _sample_names,
+    assert_top_k_matches_python,
     node_script,  # noqa: F401 (a fixture: npm ci in examples/node)
     python_top_k,
 )
@@ -98,12 +97,7 @@ def test_predictions_match_python(service, tmp_path, top_k):
     expected = python_top_k(_model_dir(), names, top_k, tmp_path)
     predictions = answer["predictions"]
     assert [p["name"] for p in predictions] == names
-    for name, prediction, python in zip(names, predictions, expected, strict=True):
-        assert prediction["folded"] == fold(name), name
-        top = [(entry["label"], entry["probability"]) for entry in prediction["top"]]
-        assert [label for label, _ in top] == [label for label, _ in python], f"{name!r}: {top} vs Python {python}"
-        for (label, p), (_, p_python) in zip(top, python, strict=True):
-            assert abs(p - p_python) <= ATOL, f"{name!r}: P({label}) = {p}, Python says {p_python}"
+    assert_top_k_matches_python(names, predictions, expected, ATOL)
     assert sum(not p["top"] for p in predictions) >= 5, "the names with no letter get an explicit empty result"
 
 

@@ -7,18 +7,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnexport.checkpoint import load_checkpoint, model_from_checkpoint
-from rnnexport.export import artifact_metadata
-from rnnexport.onnx_step import build_head_model, build_step_model
+from rnnexport.checkpoint import load_checkpoint
+from rnnexport.export import artifact_metadata, export_artifacts
+from rnnexport.export.onnx_step import build_head_model, build_step_model
 from rnnexport.prefix import MIN_ROWS, build_schedule, distinct_names, run_schedule
-from rnnexport.prefix_onnx import OnnxPrefixEngine
-from rnnexport.prefix_torch import TorchPrefixEngine
-from rnnexport.runtimes import TorchRuntime, _onnx_session
+from rnnexport.runtimes import RUNTIMES, open_reference, open_runtime
 from rnnexport.synthetic import ngram_names
 from rnnexport.text import ALPHABET, RaggedNames, encode_ragged
 from rnnexport.verify import dataset_names, generated_names, run_batched
@@ -31,7 +29,8 @@ ATOL = 1e-5
 
 def ragged(names: list[list[int]]) -> RaggedNames:
     letters = np.array([letter for name in names for letter in name], dtype=np.int64)
-    return RaggedNames(letters=letters, lengths=np.array([len(name) for name in names], dtype=np.int64))
+    lengths = np.array([len(name) for name in names], dtype=np.int64)
+    return RaggedNames(letters=letters, lengths=lengths, lost=np.zeros(len(names), dtype=np.int64))
 
 
 def reference_blocks(names: list[list[int]], block_size: int) -> list[list[tuple[int, ...]]]:
@@ -125,42 +124,71 @@ def heavy_sharing_names(count: int = 3000, seed: int = 0) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def model_dir() -> Path:
-    folder = Path(__file__).resolve().parents[1] / "exported"
-    if not (folder / "checkpoint.pt").is_file():
+def model_dir(tmp_path_factory) -> Path:
+    """The committed checkpoint exported afresh (step/head graphs, TorchScript prefix methods) and verified."""
+    checkpoint = Path(__file__).resolve().parents[1] / "exported" / "checkpoint.pt"
+    if not checkpoint.is_file():
         pytest.skip("exported/checkpoint.pt is absent (run `make train`)")
+    folder = tmp_path_factory.mktemp("prefix-model")
+    export_artifacts(checkpoint, folder, names=data_set_or_generated()[::8])
     return folder
 
 
 @pytest.fixture(scope="module")
-def engines(model_dir, tmp_path_factory) -> dict:
-    checkpoint = load_checkpoint(model_dir / "checkpoint.pt")
-    folder = tmp_path_factory.mktemp("prefix-onnx")
-    weights = {name: tensor.numpy() for name, tensor in checkpoint["state_dict"].items()}
-    onnx.save(build_step_model(weights, artifact_metadata(checkpoint)), str(folder / "char_rnn_step.onnx"))
-    onnx.save(build_head_model(weights, artifact_metadata(checkpoint)), str(folder / "char_rnn_head.onnx"))
-    sessions = [_onnx_session(folder / name, 1, "cpu") for name in ("char_rnn_step.onnx", "char_rnn_head.onnx")]
-    return {"torch": TorchPrefixEngine(model_from_checkpoint(checkpoint)), "onnx": OnnxPrefixEngine(*sessions)}
+def runtimes(model_dir) -> dict:
+    return {name: open_runtime(name, model_dir, threads=2) for name in RUNTIMES}
 
 
 def data_set_or_generated() -> list[str]:
+    """The data set's names; without it, random names of <= 12 letters (the model was trained on <= 19 letters,
+    and random 40-letter strings drift past 1e-5 in float32 on every runtime, per name too)."""
     folder = _real_names_dir()
-    return dataset_names(folder)[0] if folder else generated_names(3000)
+    return dataset_names(folder)[0] if folder else [name for name in generated_names(6000) if len(name) <= 12]
+
+
+def bench_like_names(kind: str, count: int = 4000) -> list[str]:
+    """Small versions of the bench's workloads: W1 samples the data set with repeats, W2 all distinct n-grams."""
+    names = data_set_or_generated()
+    if kind == "W1":
+        return [names[i] for i in np.random.default_rng(0).integers(len(names), size=count)]
+    return ngram_names(names, count, seed=1)
+
+
+NAME_SOURCES = {
+    "data set": data_set_or_generated,
+    "heavy sharing": heavy_sharing_names,
+    "W1-like": lambda: bench_like_names("W1"),
+    "W2-like": lambda: bench_like_names("W2"),
+}
+
+
+@pytest.fixture(scope="module")
+def reference(model_dir):
+    """float64 eager log_probs of each source's names with a letter (the per-name forward, batches of 1024)."""
+    runtime = open_reference(model_dir)
+    results = {}
+    for source, names in NAME_SOURCES.items():
+        encoded = encode_ragged(names())
+        results[source] = run_batched(runtime, encoded.select(np.flatnonzero(encoded.lengths > 0)), 1024)
+    return results
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("runtime", ["torch", "onnx"])
-@pytest.mark.parametrize("names_source", ["data set", "heavy sharing"])
-def test_prefix_shared_log_probs_match_eager_pytorch(model_dir, engines, runtime, names_source):
-    names = data_set_or_generated() if names_source == "data set" else heavy_sharing_names()
-    encoded = encode_ragged(names)
+@pytest.mark.parametrize("runtime", ["torch", "torchscript", "onnx", "onnx-cell"])
+@pytest.mark.parametrize("source", list(NAME_SOURCES))
+def test_prefix_shared_log_probs_match_the_float64_reference(runtimes, reference, runtime, source):
+    encoded = encode_ragged(NAME_SOURCES[source]())
     valid = encoded.lengths > 0
-    reference = run_batched(TorchRuntime(model_dir, verify_hash=False), encoded.select(np.flatnonzero(valid)), 1024)
+    engine = runtimes[runtime].prefix_engine()
     for block_size in BLOCK_SIZES:
-        log_probs = run_schedule(build_schedule(encoded, block_size), engines[runtime].block_log_probs, 18, 2)
+        log_probs = run_schedule(build_schedule(encoded, block_size), engine.block_log_probs, 18, 2)
         assert np.isnan(log_probs[~valid]).all()
-        assert np.abs(log_probs[valid] - reference).max() <= ATOL, block_size
-        assert (log_probs[valid].argmax(axis=1) == reference.argmax(axis=1)).all(), block_size
+        assert np.abs(log_probs[valid] - reference[source]).max() <= ATOL, block_size
+        assert (log_probs[valid].argmax(axis=1) == reference[source].argmax(axis=1)).all(), block_size
+
+
+def test_the_reference_runtime_has_no_prefix_engine(model_dir):
+    assert open_reference(model_dir).prefix_engine() is None
 
 
 # ---------------------------------------------------------------- the step graph's contract
@@ -187,7 +215,7 @@ def test_step_and_head_graphs_declare_their_contract(model_dir):
 
 def test_the_onnx_path_never_imports_torch():
     code = (
-        "import sys, rnnexport.prefix, rnnexport.prefix_onnx, rnnexport.onnx_step, rnnexport.synthetic; "
+        "import sys, rnnexport.prefix, rnnexport.prefix_onnx, rnnexport.synthetic, rnnexport.classify; "
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -205,3 +233,44 @@ def test_ngram_names_are_distinct_plausible_and_seeded():
     share = np.bincount([len(name) for name in names], minlength=41)[:41] / len(names)
     expected = np.bincount([len(name) for name in seed_names], minlength=41)[:41] / len(seed_names)
     assert 0.5 * np.abs(share - expected).sum() < 0.1  # total variation distance of the length distributions
+
+
+# ---------------------------------------------------------------- classify's default path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["onnx", "torchscript"])
+def test_classify_shares_prefixes_by_default_and_agrees_with_the_per_name_path(model_dir, tmp_path, runtime):
+    """The installed CLI on a W4-like file (6 columns, CRLF, quoted commas, the name 3rd): --check passes with
+    prefix sharing, and the written probabilities match --no-prefix-sharing's within rounding."""
+    from rnnexport.bench.classify import workload_csv
+
+    names = [*bench_like_names("W1", 3000), "", "12", "Abcdefghijklmnopqrs"]
+    source, column = workload_csv("W4", names, 6000, tmp_path)
+    executable = Path(sys.executable).parent / "rnnexport"
+    outputs = {}
+    for flag in ("--prefix-sharing", "--no-prefix-sharing"):
+        outputs[flag] = tmp_path / f"out{flag}.csv"
+        args = [str(executable), "classify", str(source), "-o", str(outputs[flag]), "--runtime", runtime,
+                "--model-dir", str(model_dir), "--column", column, "--check", "--quiet", flag]  # fmt: skip
+        result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "ok" in result.stderr.splitlines()[-1]
+    shared, per_name = (pd.read_csv(outputs[flag], keep_default_na=False) for flag in outputs)
+    assert shared["language"].tolist() == per_name["language"].tolist()
+    assert shared.drop(columns="probability").equals(per_name.drop(columns="probability"))
+    probabilities = [pd.to_numeric(frame["probability"], errors="coerce") for frame in (shared, per_name)]
+    without_letter = encode_ragged(pd.read_csv(source, keep_default_na=False)[column]).lengths == 0
+    assert np.allclose(*probabilities, atol=1e-4, equal_nan=True)
+    assert without_letter.any() and (probabilities[0].isna() == without_letter).all()
+
+
+def test_the_onnx_runtime_shares_prefixes_without_importing_torch(model_dir):
+    code = (
+        "import sys; from rnnexport.runtimes import open_runtime; from rnnexport.classify import ClassifyOptions, "
+        "predict_chunk_log_probs; from rnnexport.text import encode_ragged; "
+        f"runtime = open_runtime('onnx', {str(model_dir)!r}); "
+        "log_probs = predict_chunk_log_probs(runtime, encode_ragged(['Abe', 'Abel', '']), ClassifyOptions()); "
+        "assert runtime.prefix_engine() is not None and log_probs.shape == (3, 18); sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

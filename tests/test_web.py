@@ -18,9 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from rnnexport.text import fold
-
-from .test_embed import REPO, _check, _model_dir, _run, _sample_names, classify_with_python, npm_ci, python_top_k
+from .test_embed import (
+    REPO,
+    _check,
+    _model_dir,
+    _run,
+    _sample_names,
+    assert_top_k_matches_python,
+    classify_with_python,
+    npm_ci,
+    python_top_k,
+)
 
 pytestmark = pytest.mark.web
 
@@ -100,12 +108,7 @@ def test_typed_names_top3_match_python(page_run, tmp_path):
     typed = page_run["shown"]["typed"]
     expected = python_top_k(_model_dir(), TYPED, 3, tmp_path)
     assert [entry["name"] for entry in typed] == TYPED
-    for name, entry, python in zip(TYPED, typed, expected, strict=True):
-        assert entry["folded"] == fold(name), name
-        shown = [(item["label"], item["probability"]) for item in entry["top"]]
-        assert [label for label, _ in shown] == [label for label, _ in python], f"{name!r}: {shown} vs {python}"
-        for (label, p), (_, p_python) in zip(shown, python, strict=True):
-            assert abs(p - p_python) <= ATOL, f"{name!r}: P({label}) = {p}, Python says {p_python}"
+    assert_top_k_matches_python(TYPED, typed, expected, ATOL)
     assert any(not entry["top"] for entry in typed) and any(entry["top"] for entry in typed)
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..prefix import PrefixSchedule
 from ..runtimes import Runtime
+from ..synthetic import ngram_names
 from ..text import RaggedNames, encode_ragged, fold
 
 
@@ -179,26 +181,38 @@ def gemm_gflops(threads: int, hidden: int, repeats: int = 200) -> float:
     return 2 * GEMM_ROWS * hidden * hidden / statistics.median(timings) / 1e9
 
 
-def flops_per_name(encoded: RaggedNames, n_labels: int, hidden: int) -> float:
-    """Recurrent GEMM per letter (2·H·H) plus the readout (2·H·L); the input projection is a row lookup."""
-    return float(encoded.lengths[encoded.lengths > 0].mean()) * 2 * hidden * hidden + 2 * hidden * n_labels
+def model_flops(products: int, readouts: int, hidden: int, n_labels: int) -> float:
+    """The one FLOP count of the bench: 2·H·H per recurrent product plus 2·H·L per readout (the input projection
+    is a row lookup; h_0 = 0, so a name's first letter takes no product)."""
+    return float(products) * 2 * hidden * hidden + float(readouts) * 2 * hidden * n_labels
+
+
+def naive_flops(encoded: RaggedNames, hidden: int, n_labels: int) -> float:
+    """Every name with a letter computed from scratch: one product per letter after the first, one readout."""
+    lengths = encoded.lengths[encoded.lengths > 0]
+    return model_flops(int((lengths - 1).sum()), len(lengths), hidden, n_labels)
+
+
+def prefix_flops(schedule: PrefixSchedule, hidden: int, n_labels: int) -> float:
+    """What prefix sharing computes: one product per trie node below level 1, one readout per distinct name."""
+    products = sum(block.n_nodes - block.levels[0].n_nodes for block in schedule.blocks)
+    return model_flops(products, len(schedule.distinct.lcp), hidden, n_labels)
 
 
 QUOTED_TARGET = 1.3  # issue 10: a fully quoted file within 1.3x of the same file unquoted
 
 
-def quoting_pair(csv_path: Path, rows: int, model_dir: Path, report: Callable[[str], None]) -> dict:
-    """classify --runtime onnx on the same names unquoted and fully quoted (csv.QUOTE_ALL), side by side."""
-    quoted_path = csv_path.with_name(f"{csv_path.stem}-quoted.csv")
-    pd.read_csv(csv_path, dtype=str, keep_default_na=False).to_csv(quoted_path, index=False, quoting=csv.QUOTE_ALL)
-    unquoted = classify_throughput(csv_path, rows, "onnx", model_dir, [])
-    quoted = classify_throughput(quoted_path, rows, "onnx", model_dir, [])
-    quoted_path.unlink()
-    ratio = quoted.seconds / unquoted.seconds
-    verdict = "meets" if ratio <= QUOTED_TARGET else "MISSES"
-    report(f"  unquoted {unquoted.seconds:.2f} s, fully quoted {quoted.seconds:.2f} s: {ratio:.2f}x ({verdict} the "
-           f"{QUOTED_TARGET}x target)")  # fmt: skip
-    return {"unquoted_seconds": unquoted.seconds, "quoted_seconds": quoted.seconds, "ratio": ratio}
+def quoting_ratio(workloads: dict, report: Callable[[str], None]) -> dict:
+    """Issue 10's target from this run: W3 (W1 with every field quoted) against W1, onnx with prefix sharing,
+    end to end; a ratio of seconds, within QUOTED_TARGET."""
+
+    def seconds(kind: str) -> float:
+        rows = workloads[kind]["end_to_end"]
+        return next(r["seconds"] for r in rows if r["runtime"] == "onnx" and r["prefix_sharing"])
+
+    ratio = seconds("W3") / seconds("W1")
+    report(f"quoted (W3) / unquoted (W1) wall time, onnx: {ratio:.2f} (target <= {QUOTED_TARGET})")
+    return {"quoted_over_unquoted": ratio, "target": QUOTED_TARGET, "met": ratio <= QUOTED_TARGET}
 
 
 def timed(function: Callable[[], Measurement], report: Callable[[str], None]) -> Measurement:
@@ -207,48 +221,133 @@ def timed(function: Callable[[], Measurement], report: Callable[[str], None]) ->
     return measurement
 
 
+WORKLOADS = {
+    "W1": "names sampled from the data set (repeats)",
+    "W2": "distinct n-gram names (synthetic.ngram_names)",
+    "W3": "W1 with every field quoted",
+    "W4": "W1 as 6 columns, CRLF, the name 3rd (--column surname)",
+}
+# End to end runs per workload (each with prefix sharing on and off); W1 also runs eager torch.
+E2E_RUNTIMES = {"W1": ("onnx", "torchscript", "torch"), "W2": ("onnx", "torchscript"),
+                "W3": ("onnx", "torchscript"), "W4": ("onnx", "torchscript")}  # fmt: skip
+MODEL_PART_RUNTIMES = ("onnx", "torchscript")
+
+
+def workload_csv(kind: str, names: list[str], rows: int, workdir: Path, seed: int = 0) -> tuple[Path, str]:
+    """The CSV of workload ``kind`` and its name column; kept in ``workdir`` (W2's 1M n-gram draws take ~1 min)."""
+    path = workdir / f"{kind}-{rows}-seed{seed}.csv"
+    column = "surname" if kind == "W4" else "name"
+    if not path.is_file():
+        chosen = ngram_names(names, rows, seed=seed) if kind == "W2" else sample_names(names, rows, seed)
+        frame = pd.DataFrame({"id": np.arange(rows), column: np.asarray(chosen, dtype=object)})
+        options: dict = {"index": False}
+        if kind == "W3":
+            options["quoting"] = csv.QUOTE_ALL
+        if kind == "W4":
+            frame.insert(1, "given", "Ann")
+            frame[["city", "country", "score"]] = ["Lyon, Rhône", "FR", 0.5]
+            options["lineterminator"] = "\r\n"
+        frame.to_csv(path.with_suffix(".tmp"), **options)
+        path.with_suffix(".tmp").replace(path)
+    return path, column
+
+
+def model_part(runtime: Runtime, encoded: RaggedNames, prefix_sharing: bool, hidden: int) -> dict:
+    """In process, per chunk as classify streams them: seconds of the schedule build and of the model calls,
+    and the FLOPs computed (rnnexport.prefix; or per name in length batches)."""
+    from ..classify import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS, predict_log_probs
+    from ..prefix import build_schedule, run_schedule
+
+    n_labels, build_seconds, model_seconds, flops = len(runtime.labels), 0.0, 0.0, 0.0
+    warm_up = encoded.select(np.arange(min(5_000, len(encoded.lengths))))  # sessions opened, JIT profiled
+    for _ in range(3):
+        run_schedule(build_schedule(warm_up), runtime.prefix_engine().block_log_probs, n_labels)
+        predict_log_probs(runtime, warm_up, n_labels, DEFAULT_BATCH_SIZE)
+    for start in range(0, len(encoded.lengths), DEFAULT_CHUNK_ROWS):
+        chunk = encoded.select(np.arange(start, min(start + DEFAULT_CHUNK_ROWS, len(encoded.lengths))))
+        started = time.perf_counter()
+        if prefix_sharing:
+            schedule = build_schedule(chunk)
+            built = time.perf_counter()
+            run_schedule(schedule, runtime.prefix_engine().block_log_probs, n_labels, runtime.parallel_calls)
+            flops += prefix_flops(schedule, hidden, n_labels)
+        else:
+            built = started
+            predict_log_probs(runtime, chunk, n_labels, DEFAULT_BATCH_SIZE)
+            flops += naive_flops(chunk, hidden, n_labels)
+        build_seconds += built - started
+        model_seconds += time.perf_counter() - built
+    return {"build_seconds": build_seconds, "model_seconds": model_seconds, "flops": flops}
+
+
+def gemm_rate(threads: int, hidden: int) -> tuple[float, dict]:
+    """GFLOP/s the ceilings use: the measured ``threads``-thread rate, or threads x the 1-thread rate if higher
+    (on a shared machine a multi-thread GEMM can collapse; the higher bound only makes the ratios stricter)."""
+    measured = {t: gemm_gflops(t, hidden) for t in sorted({1, threads})}
+    return max(measured[threads], threads * measured[1]), measured
+
+
 def run_classify_bench(model_dir: Path, workdir: Path, names: list[str], rows: int, report) -> dict:
     """Everything `rnnexport bench` measures, as a dict (also written to bench/results.json by the CLI)."""
     from ..checkpoint import load_checkpoint, model_from_checkpoint
+    from ..runtimes import open_runtime, use_one_intra_op_thread
 
     workdir.mkdir(parents=True, exist_ok=True)
     threads = os.cpu_count() or 1
-    csv_path = sample_names_csv(names, rows, workdir / f"names-{rows}.csv")
     checkpoint = load_checkpoint(model_dir / "checkpoint.pt")
     model = model_from_checkpoint(checkpoint)
-    alphabet = checkpoint["alphabet"]
-    encoded = encode_ragged(pd.read_csv(csv_path, dtype=str, keep_default_na=False)["name"], alphabet)
-    results: dict = {"rows": rows, "threads": threads, "measurements": []}
-    report(f"baselines on {rows:,} names ({threads} cores):")
-    sample = [str(n) for n in pd.read_csv(csv_path, nrows=20_000, dtype=str)["name"]]
-    seed = timed(lambda: seed_style_loop(model, sample, alphabet), report)
-    packed = timed(lambda: in_process_throughput("torch.nn.RNN packed", PackedRNNRuntime(model, threads),
-                                                 csv_path, rows), report)  # fmt: skip
-    gflops = {t: gemm_gflops(t, model.hidden_size) for t in sorted({1, threads})}
-    per_name = flops_per_name(encoded, len(checkpoint["labels"]), model.hidden_size)
-    ceiling = gflops[threads] * 1e9 / per_name
-    report(f"  GEMM: {gflops} GFLOP/s; {per_name / 1e3:.0f} kFLOP per name -> ceiling {ceiling:,.0f} names/s")
-    results.update(gemm_gflops=gflops, flops_per_name=per_name, gemm_ceiling_names_per_second=ceiling)
-    report("classify, end to end CSV -> CSV:")
-    runs = [("onnx", []), ("onnx", ["--onnx-graph", "cell"]), ("torchscript", []), ("torch", [])]
-    for runtime, extra in runs:
-        measured = timed(lambda r=runtime, e=extra: classify_throughput(csv_path, rows, r, model_dir, e), report)
-        measured.note = (
-            f"{measured.names_per_second / seed.names_per_second:.0f}x seed loop, "
-            f"{measured.names_per_second / packed.names_per_second:.2f}x nn.RNN, "
-            f"{measured.names_per_second / ceiling:.0%} of GEMM ceiling"
-        )
-        results["measurements"].append(measured.__dict__)
-    results["quoting"] = quoting_pair(csv_path, rows, model_dir, report)
-    for model_threads in sorted({1, threads}):
-        model_only = timed(lambda t=model_threads: model_only_throughput(model_dir, encoded, t), report)
-        model_only.note = f"{model_only.names_per_second / ceiling:.0%} of GEMM ceiling"
-        results["measurements"].append(model_only.__dict__)
-    results["measurements"] += [seed.__dict__, packed.__dict__]
+    hidden, n_labels, alphabet = model.hidden_size, len(checkpoint["labels"]), checkpoint["alphabet"]
+    results: dict = {"rows": rows, "threads": threads, "load_average": os.getloadavg(), "workloads": {}}
+    report(f"baselines ({threads} cores, load average {os.getloadavg()[0]:.1f}):")
+    seed = timed(lambda: seed_style_loop(model, sample_names(names, 20_000), alphabet), report)
+    gflops, measured = gemm_rate(threads, hidden)
+    report(f"  GEMM [{GEMM_ROWS},{hidden}]x[{hidden},{hidden}]: {measured} GFLOP/s; ceilings use {gflops:.1f}")
+    results.update(gemm_gflops=gflops, gemm_measured=measured, seed_loop=seed.__dict__)
+    w1_path, _ = workload_csv("W1", names, rows, workdir)
+    packed = timed(lambda: in_process_throughput("torch.nn.RNN packed (W1, per name)", PackedRNNRuntime(model, threads),
+                                                 w1_path, rows), report)  # fmt: skip
+    results["nn_rnn_packed"] = packed.__dict__
+    use_one_intra_op_thread()
+    runtimes = {name: open_runtime(name, model_dir, threads=threads) for name in MODEL_PART_RUNTIMES}
+    for kind, description in WORKLOADS.items():
+        csv_path, column = workload_csv(kind, names, rows, workdir)
+        encoded = encode_ragged(pd.read_csv(csv_path, dtype=str, keep_default_na=False)[column], alphabet)
+        ceiling = gflops * 1e9 * rows / naive_flops(encoded, hidden, n_labels)
+        report(f"{kind} ({description}), {rows:,} rows: naive GEMM ceiling {ceiling:,.0f} names/s")
+        entry: dict = {"description": description, "naive_ceiling_names_per_second": ceiling, "end_to_end": []}
+        for runtime in E2E_RUNTIMES[kind]:
+            for prefix_sharing in (True, False):
+                extra = ["--column", column] + ([] if prefix_sharing else ["--no-prefix-sharing"])
+                measured_run = classify_throughput(csv_path, rows, runtime, model_dir, extra)
+                row = {"runtime": runtime, "prefix_sharing": prefix_sharing, **measured_run.__dict__,
+                       "x_naive_ceiling": measured_run.names_per_second / ceiling,
+                       "x_seed_loop": measured_run.names_per_second / seed.names_per_second}  # fmt: skip
+                entry["end_to_end"].append(row)
+                report(f"  {runtime:<11} prefix {'on ' if prefix_sharing else 'off'} {row['names_per_second']:>10,.0f}"
+                       f" names/s  {row['x_naive_ceiling']:.2f}x ceiling  {row['x_seed_loop']:,.0f}x seed  "
+                       f"peak RSS {row['peak_rss_mb']:.0f} MB  load {os.getloadavg()[0]:.1f}")  # fmt: skip
+        entry["model_part"] = _model_parts(runtimes, encoded, hidden, gflops, report)
+        results["workloads"][kind] = entry
+    results["quoting"] = quoting_ratio(results["workloads"], report)
     tiny = sample_names_csv(names, 10, workdir / "names-10.csv")
     results["cold_start_seconds"] = cold_start(tiny, model_dir)
     report(f"cold start, 10 rows, --runtime onnx: {results['cold_start_seconds']:.3f} s (median of 5)")
     return results
+
+
+def _model_parts(runtimes: dict, encoded: RaggedNames, hidden: int, gflops: float, report) -> list[dict]:
+    """The model part of each in-process runtime, prefix sharing on and off, with its kernel efficiency."""
+    rows = []
+    for name, runtime in runtimes.items():
+        for prefix_sharing in (True, False):
+            part = model_part(runtime, encoded, prefix_sharing, hidden)
+            part.update(runtime=name, prefix_sharing=prefix_sharing,
+                        kernel_efficiency=part["flops"] / part["model_seconds"] / (gflops * 1e9))  # fmt: skip
+            rows.append(part)
+            report(f"  model part {name:<11} prefix {'on ' if prefix_sharing else 'off'} build "
+                   f"{part['build_seconds']:.2f} s  model {part['model_seconds']:.2f} s  "
+                   f"{part['flops'] / 1e9:.1f} GFLOP  kernel efficiency {part['kernel_efficiency']:.0%}")  # fmt: skip
+    return rows
 
 
 def memory_scaling(model_dir: Path, workdir: Path, names: list[str], report, sizes=(1_000_000, 5_000_000)) -> dict:

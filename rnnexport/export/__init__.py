@@ -20,7 +20,9 @@ from .manifest import (
     FOLD_TABLE_FILE,
     MANIFEST_NAME,
     ONNX_CELL_FILE,
+    ONNX_HEAD_FILE,
     ONNX_SEQUENCE_FILE,
+    ONNX_STEP_FILE,
     PARITY_FILE,
     TORCHSCRIPT_FILE,
     artifact_metadata,
@@ -91,10 +93,12 @@ def export_artifacts(
 
 
 def write_artifacts(checkpoint: dict, folder: Path) -> None:
-    """The TorchScript archive, both ONNX graphs and the fold table of ``checkpoint``, written into ``folder``."""
+    """The TorchScript archive, the ONNX graphs (sequence, cell, prefix step and head) and the fold table of
+    ``checkpoint``, written into ``folder``."""
     from ..checkpoint import model_from_checkpoint
     from .onnx_cell import write_onnx_cell
     from .onnx_sequence import write_onnx_sequence
+    from .onnx_step import write_onnx_step_and_head
     from .torchscript import write_torchscript
 
     model = model_from_checkpoint(checkpoint)
@@ -102,4 +106,5 @@ def write_artifacts(checkpoint: dict, folder: Path) -> None:
     write_torchscript(model, metadata, folder / TORCHSCRIPT_FILE)
     write_onnx_cell(model, metadata, folder / ONNX_CELL_FILE)
     write_onnx_sequence(model, metadata, folder / ONNX_SEQUENCE_FILE)
+    write_onnx_step_and_head(model, metadata, folder / ONNX_STEP_FILE, folder / ONNX_HEAD_FILE)
     write_fold_table(folder / FOLD_TABLE_FILE, checkpoint["alphabet"], checkpoint["fold"])

@@ -13,6 +13,8 @@ MANIFEST_NAME = "manifest.json"
 TORCHSCRIPT_FILE = "char_rnn.pt"
 ONNX_SEQUENCE_FILE = "char_rnn.onnx"
 ONNX_CELL_FILE = "char_rnn_cell.onnx"
+ONNX_STEP_FILE = "char_rnn_step.onnx"  # prefix-shared evaluation: one trie level (rnnexport/onnx_step.py)
+ONNX_HEAD_FILE = "char_rnn_head.onnx"  # its readout
 FOLD_TABLE_FILE = "fold_table.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 PARITY_FILE = "parity.json"
@@ -129,7 +131,13 @@ def _torchscript_io(n_labels: int) -> dict:
             {"name": "lengths", "dtype": "int64", "shape": ["B"]},
         ],
         "outputs": [{"name": "log_probs", "dtype": "float32", "shape": ["B", n_labels]}],
-        "methods": ["forward(indices, lengths)", "predict_names(List[str])", "hidden_states(indices)"],
+        "methods": [
+            "forward(indices, lengths)",
+            "predict_names(List[str])",
+            "hidden_states(indices)",
+            "prefix_step(hidden, parent, letter)",
+            "prefix_head(hidden)",
+        ],
         "extra_files": ["metadata.json"],
     }
 
@@ -152,6 +160,8 @@ def build_manifest(out_dir: Path, checkpoint: dict, parity: dict) -> dict:
         TORCHSCRIPT_FILE: file_entry(out_dir / TORCHSCRIPT_FILE, **_torchscript_io(n_labels)),
         ONNX_CELL_FILE: file_entry(out_dir / ONNX_CELL_FILE, **_onnx_io(out_dir / ONNX_CELL_FILE)),
         ONNX_SEQUENCE_FILE: file_entry(out_dir / ONNX_SEQUENCE_FILE, **_onnx_io(out_dir / ONNX_SEQUENCE_FILE)),
+        ONNX_STEP_FILE: file_entry(out_dir / ONNX_STEP_FILE, **_onnx_io(out_dir / ONNX_STEP_FILE)),
+        ONNX_HEAD_FILE: file_entry(out_dir / ONNX_HEAD_FILE, **_onnx_io(out_dir / ONNX_HEAD_FILE)),
         FOLD_TABLE_FILE: file_entry(out_dir / FOLD_TABLE_FILE, format="json"),
         CHECKPOINT_FILE: file_entry(out_dir / CHECKPOINT_FILE, format="torch.save dict (weights_only)"),
     }

@@ -25,6 +25,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .manifest import SEQUENCE_IR_VERSION, SEQUENCE_OPSET
+from .onnx_step import input_table  # one definition for the sequence and step graphs
 
 
 def _step_body(hidden_size: int, masked: bool) -> onnx.GraphProto:
@@ -82,10 +83,8 @@ def _scan_branch(hidden_size: int, masked: bool) -> onnx.GraphProto:
 
 
 def _initializers(weights: dict[str, np.ndarray]) -> list[onnx.TensorProto]:
-    # Row i is u(one_hot(i)) + both biases: the input projection becomes a Gather.
-    input_table = (weights["u.weight"].T + weights["u.bias"] + weights["w.bias"]).astype(np.float32)
     arrays = {
-        "input_table": input_table,
+        "input_table": input_table(weights),  # the input projection becomes a Gather
         "w_transposed": np.ascontiguousarray(weights["w.weight"].T),
         "v_transposed": np.ascontiguousarray(weights["v.weight"].T),
         "v_bias": weights["v.bias"],

@@ -42,6 +42,20 @@ class ScriptableCharRNN(CharRNN):
         return torch.stack(states)
 
     @torch.jit.export
+    def prefix_step(self, hidden: torch.Tensor, parent: torch.Tensor, letter: torch.Tensor) -> torch.Tensor:
+        """One trie level of prefix-shared evaluation (rnnexport/prefix.py), the maths of ``forward``'s step:
+        hidden float32 (parents, H) (level 1: one zero row), parent int64 (nodes,) (level 1: all 0), letter
+        int64 (nodes,) -> tanh(hidden[parent] @ W^T + input_table[letter]), float32 (nodes, H)."""
+        table = self.u.weight.t() + (self.u.bias + self.w.bias)  # (57, H): as in forward
+        parents = hidden.index_select(0, parent)
+        return torch.tanh(torch.addmm(table.index_select(0, letter), parents, self.w.weight.t()))
+
+    @torch.jit.export
+    def prefix_head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The readout where names end: hidden float32 (batch, H) -> log-probs (batch, L)."""
+        return self.readout(hidden)
+
+    @torch.jit.export
     def predict_names(self, names: List[str]) -> torch.Tensor:  # noqa: UP006
         """Names already folded to the alphabet -> log-probs (B, L); a blank name gets a NaN row.
 

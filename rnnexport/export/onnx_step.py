@@ -15,11 +15,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .onnx_graph import IR_VERSION, OPSET, set_metadata
+from .manifest import SEQUENCE_IR_VERSION, SEQUENCE_OPSET
 
 
 def input_table(weights: dict[str, np.ndarray]) -> np.ndarray:
@@ -28,9 +30,11 @@ def input_table(weights: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _model(graph: onnx.GraphProto, doc: str, metadata: dict[str, str]) -> onnx.ModelProto:
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="rnnexport",
-                              doc_string=doc)  # fmt: skip
-    model.ir_version = IR_VERSION
+    from .onnx_sequence import set_metadata  # onnx_sequence imports input_table from here
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", SEQUENCE_OPSET)],
+                              producer_name="rnnexport", doc_string=doc)  # fmt: skip
+    model.ir_version = SEQUENCE_IR_VERSION  # the sequence graph's IR and opset: what old runtimes load
     set_metadata(model, metadata)
     onnx.checker.check_model(model, full_check=True)
     return model
@@ -80,3 +84,10 @@ def build_head_model(weights: dict[str, np.ndarray], metadata: dict[str, str]) -
     )  # fmt: skip
     doc = "Character RNN readout: hidden float32 [batch, H] -> log_probs float32 [batch, n_labels]."
     return _model(graph, doc, metadata)
+
+
+def write_onnx_step_and_head(model, metadata: dict[str, str], step_path: Path, head_path: Path) -> None:
+    """Both graphs of prefix-shared evaluation from a CharRNN's weights."""
+    weights = {name: tensor.detach().numpy().astype(np.float32) for name, tensor in model.state_dict().items()}
+    onnx.save_model(build_step_model(weights, metadata), str(step_path))
+    onnx.save_model(build_head_model(weights, metadata), str(head_path))
