@@ -236,6 +236,6 @@ def test_stdout_streams_and_the_exit_status_reports_a_late_failure(work, tiny_mo
     (work / "late.csv").write_bytes(NAMES.encode("utf-8") + b"Bad\xff\n")
     result = run_cli(classify_args(tiny_model_dir, "late.csv", "--chunk-rows", "1"), work)
     assert result.returncode == 1
-    assert "line 5 is not valid utf-8" in one_error_line(result.stderr)
+    assert "line 5 is not valid UTF-8" in one_error_line(result.stderr)  # after valid UTF-8 letters: "mixes encodings"
     assert result.stdout.startswith("name,language,probability\nSmith,")
     assert "written as they are classified" in run_cli(["classify", "--help"], work).stdout.replace("\n", " ")
