@@ -252,7 +252,7 @@ def classify_partition(
     """One partition through the local engine's per-chunk steps, on this worker's cached runtime: its CSV bytes,
     or with ``frame_columns`` (parquet output: the columns' names) a frame."""
     reader = RecordReader(io.BytesIO(partition.records()), layout.source, layout.delimiter, partition.chunk_rows,
-                          start=partition.start)  # fmt: skip
+                          start=partition.start, ends_input=False)  # fmt: skip
     utf8_check = Utf8Check(layout.source, partition.seen_multibyte) if partition.data is None else None
     runtime = worker_runtime(ref)
     outputs, frames, counts = [], [], ClassifySummary()

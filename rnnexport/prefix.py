@@ -312,7 +312,10 @@ def build_schedule(encoded: RaggedNames, block_size: int = DEFAULT_BLOCK_SIZE) -
 
 
 def scatter_rows(distinct_log_probs: np.ndarray, inverse: np.ndarray) -> np.ndarray:
-    """float32 [B, L]: each row's distinct name's log_probs; NaN for rows with no letter (inverse -1)."""
+    """float32 [B, L]: each row's distinct name's log_probs; NaN for rows with no letter (inverse -1), also when
+    no row has one (``distinct_log_probs`` [0, L])."""
+    if not len(distinct_log_probs):
+        return np.full((len(inverse), distinct_log_probs.shape[1]), np.nan, dtype=np.float32)
     result = distinct_log_probs[np.maximum(inverse, 0)]
     result[inverse < 0] = np.nan
     return result

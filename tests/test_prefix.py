@@ -115,12 +115,14 @@ def test_prefix_sharing_takes_fewer_steps_on_the_data_set(real_names_dir):
 
 
 def heavy_sharing_names(count: int = 3000, seed: int = 0) -> list[str]:
-    """Names built from few stems and a 3-letter alphabet: deep shared prefixes, many duplicates."""
+    """Names built from few stems and a 3-letter alphabet: deep shared prefixes, many duplicates. At most 19
+    letters, the data set's longest: past that, float32 drifts beyond 1e-5 of float64 on every runtime and on the
+    per-name path too (a property of the model, not of sharing; the trie tests cover longer names)."""
     rng = np.random.default_rng(seed)
-    stems = ["", "Mac", "Kowal", "Nakamu", "Van ", "Abcdefghijklmnopqrstuvwxyz"]
+    stems = ["", "Mac", "Kowal", "Nakamu", "Van ", "Abcdefgh"]
     tails = ["".join(rng.choice(list("abn"), size=rng.integers(0, 12))) for _ in range(count // 3)]
     names = [stems[rng.integers(len(stems))] + tails[rng.integers(len(tails))] for _ in range(count)]
-    return [*names, "", "A", "A" * 70, "A" * 70 + "b"]
+    return [*names, "", "A", "A" * 19, "A" * 18 + "b"]
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +139,12 @@ def model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def runtimes(model_dir) -> dict:
     return {name: open_runtime(name, model_dir, threads=2) for name in RUNTIMES}
+
+
+def test_a_chunk_where_no_name_has_a_letter_gets_no_prediction():
+    encoded = encode_ragged(["", "123", "\U0001f600", "   "])
+    log_probs = run_schedule(build_schedule(encoded), lambda block: np.zeros((block.n_names, 18), np.float32), 18)
+    assert log_probs.shape == (4, 18) and np.isnan(log_probs).all()
 
 
 def data_set_or_generated() -> list[str]:

@@ -463,8 +463,11 @@ class RecordReader:
 
     def __init__(self, stream: BinaryIO, source: str, delimiter: str = ",", chunk_rows: int = DEFAULT_CHUNK_ROWS,
                  chunk_bytes: int = DEFAULT_CHUNK_BYTES, read_block: int | None = None,
-                 start: StreamPosition | None = None):  # fmt: skip
+                 start: StreamPosition | None = None, ends_input: bool = True):  # fmt: skip
         self.stream, self.source, self.delimiter = stream, source, check_delimiter(delimiter)
+        # ``ends_input``: the stream's end is the input's end, where a final Ctrl-Z is dropped (not so for a
+        # Dask partition's records, already read up to there by the driver's reader)
+        self.ends_input = ends_input
         self.chunk_rows, self.chunk_bytes, self.read_block = chunk_rows, chunk_bytes, read_block or READ_BLOCK
         self.pending = b""  # the start of a record not yet complete
         self.ready: deque[_Piece] = deque()
@@ -524,7 +527,7 @@ class RecordReader:
         block = self.stream.read(max(self.read_block, len(self.pending)))
         self.finished = not block
         data = self.pending + block
-        if self.finished and data.endswith(b"\x1a"):
+        if self.finished and self.ends_input and data.endswith(b"\x1a"):
             data = data[:-1]  # a DOS end-of-file mark
         try:
             scan = scan_records(data, self.delimiter, self.finished)
