@@ -91,9 +91,10 @@ def test_local_cluster_matches_local_engine(cluster, tiny_model_dir, tmp_path):
     seen = {}
 
     def on_rows(count: int) -> None:
-        # Mid-run, each worker holds its runtime in its own local folder, not the driver's model folder.
-        if not seen:
-            seen.update(client.run(runtime_folders_on_worker))
+        # Mid-run, each worker that has started a partition holds its runtime in its own local folder, not the
+        # driver's model folder. Asked after every partition: a worker may not have started one yet.
+        for worker, (local_directory, folders) in client.run(runtime_folders_on_worker).items():
+            seen.setdefault(worker, (local_directory, set()))[1].update(folders)
         seen["rows"] = seen.get("rows", 0) + count
 
     summary = classify_csv_dask(
@@ -104,14 +105,15 @@ def test_local_cluster_matches_local_engine(cluster, tiny_model_dir, tmp_path):
     assert (summary.rows, summary.skipped, summary.column) == (expected.rows, expected.skipped, "name")
     assert summary.skipped > 0 and summary.runtime == "onnx"
     assert seen.pop("rows") == 3000
+    assert any(folders for _, folders in seen.values()), "a worker loaded the model"
     for local_directory, folders in seen.values():
-        assert folders and all(folder.startswith(local_directory) for folder in folders)
+        assert all(folder.startswith(local_directory) for folder in folders)
 
 
 # A lambda travels by value to the workers (they cannot import this test module); sys is there already.
 runtime_folders_on_worker = lambda dask_worker: (  # noqa: E731
     dask_worker.local_directory,
-    sorted(str(folder) for folder, _ in sys.modules["rnnexport.dask_engine"]._RUNTIMES.values()),
+    sorted(str(folder) for folder, _ in getattr(sys.modules.get("rnnexport.dask_engine"), "_RUNTIMES", {}).values()),
 )
 
 
