@@ -118,12 +118,6 @@ def _remove_leftover(path: Path, target: Path) -> None:
             path.unlink()
 
 
-def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
-
-
 def _create_partial(target: Path) -> tuple[int, Path]:
     """An empty partial next to ``target``: the target's mode (and owner, as root) if it exists, else 0666
     less the umask."""

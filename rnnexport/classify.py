@@ -356,17 +356,6 @@ def chunk_output(prepared: PreparedChunk, log_probs: np.ndarray, layout: ChunkLa
     return insert_before_line_ends(chunk, fields, record_lengths), len(lengths)
 
 
-def classify_chunks(chunks: Iterator[RecordChunk], layout: ChunkLayout, utf8_check: Utf8Check | None,
-                    runtime: Runtime) -> Iterator[tuple[np.ndarray, ClassifySummary]]:  # fmt: skip
-    """Each chunk's output bytes and counts, one after the other (a Dask worker's loop)."""
-    for chunk in chunks:
-        prepared = prepare_chunk(chunk, layout, utf8_check)
-        output, rows = chunk_output(prepared, chunk_log_probs(prepared, runtime, layout), layout)
-        counts = ClassifySummary()
-        counts.add(len(prepared.rows), rows, len(chunk.starts) - len(prepared.rows), prepared.skipped, prepared.lost)
-        yield output, counts
-
-
 # --- the local engine -------------------------------------------------------------------------------------------------
 
 

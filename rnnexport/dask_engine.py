@@ -146,18 +146,6 @@ def model_files(model_dir: Path, runtime: str, verify_hash: bool) -> tuple[dict[
     return files, digest
 
 
-class LabelsOnly(Runtime):
-    """A runtime without a model (uniform log-probs): the output schema, and replays of the local engine's checks."""
-
-    name = "labels-only"
-
-    def __init__(self, labels: list[str]):
-        self.labels = labels
-
-    def log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        return np.full((indices.shape[1], len(self.labels)), -np.log(len(self.labels)), dtype=np.float32)
-
-
 def model_vocabulary(model_dir: Path, runtime: str, verify_hash: bool) -> tuple[list[str], str]:
     """Labels and alphabet from manifest.json, else from the runtime itself (only without a usable manifest)."""
     with contextlib.suppress(ArtifactError, KeyError, TypeError):

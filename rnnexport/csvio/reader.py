@@ -17,7 +17,6 @@ from ..errors import InputError
 from .records import (
     DEFAULT_CHUNK_BYTES,
     DEFAULT_CHUNK_ROWS,
-    DELIMITERS,
     READ_BLOCK,
     RecordChunk,
     RecordReader,
@@ -119,10 +118,6 @@ class CsvInput:
     transcoded: bool
     reader: RecordReader
     utf8_check: Utf8Check | None
-
-    @property
-    def delimiter_name(self) -> str:
-        return DELIMITERS[self.delimiter]
 
     def chunks(self) -> Iterator[RecordChunk]:
         """The data records, in input order (see records.RecordReader)."""

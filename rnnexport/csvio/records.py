@@ -527,7 +527,7 @@ class RecordReader:
         block = self.stream.read(max(self.read_block, len(self.pending)))
         self.finished = not block
         data = self.pending + block
-        if self.finished and self.ends_input and data.endswith(b"\x1a"):
+        if self.finished and self.ends_input and data.endswith(bytes([CTRL_Z])):
             data = data[:-1]  # a DOS end-of-file mark
         try:
             scan = scan_records(data, self.delimiter, self.finished)

@@ -132,14 +132,6 @@ def insert_before_line_ends(chunk: RecordChunk, fields: np.ndarray, field_length
     return output
 
 
-def formatted_columns(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The prediction columns as the strings written to CSV."""
-    return {
-        name: format_probabilities(values) if name.startswith("probability") else values
-        for name, values in columns.items()
-    }
-
-
 def prediction_names(labels: list[str], top_k: int) -> list[str]:
     return list(top_k_columns(np.zeros((0, len(labels)), dtype=np.float32), labels, top_k))
 
