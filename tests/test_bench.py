@@ -8,7 +8,6 @@ import pandas as pd
 
 from rnnexport.bench.classify import (
     PackedRNNRuntime,
-    model_only_throughput,
     naive_flops,
     prefix_flops,
     sample_names_csv,
@@ -61,11 +60,6 @@ def test_seed_style_loop_reports_a_rate(tiny_model_dir):
     model = model_from_checkpoint(load_checkpoint(tiny_model_dir / "checkpoint.pt"))
     measured = seed_style_loop(model, ["Smith", "Li"] * 10, ALPHABET)
     assert measured.names_per_second > 0 and measured.seconds > 0
-
-
-def test_model_only_throughput_runs_the_onnx_graph(tiny_model_dir):
-    measured = model_only_throughput(tiny_model_dir, encode_ragged(["Smith", "Li", "Abcdefghij", ""] * 50), threads=2)
-    assert measured.names_per_second > 0 and "2 thread" in measured.name
 
 
 def test_onnx_step_costs_script_reports_every_part(tiny_model_dir):

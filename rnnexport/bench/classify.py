@@ -147,21 +147,6 @@ def in_process_throughput(label: str, runtime: Runtime, csv_path: Path, rows: in
     return Measurement(label, rows / summary.seconds, None, summary.seconds, "end to end, same batching")
 
 
-def model_only_throughput(model_dir: Path, encoded: RaggedNames, threads: int) -> Measurement:
-    """ONNX Runtime on already-encoded names, classify's batching, no CSV: what the runtime alone reaches."""
-    from ..classify import DEFAULT_BATCH_SIZE, predict_log_probs
-    from ..runtimes import OnnxSequenceRuntime
-
-    runtime = OnnxSequenceRuntime(model_dir, threads=threads)
-    warm_up = encoded.select(np.arange(min(10_000, len(encoded.lengths))))
-    predict_log_probs(runtime, warm_up, len(runtime.labels), DEFAULT_BATCH_SIZE)
-    started = time.perf_counter()
-    predict_log_probs(runtime, encoded, len(runtime.labels), DEFAULT_BATCH_SIZE)
-    seconds = time.perf_counter() - started
-    return Measurement(f"onnx model only, {threads} thread(s)", len(encoded.lengths) / seconds, None, seconds,
-                       "pre-encoded names, no CSV")  # fmt: skip
-
-
 GEMM_ROWS = 4096  # the batch of the GEMM that sets the ceiling
 
 
