@@ -45,14 +45,6 @@ def check_output_file(path: str | Path) -> None:
     check_output_parent(target)
 
 
-def check_output_folder(path: str | Path) -> None:
-    """InputError unless ``path`` can become a folder: not a file, and its parent exists."""
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise InputError(f"output {path} is a file; parquet output is a folder of parts: give a folder name")
-    check_output_parent(target)
-
-
 def check_output_parent(target: Path) -> None:
     if not target.parent.exists():
         raise InputError(f"output folder {target.parent} does not exist")

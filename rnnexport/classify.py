@@ -10,12 +10,14 @@ The per-chunk steps (prepare_chunk, chunk_log_probs, chunk_output) are the Dask 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +34,7 @@ from .csvio.writer import (
     top_k_columns,
 )
 from .errors import InputError, RnnExportError
+from .formats import input_format, output_format
 from .prefix import DEFAULT_BLOCK_SIZE, build_schedule, run_schedule
 from .runtimes import TORCH_RUNTIMES, Runtime, open_reference, open_runtime, runtime_name, use_one_intra_op_thread
 from .text import RaggedNames, encode_byte_fields, encode_ragged, folded_strings
@@ -57,6 +60,8 @@ class ClassifyOptions:
     header: bool = True
     prefix_sharing: bool = True  # each distinct name once, each distinct prefix once (rnnexport/prefix.py)
     block_size: int = DEFAULT_BLOCK_SIZE  # sorted distinct names per trie
+    input_format: str | None = None  # 'csv', 'parquet'; None: by the file (formats.input_format)
+    output_format: str | None = None  # 'csv', 'parquet'; None: by the file name (formats.output_format)
 
 
 @dataclass
@@ -83,7 +88,8 @@ class ClassifySummary:
     check: CheckResult | None = None
     records: int = 0
     blank: int = 0
-    delimiter: str = ","
+    delimiter: str | None = ","  # None: Parquet input
+    output_format: str = "csv"
 
     @property
     def names_per_second(self) -> float:
@@ -206,7 +212,7 @@ class ChunkLayout:
 
     ``column``: the name field's 0-based position; ``width``: the header's field count (None: no header, so no
     padding and no field-count check); ``line_end``: given to a last record that has none; ``alphabet``: the
-    model's, which names are folded and encoded to.
+    model's, which names are folded and encoded to. For Parquet input, ``delimiter`` is the output CSV's.
     """
 
     source: str
@@ -221,17 +227,28 @@ class ChunkLayout:
     alphabet: str
     prefix_sharing: bool = True
     block_size: int = DEFAULT_BLOCK_SIZE
+    input_format: str = "csv"
+    output_format: str = "csv"
+    columns: tuple[str, ...] = ()  # CSV input, Parquet output: the input columns written (as text)
+    schema: Any = None  # Parquet output, or Parquet input: the output's pyarrow.Schema
 
 
-def chunk_layout(csv_input: CsvInput, labels: list[str], alphabet: str, options: ClassifyOptions) -> ChunkLayout:
-    """The layout of an opened input; InputError for an unusable --column or a clashing column."""
+def chunk_layout(csv_input: CsvInput, labels: list[str], alphabet: str, options: ClassifyOptions,
+                 output_format: str = "csv") -> ChunkLayout:  # fmt: skip
+    """The layout of an opened CSV input; InputError for an unusable --column or a clashing column (and, for
+    Parquet output, for duplicate column names)."""
     column = choose_column(csv_input.columns, options.column, csv_input.source, csv_input.header is not None)
     if csv_input.header is not None:
         check_no_clash(csv_input.columns, labels, options.top_k)
     width = len(csv_input.columns) if csv_input.header is not None else None
-    return ChunkLayout(csv_input.source, csv_input.delimiter, column, width, csv_input.line_end, tuple(labels),
-                       options.top_k, options.strict, options.batch_size, alphabet, options.prefix_sharing,
-                       options.block_size)  # fmt: skip
+    layout = ChunkLayout(csv_input.source, csv_input.delimiter, column, width, csv_input.line_end, tuple(labels),
+                         options.top_k, options.strict, options.batch_size, alphabet, options.prefix_sharing,
+                         options.block_size, output_format=output_format)  # fmt: skip
+    if output_format == "parquet":
+        from .parquetio.chunks import with_table_columns
+
+        layout = with_table_columns(layout, csv_input)
+    return layout
 
 
 def column_title(csv_input: CsvInput, layout: ChunkLayout) -> str:
@@ -259,6 +276,14 @@ class PreparedChunk:
     padding: np.ndarray | None
 
     @property
+    def records(self) -> int:
+        return len(self.rows)
+
+    @property
+    def blank(self) -> int:
+        return len(self.chunk.starts) - len(self.rows)
+
+    @property
     def skipped(self) -> int:
         return int((self.encoded.lengths == 0).sum())
 
@@ -275,7 +300,7 @@ def prepare_chunk(chunk: RecordChunk, layout: ChunkLayout, utf8_check: Utf8Check
     field = chunk.field(layout.column)
     problems = [utf8_check.first_error(chunk.data.tobytes(), int(chunk.first_line)) if utf8_check else None]
     counts = field.counts[rows]
-    if layout.width is not None:
+    if layout.width is not None or layout.columns:
         problems.append(_too_many_fields(chunk, rows, counts, layout))
     encoded = encode_field(field, rows, len(chunk.data), layout.alphabet)
     if layout.strict:
@@ -288,15 +313,19 @@ def prepare_chunk(chunk: RecordChunk, layout: ChunkLayout, utf8_check: Utf8Check
 
 
 def _too_many_fields(chunk, rows, counts, layout) -> tuple[int, InputError] | None:
-    wide = np.flatnonzero(counts > layout.width)
+    """The first record wider than the header (or, headerless into Parquet, than the first record)."""
+    limit = layout.width if layout.width is not None else len(layout.columns)
+    wide = np.flatnonzero(counts > limit)
     if not len(wide):
         return None
-    row = int(rows[wide[0]])
-    line = int(chunk.lines[row])
+    line = int(chunk.lines[int(rows[wide[0]])])
+    fields = f"{layout.source}: line {line} has {int(counts[wide[0]])} fields"
+    if layout.width is None:
+        return line, InputError(f"{fields}, the first record has {limit}; a Parquet table has one width: add a "
+                                "header line, or write CSV")  # fmt: skip
     delimiter = DELIMITERS[layout.delimiter]
     return line, InputError(
-        f"{layout.source}: line {line} has {int(counts[wide[0]])} fields, the header has {layout.width}; "
-        f"quote fields that contain a {delimiter} (or pass --delimiter)"
+        f"{fields}, the header has {layout.width}; quote fields that contain a {delimiter} (or pass --delimiter)"
     )
 
 
@@ -356,22 +385,98 @@ def chunk_output(prepared: PreparedChunk, log_probs: np.ndarray, layout: ChunkLa
     return insert_before_line_ends(chunk, fields, record_lengths), len(lengths)
 
 
+def chunk_piece(prepared, log_probs: np.ndarray, layout: ChunkLayout) -> tuple[Any, int]:
+    """A classified chunk as its output takes it, and the rows it holds: CSV bytes (uint8 array or bytes) or a
+    pyarrow.Table. ``prepared``: a PreparedChunk (CSV input) or a parquetio.chunks.PreparedBatch (Parquet)."""
+    if layout.input_format == "csv" and layout.output_format == "csv":
+        return chunk_output(prepared, log_probs, layout)
+    from .parquetio.chunks import arrow_piece
+
+    return arrow_piece(prepared, log_probs, layout)
+
+
+# --- inputs and outputs of either format ------------------------------------------------------------------------------
+
+
+@dataclass
+class OpenedInput:
+    """An input ready to classify: ``reader`` (a CsvInput or a parquetio ParquetInput) and its ``layout``;
+    ``header``: the output's CSV header (b'' for Parquet output); ``column`` and ``delimiter``: for the summary
+    (``delimiter`` None for Parquet input)."""
+
+    reader: Any
+    layout: ChunkLayout
+    header: bytes
+    column: str
+    delimiter: str | None
+
+    def chunks(self) -> Iterator:
+        return self.reader.chunks()
+
+    def prepare(self, chunk):
+        """Check and encode one chunk (InputError for the earliest fault in it)."""
+        if self.layout.input_format == "csv":
+            return prepare_chunk(chunk, self.layout, self.reader.utf8_check)
+        from .parquetio.chunks import prepare_batch
+
+        return prepare_batch(chunk, self.layout)
+
+
+@contextlib.contextmanager
+def opened_input(path: str, labels: list[str], alphabet: str, options: ClassifyOptions,
+                 output_path: str) -> Iterator[OpenedInput]:  # fmt: skip
+    """Open ``path`` (CSV or Parquet, see formats.input_format) for classifying into ``output_path``.
+
+    Raises InputError for an unreadable file, an unusable encoding, delimiter, header or column, a clash with
+    the prediction columns, or options that do not apply to the input's format."""
+    in_format = input_format(path, options.input_format)
+    out_format = output_format(output_path, options.output_format)
+    if in_format == "parquet":
+        from .parquetio.chunks import opened_parquet_input
+
+        with opened_parquet_input(path, labels, alphabet, options, out_format) as opened:
+            yield opened
+        return
+    settings = {"encoding": options.encoding, "delimiter": options.delimiter, "has_header": options.header,
+                "chunk_rows": options.chunk_rows}  # fmt: skip
+    with opened_csv(path, **settings) as csv_input:
+        layout = chunk_layout(csv_input, labels, alphabet, options, out_format)
+        header = output_header_bytes(csv_input, layout) if out_format == "csv" else b""
+        yield OpenedInput(csv_input, layout, header, column_title(csv_input, layout), csv_input.delimiter)
+
+
+@contextlib.contextmanager
+def output_sink(path: str, layout: ChunkLayout, header: bytes) -> Iterator[Callable[[Any], None]]:
+    """Yield ``write(piece)`` for chunk_piece's pieces, in order; the file appears at ``path`` only when the
+    block completes (atomic.atomic_file). CSV: ``header`` then the pieces' bytes; Parquet: one row group per
+    piece, then the footer."""
+    with atomic_file(path, binary=True) as handle:
+        if layout.output_format == "csv":
+            handle.write(header)
+            yield lambda piece: handle.write(memoryview(piece))
+            return
+        from .parquetio.writer import parquet_writer
+
+        with parquet_writer(handle, layout.schema, path) as write:
+            yield write
+
+
 # --- the local engine -------------------------------------------------------------------------------------------------
 
 
-def _finish(in_flight, output, layout: ChunkLayout, summary: ClassifySummary, on_rows) -> None:
+def _finish(in_flight, write, layout: ChunkLayout, summary: ClassifySummary, on_rows) -> None:
     """Wait for a chunk's predictions and write it."""
     if in_flight is None:
         return
     prepared, submitted = in_flight
-    data, rows = chunk_output(prepared, submitted.result(), layout)
-    output.write(memoryview(data))
+    piece, rows = chunk_piece(prepared, submitted.result(), layout)
+    write(piece)
     summary.add(0, rows, 0, prepared.skipped, prepared.lost)
     if on_rows is not None:
         on_rows(rows)
 
 
-def classify_csv(
+def classify_local(
     input_path: str,
     output_path: str,
     runtime: Runtime,
@@ -379,36 +484,34 @@ def classify_csv(
     reference: Runtime | None = None,
     on_rows: Callable[[int], None] | None = None,
 ) -> ClassifySummary:
-    """Classify every data record of ``input_path`` into ``output_path`` ('-' for stdin/stdout).
+    """Classify every data record of ``input_path`` (CSV or Parquet; '-' for stdin: CSV) into ``output_path``
+    (CSV or Parquet; '-' for stdout).
 
     Raises InputError (unreadable file, encoding, delimiter, header, column, a malformed record: the earliest
     line at fault), RnnExportError if the output's row count differed from the input's; the output appears
     only when complete.
     """
     started = time.perf_counter()
-    settings = {"encoding": options.encoding, "delimiter": options.delimiter, "has_header": options.header,
-                "chunk_rows": options.chunk_rows}  # fmt: skip
-    with opened_csv(input_path, **settings) as csv_input:
-        return _classify_stream(csv_input, output_path, runtime, options, reference, on_rows, started)
+    with opened_input(input_path, runtime.labels, runtime.alphabet, options, output_path) as opened:
+        return _classify_stream(opened, output_path, runtime, reference, on_rows, started)
 
 
-def _classify_stream(csv_input, output_path, runtime, options, reference, on_rows, started) -> ClassifySummary:
-    layout = chunk_layout(csv_input, runtime.labels, runtime.alphabet, options)
-    summary = ClassifySummary(runtime=runtime.name, column=column_title(csv_input, layout),
+def _classify_stream(opened: OpenedInput, output_path, runtime, reference, on_rows, started) -> ClassifySummary:
+    layout = opened.layout
+    summary = ClassifySummary(runtime=runtime.name, column=opened.column,
                               check=CheckResult() if reference is not None else None,
-                              delimiter=csv_input.delimiter)  # fmt: skip
+                              delimiter=opened.delimiter, output_format=layout.output_format)  # fmt: skip
     # The model of chunk i runs (GIL released) while this thread reads chunk i+1 and writes chunk i-1.
-    with atomic_file(output_path, binary=True) as output, ThreadPoolExecutor(1) as model_thread:
-        output.write(output_header_bytes(csv_input, layout))
+    with output_sink(output_path, layout, opened.header) as write, ThreadPoolExecutor(1) as model_thread:
         in_flight = None
-        for chunk in csv_input.chunks():
-            prepared = prepare_chunk(chunk, layout, csv_input.utf8_check)
-            summary.add(len(prepared.rows), 0, len(chunk.starts) - len(prepared.rows), 0)
+        for chunk in opened.chunks():
+            prepared = opened.prepare(chunk)
+            summary.add(prepared.records, 0, prepared.blank, 0)
             submitted = model_thread.submit(chunk_log_probs, prepared, runtime, layout, reference,
                                             summary.check)  # fmt: skip
-            _finish(in_flight, output, layout, summary, on_rows)
+            _finish(in_flight, write, layout, summary, on_rows)
             in_flight = (prepared, submitted)
-        _finish(in_flight, output, layout, summary, on_rows)
+        _finish(in_flight, write, layout, summary, on_rows)
         check_counts(summary)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -416,12 +519,11 @@ def _classify_stream(csv_input, output_path, runtime, options, reference, on_row
 
 @dataclass(frozen=True)
 class DaskOptions:
-    """How the dask engine runs (see dask_engine.classify_csv_dask)."""
+    """How the dask engine runs (see dask_engine.classify_dask)."""
 
     scheduler: str | None = None
     blocksize: str | int = DEFAULT_BLOCKSIZE
     workers: int | None = None
-    output_format: str = "csv"
 
 
 @dataclass(frozen=True)
@@ -458,19 +560,18 @@ def classify_file(request: ClassifyRequest, on_rows: Callable[[int], None] | Non
     runtime = open_runtime(name, request.model_dir, request.verify_hash, threads, request.device)
     check_top_k(request.options.top_k, runtime.labels)
     reference = open_reference(request.model_dir, request.verify_hash, threads) if request.check else None
-    return classify_csv(request.input_path, request.output_path, runtime, request.options, reference, on_rows)
+    return classify_local(request.input_path, request.output_path, runtime, request.options, reference, on_rows)
 
 
 def _classify_with_dask(request: ClassifyRequest, on_rows) -> ClassifySummary:
     try:
-        from .dask_engine import classify_csv_dask
+        from .dask_engine import classify_dask
     except ImportError:
         raise RnnExportError("--engine dask needs Dask: pip install 'rnnexport[dask]'") from None
-    return classify_csv_dask(
+    return classify_dask(
         request.input_path, request.output_path, request.options, model_dir=request.model_dir,
         runtime=request.runtime, verify_hash=request.verify_hash, scheduler=request.dask.scheduler,
-        blocksize=request.dask.blocksize, workers=request.dask.workers, output_format=request.dask.output_format,
-        on_rows=on_rows,
+        blocksize=request.dask.blocksize, workers=request.dask.workers, on_rows=on_rows,
     )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from .cli_exit import DEBUG_ENV, GuardedGroup
 from .cli_options import FINITE, NON_NEGATIVE_FINITE, check_pin, manifest_pin_option
 from .csvio.records import DEFAULT_CHUNK_BYTES
 from .errors import ParityError, RnnExportError, RnnExportWarning
+from .formats import AUTO, FORMAT_NAMES, FORMATS
 from .runtimes import (  # torch-free: keeps `classify --runtime onnx` light
     DEVICES,
     ONNX_GRAPHS,
@@ -444,7 +445,9 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", default="-")
-@click.option("-o", "--output", "output_path", default="-", show_default=True, help="Output CSV ('-' = stdout).")
+@click.option(
+    "-o", "--output", "output_path", default="-", show_default=True, help="Output CSV or Parquet file ('-' = stdout)."
+)
 @click.option(
     "--runtime",
     type=click.Choice(RUNTIMES),
@@ -468,7 +471,8 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 @click.option(
     "--delimiter",
     help="Field delimiter: , ; | or tab (also '\\t') [default: an Excel 'sep=X' first line, else ; tab or | when "
-    "the header line has no comma but one of them, else ,]. The output uses the input's delimiter.",
+    "the header line has no comma but one of them, else ,]. The output uses the input's delimiter (from a Parquet "
+    "input: this one, else ,).",
 )
 @click.option("--no-header", is_flag=True, help="The file has no header line (one name per line): none is written.")
 @click.option(
@@ -539,17 +543,26 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
 )
 @click.option("--workers", type=click.IntRange(min=1), help="With --engine dask: LocalCluster worker processes.")
 @click.option(
-    "--output-format",
-    type=click.Choice(["csv", "parquet"]),
-    default="csv",
+    "--input-format",
+    type=click.Choice([AUTO, *FORMATS]),
+    default=AUTO,
     show_default=True,
-    help="With --engine dask: one CSV, or a folder of parquet parts.",
+    help="auto: Parquet for a .parquet/.parq/.pq name or a file starting with PAR1, else CSV (stdin: CSV).",
+)
+@click.option(
+    "--output-format",
+    "--format",
+    type=click.Choice([AUTO, *FORMATS]),
+    default=AUTO,
+    show_default=True,
+    help="auto: Parquet for a .parquet/.parq/.pq OUTPUT name, else CSV (stdout: CSV).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
 def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no_header, top_k, batch_size,
              chunk_rows, threads, check, atol, model_dir, no_verify_hash, encoding, strict, device, engine, scheduler,
-             blocksize, workers, output_format, quiet, manifest_pin, prefix_sharing) -> None:  # fmt: skip
-    """Classify every name of a CSV and write it back with language and probability columns.
+             blocksize, workers, input_format, output_format, quiet, manifest_pin,
+             prefix_sharing) -> None:  # fmt: skip
+    """Classify every name of a CSV or Parquet file and write it back with language and probability columns.
 
     \b
     The file is read as Python's csv module reads it (quotes, "" inside quotes, LF, CRLF or
@@ -561,11 +574,17 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     not copied. A name with no letter of the alphabet (blank, digits, emoji) gets empty
     prediction columns and is counted as skipped.
     \b
+    Parquet (by a .parquet/.parq/.pq name or --input-format/--format) is read row group
+    by row group; a Parquet output keeps every input column with its type, then
+    language (string) and probability (float64). CSV -> Parquet and back work in one run.
+    \b
     Examples:
       rnnexport classify names.csv -o labelled.csv
       rnnexport classify names.csv --runtime torchscript --top-k 3 -o top3.csv
       cat names.csv | rnnexport classify - --column surname > labelled.csv
       rnnexport classify names.csv -o out.csv --check      # exit 3 if not equal to PyTorch
+      rnnexport classify people.parquet -o labelled.parquet
+      rnnexport classify names.csv -o labelled.parquet     # CSV in, Parquet out
     \b
     A file OUTPUT appears only once complete (an existing one is untouched on any error or signal);
     with -o - (stdout) rows are written as they are classified, like any Unix filter: on a failure
@@ -583,21 +602,23 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
         request = ClassifyRequest(
             input_path, output_path, model_dir, ClassifyOptions(
                 column, top_k, batch_size, chunk_rows, encoding, strict, delimiter_option(delimiter), not no_header,
-                prefix_sharing=prefix_sharing,
+                prefix_sharing=prefix_sharing, input_format=input_format, output_format=output_format,
             ),
             runtime, onnx_graph, threads, check, not no_verify_hash, device, engine,
-            DaskOptions(scheduler, blocksize, workers, output_format),
+            DaskOptions(scheduler, blocksize, workers),
         )  # fmt: skip
         check_pin(model_dir, manifest_pin, not no_verify_hash)
         summary = classify_file(request, on_rows)
     if not quiet:
-        blank = f", {summary.blank} blank lines copied" if summary.blank else ""
+        copied = "copied" if summary.output_format == "csv" else "not written (Parquet has no blank rows)"
+        blank = f", {summary.blank} blank lines {copied}" if summary.blank else ""
         lost = f", {summary.lost} names lost characters in folding" if summary.lost else ""
+        source = f"CSV ({DELIMITERS[summary.delimiter]})" if summary.delimiter else "Parquet"
         echo_err(
             f"{summary.records} records in, {summary.rows} rows out "
             f"({summary.skipped} skipped: no letter{blank}{lost}) in {summary.seconds:.2f} s, "
             f"{summary.names_per_second:,.0f} names/s, runtime {summary.runtime}, engine {engine}, "
-            f"column {summary.column!r}, delimiter {DELIMITERS[summary.delimiter]}"
+            f"column {summary.column!r}, {source} -> {FORMAT_NAMES[summary.output_format]}"
         )
     if summary.check is not None:
         result = summary.check

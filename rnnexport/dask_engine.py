@@ -20,28 +20,27 @@ from pathlib import Path
 
 import dask
 import numpy as np
-import pandas as pd
 from dask.utils import parse_bytes
 from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, get_worker
 from distributed.comm.addressing import parse_address, parse_host_port
 
-from .atomic import atomic_file, atomic_folder, atomic_write_bytes, check_output_file, check_output_folder
+from .atomic import atomic_write_bytes, check_output_file
 from .classify import (
     DEFAULT_BLOCKSIZE,
     ChunkLayout,
     ClassifyOptions,
     ClassifySummary,
+    OpenedInput,
     check_counts,
-    chunk_layout,
     chunk_log_probs,
-    chunk_output,
-    column_title,
-    output_header_bytes,
+    chunk_piece,
+    opened_input,
+    output_sink,
     prepare_chunk,
 )
-from .csvio.reader import CsvInput, opened_csv
+from .csvio.reader import CsvInput
 from .csvio.records import RecordReader, StreamPosition, Utf8Check
-from .csvio.writer import check_top_k, top_k_columns
+from .csvio.writer import check_top_k
 from .errors import ArtifactError, InputError, RnnExportError
 from .export.manifest import (
     MANIFEST_NAME,
@@ -51,7 +50,6 @@ from .export.manifest import (
 from .runtimes import RUNTIME_ARTIFACTS, RUNTIMES, TORCH_RUNTIMES, Runtime, open_runtime, use_one_intra_op_thread
 
 IN_PROCESS_SCHEDULERS = ("threads", "synchronous", "sync")
-OUTPUT_FORMATS = ("csv", "parquet")
 PLUGIN_PREFIX = "rnnexport-model-"
 
 
@@ -226,46 +224,66 @@ def _partition(chunks: list, csv_input: CsvInput, input_path: str, seen_multibyt
 
 
 @dataclass(frozen=True)
-class PartitionResult:
-    """A classified partition: its CSV bytes (or, for parquet, a frame) and its counts."""
+class ParquetPartition:
+    """Consecutive whole row groups of a Parquet file (workers read them at ``path``)."""
 
-    output: bytes
-    frame: pd.DataFrame | None
+    path: str
+    row_groups: tuple[int, ...]
+    chunk_rows: int
+
+
+def parquet_partitions(parquet_input, path: str, blocksize: int, chunk_rows: int) -> Iterator[ParquetPartition]:
+    """Row groups gathered into partitions of about ``blocksize`` compressed bytes (a row group is never split:
+    its chunks are the local engine's)."""
+    groups: list[int] = []
+    size = 0
+    for group in range(parquet_input.num_row_groups):
+        groups.append(group)
+        size += parquet_input.row_group_bytes(group)
+        if size >= blocksize:
+            yield ParquetPartition(path, tuple(groups), chunk_rows)
+            groups, size = [], 0
+    if groups:
+        yield ParquetPartition(path, tuple(groups), chunk_rows)
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    """A classified partition: its output pieces in order (classify.chunk_piece's: CSV bytes, or pyarrow
+    Tables), and its counts."""
+
+    pieces: list
     counts: ClassifySummary
 
 
-def classify_partition(
-    partition: Partition, layout: ChunkLayout, ref: ModelRef, frame_columns: tuple[str, ...] | None
-) -> PartitionResult:
-    """One partition through the local engine's per-chunk steps, on this worker's cached runtime: its CSV bytes,
-    or with ``frame_columns`` (parquet output: the columns' names) a frame."""
+def classify_partition(partition: Partition | ParquetPartition, layout: ChunkLayout, ref: ModelRef) -> PartitionResult:
+    """One partition through the local engine's per-chunk steps, on this worker's cached runtime."""
+    runtime = worker_runtime(ref)
+    pieces, counts = [], ClassifySummary()
+    for prepared in _prepared_chunks(partition, layout):
+        piece, rows = chunk_piece(prepared, chunk_log_probs(prepared, runtime, layout), layout)
+        pieces.append(piece.tobytes() if isinstance(piece, np.ndarray) else piece)
+        counts.add(prepared.records, rows, prepared.blank, prepared.skipped, prepared.lost)
+    if pieces and all(isinstance(piece, bytes) for piece in pieces):
+        pieces = [b"".join(pieces)]
+    return PartitionResult(pieces, counts)
+
+
+def _prepared_chunks(partition: Partition | ParquetPartition, layout: ChunkLayout) -> Iterator:
+    """The partition's chunks, checked and encoded, as the local engine cuts them."""
+    if isinstance(partition, ParquetPartition):
+        from .parquetio.chunks import prepare_batch
+        from .parquetio.reader import opened_parquet
+
+        with opened_parquet(partition.path, partition.chunk_rows) as parquet_input:
+            for chunk in parquet_input.chunks(partition.row_groups):
+                yield prepare_batch(chunk, layout)
+        return
     reader = RecordReader(io.BytesIO(partition.records()), layout.source, layout.delimiter, partition.chunk_rows,
                           start=partition.start, ends_input=False)  # fmt: skip
     utf8_check = Utf8Check(layout.source, partition.seen_multibyte) if partition.data is None else None
-    runtime = worker_runtime(ref)
-    outputs, frames, counts = [], [], ClassifySummary()
     for chunk in reader.chunks():
-        prepared = prepare_chunk(chunk, layout, utf8_check)
-        log_probs = chunk_log_probs(prepared, runtime, layout)
-        output, rows = chunk_output(prepared, log_probs, layout)
-        counts.add(len(prepared.rows), rows, len(chunk.starts) - len(prepared.rows), prepared.skipped, prepared.lost)
-        if frame_columns is not None:
-            frames.append(chunk_frame(prepared, log_probs, layout, frame_columns))
-        else:
-            outputs.append(output.tobytes())
-    joined = pd.concat(frames, ignore_index=True) if frames else None
-    return PartitionResult(b"".join(outputs), joined, counts)
-
-
-def chunk_frame(prepared, log_probs: np.ndarray, layout: ChunkLayout, names: tuple[str, ...]) -> pd.DataFrame:
-    """A classified chunk as a frame: the input's fields as text under ``names``, then the predictions."""
-    chunk, rows = prepared.chunk, prepared.rows
-    columns = {}
-    for position, name in enumerate(names):
-        field = chunk.field(position)
-        columns[name] = [field.value(int(row)).decode("utf-8", "replace") for row in rows]
-    columns.update(top_k_columns(log_probs, list(layout.labels), layout.top_k))
-    return pd.DataFrame(columns)
+        yield prepare_chunk(chunk, layout, utf8_check)
 
 
 # --- cluster and ordered results --------------------------------------------------------------------------------
@@ -360,31 +378,14 @@ def _result(future):
 # --- output -------------------------------------------------------------------------------------------------------
 
 
-def check_output(path: str, output_format: str) -> None:
-    """Refuse an unusable output path before any cluster starts (the writers check again when they open it)."""
-    if output_format == "parquet":
-        check_output_folder(path)
-    else:
-        check_output_file(path)
-
-
-def write_results(results: Iterator[PartitionResult], path: str, output_format: str, header: bytes,
+def write_results(results: Iterator[PartitionResult], path: str, layout: ChunkLayout, header: bytes,
                   summary: ClassifySummary, on_rows: Callable[[int], None] | None) -> None:  # fmt: skip
-    """Count and write partitions in order: one CSV (the local engine's bytes), or a folder of parquet parts."""
-    if output_format == "csv":
-        with atomic_file(path, binary=True) as handle:
-            handle.write(header)
-            for result in results:
-                _count(result, summary, on_rows)
-                handle.write(result.output)
-            check_counts(summary)
-        return
-    check_output_folder(path)
-    with atomic_folder(path) as folder:
-        for index, result in enumerate(results):
+    """Count and write partitions in order, into the local engine's output (classify.output_sink)."""
+    with output_sink(path, layout, header) as write:
+        for result in results:
             _count(result, summary, on_rows)
-            if result.frame is not None:
-                result.frame.to_parquet(folder / f"part.{index:05d}.parquet", index=False)
+            for piece in result.pieces:
+                write(piece)
         check_counts(summary)
 
 
@@ -398,7 +399,7 @@ def _count(result: PartitionResult, summary: ClassifySummary, on_rows) -> None:
 # --- the engine ---------------------------------------------------------------------------------------------------
 
 
-def classify_csv_dask(
+def classify_dask(
     input_path: str,
     output_path: str,
     options: ClassifyOptions,
@@ -409,64 +410,55 @@ def classify_csv_dask(
     scheduler: str | None = None,
     blocksize: str | int = DEFAULT_BLOCKSIZE,
     workers: int | None = None,
-    output_format: str = "csv",
     on_rows: Callable[[int], None] | None = None,
 ) -> ClassifySummary:
-    """Classify ``input_path`` into ``output_path`` on Dask: the same bytes (CSV) as classify_csv, the same errors.
+    """Classify ``input_path`` into ``output_path`` on Dask: the same output as classify_local (byte for byte for
+    CSV, row for row and row group for row group for Parquet), the same errors.
 
-    The driver reads the input once with the local engine's record reader, cutting it into partitions of about
-    ``blocksize`` bytes at record ends; each worker reads its byte range (UTF-8 input; transcoded input is sent)
-    and runs the local engine's per-chunk steps. ``scheduler``: None starts a LocalCluster of ``workers``
+    The driver reads a CSV once with the local engine's record reader, cutting it into partitions of about
+    ``blocksize`` bytes at chunk ends (a Parquet file: into runs of whole row groups); each worker reads its
+    part (UTF-8 CSV and Parquet at ``input_path``; transcoded CSV is sent) and runs the local engine's per-chunk
+    steps; the driver writes the pieces in order. ``scheduler``: None starts a LocalCluster of ``workers``
     processes (one thread each); an address joins an existing cluster (workers need rnnexport installed and read
     access to ``input_path``, not to the model); "threads" or "sync" run Dask's in-process schedulers.
     """
     started = time.perf_counter()
-    if output_format not in OUTPUT_FORMATS:
-        raise InputError(f"unknown output format {output_format!r}; choose csv or parquet")
     files, digest = model_files(Path(model_dir), runtime, verify_hash)
     labels, alphabet = model_vocabulary(Path(model_dir), runtime, verify_hash)
     size = block_bytes(blocksize)
     check_top_k(options.top_k, labels)
-    settings = {"encoding": options.encoding, "delimiter": options.delimiter, "has_header": options.header,
-                "chunk_rows": options.chunk_rows}  # fmt: skip
-    with opened_csv(input_path, **settings) as csv_input:
-        layout = chunk_layout(csv_input, labels, alphabet, options)
-        check_output(output_path, output_format)
-        summary = ClassifySummary(runtime=runtime, column=column_title(csv_input, layout),
-                                  delimiter=csv_input.delimiter)  # fmt: skip
-        columns = frame_columns(csv_input, layout) if output_format == "parquet" else None
+    with opened_input(input_path, labels, alphabet, options, output_path) as opened:
+        check_output_file(output_path)  # before any cluster starts
+        summary = ClassifySummary(runtime=runtime, column=opened.column, delimiter=opened.delimiter,
+                                  output_format=opened.layout.output_format)  # fmt: skip
         # Unique per run, so that a run finishing on a shared cluster never unregisters another run's model.
         plugin = ModelPlugin(files, f"{PLUGIN_PREFIX}{runtime}-{digest[:16]}-{uuid.uuid4().hex[:8]}")
         with dask_client(scheduler, workers) as client:
             local_dir = None if client is not None else str(Path(model_dir).resolve())
             ref = ModelRef(runtime, plugin.name, verify_hash, local_dir)
-            tasks = (part if isinstance(part, InputError) else _delayed(part, layout, ref, columns)
-                     for part in partitions(csv_input, input_path, size, options.chunk_rows))  # fmt: skip
+            tasks = (part if isinstance(part, InputError) else _delayed(part, opened.layout, ref)
+                     for part in _partitions(opened, input_path, size, options.chunk_rows))  # fmt: skip
             threads = sum(client.nthreads().values()) if client is not None else workers or os.cpu_count() or 1
             if client is not None:
                 client.register_plugin(plugin, name=plugin.name)
             try:
                 # closing(): on failure, cancel the partitions still in flight while the client is still open.
                 with contextlib.closing(ordered_results(tasks, client, max(threads, 1), scheduler)) as results:
-                    write_results(results, output_path, output_format, output_header_bytes(csv_input, layout),
-                                  summary, on_rows)  # fmt: skip
+                    write_results(results, output_path, opened.layout, opened.header, summary, on_rows)
             finally:
                 release_model(client, plugin.name)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _delayed(partition: Partition, layout: ChunkLayout, ref: ModelRef, columns: tuple[str, ...] | None):
-    return dask.delayed(classify_partition, pure=False)(partition, layout, ref, columns)
+def _partitions(opened: OpenedInput, input_path: str, size: int, chunk_rows: int) -> Iterator:
+    if opened.layout.input_format == "parquet":
+        return parquet_partitions(opened.reader, input_path, size, chunk_rows)
+    return partitions(opened.reader, input_path, size, chunk_rows)
 
 
-def frame_columns(csv_input: CsvInput, layout: ChunkLayout) -> tuple[str, ...]:
-    """Parquet column names: the header's (made unique), or column_1.. up to the name column without one."""
-    names = csv_input.columns or [f"column_{i + 1}" for i in range(layout.column + 1)]
-    unique = []
-    for name in names:
-        unique.append(name if name not in unique else f"{name}_{len(unique) + 1}")
-    return tuple(unique)
+def _delayed(partition: Partition | ParquetPartition, layout: ChunkLayout, ref: ModelRef):
+    return dask.delayed(classify_partition, pure=False)(partition, layout, ref)
 
 
 def release_model(client: Client | None, plugin_name: str) -> None:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rnnexport import text
-from rnnexport.classify import ClassifyOptions, classify_csv, predict_top_k
+from rnnexport.classify import ClassifyOptions, classify_local, predict_top_k
 from rnnexport.errors import InputError
 from rnnexport.runtimes import open_runtime
 
@@ -153,16 +153,16 @@ BAD_INPUTS = {  # test_classify's bad inputs, and the README's, as (bytes, optio
 @pytest.mark.parametrize("label", sorted(BAD_INPUTS))
 def test_both_engines_refuse_bad_input_alike(label, tiny_model_dir, tmp_path):
     pytest.importorskip("distributed")
-    from rnnexport.dask_engine import classify_csv_dask
+    from rnnexport.dask_engine import classify_dask
 
     data, settings_ = BAD_INPUTS[label]
     path = tmp_path / "bad.csv"
     path.write_bytes(data)
     options = ClassifyOptions(chunk_rows=1, **settings_)
     with pytest.raises(InputError) as local:
-        classify_csv(str(path), str(tmp_path / "local.csv"), open_runtime("onnx", tiny_model_dir), options)
+        classify_local(str(path), str(tmp_path / "local.csv"), open_runtime("onnx", tiny_model_dir), options)
     with pytest.raises(InputError) as dask:
-        classify_csv_dask(str(path), str(tmp_path / "dask.csv"), options, model_dir=tiny_model_dir,
+        classify_dask(str(path), str(tmp_path / "dask.csv"), options, model_dir=tiny_model_dir,
                           scheduler="sync", blocksize=1)  # fmt: skip
     assert str(dask.value) == str(local.value) and "\n" not in str(local.value)
     assert not (tmp_path / "local.csv").exists() and not (tmp_path / "dask.csv").exists()
@@ -182,7 +182,7 @@ TOKENS = st.sampled_from([b"a", b'"', b",", b";", b"\r", b"\n", b" ", "é".encod
 def test_dask_output_equals_the_local_engine_on_any_bytes(tiny_model_dir, tmp_path, pieces, chunk_rows, blocksize,
                                                           header):  # fmt: skip
     pytest.importorskip("distributed")
-    from rnnexport.dask_engine import classify_csv_dask
+    from rnnexport.dask_engine import classify_dask
 
     path = tmp_path / "any.csv"
     path.write_bytes(b"".join(pieces))
@@ -193,9 +193,9 @@ def test_dask_output_equals_the_local_engine_on_any_bytes(tiny_model_dir, tmp_pa
         output.unlink(missing_ok=True)
         try:
             if engine == "local":
-                classify_csv(str(path), str(output), open_runtime("onnx", tiny_model_dir), options)
+                classify_local(str(path), str(output), open_runtime("onnx", tiny_model_dir), options)
             else:
-                classify_csv_dask(str(path), str(output), options, model_dir=tiny_model_dir, scheduler="sync",
+                classify_dask(str(path), str(output), options, model_dir=tiny_model_dir, scheduler="sync",
                                   blocksize=blocksize)  # fmt: skip
             outcomes.append(output.read_bytes())
         except InputError as error:

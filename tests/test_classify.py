@@ -108,7 +108,7 @@ def test_stdin_to_stdout(tiny_model_dir):
 def test_summary_line(tiny_model_dir, names_csv):
     result = classify([str(names_csv), "--model-dir", str(tiny_model_dir)])
     assert "10 records in, 10 rows out (0 skipped: no letter)" in result.stderr and "names/s" in result.stderr
-    assert "delimiter comma" in result.stderr
+    assert "CSV (comma) -> CSV" in result.stderr
 
 
 # --- bad input: each a clear one-line error (exit 1) or the documented behaviour ---

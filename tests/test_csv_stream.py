@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnnexport.classify import ClassifyOptions, classify_csv
+from rnnexport.classify import ClassifyOptions, classify_local
 from rnnexport.csvio import records
 from rnnexport.csvio.writer import prediction_fields, probability_digits
 from rnnexport.errors import InputError
@@ -88,7 +88,7 @@ def test_classify_reads_any_bytes_as_the_csv_module(tmp_path, monkeypatch, piece
     if not data:
         return  # an empty file is refused before reading (test_classify)
     try:
-        summary = classify_csv(str(source), str(output), LetterRuntime(), options)
+        summary = classify_local(str(source), str(output), LetterRuntime(), options)
     except InputError as error:
         assert "never closed" in str(error)  # csv.reader would end the field silently: we refuse, naming the line
         return
@@ -139,7 +139,7 @@ def test_invalid_utf8_in_a_later_chunk_names_its_line(tmp_path):
     source = tmp_path / "late.csv"
     source.write_bytes(b"name\n" + b'"two\nlines"\n' + b"Smith\n" * 6 + b"M\xfcller\n")
     with pytest.raises(InputError, match="line 10 is not valid utf-8"):
-        classify_csv(str(source), str(tmp_path / "out.csv"), LetterRuntime(), ClassifyOptions(chunk_rows=2))
+        classify_local(str(source), str(tmp_path / "out.csv"), LetterRuntime(), ClassifyOptions(chunk_rows=2))
     assert not (tmp_path / "out.csv").exists()
 
 
@@ -149,7 +149,7 @@ def test_other_encodings_are_transcoded(tmp_path, encoding):
     source = tmp_path / "other.csv"
     source.write_bytes(text.encode(encoding))
     output = tmp_path / "out.csv"
-    classify_csv(str(source), str(output), LetterRuntime(), ClassifyOptions(encoding=encoding))
+    classify_local(str(source), str(output), LetterRuntime(), ClassifyOptions(encoding=encoding))
     assert list(csv.reader(io.StringIO(output.read_text("utf-8")))) == reference_rows(text, 0, 1)
 
 
@@ -157,21 +157,21 @@ def test_unknown_encoding_is_a_clear_error(tmp_path):
     source = tmp_path / "in.csv"
     source.write_text("name\nSmith\n")
     with pytest.raises(InputError, match="unknown encoding 'klingon'"):
-        classify_csv(str(source), str(tmp_path / "out.csv"), LetterRuntime(), ClassifyOptions(encoding="klingon"))
+        classify_local(str(source), str(tmp_path / "out.csv"), LetterRuntime(), ClassifyOptions(encoding="klingon"))
 
 
 def test_an_unclosed_quote_is_an_error_naming_its_line(tmp_path):
     source = tmp_path / "open.csv"
     source.write_bytes(b'name,note\nSmith,"never closed\nKim,x\n')
     with pytest.raises(InputError, match="line 2: a quoted field opens here and is never closed"):
-        classify_csv(str(source), str(tmp_path / "out.csv"), LetterRuntime(), ClassifyOptions())
+        classify_local(str(source), str(tmp_path / "out.csv"), LetterRuntime(), ClassifyOptions())
     assert not (tmp_path / "out.csv").exists()
 
 
 def test_crlf_records_keep_their_line_ends_and_the_last_gets_the_first_line_end(tmp_path):
     source, output = tmp_path / "in.csv", tmp_path / "out.csv"
     source.write_bytes(b'name,note\r\n"a\r\nb",x\nKim,y')
-    classify_csv(str(source), str(output), LetterRuntime(), ClassifyOptions())
+    classify_local(str(source), str(output), LetterRuntime(), ClassifyOptions())
     lines = output.read_bytes().split(b"\r\n")
     assert lines[0] == b"name,note,language,probability"
     assert output.read_bytes().startswith(b'name,note,language,probability\r\n"a\r\nb",x,')
@@ -182,7 +182,7 @@ def test_a_utf8_bom_is_dropped_only_at_the_start(tmp_path):
     source = tmp_path / "bom.csv"
     source.write_bytes(codecs.BOM_UTF8 + b"name\nSmith\n")
     output = tmp_path / "out.csv"
-    classify_csv(str(source), str(output), LetterRuntime(), ClassifyOptions())
+    classify_local(str(source), str(output), LetterRuntime(), ClassifyOptions())
     assert output.read_bytes().startswith(b"name,language,probability\nSmith,")
 
 
@@ -192,4 +192,4 @@ def test_undecodable_byte_in_a_transcoded_file_names_its_line_whatever_the_line_
     good = line_end.join(["name", "Smith", "Kim", ""]).encode("utf-16-le")
     source.write_bytes(codecs.BOM_UTF16_LE + good + b"\x00\xd8" + "x\n".encode("utf-16-le"))  # a lone surrogate
     with pytest.raises(InputError, match="line 4 is not valid utf-16-le"):
-        classify_csv(str(source), str(tmp_path / "out.csv"), LetterRuntime(), ClassifyOptions())
+        classify_local(str(source), str(tmp_path / "out.csv"), LetterRuntime(), ClassifyOptions())

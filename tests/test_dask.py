@@ -20,10 +20,10 @@ pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 from rnnexport.bench.dask import bench_dask  # noqa: E402
-from rnnexport.classify import ClassifyOptions, classify_csv  # noqa: E402
+from rnnexport.classify import ClassifyOptions, classify_local  # noqa: E402
 from rnnexport.cli import main  # noqa: E402
 from rnnexport.csvio.reader import opened_csv  # noqa: E402
-from rnnexport.dask_engine import block_bytes, classify_csv_dask, partitions  # noqa: E402
+from rnnexport.dask_engine import block_bytes, classify_dask, partitions  # noqa: E402
 from rnnexport.errors import ArtifactError, InputError  # noqa: E402
 from rnnexport.runtimes import open_runtime  # noqa: E402
 from tests.helpers import flip_a_byte  # noqa: E402
@@ -47,7 +47,7 @@ def write_names(path: Path, rows: int, seed: int = 0, extra_column: bool = True)
 
 
 def local_reference(input_path: Path, output: Path, model_dir: Path, options: ClassifyOptions):
-    return classify_csv(str(input_path), str(output), open_runtime("onnx", model_dir), options)
+    return classify_local(str(input_path), str(output), open_runtime("onnx", model_dir), options)
 
 
 def assert_same_rows(expected_csv: Path, actual: pd.DataFrame | Path) -> None:
@@ -97,7 +97,7 @@ def test_local_cluster_matches_local_engine(cluster, tiny_model_dir, tmp_path):
             seen.setdefault(worker, (local_directory, set()))[1].update(folders)
         seen["rows"] = seen.get("rows", 0) + count
 
-    summary = classify_csv_dask(
+    summary = classify_dask(
         str(source), str(tmp_path / "dask.csv"), options, model_dir=tiny_model_dir, scheduler=address,
         blocksize="8KB", on_rows=on_rows,
     )  # fmt: skip
@@ -117,22 +117,25 @@ runtime_folders_on_worker = lambda dask_worker: (  # noqa: E731
 )
 
 
-def test_parquet_output_replaces_folder_atomically(cluster, tiny_model_dir, tmp_path):
+def test_local_cluster_parquet_matches_local_engine(cluster, tiny_model_dir, tmp_path):
+    """Worker processes read their row groups from the file and return Arrow tables: the same file as local."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     address, _ = cluster
-    source = write_names(tmp_path / "names.csv", 1500)
-    local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions(chunk_rows=CHUNK_ROWS))
-    output = tmp_path / "out.parquet"
-    output.mkdir()
-    (output / "stale.parquet").write_text("old")
-    summary = classify_csv_dask(
-        str(source), str(output), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=tiny_model_dir, scheduler=address,
-        blocksize="8KB", output_format="parquet",
+    names = pd.read_csv(write_names(tmp_path / "names.csv", 1500), dtype=str, keep_default_na=False)
+    table = pa.Table.from_pandas(names.assign(id=names["id"].astype(int)), preserve_index=False)
+    pq.write_table(table, tmp_path / "in.parquet", row_group_size=200)
+    options = ClassifyOptions(chunk_rows=CHUNK_ROWS, top_k=2)
+    local_reference(tmp_path / "in.parquet", tmp_path / "local.parquet", tiny_model_dir, options)
+    summary = classify_dask(
+        str(tmp_path / "in.parquet"), str(tmp_path / "dask.parquet"), options, model_dir=tiny_model_dir,
+        scheduler=address, blocksize="4KB",
     )  # fmt: skip
-    parts = sorted(output.glob("part.*.parquet"))
-    assert len(parts) > 1 and not (output / "stale.parquet").exists()
-    frame = pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)
-    assert_same_rows(tmp_path / "local.csv", frame.astype(object).fillna("").astype(str))
-    assert summary.rows == 1500 and no_leftovers(tmp_path)
+    local, distributed_output = pq.ParquetFile(tmp_path / "local.parquet"), pq.ParquetFile(tmp_path / "dask.parquet")
+    assert distributed_output.read().equals(local.read())
+    assert distributed_output.metadata.num_row_groups == local.metadata.num_row_groups == 8
+    assert summary.rows == 1500 and summary.skipped > 0 and no_leftovers(tmp_path)
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "torchscript"])
@@ -141,13 +144,13 @@ def test_threaded_scheduler_matches_local_engine(runtime, tiny_model_dir, tmp_pa
 
     threads = torch.get_num_threads()
     source = write_names(tmp_path / "names.csv", 800, extra_column=False)
-    classify_csv(
+    classify_local(
         str(source),
         str(tmp_path / "local.csv"),
         open_runtime(runtime, tiny_model_dir),
         ClassifyOptions(chunk_rows=CHUNK_ROWS),
     )
-    summary = classify_csv_dask(
+    summary = classify_dask(
         str(source), str(tmp_path / "dask.csv"), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=tiny_model_dir,
         runtime=runtime, scheduler="threads", blocksize="2KB", workers=2,
     )  # fmt: skip
@@ -189,9 +192,7 @@ def test_bad_input_fails_as_in_local_engine_and_leaves_output_untouched(cluster,
         with pytest.raises(InputError) as local_error:
             local_reference(path, output, tiny_model_dir, options)
         with pytest.raises(InputError) as dask_error:
-            classify_csv_dask(
-                str(path), str(output), options, model_dir=tiny_model_dir, scheduler=address, blocksize="1KB"
-            )
+            classify_dask(str(path), str(output), options, model_dir=tiny_model_dir, scheduler=address, blocksize="1KB")
         assert str(dask_error.value) == str(local_error.value), label
         assert output.read_text() == "previous result\n", label
         assert no_leftovers(tmp_path), label
@@ -203,7 +204,7 @@ def test_partition_whose_first_row_has_an_extra_field_fails(tiny_model_dir, tmp_
     with pytest.raises(InputError) as local_error:
         local_reference(source, tmp_path / "out.csv", tiny_model_dir, ClassifyOptions(chunk_rows=CHUNK_ROWS))
     with pytest.raises(InputError) as dask_error:
-        classify_csv_dask(
+        classify_dask(
             str(source),
             str(tmp_path / "out.csv"),
             ClassifyOptions(chunk_rows=CHUNK_ROWS),
@@ -230,7 +231,7 @@ def test_bad_model_fails_as_in_local_engine(damage, model_copy, tmp_path):
     with pytest.raises(ArtifactError) as local_error:
         local_reference(source, tmp_path / "out.csv", model_copy, ClassifyOptions(chunk_rows=CHUNK_ROWS))
     with pytest.raises(ArtifactError) as dask_error:
-        classify_csv_dask(
+        classify_dask(
             str(source), str(tmp_path / "out.csv"), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=model_copy
         )
     assert str(dask_error.value) == str(local_error.value)
@@ -242,7 +243,6 @@ def test_unusable_options_fail_before_any_cluster_starts(tiny_model_dir, tmp_pat
     (tmp_path / "file").write_text("x")
     cases = [
         ({"output_path": str(tmp_path / "folder")}, "is a directory; give a file name"),
-        ({"output_path": str(tmp_path / "file"), "output_format": "parquet"}, "parquet output is a folder"),
         ({"output_path": str(tmp_path / "absent" / "out.csv")}, "does not exist"),
         ({"blocksize": "lots"}, "--blocksize 'lots' is not a size"),
         ({"runtime": "tensorflow"}, "unknown runtime 'tensorflow'"),
@@ -252,7 +252,7 @@ def test_unusable_options_fail_before_any_cluster_starts(tiny_model_dir, tmp_pat
         output = arguments.pop("output_path")
         with pytest.raises(InputError, match=re.escape(message)):
             # No scheduler given: these must fail before a LocalCluster would start.
-            classify_csv_dask(str(source), output, ClassifyOptions(chunk_rows=CHUNK_ROWS), **arguments)
+            classify_dask(str(source), output, ClassifyOptions(chunk_rows=CHUNK_ROWS), **arguments)
 
 
 def test_header_only_and_bom_match_local_engine(tiny_model_dir, tmp_path):
@@ -262,7 +262,7 @@ def test_header_only_and_bom_match_local_engine(tiny_model_dir, tmp_path):
         expected = local_reference(
             source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions(chunk_rows=CHUNK_ROWS)
         )
-        summary = classify_csv_dask(
+        summary = classify_dask(
             str(source),
             str(tmp_path / "dask.csv"),
             ClassifyOptions(chunk_rows=CHUNK_ROWS),
@@ -328,7 +328,7 @@ def test_worker_killed_mid_run_is_survived(cluster, tiny_model_dir, tmp_path):
                 plugins.update(client.run(plugin_names_on_worker))
                 time.sleep(0.1)
 
-    summary = classify_csv_dask(
+    summary = classify_dask(
         str(source), str(tmp_path / "dask.csv"), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=tiny_model_dir,
         scheduler=address, blocksize="16KB", on_rows=kill_then_check,
     )  # fmt: skip
@@ -367,7 +367,7 @@ def scheduler_address(tmp_path):
 def test_scheduler_address_of_dask_cli_cluster(scheduler_address, tiny_model_dir, tmp_path):
     source = write_names(tmp_path / "names.csv", 1000)
     local_reference(source, tmp_path / "local.csv", tiny_model_dir, ClassifyOptions(top_k=2, chunk_rows=CHUNK_ROWS))
-    summary = classify_csv_dask(
+    summary = classify_dask(
         str(source), str(tmp_path / "dask.csv"), ClassifyOptions(top_k=2, chunk_rows=CHUNK_ROWS),
         model_dir=tiny_model_dir, scheduler=scheduler_address, blocksize="8KB",
     )  # fmt: skip

@@ -139,10 +139,10 @@ class PackedRNNRuntime(Runtime):
 
 def in_process_throughput(label: str, runtime: Runtime, csv_path: Path, rows: int) -> Measurement:
     """The same streaming classify, in this process, with another Runtime (for baselines)."""
-    from ..classify import ClassifyOptions, classify_csv
+    from ..classify import ClassifyOptions, classify_local
 
     out = csv_path.with_name("out-baseline.csv")
-    summary = classify_csv(str(csv_path), str(out), runtime, ClassifyOptions())
+    summary = classify_local(str(csv_path), str(out), runtime, ClassifyOptions())
     out.unlink()
     return Measurement(label, rows / summary.seconds, None, summary.seconds, "end to end, same batching")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import dask
 
-from ..classify import ClassifyOptions, ClassifySummary, classify_csv
-from ..dask_engine import block_bytes, classify_csv_dask, dask_client
+from ..classify import ClassifyOptions, ClassifySummary, classify_local
+from ..dask_engine import block_bytes, classify_dask, dask_client
 from ..runtimes import open_runtime
 from ..verify import default_names
 from .classify import sample_names_csv
@@ -48,12 +48,12 @@ def bench_dask(rows: int, model_dir: Path, workdir: Path, blocksize: str | int |
     common = {"names": source, "input_bytes": size}
     options = ClassifyOptions()
     runtime = open_runtime("onnx", model_dir, threads=cores)
-    local = classify_csv(str(input_path), str(workdir / "local.csv"), runtime, options)
+    local = classify_local(str(input_path), str(workdir / "local.csv"), runtime, options)
     results = [_bench_row("local", local, threads=cores, **common)]
     partitions = math.ceil(size / block_bytes(blocksize))
     dask_details = {"workers": cores, "blocksize": block_bytes(blocksize), "partitions": partitions, **common}
     with dask.config.set(scheduler="threads"):
-        threaded = classify_csv_dask(
+        threaded = classify_dask(
             str(input_path), str(workdir / "dask_threads.csv"), options, model_dir=model_dir, scheduler="threads",
             blocksize=blocksize, workers=cores,
         )  # fmt: skip
@@ -61,7 +61,7 @@ def bench_dask(rows: int, model_dir: Path, workdir: Path, blocksize: str | int |
     started = time.perf_counter()
     with dask_client(None, cores) as client:
         startup = time.perf_counter() - started
-        clustered = classify_csv_dask(
+        clustered = classify_dask(
             str(input_path), str(workdir / "dask_cluster.csv"), options, model_dir=model_dir,
             scheduler=client.scheduler.address, blocksize=blocksize,
         )  # fmt: skip

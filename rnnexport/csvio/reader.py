@@ -7,9 +7,10 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+import itertools
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -118,10 +119,25 @@ class CsvInput:
     transcoded: bool
     reader: RecordReader
     utf8_check: Utf8Check | None
+    _stream: Iterator[RecordChunk] | None = None
+    _peeked: list[RecordChunk] = field(default_factory=list)
 
     def chunks(self) -> Iterator[RecordChunk]:
-        """The data records, in input order (see records.RecordReader)."""
-        return self.reader.chunks()
+        """The data records, in input order (see records.RecordReader); a chunk seen by first_chunk comes first."""
+        while self._peeked:
+            yield self._peeked.pop()
+        yield from self._chunk_stream()
+
+    def first_chunk(self) -> RecordChunk | None:
+        """The first chunk of data records (None: there are none), without taking it from chunks()."""
+        if not self._peeked:
+            self._peeked.extend(itertools.islice(self._chunk_stream(), 1))
+        return self._peeked[0] if self._peeked else None
+
+    def _chunk_stream(self) -> Iterator[RecordChunk]:
+        if self._stream is None:
+            self._stream = self.reader.chunks()
+        return self._stream
 
 
 def read_csv_input(raw: BinaryIO, source: str, encoding: str | None = None, delimiter: str | None = None,

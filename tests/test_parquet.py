@@ -1,0 +1,278 @@
+"""Parquet in and out of `classify`: every column and type kept, CSV <-> Parquet in one run, the same predictions
+as the CSV path, Dask equal to the local engine row for row, and bad Parquet refused in one line."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnexport.cli import main
+from rnnexport.parquetio.arrow import encode_arrow_names
+from rnnexport.text import ALPHABET, encode_ragged
+
+NAMES = ["Smith", "Łukasz", None, 'O"Brien', "🙂", "", "  ", "Nguyễn", "van Dijk", "Weiß", "a,b", "Kim\nLee"]
+
+
+def classify(args: list[str], input_text: str | None = None):
+    return CliRunner().invoke(main, ["classify", *args], input=input_text, catch_exceptions=False)
+
+
+def typed_table(names: list[str | None], seed: int = 0) -> pa.Table:
+    """Names beside columns of many types, nulls included (what a real Parquet file holds)."""
+    rng = np.random.default_rng(seed)
+    count = len(names)
+    return pa.table({
+        "id": pa.array(np.arange(count), pa.int64()),
+        "name": pa.array(names, pa.large_string()),
+        "seen": pa.array([datetime.datetime(2024, 1, 1) + datetime.timedelta(hours=i) for i in range(count)],
+                         pa.timestamp("us", tz="UTC")),
+        "score": pa.array([None if i % 5 == 0 else float(value) for i, value in enumerate(rng.random(count))]),
+        "tags": pa.array([[f"t{i}", "x"] if i % 3 else [] for i in range(count)], pa.list_(pa.string())),
+        "country": pa.array(["PL", "DE", "VN"] * (count // 3) + ["PL"] * (count % 3)).dictionary_encode(),
+        "flag": pa.array([i % 2 == 0 for i in range(count)]),
+    })  # fmt: skip
+
+
+def write_parquet(path: Path, table: pa.Table, row_group_size: int) -> Path:
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return path
+
+
+def csv_of_names(path: Path, names: list[str | None]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name"])
+        writer.writerows([[name or ""] for name in names])
+    return path
+
+
+def csv_predictions(path: Path, delimiter: str = ",") -> list[tuple[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [(row["language"], row["probability"]) for row in csv.DictReader(handle, delimiter=delimiter)]
+
+
+def parquet_predictions(table: pa.Table) -> list[tuple[str, str]]:
+    """(language, probability as classify's CSV writes it: 6 decimals) per row; ('', '') for no prediction."""
+    languages, probabilities = table.column("language").to_pylist(), table.column("probability").to_pylist()
+    return [("", "") if p is None else (label, f"{p:.6f}") for label, p in zip(languages, probabilities, strict=True)]
+
+
+# --- the fast path for Arrow names equals the library fold ------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    names=st.lists(st.one_of(st.none(), st.text(alphabet=st.characters(codec="utf-8"), max_size=12)), max_size=30),
+    offset=st.integers(0, 3),
+    kind=st.sampled_from(["string", "large_string", "string_view", "dictionary"]),
+)
+def test_arrow_names_encode_like_python_strings(names, offset, kind):
+    """Any text, nulls, a sliced array and every text type give what encode_ragged gives the same strings."""
+    array = pa.array(["pad"] * offset + names, pa.large_string() if kind == "large_string" else pa.string())
+    if kind == "string_view":
+        array = array.cast(pa.string_view())
+    elif kind == "dictionary":
+        array = array.dictionary_encode()
+    array = array.slice(offset)
+    expected = encode_ragged([name or "" for name in names], ALPHABET).padded()
+    actual = encode_arrow_names(array, ALPHABET)
+    np.testing.assert_array_equal(actual.padded().indices, expected.indices)
+    np.testing.assert_array_equal(actual.lengths, expected.lengths)
+    np.testing.assert_array_equal(actual.lost, encode_ragged([name or "" for name in names], ALPHABET).lost)
+
+
+# --- Parquet in, Parquet out ------------------------------------------------------------------------------------------
+
+
+def test_parquet_to_parquet_keeps_every_column_type_and_row_group(tiny_model_dir, tmp_path):
+    names = (NAMES * 40)[:450]
+    table = typed_table(names).replace_schema_metadata({"origin": "registry export"})
+    source = write_parquet(tmp_path / "in.parquet", table, row_group_size=100)
+    result = classify([str(source), "-o", str(tmp_path / "out.parquet"), "--model-dir", str(tiny_model_dir),
+                       "--top-k", "2", "--chunk-rows", "60"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "450 records in, 450 rows out" in result.stderr and "Parquet -> Parquet" in result.stderr
+    output = pq.ParquetFile(tmp_path / "out.parquet")
+    written = output.read()
+    assert written.schema.names == [*table.schema.names, "language", "probability", "language_2", "probability_2"]
+    assert written.select(table.schema.names).equals(table)  # values, types and nulls, exactly
+    assert written.schema.metadata[b"origin"] == b"registry export"
+    assert written.schema.field("probability").type == pa.float64()
+    # Each row group of 100 rows is cut into chunks of at most 60: one output row group per chunk.
+    assert [output.metadata.row_group(i).num_rows for i in range(output.num_row_groups)] == [60, 40] * 4 + [50]
+    # The same predictions as the CSV path gives the same names.
+    csv_result = classify([str(csv_of_names(tmp_path / "names.csv", names)), "-o", str(tmp_path / "names.out.csv"),
+                           "--model-dir", str(tiny_model_dir), "--quiet"])  # fmt: skip
+    assert csv_result.exit_code == 0
+    assert parquet_predictions(written) == csv_predictions(tmp_path / "names.out.csv")
+    unnamed = [i for i, name in enumerate(names) if not encode_ragged([name or ""]).lengths[0]]
+    assert unnamed and all(written.column("language")[i].as_py() is None for i in unnamed)
+
+
+def test_pandas_reads_the_output_back_with_its_index(tiny_model_dir, tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"name": ["Smith", "Kim", "Nowak"], "age": [40, 31, 52]}, index=pd.Index([7, 8, 9], name="k"))
+    frame.to_parquet(tmp_path / "in.parquet")
+    result = classify([str(tmp_path / "in.parquet"), "-o", str(tmp_path / "out.parquet"), "--model-dir",
+                       str(tiny_model_dir), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    back = pd.read_parquet(tmp_path / "out.parquet")
+    assert back.index.tolist() == [7, 8, 9] and back.index.name == "k"
+    assert back["age"].tolist() == [40, 31, 52] and back["language"].notna().all()
+
+
+# --- CSV <-> Parquet in one run ---------------------------------------------------------------------------------------
+
+
+def test_csv_to_parquet_keeps_fields_as_the_csv_module_reads_them(tiny_model_dir, tmp_path):
+    text = 'id;name;note\r\n1;Smith;"a;b"\r\n2;"O""Brien"\r\n\r\n3;;x\r\n4;"Kim\nLee";""\r\n5;Łukasz;z\r\n'
+    source = tmp_path / "in.csv"
+    source.write_bytes(text.encode())
+    result = classify([str(source), "-o", str(tmp_path / "out.parquet"), "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    assert "5 records in, 5 rows out" in result.stderr and "1 blank lines not written" in result.stderr
+    written = pq.read_table(tmp_path / "out.parquet")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    data = [row for row in rows[1:] if row]
+    for position, column in enumerate(rows[0]):
+        expected = [row[position] if position < len(row) else None for row in data]  # a short record: null
+        assert written.column(column).to_pylist() == expected
+        assert written.schema.field(column).type == pa.string()
+    classify([str(source), "-o", str(tmp_path / "out.csv"), "--model-dir", str(tiny_model_dir), "--quiet"])
+    assert parquet_predictions(written) == csv_predictions(tmp_path / "out.csv", ";")
+
+
+def test_parquet_to_csv_is_read_back_by_the_csv_module(tiny_model_dir, tmp_path):
+    names = NAMES * 3
+    table = typed_table(names).drop_columns(["tags"])
+    source = write_parquet(tmp_path / "in.parquet", table, row_group_size=7)
+    result = classify([str(source), "-o", str(tmp_path / "out.csv"), "--model-dir", str(tiny_model_dir),
+                       "--delimiter", ";"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    assert list(rows[0]) == [*table.schema.names, "language", "probability"]
+    assert [row["name"] for row in rows] == [name or "" for name in names]  # quotes, ; and line breaks survive
+    assert [row["id"] for row in rows] == [str(i) for i in range(len(names))]
+    classify([str(csv_of_names(tmp_path / "names.csv", names)), "-o", str(tmp_path / "names.out.csv"),
+              "--model-dir", str(tiny_model_dir), "--quiet"])  # fmt: skip
+    expected = csv_predictions(tmp_path / "names.out.csv")
+    assert [(row["language"], row["probability"] and f"{float(row['probability']):.6f}") for row in rows] == expected
+
+
+def test_installed_entry_point_chooses_formats_by_file_name(tiny_model_dir, tmp_path):
+    """CSV -> Parquet and Parquet -> CSV through the installed command, told nothing but the files' names."""
+    rnnexport = Path(sys.executable).with_name("rnnexport")
+    names = ["Smith", "Nowak", "Tanaka", "Łukasz"]
+    csv_of_names(tmp_path / "in.csv", names)
+    write_parquet(tmp_path / "in.pq", pa.table({"name": names}), row_group_size=2)
+    for source, target in (("in.csv", "out.parquet"), ("in.pq", "out.csv")):
+        subprocess.run([str(rnnexport), "classify", source, "-o", target, "--model-dir", str(tiny_model_dir),
+                        "--quiet"], cwd=tmp_path, check=True, timeout=300)  # fmt: skip
+    from_csv = parquet_predictions(pq.read_table(tmp_path / "out.parquet"))
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as handle:
+        from_parquet = [(row["language"], f"{float(row['probability']):.6f}") for row in csv.DictReader(handle)]
+    assert from_csv == from_parquet and len(from_csv) == len(names)
+
+
+# --- Dask agrees with the local engine --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_dask_matches_local_engine_for_parquet(tiny_model_dir, tmp_path):
+    pytest.importorskip("distributed")
+    names = [NAMES[i % len(NAMES)] if i % 11 == 0 else f"{['Ab', 'Nowak', 'Kim'][i % 3]}{'abcdefghij'[i % 10]}"
+             for i in range(1200)]  # fmt: skip
+    source = write_parquet(tmp_path / "in.parquet", typed_table(names), row_group_size=90)
+    flat = write_parquet(tmp_path / "flat.parquet", typed_table(names).drop_columns(["tags"]), row_group_size=90)
+    csv_source = csv_of_names(tmp_path / "in.csv", names)
+    common = ["--model-dir", str(tiny_model_dir), "--quiet", "--chunk-rows", "50", "--top-k", "3"]
+    dask = ["--engine", "dask", "--scheduler", "threads", "--workers", "2", "--blocksize", "1KB"]
+    runs = {
+        "parquet-local.parquet": [str(source)],
+        "parquet-dask.parquet": [str(source), *dask],
+        "parquet-local.csv": [str(flat)],
+        "parquet-dask.csv": [str(flat), *dask],
+        "csv-local.parquet": [str(csv_source)],
+        "csv-dask.parquet": [str(csv_source), *dask],
+    }
+    for output, args in runs.items():
+        result = classify([*args, "-o", str(tmp_path / output), *common])
+        assert result.exit_code == 0, (output, result.output)
+    for local, distributed in (("parquet-local.parquet", "parquet-dask.parquet"),
+                               ("csv-local.parquet", "csv-dask.parquet")):  # fmt: skip
+        expected, actual = pq.ParquetFile(tmp_path / local), pq.ParquetFile(tmp_path / distributed)
+        assert actual.read().equals(expected.read())  # row for row, bit for bit
+        assert actual.metadata.num_row_groups == expected.metadata.num_row_groups > 2
+    assert (tmp_path / "parquet-dask.csv").read_bytes() == (tmp_path / "parquet-local.csv").read_bytes()
+
+
+# --- bad input: one line, non-zero exit, nothing written --------------------------------------------------------------
+
+
+def bad_parquet_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    write_parquet(tmp_path / "ints.parquet", pa.table({"name": [1, 2]}), 10)
+    write_parquet(tmp_path / "nested.parquet", typed_table(["Smith", "Kim", "Lee"]), 10)
+    write_parquet(tmp_path / "nulls.parquet", pa.table({"name": ["Smith", None, "Kim"]}), 10)
+    (tmp_path / "fake.parquet").write_text("name\nSmith\n")
+    truncated = (tmp_path / "nulls.parquet").read_bytes()
+    (tmp_path / "truncated.parquet").write_bytes(truncated[: len(truncated) // 2])
+    (tmp_path / "dup.csv").write_text("name,x,x\nSmith,1,2\n")
+    (tmp_path / "ragged.csv").write_text("Smith\nKim,2\n")
+    return {
+        "text column": (["ints.parquet"], "column 'name' holds int64, not text"),
+        "list to CSV": (["nested.parquet", "-o", "out.csv"], "cannot write these columns as CSV"),
+        "strict null": (["nulls.parquet", "--strict"], "row 2: the name is null"),
+        "not parquet": (["fake.parquet"], "is not a readable Parquet file"),
+        "truncated": (["truncated.parquet"], "is not a readable Parquet file"),
+        "stdin": (["-", "--input-format", "parquet"], "cannot be read from stdin"),
+        "csv options": (["nulls.parquet", "--no-header"], "--no-header applies to CSV input only"),
+        "duplicate names": (["dup.csv", "-o", "out.parquet"], "columns 2 and 3 are both called 'x'"),
+        "wider record": (["ragged.csv", "--no-header", "-o", "out.parquet"], "line 2 has 2 fields, the first record"),
+    }
+
+
+def test_bad_parquet_input_fails_in_one_line_and_writes_nothing(tiny_model_dir, tmp_path, monkeypatch):
+    cases = bad_parquet_cases(tmp_path)
+    before = sorted(path.name for path in tmp_path.iterdir())
+    monkeypatch.chdir(tmp_path)
+    for label, (args, message) in cases.items():
+        if "-o" not in args:
+            args = [*args, "-o", "out.parquet"]
+        result = classify([*args, "--model-dir", str(tiny_model_dir)], input_text="")
+        assert result.exit_code == 1, (label, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], (label, lines)
+        assert sorted(path.name for path in tmp_path.iterdir()) == before, label
+
+
+# --- the real data set ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_every_name_of_the_data_set_through_parquet_with_check(real_names_dir, committed_model_dir, tmp_path):
+    pairs = [(path.stem, line) for path in sorted(real_names_dir.glob("*.txt"))
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]  # fmt: skip
+    labels, names = zip(*pairs, strict=True)
+    table = pa.table({"label": list(labels), "name": list(names)})
+    write_parquet(tmp_path / "names.parquet", table, row_group_size=4096)
+    result = classify([str(tmp_path / "names.parquet"), "-o", str(tmp_path / "out.parquet"), "--check",
+                       "--model-dir", str(committed_model_dir)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"{len(names)} records in, {len(names)} rows out" in result.stderr
+    assert "0 top-1 disagreements" in result.stderr and ": ok" in result.stderr
+    written = pq.read_table(tmp_path / "out.parquet")
+    assert written.select(["label", "name"]).equals(table)
