@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 
 from rnnexport.bench.classify import (
+    FORMAT_PAIRS,
     PackedRNNRuntime,
+    format_throughput,
     naive_flops,
     prefix_flops,
     sample_names_csv,
@@ -54,6 +56,14 @@ def test_workload_files_have_the_asked_shapes(tmp_path):
     assert workload_csv("W4", names, 30, tmp_path)[0].read_bytes() == w4.read_bytes()  # kept, not redrawn
     frame = pd.read_csv(w4)
     assert list(frame.columns)[2] == "surname" and set(frame["surname"]) <= set(names)
+
+
+def test_format_throughput_runs_every_pair_and_leaves_only_its_inputs(tiny_model_dir, tmp_path):
+    lines = []
+    results = format_throughput(tiny_model_dir, tmp_path, ["Smith", "Li", "Łukasz"], 300, lines.append, repeats=1)
+    assert [(row["input"], row["output"]) for row in results] == list(FORMAT_PAIRS)
+    assert all(row["names_per_second"] > 0 for row in results) and len(lines) == 1 + len(FORMAT_PAIRS)
+    assert sorted(path.suffix for path in tmp_path.iterdir()) == [".csv", ".parquet"]  # W1 in both formats
 
 
 def test_seed_style_loop_reports_a_rate(tiny_model_dir):

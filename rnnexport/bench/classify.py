@@ -237,6 +237,36 @@ def workload_csv(kind: str, names: list[str], rows: int, workdir: Path, seed: in
     return path, column
 
 
+FORMAT_PAIRS = (("csv", "csv"), ("parquet", "parquet"), ("csv", "parquet"), ("parquet", "csv"))
+
+
+def format_throughput(model_dir: Path, workdir: Path, names: list[str], rows: int, report, repeats: int = 3) -> list:
+    """W1 end to end through the CLI for each input -> output format pair (onnx, prefix sharing on): the median
+    of ``repeats`` runs, the pairs interleaved so that a load change hits them alike."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    csv_path, _ = workload_csv("W1", names, rows, workdir)
+    inputs = {"csv": csv_path, "parquet": csv_path.with_suffix(".parquet")}
+    if not inputs["parquet"].is_file():
+        frame = pd.read_csv(csv_path, dtype={"name": str}, keep_default_na=False)
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), inputs["parquet"])
+    seconds: dict = {pair: [] for pair in FORMAT_PAIRS}
+    for _ in range(repeats):
+        for source, target in FORMAT_PAIRS:
+            out = workdir / f"formats-out.{target}"
+            args = ["classify", str(inputs[source]), "-o", str(out), "--model-dir", str(model_dir), "--quiet"]
+            seconds[(source, target)].append(run_cli(args)[0])
+            out.unlink()
+    results = []
+    report(f"W1 by format, {rows:,} rows, onnx, median of {repeats}:")
+    for (source, target), runs in seconds.items():
+        median = statistics.median(runs)
+        results.append({"input": source, "output": target, "seconds": median, "names_per_second": rows / median})
+        report(f"  {source:>7} -> {target:<7} {rows / median:>10,.0f} names/s")
+    return results
+
+
 def model_part(runtime: Runtime, encoded: RaggedNames, prefix_sharing: bool, hidden: int) -> dict:
     """In process, per chunk as classify streams them: seconds of the schedule build and of the model calls,
     and the FLOPs computed (rnnexport.prefix; or per name in length batches)."""
@@ -314,6 +344,7 @@ def run_classify_bench(model_dir: Path, workdir: Path, names: list[str], rows: i
         entry["model_part"] = _model_parts(runtimes, encoded, hidden, gflops, report)
         results["workloads"][kind] = entry
     results["quoting"] = quoting_ratio(results["workloads"], report)
+    results["formats"] = format_throughput(model_dir, workdir, names, rows, report)
     tiny = sample_names_csv(names, 10, workdir / "names-10.csv")
     results["cold_start_seconds"] = cold_start(tiny, model_dir)
     report(f"cold start, 10 rows, --runtime onnx: {results['cold_start_seconds']:.3f} s (median of 5)")
