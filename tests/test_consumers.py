@@ -1,8 +1,12 @@
 """Conformance: every exported artifact runs in runtimes nobody here wrote and agrees with eager PyTorch.
 
+The artifacts come from the model directory's manifest.json, not from a list here: every ONNX graph goes through
+every ONNX consumer and both onnx checkers (the prefix step together with its head), TorchScript through
+torch.jit.load, and an artifact that no consumer handles fails test_every_artifact_has_a_consumer.
+
 Each consumer lives in its own environment under build/consumers/ (`make consumer-envs`, which this module runs
 first; pins in tests/consumers/). A small driver in that environment (tests/consumers/driver.py, or
-tests/consumers/ort_web/driver.cjs under Node) reads the model file and a file of folded names and writes
+tests/consumers/ort_web/driver.cjs under Node) reads the model files and a file of folded names and writes
 log_probs for three batchings: mixed lengths, equal lengths, one name per call. Eager PyTorch runs the same
 batches once here. Per consumer and file: max abs diff <= 1e-5 and 100% top-1 on every name of the data set
 (onnx.reference: a seeded sample; it is slow). Consumers run without network (`unshare -n`) where the host
@@ -13,6 +17,7 @@ Model directory: $RNNEXPORT_CONSUMERS_MODEL_DIR, else the repository's exported/
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import shutil
@@ -23,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from rnnexport.export.manifest import CHECKPOINT_FILE, FOLD_TABLE_FILE, read_manifest
 
 pytestmark = [pytest.mark.consumers, pytest.mark.slow]
 
@@ -44,24 +51,28 @@ class Consumer:
     label: str
     env: str  # build/consumers/<env>
     runtime: str  # the driver's RUNTIME argument
-    files: tuple[str, ...]
+    format: str  # the manifest's "format" of the artifacts it runs
     sample: bool = False  # a seeded sample of the names instead of all of them
 
 
-ONNX_FILES = ("char_rnn.onnx", "char_rnn_cell.onnx")
 CONSUMERS = (
-    Consumer("onnx.reference", "onnx-reference", "onnx-reference", ONNX_FILES, sample=True),
-    Consumer("onnxruntime, oldest", "ort-oldest", "onnxruntime", ONNX_FILES),
-    Consumer("onnxruntime, newest", "ort-newest", "onnxruntime", ONNX_FILES),
-    Consumer("OpenVINO CPU, f32 hint", "openvino", "openvino", ONNX_FILES),
-    Consumer("tract", "tract", "tract", ONNX_FILES),
-    Consumer("onnxruntime-web, wasm in Node", "ort-web", "onnxruntime-web", ONNX_FILES),
-    Consumer("torch.jit.load", "torchscript", "torchscript", ("char_rnn.pt",)),
+    Consumer("onnx.reference", "onnx-reference", "onnx-reference", "onnx", sample=True),
+    Consumer("onnxruntime, oldest", "ort-oldest", "onnxruntime", "onnx"),
+    Consumer("onnxruntime, newest", "ort-newest", "onnxruntime", "onnx"),
+    Consumer("OpenVINO CPU, f32 hint", "openvino", "openvino", "onnx"),
+    Consumer("tract", "tract", "tract", "onnx"),
+    Consumer("onnxruntime-web, wasm in Node", "ort-web", "onnxruntime-web", "onnx"),
+    Consumer("torch.jit.load", "torchscript", "torchscript", "torchscript"),
 )
 CHECKERS = (
-    Consumer("onnx checker, newest", "onnx-reference", "onnx-checker", ONNX_FILES),
-    Consumer("onnx checker, oldest", "ort-oldest", "onnx-checker", ONNX_FILES),
+    Consumer("onnx checker, newest", "onnx-reference", "onnx-checker", "onnx"),
+    Consumer("onnx checker, oldest", "ort-oldest", "onnx-checker", "onnx"),
 )
+# Artifacts that are no graph for a runtime, and who handles them instead.
+NOT_GRAPHS = {
+    CHECKPOINT_FILE: "the reference: eager PyTorch loads it here (test_eager_float32_matches_float64)",
+    FOLD_TABLE_FILE: "folding data: the names are folded before any consumer sees them (tests/test_embed.py)",
+}
 
 
 def _load_driver():
@@ -73,6 +84,32 @@ def _load_driver():
 
 
 driver = _load_driver()
+
+
+def drives(artifacts: dict) -> dict[str, list[tuple[str, ...]]]:
+    """Per manifest format, the files each run of a consumer gets: one graph, or the prefix step with its head.
+
+    ONNX graphs are grouped by what their inputs make them (driver.GRAPH_KINDS) into driver.DRIVES; a graph
+    whose inputs no drive knows, or a step without a head, is in no drive.
+    """
+    kinds: dict[str, list[str]] = {}
+    for file_name, entry in artifacts.items():
+        if entry.get("format") == "onnx":
+            kinds.setdefault(driver.graph_kind(entry), []).append(file_name)
+    onnx_drives = [combo for drive in driver.DRIVES for combo in itertools.product(*(kinds.get(k, []) for k in drive))]
+    torchscript = [(file_name,) for file_name, entry in artifacts.items() if entry.get("format") == "torchscript"]
+    return {"onnx": onnx_drives, "torchscript": torchscript}
+
+
+def unhandled(artifacts: dict) -> list[str]:
+    """Artifacts of the manifest that no consumer runs and NOT_GRAPHS does not account for."""
+    formats = {consumer.format for consumer in (*CONSUMERS, *CHECKERS)}
+    run = {name for fmt, combos in drives(artifacts).items() if fmt in formats for combo in combos for name in combo}
+    return sorted(set(artifacts) - run - set(NOT_GRAPHS))
+
+
+ARTIFACTS = read_manifest(MODEL_DIR)["artifacts"]
+DRIVES = drives(ARTIFACTS)
 
 
 def _run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
@@ -169,26 +206,19 @@ def table(names_files, isolation, request):
         print("\n\nConformance of the exported files (tests/test_consumers.py):\n" + "\n".join(lines))
 
 
-def _driver_command(consumer: Consumer, model_file: Path, names_file: Path, out_dir: Path) -> list[str]:
+def _driver_command(consumer: Consumer, files: tuple[str, ...], names_file: Path, out_dir: Path) -> list[str]:
+    model_files = [str(MODEL_DIR / file_name) for file_name in files]
     if consumer.runtime == "onnxruntime-web":
-        batch_sizes = [str(driver.MIXED_BATCH), str(driver.EQUAL_BATCH)]
-        return [
-            "node",
-            str(WEB_DRIVER),
-            str(model_file),
-            str(names_file),
-            str(out_dir),
-            ",".join(driver.MODES),
-            *batch_sizes,
-        ]
+        batching = [",".join(driver.MODES), str(driver.MIXED_BATCH), str(driver.EQUAL_BATCH)]
+        return ["node", str(WEB_DRIVER), str(names_file), str(out_dir), *batching, *model_files]
     python = CONSUMERS_DIR / consumer.env / "bin" / "python"
-    return [str(python), str(DRIVER), consumer.runtime, str(model_file), str(names_file), str(out_dir)]
+    return [str(python), str(DRIVER), consumer.runtime, str(names_file), str(out_dir), *model_files]
 
 
-def _run_consumer(consumer: Consumer, file_name: str, names_file: Path, out_dir: Path, isolation: list[str]) -> dict:
-    command = [*isolation, *_driver_command(consumer, MODEL_DIR / file_name, names_file, out_dir)]
+def _run_consumer(consumer: Consumer, files: tuple[str, ...], names_file: Path, out_dir: Path, isolation) -> dict:
+    command = [*isolation, *_driver_command(consumer, files, names_file, out_dir)]
     env = {"PATH": "/usr/bin:/bin", "NODE_PATH": str(CONSUMERS_DIR / "ort-web" / "node_modules")}
-    _run(command, f"{consumer.label} on {file_name}", env=env)
+    _run(command, f"{consumer.label} on {' + '.join(files)}", env=env)
     return json.loads((out_dir / "info.json").read_text())
 
 
@@ -215,23 +245,50 @@ def _names_label(names: list[str], sample: bool) -> str:
     return f"{len(names):,}{' (sample)' if sample else ''} x {len(driver.MODES)} batchings"
 
 
-@pytest.mark.parametrize(
-    ("consumer", "file_name"),
-    [(consumer, file_name) for consumer in CONSUMERS for file_name in consumer.files],
-    ids=lambda value: value.env if isinstance(value, Consumer) else value,
-)
-def test_consumer_matches_eager_pytorch(
-    consumer, file_name, consumer_envs, names_files, exact, table, isolation, tmp_path
-):
+def _ir_opset(info: dict) -> str:
+    """IR/opset of the files the driver ran, once when they agree; "-" for TorchScript."""
+    pairs = dict.fromkeys(f"{g['ir_version']}/{g['opset']}" for g in info["graphs"] if g.get("ir_version"))
+    return " + ".join(pairs) or "-"
+
+
+def _consumer_cases(consumers: tuple[Consumer, ...], per_file: bool = False) -> list:
+    """(consumer, files) for every consumer and every drive of its format (each file alone when ``per_file``)."""
+    cases = []
+    for consumer in consumers:
+        combos = DRIVES[consumer.format]
+        files = [(name,) for name in dict.fromkeys(itertools.chain(*combos))] if per_file else combos
+        cases += [pytest.param(consumer, combo, id=f"{consumer.env}-{'+'.join(combo)}") for combo in files]
+    return cases
+
+
+def test_every_artifact_has_a_consumer():
+    """Every artifact manifest.json lists runs in a consumer, or NOT_GRAPHS says who handles it."""
+    assert unhandled(ARTIFACTS) == [], f"no consumer handles {unhandled(ARTIFACTS)}: add a drive or a consumer"
+    assert set(NOT_GRAPHS) <= set(ARTIFACTS), f"NOT_GRAPHS names files the manifest no longer lists: {NOT_GRAPHS}"
+
+
+def test_an_artifact_no_consumer_runs_is_reported():
+    """A new graph with unknown inputs, a format no consumer reads, and a step without its head are caught."""
+    new_graph = {"format": "onnx", "inputs": [{"name": "tokens"}], "outputs": [{"name": "log_probs"}]}
+    artifacts = {**ARTIFACTS, "char_rnn_new.onnx": new_graph, "char_rnn.tflite": {"format": "tflite"}}
+    assert unhandled(artifacts) == ["char_rnn.tflite", "char_rnn_new.onnx"]
+    heads = [name for name, entry in ARTIFACTS.items() if driver.graph_kind(entry) == "head"]
+    steps = [name for name, entry in ARTIFACTS.items() if driver.graph_kind(entry) == "step"]
+    assert heads and steps, "the manifest has no prefix step and head"
+    assert unhandled({name: entry for name, entry in ARTIFACTS.items() if name not in heads}) == steps
+
+
+@pytest.mark.parametrize(("consumer", "files"), _consumer_cases(CONSUMERS))
+def test_consumer_matches_eager_pytorch(consumer, files, consumer_envs, names_files, exact, table, isolation, tmp_path):
     key = "sample" if consumer.sample else "all"
     names_file, names = names_files["files"][key]
-    info = _run_consumer(consumer, file_name, names_file, tmp_path, isolation)
+    info = _run_consumer(consumer, files, names_file, tmp_path, isolation)
     results = [_compare(exact[key], np.load(tmp_path / f"{mode}.npy"), names, mode) for mode in driver.MODES]
     row = {
         "consumer": consumer.label,
         "version": info["version"].split("-")[0],  # OpenVINO appends its build hash
-        "file": file_name,
-        "ir": f"{info['ir_version']}/{info['opset']}" if info.get("ir_version") else "-",
+        "file": " + ".join(files),
+        "ir": _ir_opset(info),
         "names": _names_label(names, consumer.sample),
         "seconds": round(sum(info["seconds"].values()), 1),
     }
@@ -253,7 +310,7 @@ def test_eager_float32_matches_float64(names_files, exact, table):
     row = {
         "consumer": "eager PyTorch, float32 (main venv)",
         "version": torch.__version__,
-        "file": "checkpoint.pt",
+        "file": CHECKPOINT_FILE,
         "ir": "-",
         "names": _names_label(names, sample=False),
         "seconds": round(time.perf_counter() - started, 1),
@@ -261,20 +318,16 @@ def test_eager_float32_matches_float64(names_files, exact, table):
     _record_and_check(table, row, results)
 
 
-@pytest.mark.parametrize(
-    ("checker", "file_name"),
-    [(checker, file_name) for checker in CHECKERS for file_name in checker.files],
-    ids=lambda value: value.env if isinstance(value, Consumer) else value,
-)
-def test_onnx_checker_accepts(checker, file_name, consumer_envs, names_files, table, isolation, tmp_path):
+@pytest.mark.parametrize(("checker", "files"), _consumer_cases(CHECKERS, per_file=True))
+def test_onnx_checker_accepts(checker, files, consumer_envs, names_files, table, isolation, tmp_path):
     """onnx.checker.check_model(full_check=True) and strict shape inference, at the oldest and newest onnx."""
-    info = _run_consumer(checker, file_name, names_files["files"]["sample"][0], tmp_path, isolation)
+    info = _run_consumer(checker, files, names_files["files"]["sample"][0], tmp_path, isolation)
     table.append(
         {
             "consumer": checker.label,
             "version": info["version"],
-            "file": file_name,
-            "ir": "-",
+            "file": " + ".join(files),
+            "ir": _ir_opset(info),
             "diff": "check_model(full_check), strict shape inference: ok",
             "top1": "-",
             "names": "-",

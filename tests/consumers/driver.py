@@ -1,15 +1,17 @@
-"""Run one exported model file in one third-party runtime over a names file; write log_probs per batching mode.
+"""Run exported model files in one third-party runtime over a names file; write log_probs per batching mode.
 
 Runs inside each consumer's own environment (build/consumers/<name>/), so it needs numpy and that runtime only,
-never rnnexport. Everything it needs about the model (alphabet, hidden size, SHA-256) comes from manifest.json
-beside the model file.
+never rnnexport. Everything it needs about the model (alphabet, hidden size, SHA-256, each file's inputs) comes
+from manifest.json beside the model files.
 
-    python driver.py RUNTIME MODEL_FILE NAMES_FILE OUT_DIR [--modes mixed,equal,single]
+    python driver.py RUNTIME NAMES_FILE OUT_DIR MODEL_FILE [MODEL_FILE ...] [--modes mixed,equal,single]
 
 RUNTIME: onnxruntime, openvino, tract, onnx-reference, torchscript, or onnx-checker (check_model with
-full_check plus strict shape inference; writes no log_probs). NAMES_FILE: UTF-8, one already-folded name per
-line. Writes OUT_DIR/<mode>.npy (float32 [N, n_labels], rows in the names' order) and OUT_DIR/info.json
-(runtime version, file, IR version, opset, seconds per mode). Exit 1 with one line on stderr on any failure.
+full_check plus strict shape inference of each file; writes no log_probs). MODEL_FILE: the graphs of one drive
+(DRIVES), each known by its inputs' names (GRAPH_KINDS): the whole-name graph, the one-step cell, or the prefix
+step followed by its head. NAMES_FILE: UTF-8, one already-folded name per line. Writes OUT_DIR/<mode>.npy
+(float32 [N, n_labels], rows in the names' order) and OUT_DIR/info.json (runtime version, files, IR version and
+opset per file, seconds per mode). Exit 1 with one line on stderr on any failure.
 
 Batching modes (tests/test_consumers.py builds eager PyTorch's batches with these same functions):
     mixed   consecutive names, MIXED_BATCH per call: mixed lengths (the masked Scan branch)
@@ -33,6 +35,18 @@ MIXED_BATCH = 64
 EQUAL_BATCH = 256
 MODES = ("mixed", "equal", "single")
 Run = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+# Which graph a file is, by its inputs' names in manifest.json (ort_web/driver.cjs has the same table).
+GRAPH_KINDS = {
+    ("indices", "lengths"): "sequence",
+    ("x", "h"): "cell",
+    ("hidden", "parent", "letter"): "step",
+    ("hidden",): "head",
+}
+
+
+def graph_kind(entry: dict) -> str | None:
+    """The GRAPH_KINDS kind of a manifest entry, or None for inputs no drive knows."""
+    return GRAPH_KINDS.get(tuple(value["name"] for value in entry.get("inputs", [])))
 
 
 def batches(lengths: np.ndarray, mode: str) -> list[np.ndarray]:
@@ -64,23 +78,48 @@ def pad(letters: list[np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.nda
     return indices, lengths
 
 
-def sequence_log_probs(run: Run, indices: np.ndarray, lengths: np.ndarray, **_) -> np.ndarray:
-    return run({"indices": indices, "lengths": lengths})["log_probs"]
+def sequence_log_probs(runs: dict[str, Run], indices: np.ndarray, lengths: np.ndarray, **_) -> np.ndarray:
+    return runs["sequence"]({"indices": indices, "lengths": lengths})["log_probs"]
 
 
-def cell_log_probs(run: Run, indices: np.ndarray, lengths: np.ndarray, n_letters: int, hidden_size: int) -> np.ndarray:
+def cell_log_probs(
+    runs: dict[str, Run], indices: np.ndarray, lengths: np.ndarray, n_letters: int, hidden_size: int
+) -> np.ndarray:
     """Chain the one-step graph from h = 0; each name's answer is the log_probs after its last letter."""
     hidden = np.zeros((indices.shape[1], hidden_size), dtype=np.float32)
     one_hot = np.eye(n_letters, dtype=np.float32)
     log_probs = None
     for step, letters in enumerate(indices):
-        outputs = run({"x": one_hot[letters], "h": hidden})
+        outputs = runs["cell"]({"x": one_hot[letters], "h": hidden})
         hidden = outputs["h_next"]
         if log_probs is None:
             log_probs = np.full_like(outputs["log_probs"], np.nan)
         done = lengths == step + 1
         log_probs[done] = outputs["log_probs"][done]
     return log_probs
+
+
+def prefix_log_probs(runs: dict[str, Run], indices: np.ndarray, lengths: np.ndarray, hidden_size: int, **_):
+    """Step every name from one zero row, then read each out with the head where it ends.
+
+    Each step runs the names still going: ``parent`` is each one's row in the previous step's hidden (all 0
+    at the first step), so in mixed batches the step gathers from fewer rows as names end. A name's hidden
+    after its last letter is kept; the head reads them all in one call.
+    """
+    final = np.zeros((len(lengths), hidden_size), dtype=np.float32)
+    hidden = np.zeros((1, hidden_size), dtype=np.float32)
+    alive = np.arange(len(lengths))
+    parent = np.zeros(len(lengths), dtype=np.int64)
+    for step, letters in enumerate(indices):
+        hidden = runs["step"]({"hidden": hidden, "parent": parent, "letter": letters[alive]})["hidden_next"]
+        done = lengths[alive] == step + 1
+        final[alive[done]] = hidden[done]
+        parent, alive = np.flatnonzero(~done).astype(np.int64), alive[~done]
+    return runs["head"]({"hidden": final})["log_probs"]
+
+
+# The graphs that together give log_probs for names (model files in this order), and how to chain them.
+DRIVES = {("sequence",): sequence_log_probs, ("cell",): cell_log_probs, ("step", "head"): prefix_log_probs}
 
 
 def onnxruntime_runner(path: Path, names: list[str]) -> tuple[Run, str]:
@@ -153,6 +192,12 @@ def check_onnx(path: Path) -> str:
     return onnx.__version__
 
 
+def check_files(model_files: list[Path]) -> dict:
+    entries = [read_manifest_entry(model_file) for model_file in model_files]
+    versions = {check_onnx(model_file) for model_file in model_files}
+    return {"version": versions.pop(), "graphs": graphs_info(entries)}
+
+
 RUNNERS = {
     "onnxruntime": onnxruntime_runner,
     "openvino": openvino_runner,
@@ -172,50 +217,59 @@ def read_manifest_entry(model_file: Path) -> tuple[dict, dict]:
     return manifest, entry
 
 
-def run_modes(runtime: str, model_file: Path, names: list[str], out_dir: Path, modes: list[str]) -> dict:
-    manifest, entry = read_manifest_entry(model_file)
-    run, version = RUNNERS[runtime](model_file, [value["name"] for value in entry["outputs"]])
-    is_cell = [value["name"] for value in entry.get("inputs", [])] == ["x", "h"]
-    forward = cell_log_probs if is_cell else sequence_log_probs
+def load_drive(runtime: str, entries: list[tuple[dict, dict]], model_files: list[Path]) -> tuple[Callable, dict, str]:
+    """The DRIVES function for these files, each file's Run by its kind, and the runtime's version."""
+    kinds = tuple(graph_kind(entry) for _, entry in entries)
+    if kinds not in DRIVES:
+        raise ValueError(f"no drive for graphs {kinds} of {[f.name for f in model_files]}; known: {list(DRIVES)}")
+    runs, version = {}, None
+    for kind, model_file, (_, entry) in zip(kinds, model_files, entries, strict=True):
+        runs[kind], version = RUNNERS[runtime](model_file, [value["name"] for value in entry["outputs"]])
+    return DRIVES[kinds], runs, version
+
+
+def run_modes(runtime: str, model_files: list[Path], names: list[str], out_dir: Path, modes: list[str]) -> dict:
+    entries = [read_manifest_entry(model_file) for model_file in model_files]
+    manifest = entries[0][0]
+    drive, runs, version = load_drive(runtime, entries, model_files)
     letters, lengths = encode(names, manifest["alphabet"])
+    dims = {"n_letters": len(manifest["alphabet"]), "hidden_size": manifest["hidden_size"]}
     seconds = {}
     for mode in modes:
         started = time.perf_counter()
         log_probs = np.full((len(names), len(manifest["labels"])), np.nan, dtype=np.float32)
         for rows in batches(lengths, mode):
-            indices, batch_lengths = pad(letters, rows)
-            log_probs[rows] = forward(
-                run, indices, batch_lengths, n_letters=len(manifest["alphabet"]), hidden_size=manifest["hidden_size"]
-            )
+            log_probs[rows] = drive(runs, *pad(letters, rows), **dims)
         np.save(out_dir / f"{mode}.npy", log_probs)
         seconds[mode] = round(time.perf_counter() - started, 3)
-    return {"version": version, "seconds": seconds, "ir_version": entry.get("ir_version"), "opset": entry.get("opset")}
+    return {"version": version, "seconds": seconds, "graphs": graphs_info(entries)}
+
+
+def graphs_info(entries: list[tuple[dict, dict]]) -> list[dict]:
+    return [{key: entry.get(key) for key in ("file", "ir_version", "opset")} for _, entry in entries]
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runtime", choices=[*RUNNERS, "onnx-checker"])
-    parser.add_argument("model_file", type=Path)
     parser.add_argument("names_file", type=Path)
     parser.add_argument("out_dir", type=Path)
+    parser.add_argument("model_files", type=Path, nargs="+")
     parser.add_argument("--modes", default=",".join(MODES))
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    files = "+".join(model_file.name for model_file in args.model_files)
     try:
         if args.runtime == "onnx-checker":
-            read_manifest_entry(args.model_file)
-            info = {"version": check_onnx(args.model_file)}
+            info = check_files(args.model_files)
         else:
             names = args.names_file.read_text(encoding="utf-8").split("\n")[:-1]
-            info = run_modes(args.runtime, args.model_file, names, args.out_dir, args.modes.split(","))
+            info = run_modes(args.runtime, args.model_files, names, args.out_dir, args.modes.split(","))
     except Exception as error:  # a refusal by the runtime is the finding: report it with its causes
         reason = " | ".join(line for line in str(error).strip().splitlines()[:8] if line.strip())
-        print(
-            f"driver: {args.runtime} failed on {args.model_file.name}: {type(error).__name__}: {reason}",
-            file=sys.stderr,
-        )
+        print(f"driver: {args.runtime} failed on {files}: {type(error).__name__}: {reason}", file=sys.stderr)
         return 1
-    info.update(runtime=args.runtime, file=args.model_file.name)
+    info.update(runtime=args.runtime, files=files)
     (args.out_dir / "info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
     return 0
 
