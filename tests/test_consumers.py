@@ -136,15 +136,10 @@ def isolation() -> list[str]:
 @pytest.fixture(scope="module")
 def names_files(tmp_path_factory) -> dict:
     """All names and the seeded sample, folded, one per line; and where they came from."""
-    from rnnexport.errors import DataError
     from rnnexport.text import fold, has_prediction
-    from rnnexport.verify import dataset_names, generated_names
+    from rnnexport.verify import default_names
 
-    try:
-        names, source = dataset_names()
-    except DataError:
-        names = generated_names(count=5000, seed=0)
-        source = "GENERATED: the data set was not found (set RNNEXPORT_NAMES_DIR); 5000 random names, lengths 1-40"
+    names, source = default_names()  # the data set's names, else generated name-like names (the source says so)
     names = [folded for folded in map(fold, [*names, *EDGE_NAMES]) if has_prediction(folded)]
     picked = np.sort(np.random.default_rng(0).choice(len(names), size=min(REFERENCE_SAMPLE, len(names)), replace=False))
     folder = tmp_path_factory.mktemp("conformance")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rnnexport.errors import DataError, ParityError
-from rnnexport.verify import BATCH_SIZES, compare, generated_names, verify_artifacts
+from rnnexport.verify import BATCH_SIZES, NAME_LENGTHS, compare, generated_names, name_like_names, verify_artifacts
 from tests.helpers import tamper_onnx_weight
 
 
@@ -20,6 +20,33 @@ def test_compare_reports_worst_names_and_agreement():
 
 def test_generated_names_are_seeded():
     assert generated_names(20, seed=3) == generated_names(20, seed=3) != generated_names(20, seed=4)
+
+
+def test_name_like_names_are_shaped_like_names():
+    names = name_like_names(2000, seed=1)
+    assert name_like_names(2000, seed=1) == names != name_like_names(2000, seed=2)
+    assert {len(name) for name in names} == set(range(NAME_LENGTHS[0], NAME_LENGTHS[1] + 1))
+    assert all(name[0].isupper() and name[1:].islower() and name.isalpha() for name in names)
+    lowercase_only = name_like_names(200, alphabet="abc ")
+    assert all(set(name) <= set("abc") for name in lowercase_only)
+
+
+@pytest.mark.slow
+def test_installed_verify_passes_on_the_packaged_model_without_the_data_set(committed_model_dir, tmp_path):
+    """A user without the data set runs `rnnexport verify` on the model they installed: it must pass."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from rnnexport.data import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
+
+    env = {key: value for key, value in os.environ.items() if key != NAMES_DIR_ENV}
+    command = [str(Path(sys.executable).with_name("rnnexport")), "verify", "--model-dir", str(committed_model_dir)]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (tmp_path / DEFAULT_NAMES_DIR).exists()  # so the data set is not found
+    assert "generated: 5000 random Title-case names" in result.stdout
 
 
 def test_verify_returns_a_report_and_writes_nothing(model_copy):
