@@ -265,8 +265,25 @@ def output_header_bytes(csv_input: CsvInput, layout: ChunkLayout) -> bytes:
     return output_header(fields, names, layout.delimiter, line_end or layout.line_end)
 
 
+class NameCounts:
+    """What the summary counts in a prepared chunk's ``encoded`` names (a mixin of PreparedChunk and
+    parquetio.chunks.PreparedBatch)."""
+
+    encoded: RaggedNames
+
+    @property
+    def skipped(self) -> int:
+        """Names with no letter: no prediction."""
+        return int((self.encoded.lengths == 0).sum())
+
+    @property
+    def lost(self) -> int:
+        """Names that lost characters in folding."""
+        return int(np.count_nonzero(self.encoded.lost))
+
+
 @dataclass
-class PreparedChunk:
+class PreparedChunk(NameCounts):
     """A chunk checked and encoded: ``rows`` (int64) are its data records (blank lines aside), ``encoded`` their
     names, ``padding`` the empty fields each lacks against the header (None without a header)."""
 
@@ -282,14 +299,6 @@ class PreparedChunk:
     @property
     def blank(self) -> int:
         return len(self.chunk.starts) - len(self.rows)
-
-    @property
-    def skipped(self) -> int:
-        return int((self.encoded.lengths == 0).sum())
-
-    @property
-    def lost(self) -> int:
-        return int(np.count_nonzero(self.encoded.lost))
 
 
 def prepare_chunk(chunk: RecordChunk, layout: ChunkLayout, utf8_check: Utf8Check | None) -> PreparedChunk:

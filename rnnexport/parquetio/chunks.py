@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ..classify import ChunkLayout, ClassifyOptions, OpenedInput, PreparedChunk, choose_column
+from ..classify import ChunkLayout, ClassifyOptions, NameCounts, OpenedInput, PreparedChunk, choose_column
 from ..csvio.reader import CsvInput
 from ..csvio.writer import check_no_clash
 from ..errors import InputError
@@ -32,7 +32,7 @@ CSV_ONLY_OPTIONS = {"encoding": "--encoding", "header": "--no-header"}
 
 
 @dataclass
-class PreparedBatch:
+class PreparedBatch(NameCounts):
     """A Parquet chunk checked and encoded: every row is a data row (there are no blank lines)."""
 
     chunk: ArrowChunk
@@ -43,14 +43,6 @@ class PreparedBatch:
         return self.chunk.batch.num_rows
 
     blank = 0
-
-    @property
-    def skipped(self) -> int:
-        return int((self.encoded.lengths == 0).sum())
-
-    @property
-    def lost(self) -> int:
-        return int(np.count_nonzero(self.encoded.lost))
 
 
 def prepare_batch(chunk: ArrowChunk, layout: ChunkLayout) -> PreparedBatch:
