@@ -105,7 +105,10 @@ async function runCsv(file, csv, columnIndex, classify) {
     link.download = file.name.replace(/(\.csv)?$/i, '.labelled.csv');
     link.hidden = false;
     const blank = output.blank ? `, ${output.blank} blank lines copied` : '';
-    setCsvStatus(`${output.rows} rows (${output.skipped} skipped: no letter${blank}) in ${seconds.toFixed(2)} s`, 'done');
+    setCsvStatus(
+      `${output.rows} rows (${output.skipped} skipped: no letter${blank}) in ${seconds.toFixed(2)} s`,
+      'done',
+    );
   } catch (error) {
     setCsvStatus(`Error: ${file.name}: ${error.message}`, 'error');
   } finally {
@@ -116,8 +119,10 @@ async function runCsv(file, csv, columnIndex, classify) {
 // Reads a chosen or dropped file and classifies it by its name column; without one, asks for a column.
 async function chooseFile(file, classify) {
   const select = $('column');
+  select.replaceChildren(); // nothing of the previous file stays choosable or downloadable
   select.disabled = true;
   $('run').disabled = true;
+  $('download').hidden = true;
   try {
     const csv = openCsv(decodeCsv(new Uint8Array(await file.arrayBuffer())));
     select.replaceChildren(...csv.header.map((column, i) => new Option(`${i + 1}: ${column}`, String(i))));

@@ -99,8 +99,8 @@ export function detectDelimiter(headerLine) {
   if (unquoted.includes(',')) return ',';
   const counts = [';', '\t', '|'].map((delimiter) => [delimiter, unquoted.split(delimiter).length - 1]);
   const best = Math.max(...counts.map(([, count]) => count));
-  const tied = counts.filter(([, count]) => count === best).map(([delimiter]) => delimiter);
   if (best === 0) return ',';
+  const tied = counts.filter(([, count]) => count === best).map(([delimiter]) => delimiter);
   if (tied.length > 1) {
     const names = tied.map((delimiter) => DELIMITERS[delimiter]).join(' and ');
     throw new Error(`the header holds as many ${names} characters; add a first line sep=X naming the delimiter`);
