@@ -3,7 +3,7 @@
 
 import * as ort from './ort/ort.wasm.min.mjs';
 import { checkSha256, classifyNames, Folder, modelInfo } from './names.js';
-import { checkHeader, classifyCsv, defaultColumn, readHeader } from './csv_file.js';
+import { chooseColumn, classifyCsv, decodeCsv, openCsv } from './csv_file.js';
 
 const MODEL_DIR = './model/';
 const FIX = 'rebuild the page from a fresh export: make serve-web';
@@ -81,7 +81,8 @@ function setCsvStatus(text, state) {
   $('csv-status').dataset.state = state;
 }
 
-async function runCsv(file, column, classify) {
+// Classifies csv (see csv_file.js openCsv) by its column columnIndex, then offers the result as a download.
+async function runCsv(file, csv, columnIndex, classify) {
   $('run').disabled = true;
   $('download').hidden = true;
   $('progress').value = 0;
@@ -90,8 +91,8 @@ async function runCsv(file, column, classify) {
   try {
     const output = await classifyCsv(
       Papa,
-      file,
-      column,
+      csv,
+      columnIndex,
       (names) => classify(names, { topK: 1 }),
       (fraction) => {
         $('progress').value = fraction;
@@ -103,34 +104,41 @@ async function runCsv(file, column, classify) {
     link.href = URL.createObjectURL(new Blob(output.csv, { type: 'text/csv;charset=utf-8' }));
     link.download = file.name.replace(/(\.csv)?$/i, '.labelled.csv');
     link.hidden = false;
-    const summary = `${output.rows} rows (${output.skipped} skipped: no letter) in ${seconds.toFixed(2)} s`;
-    setCsvStatus(summary, 'done');
+    const blank = output.blank ? `, ${output.blank} blank lines copied` : '';
+    setCsvStatus(
+      `${output.rows} rows (${output.skipped} skipped: no letter${blank}) in ${seconds.toFixed(2)} s`,
+      'done',
+    );
   } catch (error) {
-    setCsvStatus(`Error: ${error.message}`, 'error');
+    setCsvStatus(`Error: ${file.name}: ${error.message}`, 'error');
   } finally {
     $('run').disabled = false;
   }
 }
 
+// Reads a chosen or dropped file and classifies it by its name column; without one, asks for a column.
 async function chooseFile(file, classify) {
+  const select = $('column');
+  select.replaceChildren(); // nothing of the previous file stays choosable or downloadable
+  select.disabled = true;
+  $('run').disabled = true;
+  $('download').hidden = true;
   try {
-    const header = await readHeader(Papa, file);
-    checkHeader(header);
-    const select = $('column');
-    select.replaceChildren(...header.map((column) => new Option(column, column)));
-    const column = defaultColumn(header);
+    const csv = openCsv(decodeCsv(new Uint8Array(await file.arrayBuffer())));
+    select.replaceChildren(...csv.header.map((column, i) => new Option(`${i + 1}: ${column}`, String(i))));
+    select.selectedIndex = -1;
     select.disabled = false;
-    $('run').disabled = false;
-    $('run').onclick = () => runCsv(file, select.value, classify);
+    $('run').onclick = () => runCsv(file, csv, Number(select.value), classify);
+    select.onchange = () => ($('run').disabled = false);
+    const column = chooseColumn(csv.header);
     if (column === null) {
-      select.selectedIndex = -1;
-      setCsvStatus(`No column called 'name'; columns are: ${header.join(', ')}. Choose one, then Classify.`, 'idle');
-      return;
+      const fix = 'choose one above, then Classify';
+      throw new Error(`no column called 'name'; columns are: ${csv.header.join(', ')}; ${fix}`);
     }
-    select.value = column;
-    await runCsv(file, column, classify);
+    select.value = String(column);
+    await runCsv(file, csv, column, classify);
   } catch (error) {
-    setCsvStatus(`Error: ${error.message}`, 'error');
+    setCsvStatus(`Error: ${file.name}: ${error.message}`, 'error');
   }
 }
 

@@ -40,16 +40,16 @@ async function typeName(page, name) {
   }));
 }
 
-// A drop event carrying the file, as a user's drag and drop would fire it.
+// A drop event carrying the file (its bytes as they are), as a user's drag and drop would fire it.
 async function dropFile(page, filePath) {
-  const content = fs.readFileSync(filePath, 'utf8');
   const dataTransfer = await page.evaluateHandle(
-    ([text, name]) => {
+    ([base64, name]) => {
       const transfer = new DataTransfer();
-      transfer.items.add(new File([text], name, { type: 'text/csv' }));
+      const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+      transfer.items.add(new File([bytes], name, { type: 'text/csv' }));
       return transfer;
     },
-    [content, path.basename(filePath)],
+    [fs.readFileSync(filePath).toString('base64'), path.basename(filePath)],
   );
   await page.dispatchEvent('#drop', 'drop', { dataTransfer });
 }
