@@ -47,7 +47,15 @@ from .export.manifest import (
     checked_artifact,
     read_manifest,
 )
-from .runtimes import RUNTIME_ARTIFACTS, RUNTIMES, TORCH_RUNTIMES, Runtime, open_runtime, use_one_intra_op_thread
+from .runtimes import (
+    PREFIX_ARTIFACTS,
+    RUNTIME_ARTIFACTS,
+    RUNTIMES,
+    TORCH_RUNTIMES,
+    Runtime,
+    open_runtime,
+    use_one_intra_op_thread,
+)
 
 IN_PROCESS_SCHEDULERS = ("threads", "synchronous", "sync")
 PLUGIN_PREFIX = "rnnexport-model-"
@@ -127,21 +135,26 @@ def forget_runtimes(plugin_name: str) -> None:
 
 
 def model_files(model_dir: Path, runtime: str, verify_hash: bool) -> tuple[dict[str, bytes], str]:
-    """The artifact (checked against the manifest here, on the driver) and manifest.json, as bytes."""
+    """The runtime's artifact, the files its prefix sharing reads (runtimes.PREFIX_ARTIFACTS, when present) and
+    manifest.json, as bytes, each checked against the manifest here, on the driver; and the artifact's digest."""
     if runtime not in RUNTIME_ARTIFACTS:
         raise InputError(f"unknown runtime {runtime!r} for --engine dask; choose one of {', '.join(RUNTIMES)}")
     artifact = RUNTIME_ARTIFACTS[runtime]
-    path = checked_artifact(model_dir, artifact, verify_hash)
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if verify_hash and digest != read_manifest(model_dir)["artifacts"][artifact]["sha256"]:
-        # The file changed between the check and the read (a re-export in progress): ship nothing half-new.
-        raise ArtifactError(f"{path} changed while it was read; run again once the export has finished")
-    files = {artifact: data}
+    companions = [name for name in PREFIX_ARTIFACTS.get(runtime, ()) if (Path(model_dir) / name).is_file()]
+    files = {name: _checked_bytes(Path(model_dir), name, verify_hash) for name in (artifact, *companions)}
     manifest = Path(model_dir) / MANIFEST_NAME
     if manifest.is_file():
         files[MANIFEST_NAME] = manifest.read_bytes()
-    return files, digest
+    return files, hashlib.sha256(files[artifact]).hexdigest()
+
+
+def _checked_bytes(model_dir: Path, name: str, verify_hash: bool) -> bytes:
+    path = checked_artifact(model_dir, name, verify_hash)
+    data = path.read_bytes()
+    if verify_hash and hashlib.sha256(data).hexdigest() != read_manifest(model_dir)["artifacts"][name]["sha256"]:
+        # The file changed between the check and the read (a re-export in progress): ship nothing half-new.
+        raise ArtifactError(f"{path} changed while it was read; run again once the export has finished")
+    return data
 
 
 def model_vocabulary(model_dir: Path, runtime: str, verify_hash: bool) -> tuple[list[str], str]:

@@ -32,6 +32,9 @@ RUNTIME_ARTIFACTS = {
     "torch": CHECKPOINT_FILE,
 }
 RUNTIMES = tuple(RUNTIME_ARTIFACTS)
+# The files a runtime's prefix sharing reads beside its artifact (when the folder has them): an engine that
+# ships a runtime elsewhere (Dask workers) must ship these too, or the worker computes per name.
+PREFIX_ARTIFACTS = {"onnx": (ONNX_STEP_FILE, ONNX_HEAD_FILE), "onnx-cell": (ONNX_STEP_FILE, ONNX_HEAD_FILE)}
 TORCH_RUNTIMES = ("torchscript", "torch")  # those that import torch (see use_one_intra_op_thread)
 EXPORTED_RUNTIMES = ("torchscript", "onnx-cell", "onnx")
 # What verify checks against eager PyTorch in float64: eager float32 too, since classify offers it.

@@ -23,7 +23,7 @@ from rnnexport.bench.dask import bench_dask  # noqa: E402
 from rnnexport.classify import ClassifyOptions, classify_local  # noqa: E402
 from rnnexport.cli import main  # noqa: E402
 from rnnexport.csvio.reader import opened_csv  # noqa: E402
-from rnnexport.dask_engine import block_bytes, classify_dask, partitions  # noqa: E402
+from rnnexport.dask_engine import block_bytes, classify_dask, model_files, partitions  # noqa: E402
 from rnnexport.errors import ArtifactError, InputError  # noqa: E402
 from rnnexport.runtimes import open_runtime  # noqa: E402
 from tests.helpers import flip_a_byte  # noqa: E402
@@ -117,8 +117,9 @@ runtime_folders_on_worker = lambda dask_worker: (  # noqa: E731
 )
 
 
-def test_local_cluster_parquet_matches_local_engine(cluster, tiny_model_dir, tmp_path):
-    """Worker processes read their row groups from the file and return Arrow tables: the same file as local."""
+def test_local_cluster_parquet_matches_local_engine(cluster, committed_model_dir, tmp_path):
+    """Worker processes read their row groups from the file and return Arrow tables: the same file as local (on
+    the committed model, whose float32 results show whether a worker lost prefix sharing)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -127,15 +128,21 @@ def test_local_cluster_parquet_matches_local_engine(cluster, tiny_model_dir, tmp
     table = pa.Table.from_pandas(names.assign(id=names["id"].astype(int)), preserve_index=False)
     pq.write_table(table, tmp_path / "in.parquet", row_group_size=200)
     options = ClassifyOptions(chunk_rows=CHUNK_ROWS, top_k=2)
-    local_reference(tmp_path / "in.parquet", tmp_path / "local.parquet", tiny_model_dir, options)
+    local_reference(tmp_path / "in.parquet", tmp_path / "local.parquet", committed_model_dir, options)
     summary = classify_dask(
-        str(tmp_path / "in.parquet"), str(tmp_path / "dask.parquet"), options, model_dir=tiny_model_dir,
+        str(tmp_path / "in.parquet"), str(tmp_path / "dask.parquet"), options, model_dir=committed_model_dir,
         scheduler=address, blocksize="4KB",
     )  # fmt: skip
     local, distributed_output = pq.ParquetFile(tmp_path / "local.parquet"), pq.ParquetFile(tmp_path / "dask.parquet")
     assert distributed_output.read().equals(local.read())
     assert distributed_output.metadata.num_row_groups == local.metadata.num_row_groups == 8
     assert summary.rows == 1500 and summary.skipped > 0 and no_leftovers(tmp_path)
+    # One name alone: the per-name graph and prefix sharing's step graph round differently (1e-7 apart).
+    pq.write_table(pa.table({"name": ["Smith"]}), tmp_path / "one.parquet")
+    local_reference(tmp_path / "one.parquet", tmp_path / "one-local.parquet", committed_model_dir, options)
+    classify_dask(str(tmp_path / "one.parquet"), str(tmp_path / "one-dask.parquet"), options,
+                  model_dir=committed_model_dir, scheduler=address)  # fmt: skip
+    assert pq.read_table(tmp_path / "one-dask.parquet").equals(pq.read_table(tmp_path / "one-local.parquet"))
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "torchscript"])
@@ -235,6 +242,15 @@ def test_bad_model_fails_as_in_local_engine(damage, model_copy, tmp_path):
             str(source), str(tmp_path / "out.csv"), ClassifyOptions(chunk_rows=CHUNK_ROWS), model_dir=model_copy
         )
     assert str(dask_error.value) == str(local_error.value)
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "onnx-cell"])
+def test_workers_get_the_files_prefix_sharing_reads(runtime, tiny_model_dir):
+    """Without char_rnn_step/head.onnx a worker silently computed per name: 1e-7 off the local engine."""
+    files, digest = model_files(tiny_model_dir, runtime, verify_hash=True)
+    assert {"char_rnn_step.onnx", "char_rnn_head.onnx", "manifest.json"} <= set(files)
+    artifact = "char_rnn.onnx" if runtime == "onnx" else "char_rnn_cell.onnx"
+    assert files[artifact] == (tiny_model_dir / artifact).read_bytes() and len(digest) == 64
 
 
 def test_unusable_options_fail_before_any_cluster_starts(tiny_model_dir, tmp_path):
