@@ -4,7 +4,8 @@ Partials live next to their target as ``.NAME.<pid>.<random>.partial`` (folders 
 ``.NAME.<pid>.<random>.old``), so a later write to the same target can tell a dead writer's leftover (its pid
 is gone, e.g. after SIGKILL) from a live one's, and removes it. A new file's mode follows the umask; a replaced
 file keeps its mode (and its owner, when we run as root). A target that is not a regular file (a FIFO, a device
-such as /dev/null, /dev/stdout, or /dev/fd/N from ``>(cmd)``) is written in place, never replaced.
+such as /dev/null, /dev/stdout, or /dev/fd/N from ``>(cmd)``) is written in place, never replaced. A symlink
+is kept: the file it leads to is replaced.
 """
 
 from __future__ import annotations
@@ -60,15 +61,35 @@ def check_not_input(input_path: str, output_path: str) -> None:
             raise InputError(f"output {output_path} is the input file {input_path}; write to another file")
 
 
+SPECIAL_ROOTS = ("/dev/", "/proc/")
+MAX_LINKS = 40  # as the kernel's ELOOP limit
+
+
+def _link_chain(path: Path) -> list[str]:
+    """``path`` made absolute, then each symlink hop it leads through (not resolving the last target further
+    than its own link)."""
+    chain = [os.path.abspath(path)]
+    while os.path.islink(chain[-1]) and len(chain) <= MAX_LINKS:
+        chain.append(os.path.join(os.path.dirname(chain[-1]), os.readlink(chain[-1])))
+    return chain
+
+
 def writes_in_place(path: Path) -> bool:
-    """True for a target that must not be replaced: not a regular file, or reached through /dev or /proc."""
+    """True for a target that must not be replaced: reached through /dev or /proc at any link hop (/dev/stdout,
+    /proc/self/fd/1, a link to either: they lead to whatever the stream is), or not a regular file (a FIFO, a
+    device)."""
+    if any(hop.startswith(SPECIAL_ROOTS) for hop in _link_chain(path)):
+        return True
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return False
-    if not stat.S_ISREG(mode):
-        return True
-    return os.path.realpath(path).startswith(("/dev/", "/proc/"))
+    return not stat.S_ISREG(mode) or os.path.realpath(path).startswith(SPECIAL_ROOTS)
+
+
+def replaced_path(path: Path) -> Path:
+    """The file an atomic write replaces: a symlink's final target (so the link itself is kept), else ``path``."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
 
 
 def partial_name(target_name: str, suffix: str = PARTIAL_SUFFIX) -> str:
@@ -163,6 +184,7 @@ def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO]:
         with output_errors(target), open(target, **_open_mode(binary)) as handle:
             yield handle
         return
+    target = replaced_path(target)
     remove_stale_partials(target)
     with output_errors(target):
         descriptor, partial = _create_partial(target)
@@ -196,7 +218,7 @@ def atomic_write_json(path: str | Path, content: dict) -> None:
 def atomic_save(path: str | Path, save: Callable[[Path], None]) -> None:
     """Let ``save(partial_path)`` write a file (e.g. torch.save), then move it to ``path``; nothing is left
     behind on failure. Creates the parent folder."""
-    target = Path(path)
+    target = replaced_path(Path(path))
     with output_errors(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_partials(target)

@@ -107,6 +107,31 @@ def test_dev_null_stays_a_device(work, tiny_model_dir):
     assert not list(Path("/dev").glob(".null.*"))
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_symlinked_output_keeps_the_link_and_replaces_its_target(work, tiny_model_dir, suffix):
+    target = work / f"target{suffix}"
+    target.write_text("old")
+    os.chmod(target, 0o640)
+    (work / f"link{suffix}").symlink_to(target.name)
+    assert run_cli(classify_args(tiny_model_dir, "in.csv", "-o", f"link{suffix}"), work).returncode == 0
+    assert (work / f"link{suffix}").is_symlink() and os.readlink(work / f"link{suffix}") == target.name
+    assert target.read_bytes() != b"old" and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert not [path for path in work.iterdir() if path.name.startswith(".")]
+
+
+@pytest.mark.parametrize("link", ["/proc/self/fd/1", "/dev/stdout"])
+def test_a_link_to_the_process_stdout_writes_into_the_redirected_file(work, tiny_model_dir, link):
+    """`-o /dev/stdout > file` (here through links of our own, so that a fault never replaces the machine's
+    /dev/stdout): the file gets the rows, and no link is replaced."""
+    (work / "out-link").symlink_to(link)
+    with open(work / "redirected.csv", "wb") as redirected:
+        result = subprocess.run([RNNEXPORT, *classify_args(tiny_model_dir, "in.csv", "-o", "out-link")], cwd=work,
+                                stdout=redirected, stderr=subprocess.PIPE, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (work / "out-link").is_symlink() and os.readlink(work / "out-link") == link
+    assert (work / "redirected.csv").read_text(encoding="utf-8").splitlines()[0] == "name,language,probability"
+
+
 def big_csv(path: Path, rows: int = 600_000) -> Path:
     rng = random.Random(0)
     letters = "abcdefghijklmnopqrstuvwxyz"
