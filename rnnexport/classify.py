@@ -40,6 +40,7 @@ from .runtimes import TORCH_RUNTIMES, Runtime, open_reference, open_runtime, run
 from .text import RaggedNames, encode_byte_fields, encode_ragged, folded_strings
 
 DEFAULT_BATCH_SIZE = 512  # measured best for the ONNX Scan on 2 cores (fits in L2)
+PREFIX_MAX_LENGTH = 64  # letters; longer names skip prefix sharing (the data set's longest has 19)
 PREDICT_BATCH_SIZE = 4096  # names per model call of ``predict`` (a handful of names: one call)
 DEFAULT_BLOCKSIZE = "16MB"  # the dask engine's most bytes per partition
 ENGINES = ("local", "dask")
@@ -187,12 +188,22 @@ def predict_chunk_log_probs(runtime: Runtime, encoded: RaggedNames, batch_size: 
                             block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:  # fmt: skip
     """float32 [B, L] log-probs of a chunk (NaN: no letter): prefix-shared where the runtime has an engine
     and ``prefix_sharing`` is set (each distinct name once, each distinct prefix once), else per name in length
-    batches of ``batch_size``."""
+    batches of ``batch_size``. Names over PREFIX_MAX_LENGTH letters always go per name: a trie level per letter
+    costs time and memory in proportion to the longest name, and such names share little."""
     engine = runtime.prefix_engine() if prefix_sharing else None
+    n_labels = len(runtime.labels)
     if engine is None:
-        return predict_log_probs(runtime, encoded, len(runtime.labels), batch_size)
-    schedule = build_schedule(encoded, block_size)
-    return run_schedule(schedule, engine.block_log_probs, len(runtime.labels), runtime.parallel_calls)
+        return predict_log_probs(runtime, encoded, n_labels, batch_size)
+    long = encoded.lengths > PREFIX_MAX_LENGTH
+    if not long.any():
+        return run_schedule(build_schedule(encoded, block_size), engine.block_log_probs, n_labels,
+                            runtime.parallel_calls)  # fmt: skip
+    result = np.empty((len(encoded.lengths), n_labels), dtype=np.float32)
+    short_rows, long_rows = np.flatnonzero(~long), np.flatnonzero(long)
+    schedule = build_schedule(encoded.select(short_rows), block_size)
+    result[short_rows] = run_schedule(schedule, engine.block_log_probs, n_labels, runtime.parallel_calls)
+    result[long_rows] = predict_log_probs(runtime, encoded.select(long_rows), n_labels, batch_size)
+    return result
 
 
 def compare_with_reference(log_probs: np.ndarray, reference: np.ndarray, check: CheckResult) -> None:
