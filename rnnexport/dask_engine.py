@@ -338,7 +338,7 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Client |
         return
     cluster = LocalCluster(
         n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=":0",
-        silence_logs=logging.ERROR,
+        silence_logs=logging.CRITICAL,  # a failed task is reported once, as our Error: line
     )  # fmt: skip
     with cluster, Client(cluster) as client:
         yield client

@@ -420,3 +420,19 @@ def test_bench_dask_at_a_tiny_size(tiny_model_dir, tmp_path):
     results = bench_dask(2000, tiny_model_dir, tmp_path)
     assert [entry["engine"] for entry in results] == ["local", "dask-threads", "dask-localcluster"]
     assert all(entry["rows"] == 2000 and entry["rows_per_second"] > 0 for entry in results)
+
+
+def test_an_input_error_on_a_local_cluster_is_one_line(tiny_model_dir, tmp_path):
+    """The worker's own log of the failed task ("Compute Failed", a traceback) must not reach the user."""
+    rows = "".join(f"Name{i}\n" for i in range(3000))
+    (tmp_path / "late.csv").write_text(f"name\n{rows}A,B\n")
+    command = [str(Path(sys.executable).with_name("rnnexport")), "classify", "late.csv", "-o", "out.csv", "--engine",
+               "dask", "--workers", "1", "--blocksize", "1KB", "--chunk-rows", "500", "--model-dir",
+               str(tiny_model_dir), "--quiet"]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "Error: late.csv: line 3002 has 2 fields, the header has 1; quote fields that contain a comma (or pass "
+        "--delimiter)"
+    ]
+    assert not (tmp_path / "out.csv").exists()

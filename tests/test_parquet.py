@@ -173,6 +173,30 @@ def test_parquet_to_csv_is_read_back_by_the_csv_module(tiny_model_dir, tmp_path)
     assert [(row["language"], row["probability"] and f"{float(row['probability']):.6f}") for row in rows] == expected
 
 
+def test_parquet_through_a_pipe_is_named_as_such(tiny_model_dir, tmp_path):
+    write_parquet(tmp_path / "in.parquet", pa.table({"name": ["Smith"]}), 10)
+    result = CliRunner().invoke(main, ["classify", "-", "--model-dir", str(tiny_model_dir)],
+                                input=(tmp_path / "in.parquet").read_bytes())  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: stdin is Parquet coming through a pipe; Parquet keeps its index at its end, so give the file's "
+        "path (classify FILE.parquet)"
+    )
+
+
+def test_view_types_are_written_to_csv_as_text(tiny_model_dir, tmp_path):
+    table = pa.table({"name": pa.array(["Smith", None, "Chen"], pa.string_view()),
+                      "raw": pa.array([b"a", b"b,c", None], pa.binary_view())})  # fmt: skip
+    write_parquet(tmp_path / "in.parquet", table, 10)
+    result = classify([str(tmp_path / "in.parquet"), "-o", str(tmp_path / "out.csv"), "--model-dir",
+                       str(tiny_model_dir), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["name"], row["raw"]) for row in rows] == [("Smith", "a"), ("", "b,c"), ("Chen", "")]
+    assert rows[1]["language"] == "" and rows[0]["language"] and rows[2]["language"]
+
+
 def test_installed_entry_point_chooses_formats_by_file_name(tiny_model_dir, tmp_path):
     """CSV -> Parquet and Parquet -> CSV through the installed command, told nothing but the files' names."""
     rnnexport = Path(sys.executable).with_name("rnnexport")
@@ -230,6 +254,10 @@ def bad_parquet_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     (tmp_path / "fake.parquet").write_text("name\nSmith\n")
     truncated = (tmp_path / "nulls.parquet").read_bytes()
     (tmp_path / "truncated.parquet").write_bytes(truncated[: len(truncated) // 2])
+    footer = bytearray((tmp_path / "nested.parquet").read_bytes())
+    footer[-120:-10] = bytes(value ^ 0x55 for value in footer[-120:-10])
+    (tmp_path / "footer.parquet").write_bytes(bytes(footer))
+    (tmp_path / "parts").mkdir()
     (tmp_path / "dup.csv").write_text("name,x,x\nSmith,1,2\n")
     (tmp_path / "ragged.csv").write_text("Smith\nKim,2\n")
     return {
@@ -238,6 +266,8 @@ def bad_parquet_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "strict null": (["nulls.parquet", "--strict"], "row 2: the name is null"),
         "not parquet": (["fake.parquet"], "is not a readable Parquet file"),
         "truncated": (["truncated.parquet"], "is not a readable Parquet file"),
+        "corrupt footer": (["footer.parquet"], "is not a readable Parquet file"),  # pyarrow's message: 2 lines
+        "folder": (["parts"], "is a directory; give a CSV or Parquet file"),
         "stdin": (["-", "--input-format", "parquet"], "cannot be read from stdin"),
         "csv options": (["nulls.parquet", "--no-header"], "--no-header applies to CSV input only"),
         "duplicate names": (["dup.csv", "-o", "out.parquet"], "columns 2 and 3 are both called 'x'"),

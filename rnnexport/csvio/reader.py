@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputError
+from ..formats import PARQUET_MAGIC
 from .records import (
     DEFAULT_CHUNK_BYTES,
     DEFAULT_CHUNK_ROWS,
@@ -50,7 +51,7 @@ def open_input(path: str) -> tuple[BinaryIO, str]:
         return sys.stdin.buffer, "stdin"
     file_path = Path(path)
     if file_path.is_dir():
-        raise InputError(f"{path} is a directory; give a CSV file")
+        raise InputError(f"{path} is a directory; give a CSV or Parquet file (a folder of parts: classify each one)")
     if not file_path.exists():
         raise InputError(f"{path} not found")
     if file_path.is_file() and file_path.stat().st_size == 0:  # a FIFO or <(cmd) has no size to check
@@ -149,6 +150,9 @@ def read_csv_input(raw: BinaryIO, source: str, encoding: str | None = None, deli
     line, else detected from the header line). Raises InputError for an unusable encoding, delimiter or header.
     """
     head = raw.read(READ_BLOCK)
+    if head.startswith(PARQUET_MAGIC) and encoding is None:  # a Parquet file (or a FIFO, <(cmd)) of a file
+        raise InputError(f"{source} is Parquet coming through a pipe; Parquet keeps its index at its end, so give "
+                         "the file's path (classify FILE.parquet)")  # fmt: skip
     chosen, skip = choose_encoding(head, encoding)
     if chosen == "utf-8-sig":  # the BOM is skipped below; the bytes are plain UTF-8
         chosen, skip = "utf-8", len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0

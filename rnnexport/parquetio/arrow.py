@@ -14,6 +14,7 @@ from ..csvio.records import FieldColumn
 from ..csvio.writer import top_k
 from ..errors import InputError
 from ..text import RaggedNames, encode_byte_fields, encode_ragged, ragged_positions
+from .reader import one_line
 
 
 def check_name_type(field: pa.Field, source: str) -> None:
@@ -127,11 +128,26 @@ def csv_text(table: pa.Table, delimiter: str, header: bool = False) -> bytes:
     """``table`` as CSV by pyarrow's writer (LF line ends; strings quoted; nulls empty; numbers as pyarrow writes
     them). InputError for a column CSV cannot hold (a list, a struct, ...)."""
     sink = io.BytesIO()
+    table = _without_views(table)
     try:
         pacsv.write_csv(table, sink, csv_write_options(delimiter, header))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-        raise InputError(f"cannot write these columns as CSV ({error}); write Parquet (-o out.parquet)") from None
+        raise InputError(
+            f"cannot write these columns as CSV ({one_line(error)}); write Parquet (-o out.parquet)"
+        ) from None
     return sink.getvalue()
+
+
+_VIEW_CASTS = ((pa.types.is_string_view, pa.large_string()), (pa.types.is_binary_view, pa.large_binary()))
+
+
+def _without_views(table: pa.Table) -> pa.Table:
+    """string_view/binary_view columns as large_string/large_binary: pyarrow's CSV writer takes only those."""
+    fields = [
+        next((pa.field(field.name, target, field.nullable) for test, target in _VIEW_CASTS if test(field.type)), field)
+        for field in table.schema
+    ]
+    return table if fields == list(table.schema) else table.cast(pa.schema(fields, table.schema.metadata))
 
 
 def unique_columns(names: list[str], source: str) -> None:

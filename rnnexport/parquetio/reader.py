@@ -17,6 +17,11 @@ import pyarrow.parquet as pq
 from ..errors import InputError
 
 
+def one_line(error: Exception) -> str:
+    """pyarrow's message on one line (it may hold several, and a trailing newline)."""
+    return " ".join(str(error).split())
+
+
 @dataclass
 class ParquetInput:
     """An opened Parquet file: ``schema`` (Arrow, with its metadata), ``columns`` (its top-level names) and its
@@ -58,7 +63,7 @@ class ParquetInput:
                         yield ArrowChunk(first_row, batch)
                         first_row += batch.num_rows
             except (pa.ArrowException, OSError) as error:
-                raise InputError(f"{self.source}: cannot read row group {group + 1}: {error}") from None
+                raise InputError(f"{self.source}: cannot read row group {group + 1}: {one_line(error)}") from None
 
 
 @dataclass(frozen=True)
@@ -77,13 +82,13 @@ def opened_parquet(path: str, chunk_rows: int) -> Iterator[ParquetInput]:
         raise InputError("Parquet input must be a file: its index is at its end, so it cannot be read from stdin")
     file_path = Path(path)
     if file_path.is_dir():
-        raise InputError(f"{path} is a directory; give a Parquet file (a folder of parts: classify each part)")
+        raise InputError(f"{path} is a directory; give one Parquet file (a folder of parts: classify each part)")
     if not file_path.exists():
         raise InputError(f"{path} not found")
     try:
         parquet_file = pq.ParquetFile(file_path)
     except (pa.ArrowException, OSError) as error:
-        raise InputError(f"{path} is not a readable Parquet file: {error}") from None
+        raise InputError(f"{path} is not a readable Parquet file: {one_line(error)}") from None
     try:
         yield ParquetInput(str(path), parquet_file, chunk_rows)
     finally:
