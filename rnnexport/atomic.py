@@ -26,6 +26,9 @@ from typing import IO
 from .errors import InputError, OutputError
 
 PARTIAL_SUFFIX = ".partial"
+# Every output this process has put in place, in order: a signal that arrives afterwards must not claim that
+# nothing was written (cli_exit says which outputs were already complete).
+COMMITTED: list[Path] = []
 ASIDE_SUFFIX = ".old"
 # Errors of the file system rather than of our code: one line naming the path, never a traceback.
 FILE_SYSTEM_ERRORS = {
@@ -192,6 +195,7 @@ def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO]:
             with os.fdopen(descriptor, **_open_mode(binary)) as handle:
                 yield handle
             os.replace(partial, target)
+            COMMITTED.append(target)
         except BaseException:  # includes KeyboardInterrupt and SIGTERM: never leave a half-written file
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
@@ -227,6 +231,7 @@ def atomic_save(path: str | Path, save: Callable[[Path], None]) -> None:
         try:
             save(partial)
             os.replace(partial, target)
+            COMMITTED.append(target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
@@ -268,6 +273,7 @@ def atomic_files(folder: Path, tag: str) -> Iterator[Path]:
         with output_errors(folder):
             for staged in sorted(staging.iterdir()):
                 staged.replace(folder / staged.name)
+                COMMITTED.append(folder / staged.name)
 
 
 def _keep_mode(staged: Path, target: Path) -> None:
@@ -297,6 +303,11 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
 
 def swap_in(staging: Path, target: Path) -> None:
     """Rename ``staging`` to ``target``; an existing ``target`` is set aside first and restored on failure."""
+    _swap_in(staging, target)
+    COMMITTED.append(target)
+
+
+def _swap_in(staging: Path, target: Path) -> None:
     if not target.exists():
         staging.rename(target)
         return

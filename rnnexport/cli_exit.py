@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import click
 
-from .atomic import file_system_error
+from .atomic import COMMITTED, file_system_error
 from .errors import RnnExportError, first_line
 
 DEBUG_ENV = "RNNEXPORT_DEBUG"
@@ -59,12 +59,19 @@ def _fail(message: str, code: int = 1) -> click.exceptions.Exit:
     return click.exceptions.Exit(code)
 
 
+def _outputs_left() -> str:
+    """What an interrupted command leaves: no partial output, and which outputs were already complete."""
+    if not COMMITTED:
+        return "no partial output was left"
+    return f"no partial output was left, but {', '.join(map(str, COMMITTED))} had already been written in full"
+
+
 def ended_by(error: BaseException, debug: bool) -> click.exceptions.Exit:
     """The exit (after printing one line) for an exception no command handled; re-raises it with ``debug``."""
     if isinstance(error, KeyboardInterrupt):
-        return _fail("interrupted (SIGINT); no partial output was left", 128 + signal.SIGINT)
+        return _fail(f"interrupted (SIGINT); {_outputs_left()}", 128 + signal.SIGINT)
     if isinstance(error, Terminated):
-        return _fail(f"terminated ({error}); no partial output was left", 128 + error.signum)
+        return _fail(f"terminated ({error}); {_outputs_left()}", 128 + error.signum)
     if isinstance(error, BrokenPipeError):  # `rnnexport classify big.csv | head`: stop quietly, like any filter
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -84,6 +91,7 @@ class GuardedGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         debug = debug_wanted(bool(ctx.params.get("debug")))
+        COMMITTED.clear()  # this command's outputs only (tests run many commands in one process)
         try:
             with signals_raise():
                 return super().invoke(ctx)

@@ -55,3 +55,23 @@ def test_atomic_folder_replaces_or_keeps_the_old_one(tmp_path):
         (staging / "new").write_text("2")
     assert [p.name for p in target.iterdir()] == ["new"]
     assert [p.name for p in tmp_path.iterdir()] == ["parts"]
+
+
+def test_a_signal_after_an_output_is_in_place_says_it_was_written(tmp_path, capsys):
+    """SIGTERM between the rename and the exit: the message must not claim that nothing was written."""
+    import signal
+
+    from rnnexport import atomic
+    from rnnexport.cli_exit import Terminated, ended_by
+
+    atomic.COMMITTED.clear()
+    ended_by(Terminated(signal.SIGTERM), debug=False)
+    assert capsys.readouterr().err == "Error: terminated (SIGTERM); no partial output was left\n"
+    atomic_write_text(tmp_path / "out.csv", "name\n")
+    ended = ended_by(Terminated(signal.SIGTERM), debug=False)
+    assert ended.exit_code == 143
+    assert capsys.readouterr().err == (
+        f"Error: terminated (SIGTERM); no partial output was left, but {tmp_path / 'out.csv'} had already been "
+        "written in full\n"
+    )
+    atomic.COMMITTED.clear()
