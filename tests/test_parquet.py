@@ -185,6 +185,7 @@ def test_parquet_through_a_pipe_is_named_as_such(tiny_model_dir, tmp_path):
 
 
 def test_view_types_are_written_to_csv_as_text(tiny_model_dir, tmp_path):
+    pytest.importorskip("pyarrow", minversion="21", reason="Parquet files hold string_view from pyarrow 21")
     table = pa.table({"name": pa.array(["Smith", None, "Chen"], pa.string_view()),
                       "raw": pa.array([b"a", b"b,c", None], pa.binary_view())})  # fmt: skip
     write_parquet(tmp_path / "in.parquet", table, 10)
