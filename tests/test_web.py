@@ -189,7 +189,7 @@ def _assert_download_equals_classify(page_run, path: Path, via: str) -> None:
     assert outcome["state"] == "done" and outcome["progress"] == 1, (path, outcome["status"])
     result = _classify(path)
     _check(result, f"rnnexport classify {path}")
-    delimiter = DELIMITER_NAMES[re.search(r"delimiter (\w+)", result.stderr.decode())[1]]
+    delimiter = DELIMITER_NAMES[re.search(r"CSV \((\w+)\) -> ", result.stderr.decode())[1]]  # the summary names it
     expected = _records(result.stdout, delimiter)
     shown = _records(Path(outcome["download"]).read_bytes(), delimiter)
     assert len(shown) == len(expected), f"{path}: {len(shown)} records on the page, {len(expected)} from classify"
