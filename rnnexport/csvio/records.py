@@ -355,7 +355,7 @@ class RecordChunk:
 
     def field(self, position: int) -> FieldColumn:
         """Field ``position`` (0-based) of every record, as csv.reader reads it, and each record's field count."""
-        starts, stops, counts = _field_spans(self.separators, self.starts, self.content_ends, position)
+        starts, stops, counts = _field_spans(self._separator_index, self.starts, self.content_ends, position)
         counts[self.blank] = 0
         quoted = ~self.exact & (stops > starts) & (self.data[np.minimum(starts, len(self.data) - 1)] == QUOTE)
         if not quoted.any() and not self.exact.any():
@@ -375,26 +375,36 @@ class RecordChunk:
         stops[order] = starts[order] + lengths
         return FieldColumn(values, starts, stops, counts)
 
+    @cached_property
+    def _separator_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per record, the index of its first separator and of the first one after it, and the separators with
+        a sentinel: computed once per chunk, so that reading every field of a wide file stays linear."""
+        before_end = np.searchsorted(self.separators, self.content_ends)
+        first = np.concatenate(([0], before_end[:-1]))  # no delimiter lies in a line end
+        return first, before_end, np.append(self.separators, 0)
+
+    @cached_property
+    def _exact_fields(self) -> list[list[bytes]]:
+        """Each exact record's fields (parsed once per chunk, however many fields are asked for)."""
+        return [record_fields(self.record(int(row)), chr(self.delimiter)) for row in np.flatnonzero(self.exact)]
+
     def _exact_values(self, position: int, counts: np.ndarray) -> list[bytes]:
         """Field ``position`` of each exact record (b'' when absent); sets their ``counts``."""
-        values = []
-        for row in np.flatnonzero(self.exact):
-            fields = record_fields(self.record(int(row)), chr(self.delimiter))
-            counts[row] = len(fields)
-            values.append(fields[position] if position < len(fields) else b"")
-        return values
+        counts[self.exact] = [len(fields) for fields in self._exact_fields]
+        return [fields[position] if position < len(fields) else b"" for fields in self._exact_fields]
 
 
 def _field_spans(
-    delimiters: np.ndarray, starts: np.ndarray, content_ends: np.ndarray, position: int
+    separator_index: tuple[np.ndarray, np.ndarray, np.ndarray],
+    starts: np.ndarray,
+    content_ends: np.ndarray,
+    position: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Span [start, stop) of field ``position`` in each record and its field count, from the separating
-    delimiters (sorted); a record without that field gets an empty span at its line end."""
-    before_end = np.searchsorted(delimiters, content_ends)
-    first = np.concatenate(([0], before_end[:-1]))  # no delimiter lies in a line end
+    delimiters (RecordChunk._separator_index); a record without that field gets an empty span at its line end."""
+    first, before_end, lookup = separator_index
     counts = before_end - first + 1
-    lookup = np.append(delimiters, 0)  # a sentinel, so that clipped indices stay in range
-    last = len(delimiters)
+    last = len(lookup) - 1  # the sentinel keeps clipped indices in range
     if position == 0:
         field_starts = starts.copy()
     else:
