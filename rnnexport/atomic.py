@@ -188,6 +188,7 @@ def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO]:
             yield handle
         return
     target = replaced_path(target)
+    check_output_parent(target)  # a link may lead into a folder that does not exist
     remove_stale_partials(target)
     with output_errors(target):
         descriptor, partial = _create_partial(target)

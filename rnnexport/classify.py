@@ -42,6 +42,7 @@ from .text import RaggedNames, encode_byte_fields, encode_ragged, folded_strings
 DEFAULT_BATCH_SIZE = 512  # measured best for the ONNX Scan on 2 cores (fits in L2)
 PREFIX_MAX_LENGTH = 64  # letters; longer names skip prefix sharing (the data set's longest has 19)
 PREDICT_BATCH_SIZE = 4096  # names per model call of ``predict`` (a handful of names: one call)
+LISTED_COLUMNS = 20  # an error names at most this many columns
 DEFAULT_BLOCKSIZE = "16MB"  # the dask engine's most bytes per partition
 ENGINES = ("local", "dask")
 
@@ -121,7 +122,8 @@ def choose_column(columns: list[str], requested: str | None, source: str, has_he
     """
     if not has_header:
         return _column_number(requested or "1", None, source)
-    listed = ", ".join(columns)
+    listed = ", ".join(columns[:LISTED_COLUMNS]) + (f" and {len(columns) - LISTED_COLUMNS:,} more"
+                                                    if len(columns) > LISTED_COLUMNS else "")  # fmt: skip
     if requested is not None:
         exact = [i for i, column in enumerate(columns) if column == requested]
         if not exact and requested.isdigit():

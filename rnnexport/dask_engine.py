@@ -302,6 +302,34 @@ def _prepared_chunks(partition: Partition | ParquetPartition, layout: ChunkLayou
 # --- cluster and ordered results --------------------------------------------------------------------------------
 
 
+NETWORK_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    """InputError unless --scheduler is absent, threads/sync, or an address with a host and a port (1-65535)."""
+    if scheduler is None or scheduler in IN_PROCESS_SCHEDULERS:
+        return
+    try:
+        protocol, location = parse_address(scheduler)
+        _, port = parse_host_port(location)
+        valid = protocol in NETWORK_PROTOCOLS and 0 < int(port) < 65536
+    except (ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise InputError(
+            f"--scheduler {scheduler!r} is not 'threads', 'sync' or a scheduler's address such as "
+            "tcp://10.0.0.5:8786 (or 10.0.0.5:8786)"
+        )
+
+
+def check_input_file(path: str) -> None:
+    """InputError unless ``path`` is a regular file: every worker reads its part of it at that path (a pipe, a
+    FIFO or stdin cannot be read twice, nor by others)."""
+    if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
+        raise InputError(f"{path} is not a regular file; --engine dask reads it at its path from every worker: "
+                         "save it to a file, or use --engine local")  # fmt: skip
+
+
 def check_reachable(address: str) -> None:
     """Fail at once when a TCP scheduler refuses connections (a Client would retry until its timeout)."""
     try:
@@ -436,6 +464,8 @@ def classify_dask(
     access to ``input_path``, not to the model); "threads" or "sync" run Dask's in-process schedulers.
     """
     started = time.perf_counter()
+    check_scheduler(scheduler)
+    check_input_file(input_path)
     files, digest = model_files(Path(model_dir), runtime, verify_hash)
     labels, alphabet = model_vocabulary(Path(model_dir), runtime, verify_hash)
     size = block_bytes(blocksize)

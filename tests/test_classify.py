@@ -321,3 +321,15 @@ def test_names_over_the_prefix_limit_go_per_name(tiny_model_dir, monkeypatch):
     np.testing.assert_array_equal(np.isnan(shared), np.isnan(per_name))
     np.testing.assert_allclose(shared, per_name, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(shared[[1, 4]], per_name[[1, 4]])  # computed by the very same path
+
+
+def test_a_wide_header_is_listed_in_short_and_an_empty_headerless_file_is_zero_rows(tiny_model_dir, tmp_path):
+    (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(500)) + "\n" + "x," * 499 + "x\n")
+    result = classify([str(tmp_path / "wide.csv"), "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 1
+    assert "columns are: c0, c1," in result.stderr and "c19 and 480 more; use --column" in result.stderr
+    (tmp_path / "empty.txt").write_bytes(b"")
+    result = classify([str(tmp_path / "empty.txt"), "--no-header", "-o", str(tmp_path / "out.csv"), "--model-dir",
+                       str(tiny_model_dir)])  # fmt: skip
+    assert result.exit_code == 0 and "0 records in, 0 rows out" in result.stderr
+    assert (tmp_path / "out.csv").read_bytes() == b""

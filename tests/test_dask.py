@@ -262,13 +262,20 @@ def test_unusable_options_fail_before_any_cluster_starts(tiny_model_dir, tmp_pat
         ({"output_path": str(tmp_path / "absent" / "out.csv")}, "does not exist"),
         ({"blocksize": "lots"}, "--blocksize 'lots' is not a size"),
         ({"runtime": "tensorflow"}, "unknown runtime 'tensorflow'"),
-    ]
+        *(({"scheduler": bad}, f"--scheduler {bad!r} is not 'threads', 'sync' or a scheduler's address")
+          for bad in ("bogus", "SYNC", "localhost:8786x", "inproc://x", "http://127.0.0.1:1", "tcp://127.0.0.1:99999")),
+    ]  # fmt: skip
+    os.mkfifo(tmp_path / "fifo.csv")
     for overrides, message in cases:
         arguments = {"output_path": str(tmp_path / "out.csv"), "model_dir": tiny_model_dir, **overrides}
         output = arguments.pop("output_path")
         with pytest.raises(InputError, match=re.escape(message)):
             # No scheduler given: these must fail before a LocalCluster would start.
             classify_dask(str(source), output, ClassifyOptions(chunk_rows=CHUNK_ROWS), **arguments)
+    with pytest.raises(InputError, match="is not a regular file; --engine dask reads it at its path"):
+        classify_dask(
+            str(tmp_path / "fifo.csv"), str(tmp_path / "out.csv"), ClassifyOptions(), model_dir=tiny_model_dir
+        )  # fmt: skip (reading the FIFO would hang: nobody writes to it)
 
 
 def test_header_only_and_bom_match_local_engine(tiny_model_dir, tmp_path):

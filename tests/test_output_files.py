@@ -119,6 +119,12 @@ def test_a_symlinked_output_keeps_the_link_and_replaces_its_target(work, tiny_mo
     assert not [path for path in work.iterdir() if path.name.startswith(".")]
 
 
+def test_a_dangling_output_link_into_a_missing_folder_is_one_line(work, tiny_model_dir):
+    (work / "dangling.csv").symlink_to("absent/x.csv")
+    result = run_cli(classify_args(tiny_model_dir, "in.csv", "-o", "dangling.csv"), work)
+    assert result.returncode == 1 and result.stderr == f"Error: output folder {work / 'absent'} does not exist\n"
+
+
 @pytest.mark.parametrize("link", ["/proc/self/fd/1", "/dev/stdout"])
 def test_a_link_to_the_process_stdout_writes_into_the_redirected_file(work, tiny_model_dir, link):
     """`-o /dev/stdout > file` (here through links of our own, so that a fault never replaces the machine's

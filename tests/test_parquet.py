@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -280,6 +281,7 @@ def bad_parquet_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     footer[-120:-10] = bytes(value ^ 0x55 for value in footer[-120:-10])
     (tmp_path / "footer.parquet").write_bytes(bytes(footer))
     (tmp_path / "parts").mkdir()
+    os.mkfifo(tmp_path / "pipe.parquet")  # never opened for reading: a test fault would hang, not pass
     (tmp_path / "dup.csv").write_text("name,x,x\nSmith,1,2\n")
     (tmp_path / "ragged.csv").write_text("Smith\nKim,2\n")
     return {
@@ -290,6 +292,7 @@ def bad_parquet_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "truncated": (["truncated.parquet"], "is not a readable Parquet file"),
         "corrupt footer": (["footer.parquet"], "is not a readable Parquet file"),  # pyarrow's message: 2 lines
         "folder": (["parts"], "is a directory; give a CSV or Parquet file"),
+        "fifo": (["pipe.parquet"], "pipe.parquet is Parquet coming through a pipe"),
         "stdin": (["-", "--input-format", "parquet"], "cannot be read from stdin"),
         "csv options": (["nulls.parquet", "--no-header"], "--no-header applies to CSV input only"),
         "duplicate names": (["dup.csv", "-o", "out.parquet"], "columns 2 and 3 are both called 'x'"),

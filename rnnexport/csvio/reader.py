@@ -45,8 +45,9 @@ def delimiter_option(value: str | None) -> str | None:
     return delimiter
 
 
-def open_input(path: str) -> tuple[BinaryIO, str]:
-    """The raw bytes of a file (checked: exists, not a folder, not empty) or of stdin ('-'), and its name."""
+def open_input(path: str, has_header: bool = True) -> tuple[BinaryIO, str]:
+    """The raw bytes of a file (checked: exists, not a folder, not empty when it must hold a header) or of stdin
+    ('-'), and its name."""
     if path == "-":
         return sys.stdin.buffer, "stdin"
     file_path = Path(path)
@@ -54,7 +55,7 @@ def open_input(path: str) -> tuple[BinaryIO, str]:
         raise InputError(f"{path} is a directory; give a CSV or Parquet file (a folder of parts: classify each one)")
     if not file_path.exists():
         raise InputError(f"{path} not found")
-    if file_path.is_file() and file_path.stat().st_size == 0:  # a FIFO or <(cmd) has no size to check
+    if has_header and file_path.is_file() and file_path.stat().st_size == 0:  # a FIFO has no size to check
         raise InputError(f"{path} is empty (0 bytes): a CSV needs at least a header row")
     return open(file_path, "rb"), str(path)
 
@@ -217,7 +218,7 @@ def _read_header(reader: RecordReader, utf8_check: Utf8Check | None, source: str
 @contextlib.contextmanager
 def opened_csv(path: str, **settings) -> Iterator[CsvInput]:
     """:func:`read_csv_input` on a file or stdin ('-'), closed afterwards (stdin is left open)."""
-    raw, source = open_input(path)
+    raw, source = open_input(path, settings.get("has_header", True))
     try:
         yield read_csv_input(raw, source, **settings)
     finally:

@@ -85,6 +85,9 @@ def opened_parquet(path: str, chunk_rows: int) -> Iterator[ParquetInput]:
         raise InputError(f"{path} is a directory; give one Parquet file (a folder of parts: classify each part)")
     if not file_path.exists():
         raise InputError(f"{path} not found")
+    if not file_path.is_file():  # a FIFO, <(cmd), /dev/stdin: pyarrow would fail with 'lseek failed'
+        raise InputError(f"{path} is Parquet coming through a pipe; Parquet keeps its index at its end, so give the "
+                         "file's path (classify FILE.parquet)")  # fmt: skip
     try:
         parquet_file = pq.ParquetFile(file_path)
     except (pa.ArrowException, OSError) as error:
