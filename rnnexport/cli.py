@@ -13,7 +13,7 @@ import click
 from . import __version__
 from .classify import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, DEFAULT_CHUNK_ROWS, ENGINES, ClassifyOptions
 from .cli_exit import DEBUG_ENV, GuardedGroup
-from .cli_options import FINITE, NON_NEGATIVE_FINITE, check_pin, manifest_pin_option
+from .cli_options import FINITE, NON_NEGATIVE_FINITE, check_pin, manifest_pin_option, refuse_unless
 from .csvio.records import DEFAULT_CHUNK_BYTES
 from .errors import ParityError, RnnExportError, RnnExportWarning
 from .formats import AUTO, FORMAT_NAMES, FORMATS
@@ -292,6 +292,8 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
       rnnexport evaluate --cv 10 --recipe adamw  # 10 folds, 2 processes (~5 min)
       rnnexport evaluate --cv 10 --folds 0,1,2
     """
+    refuse_unless(bool(n_folds), ("recipe", "prior_shift", "folds", "jobs", "report"), "with --cv")
+    refuse_unless(not n_folds, ("checkpoint",), "without --cv (cross-validation trains its own models)")
     if n_folds:
         _cross_validate((data_path, name_column, label_column), n_folds, recipe, prior_shift, folds, jobs, report)
         return
@@ -599,6 +601,8 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
 
     if engine == "dask":
         _check_dask_options(device, check, input_path, output_path)
+    refuse_unless(engine == "dask", ("scheduler", "blocksize", "workers"), "with --engine dask")
+    refuse_unless(runtime == "onnx", ("onnx_graph",), "with --runtime onnx")
     with user_errors(), _rows_bar(quiet) as on_rows:
         request = ClassifyRequest(
             input_path, output_path, model_dir, ClassifyOptions(
@@ -663,7 +667,7 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path, m
     \b
     Example:
       rnnexport predict 'Yue Tingsong' Dvořák Müller
-      Dvořák -> Dvorak: Czech 0.912, ...
+      Dvořák -> Dvorak: Czech 0.889, ...
     """
     from .classify import predict_top_k
 

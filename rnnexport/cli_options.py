@@ -14,11 +14,17 @@ MANIFEST_PIN_ENV = "RNNEXPORT_MANIFEST_SHA256"
 class FiniteFloatRange(click.FloatRange):
     """A float in a range that is also finite: click's FloatRange lets 'nan' through (no comparison fails)."""
 
+    name = "float"  # the metavar --help shows: FLOAT
+
     def convert(self, value, param, ctx):
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
+
+    def _describe_range(self) -> str:
+        """The range --help shows: none for an unbounded one (click would print 'x<=None')."""
+        return super()._describe_range() if self.min is not None or self.max is not None else ""
 
 
 NON_NEGATIVE_FINITE = FiniteFloatRange(min=0.0)
@@ -49,3 +55,16 @@ def check_pin(model_dir: Path, pin: str | None, verify_hash: bool = True) -> Non
     from .export.manifest import check_manifest_pin
 
     check_manifest_pin(model_dir, pin)
+
+
+def refuse_unless(condition: bool, names: tuple[str, ...], needs: str) -> None:
+    """A usage error (exit 2) when an option among ``names`` (parameter names) was given on the command line or
+    in the environment although ``condition`` is false: it would be ignored without a word."""
+    if condition:
+        return
+    ctx = click.get_current_context()
+    sources = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    given = [param.opts[0] for param in ctx.command.params if param.name in names
+             and ctx.get_parameter_source(param.name) in sources]  # fmt: skip
+    if given:
+        raise click.UsageError(f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} only {needs}")

@@ -109,3 +109,21 @@ def test_a_pinned_folder_with_a_rewritten_manifest_loads_nothing(model_copy, mon
         )
         assert result.exit_code == 1 and "not the pinned" in result.stderr, result.output
     assert loaded == []
+
+
+def test_options_that_would_be_ignored_are_usage_errors(tiny_model_dir, tmp_path):
+    (tmp_path / "in.csv").write_text("name\nSmith\n")
+    cases = [
+        (["classify", "in.csv", "--workers", "2", "--blocksize", "1MB"], "--blocksize and --workers apply only with "
+                                                                         "--engine dask"),
+        (["classify", "in.csv", "--scheduler", "threads"], "--scheduler applies only with --engine dask"),
+        (["classify", "in.csv", "--runtime", "torch", "--onnx-graph", "cell"], "--onnx-graph applies only with "
+                                                                               "--runtime onnx"),
+        (["evaluate", "--report", "r.json"], "--report applies only with --cv"),
+        (["evaluate", "--recipe", "adamw", "--jobs", "1"], "--recipe and --jobs apply only with --cv"),
+        (["evaluate", "--cv", "3", "--checkpoint", "c.pt"], "--checkpoint applies only without --cv"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = CliRunner().invoke(main, [*args, "--model-dir", str(tiny_model_dir)], catch_exceptions=False)
+        assert result.exit_code == 2 and f"Error: {message}" in result.output, (args, result.output)
+    assert not (tmp_path / "r.json").exists()
