@@ -319,8 +319,10 @@ def encode_ragged(names: Sequence[object] | Iterable[object], alphabet: str = AL
         kept = letter_index >= 0  # an ASCII character folds to itself or to nothing
         letters, counts = letter_index[kept], kept
     else:
-        code_points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        letters, counts = _letters_of_code_points(code_points.astype(np.int64), alphabet)
+        code_points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+        letters, counts = _letters_of_code_points(code_points, alphabet)
+        kept = (counts > 0) | combining_marks(code_points)  # a mark on a kept letter loses nothing (NFD text)
+        return _ragged_from_letters(letters, counts, raw_lengths, tables.space_index, kept)
     return _ragged_from_letters(letters, counts, raw_lengths, tables.space_index)
 
 
@@ -360,14 +362,26 @@ def ragged_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return offsets + np.arange(int(lengths.sum()))
 
 
+def combining_marks(code_points: np.ndarray) -> np.ndarray:
+    """bool per code point: a combining mark (unicodedata.combining > 0), e.g. the caron of a decomposed (NFD)
+    'ř'. It folds to nothing, but its letter carries the name: it is not a lost character."""
+    distinct, inverse = np.unique(code_points, return_inverse=True)
+    marks = np.fromiter((unicodedata.combining(chr(point)) > 0 for point in distinct.tolist()), dtype=bool,
+                        count=len(distinct))  # fmt: skip
+    return marks[inverse.reshape(-1)]
+
+
 def _ragged_from_letters(
-    letters: np.ndarray, counts: np.ndarray, raw_lengths: np.ndarray, space_index: int
+    letters: np.ndarray, counts: np.ndarray, raw_lengths: np.ndarray, space_index: int, kept: np.ndarray | None = None
 ) -> RaggedNames:
     """Names from their folded letters laid end to end, how many letters each code point gave (int64 or bool,
-    over all names' code points) and how many code points each name has; ``space_index`` is -1 without one."""
+    over all names' code points) and how many code points each name has; ``space_index`` is -1 without one.
+    ``kept`` (bool per code point, default: gave a letter) marks the code points that are not lost."""
     ends = np.cumsum(raw_lengths)
     lengths = _per_name_counts(counts, ends, raw_lengths)
-    lost = raw_lengths - (lengths if counts.dtype == bool else _per_name_counts(counts > 0, ends, raw_lengths))
+    if kept is None:
+        kept = counts if counts.dtype == bool else counts > 0
+    lost = raw_lengths - _per_name_counts(kept, ends, raw_lengths)
     # A blank name (only spaces once folded) gets no prediction, like one that folds to nothing.
     blank = (_per_name_counts(letters != space_index, np.cumsum(lengths), lengths) == 0) & (lengths > 0)
     if blank.any():

@@ -222,3 +222,15 @@ def test_fold_table_of_another_alphabet_is_its_fold(alphabet):
     for code_point in {int(c) for c in rng.integers(0, 0x110000, size=3000)} | {0xDF, 0x141, 0x41, 0x61, 0x4E2D}:
         if not 0xD800 <= code_point <= 0xDFFF:
             assert table.get(code_point, "") == fold(chr(code_point), alphabet), hex(code_point)
+
+
+def test_decomposed_names_fold_and_count_like_composed_ones():
+    """macOS and some exports write NFD ('r' + combining caron): the same letters, and no 'lost' character."""
+    import unicodedata
+
+    names = ["Dvořák", "Łukasz Ñuñez", "Nguyễn", "Ångström", "Ann🙂"]
+    composed, decomposed = encode_ragged(names), encode_ragged([unicodedata.normalize("NFD", n) for n in names])
+    np.testing.assert_array_equal(decomposed.padded().indices, composed.padded().indices)
+    np.testing.assert_array_equal(decomposed.lengths, composed.lengths)
+    np.testing.assert_array_equal(decomposed.lost, composed.lost)
+    assert composed.lost.tolist() == [0, 0, 0, 0, 1]  # only the emoji is lost
