@@ -287,8 +287,10 @@ def _keep_mode(staged: Path, target: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_folder(path: str | Path) -> Iterator[Path]:
-    """Yield an empty staging folder that replaces the folder ``path`` only if the block completes."""
+    """Yield an empty staging folder that replaces the folder ``path`` only if the block completes (on failure,
+    parent folders it created are removed too)."""
     target = Path(path)
+    created = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
     with output_errors(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_partials(target)
@@ -299,6 +301,9 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
             swap_in(staging, target)
     except BaseException:  # includes KeyboardInterrupt: never leave half a folder
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # innermost first; only if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
 
 

@@ -75,3 +75,10 @@ def test_a_signal_after_an_output_is_in_place_says_it_was_written(tmp_path, caps
         "written in full\n"
     )
     atomic.COMMITTED.clear()
+
+
+def test_a_failed_atomic_folder_removes_the_parents_it_created(tmp_path):
+    with pytest.raises(KeyError), atomic_folder(tmp_path / "data" / "names") as staging:
+        (staging / "a.txt").write_text("x")
+        raise KeyError("the fetch failed")
+    assert list(tmp_path.iterdir()) == []  # no empty data/ left behind

@@ -286,7 +286,7 @@ def bad_parquet_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     (tmp_path / "ragged.csv").write_text("Smith\nKim,2\n")
     return {
         "text column": (["ints.parquet"], "column 'name' holds int64, not text"),
-        "list to CSV": (["nested.parquet", "-o", "out.csv"], "cannot write these columns as CSV"),
+        "list to CSV": (["nested.parquet", "-o", "out.csv"], "cannot write column 'tags' (list<element: string>)"),
         "strict null": (["nulls.parquet", "--strict"], "row 2: the name is null"),
         "not parquet": (["fake.parquet"], "is not a readable Parquet file"),
         "truncated": (["truncated.parquet"], "is not a readable Parquet file"),

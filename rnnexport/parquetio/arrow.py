@@ -132,10 +132,18 @@ def csv_text(table: pa.Table, delimiter: str, header: bool = False) -> bytes:
     try:
         pacsv.write_csv(table, sink, csv_write_options(delimiter, header))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-        raise InputError(
-            f"cannot write these columns as CSV ({one_line(error)}); write Parquet (-o out.parquet)"
-        ) from None
+        culprit = next((f"column {field.name!r} ({field.type}) " for field in table.schema
+                        if not _csv_can_hold(table.select([field.name]))), "these columns ")  # fmt: skip
+        raise InputError(f"cannot write {culprit}as CSV ({one_line(error)}); write Parquet (-o out.parquet)") from None
     return sink.getvalue()
+
+
+def _csv_can_hold(table: pa.Table) -> bool:
+    try:
+        pacsv.write_csv(table, io.BytesIO())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 _VIEW_CASTS = ((pa.types.is_string_view, pa.large_string()), (pa.types.is_binary_view, pa.large_binary()))
