@@ -56,13 +56,6 @@ def probability_digits(probabilities: np.ndarray) -> np.ndarray:
     return digits
 
 
-def format_probabilities(probabilities: np.ndarray) -> np.ndarray:
-    """Probabilities in [0, 1] as '0.123456' strings ('' for NaN), vectorised: ~10x faster than '%.6f'."""
-    text = probability_digits(probabilities).view("S8").ravel().astype("U8").astype(object)
-    text[np.isnan(probabilities)] = ""
-    return text
-
-
 def prediction_fields(
     log_probs: np.ndarray, labels: list[str], k: int, padding: np.ndarray | None = None, delimiter: str = ","
 ) -> tuple[np.ndarray, np.ndarray]:
