@@ -207,7 +207,7 @@ def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_no
         overrides["clip_grad_norm"] = clip_grad_norm or None
     try:  # every option is checked before any data is read
         config = recipe_config(recipe, **overrides)
-    except ValueError as error:
+    except (ValueError, RnnExportError) as error:  # a bad --alphabet is an InputError
         raise click.BadParameter(str(error)) from None
     with user_errors():
         labelled = read_labelled(find_names_dir(data_path), config.alphabet, name_column, label_column)

@@ -240,11 +240,17 @@ def _split(rows: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
 
 
+def gradient(p: torch.Tensor) -> torch.Tensor:
+    """``p.grad``, or zeros when the batch did not reach ``p`` (w, when every name in it has one letter: the
+    cell skips w(h_0) for h_0 = 0)."""
+    return p.grad if p.grad is not None else torch.zeros_like(p)
+
+
 def _clip_scale(model: CharRNN, clip_grad_norm: float | None) -> float:
     """The factor that scales the global gradient norm down to ``clip_grad_norm`` (1.0 when within it or None)."""
     if clip_grad_norm is None:
         return 1.0
-    norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.parameters()))
+    norm = torch.sqrt(sum((gradient(p).double() ** 2).sum() for p in model.parameters()))
     return min(1.0, clip_grad_norm / (float(norm) + 1e-12))
 
 
@@ -255,7 +261,7 @@ def sgd_step(model: CharRNN, lr: float, clip_grad_norm: float | None, weight_dec
         for p in model.parameters():
             if weight_decay:
                 p *= 1.0 - lr * weight_decay
-            p -= (lr * scale) * p.grad
+            p -= (lr * scale) * gradient(p)
             p.grad = None
 
 
@@ -281,7 +287,7 @@ def adamw_step(model: CharRNN, state: AdamState, lr: float, config: TrainConfig)
         scale = _clip_scale(model, config.clip_grad_norm)
         state.step += 1
         for p, first, second in zip(model.parameters(), state.first, state.second, strict=True):
-            grad = p.grad * scale
+            grad = gradient(p) * scale
             first.mul_(beta1).add_(grad, alpha=1 - beta1)
             second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             denominator = (second / (1 - beta2**state.step)).sqrt_().add_(config.adam_eps)

@@ -24,7 +24,7 @@ BAD_OPTIONS: dict[str, list[list[str]]] = {
         ["--lr", "nan"], ["--lr", "inf"], ["--lr", "-0.1"], ["--lr", "0"], ["--lr", "1e30"], ["--lr", "11"],
         ["--batch-size", "0"], ["--weight-decay", "-1"], ["--weight-decay", "nan"], ["--weight-decay", "0.5"],
         ["--threads", "0"], ["--seed", "-1"], ["--class-weight-power", "nan"], ["--clip-grad-norm", "-1"],
-        ["--recipe", "nope"], ["--names-dir", "missing-folder"],
+        ["--recipe", "nope"], ["--names-dir", "missing-folder"], ["--alphabet", "aa"], ["--alphabet", "é"],
     ],
     "evaluate": [["--checkpoint", "missing.pt"], ["--checkpoint", "CSV"], ["--checkpoint", "MODEL/checkpoint.pt",
                  "--names-dir", "missing-folder"]],

@@ -29,6 +29,24 @@ def test_one_manual_step_moves_each_parameter_by_minus_lr_times_grad():
         assert p.grad is None
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_a_batch_of_one_letter_names_leaves_w_unreached_and_still_steps(optimizer):
+    """h_1 = tanh(u(x_1) + biases): a batch of one-letter names gives w.weight no gradient (None), which is a
+    zero gradient, not a crash (found training on --alphabet abc)."""
+    from rnnexport.train import make_update
+
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig())
+    config = replace(recipe_config("adamw" if optimizer == "adamw" else "default"), clip_grad_norm=1.0)
+    data = make_training_set(["A", "b", "C"], [0, 1, 2])
+    batch_loss(model, data, torch.tensor([0, 1, 2]), None).backward()
+    assert model.w.weight.grad is None and model.u.weight.grad is not None
+    before = model.w.weight.detach().clone()
+    make_update(model, config)(0.1)
+    decay = 1.0 - 0.1 * config.weight_decay
+    torch.testing.assert_close(model.w.weight.detach(), before * decay, atol=1e-7, rtol=0)  # only the decay
+
+
 def test_training_module_updates_by_hand_only():
     import ast
     from pathlib import Path
