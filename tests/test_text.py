@@ -93,7 +93,8 @@ def test_encoder_matches_naive_loop_on_random_unicode(names):
     indices, lengths = naive_encode(names)
     np.testing.assert_array_equal(encoded.lengths, lengths)
     np.testing.assert_array_equal(encoded.indices, indices)
-    lost = [sum(not fold_code_point(ord(c)) for c in name) for name in names]
+    # Lost: a code point that folds to nothing, unless it is a combining mark (it belongs to a letter).
+    lost = [sum(not fold_code_point(ord(c)) and not unicodedata.combining(c) for c in name) for name in names]
     np.testing.assert_array_equal(encode_ragged(names).lost, lost)
 
 
@@ -226,8 +227,6 @@ def test_fold_table_of_another_alphabet_is_its_fold(alphabet):
 
 def test_decomposed_names_fold_and_count_like_composed_ones():
     """macOS and some exports write NFD ('r' + combining caron): the same letters, and no 'lost' character."""
-    import unicodedata
-
     names = ["Dvořák", "Łukasz Ñuñez", "Nguyễn", "Ångström", "Ann🙂"]
     composed, decomposed = encode_ragged(names), encode_ragged([unicodedata.normalize("NFD", n) for n in names])
     np.testing.assert_array_equal(decomposed.padded().indices, composed.padded().indices)
