@@ -42,6 +42,7 @@ from .text import RaggedNames, encode_byte_fields, encode_ragged, folded_strings
 DEFAULT_BATCH_SIZE = 512  # measured best for the ONNX Scan on 2 cores (fits in L2)
 PREFIX_MAX_LENGTH = 64  # letters; longer names skip prefix sharing (the data set's longest has 19)
 PREDICT_BATCH_SIZE = 4096  # names per model call of ``predict`` (a handful of names: one call)
+PREDICT_TOP_K = 3  # labels ``predict`` shows by default
 LISTED_COLUMNS = 20  # an error names at most this many columns
 DEFAULT_BLOCKSIZE = "16MB"  # the dask engine's most bytes per partition
 ENGINES = ("local", "dask")
@@ -607,12 +608,15 @@ class Prediction:
     top: list[tuple[str, float]] | None
 
 
-def predict_top_k(names: list[str], model_dir: Path, runtime: str = "onnx", top_k: int = 3) -> list[Prediction]:
-    """Each name's folded form and top-k labels, ranked as classify's label/probability columns.
+def predict_top_k(names: list[str], model_dir: Path, runtime: str = "onnx", top_k: int | None = None
+                  ) -> list[Prediction]:  # fmt: skip
+    """Each name's folded form and top-k labels (None: 3, or every label of a model with fewer), ranked as
+    classify's label/probability columns.
 
     Raises InputError when ``top_k`` exceeds the model's labels; ArtifactError/CheckpointError for the model.
     """
     model = open_runtime(runtime, model_dir)
+    top_k = min(PREDICT_TOP_K, len(model.labels)) if top_k is None else top_k
     check_top_k(top_k, model.labels)
     encoded = encode_ragged(list(names), model.alphabet)
     log_probs = predict_log_probs(model, encoded, len(model.labels), PREDICT_BATCH_SIZE)

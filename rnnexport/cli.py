@@ -46,6 +46,15 @@ no_verify_hash_option = click.option(
 )
 
 
+def verify_names_options(command):
+    """--names and --name-column of export and verify."""
+    command = click.option("--name-column", help="With --names: the names' column [default: 'name' in any case, "
+                           "else the first column].")(command)  # fmt: skip
+    return click.option("--names", "names_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        help="Verify on this CSV's names instead of the data set's (the data set is used only "
+                        "for a model of its labels).")(command)  # fmt: skip
+
+
 @contextlib.contextmanager
 def user_errors():
     """Turn the library's typed errors into ``Error: <what>, <how to fix>`` and exit 1."""
@@ -346,21 +355,18 @@ def _cross_validate(data, n_folds, recipe, prior_shift, folds, jobs, report) -> 
     help="The checkpoint to export [default: OUT/checkpoint.pt, what `rnnexport train --out OUT` wrote].",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True)
-@click.option(
-    "--names",
-    "names_csv",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Verify on this CSV's names instead of the data set's.",
-)
+@verify_names_options
 @click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True,
               help="Max abs difference of log-probs allowed.")  # fmt: skip
 @click.option("--prior-shift", type=FINITE, help="Re-bake v at this τ from the unshifted weights (T re-fitted).")
-def export(checkpoint: Path | None, out: Path, names_csv: Path | None, atol: float, prior_shift: float | None) -> None:
+def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_column: str | None, atol: float,
+           prior_shift: float | None) -> None:  # fmt: skip
     """Export a checkpoint to TorchScript and ONNX, then verify every artifact against PyTorch.
 
     \b
     Writes char_rnn.pt (scripted loop), char_rnn_cell.onnx (one step), char_rnn.onnx (whole name),
-    fold_table.json, parity.json and manifest.json. Nothing is replaced unless verification passes.
+    char_rnn_step.onnx and char_rnn_head.onnx (prefix sharing), fold_table.json, parity.json and
+    manifest.json. Nothing is replaced unless verification passes.
     Example:
       rnnexport export --checkpoint exported/checkpoint.pt --out exported
       rnnexport export --prior-shift 1.0 --out runs/balanced   # same training, another operating point
@@ -373,7 +379,7 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, atol: flo
 
     checkpoint = checkpoint or out / "checkpoint.pt"
     with user_errors():
-        names, source = read_names_csv(names_csv) if names_csv else (None, "given")
+        names, source = read_names_csv(names_csv, name_column) if names_csv else (None, "given")
         result = export_artifacts(checkpoint, out, names=names, names_source=source, atol=atol, prior_shift=prior_shift)
     click.echo(
         f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s; parity on {result.parity['n_names']} names:"
@@ -397,12 +403,7 @@ def format_parity(parity: dict) -> str:
 @main.command()
 @click.option("--runtime", type=click.Choice([*VERIFY_RUNTIMES, "all"]), default="all", show_default=True)
 @click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True)
-@click.option(
-    "--names",
-    "names_csv",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A CSV of names (column 'name', else the first) instead of the data set.",
-)
+@verify_names_options
 @model_dir_option
 @no_verify_hash_option
 @manifest_pin_option
@@ -412,8 +413,8 @@ def format_parity(parity: dict) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the parity report as JSON here (the model folder is never written).",
 )
-def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, no_verify_hash: bool,
-           manifest_pin: str | None, report_path: Path | None) -> None:  # fmt: skip
+def verify(runtime: str, atol: float, names_csv: Path | None, name_column: str | None, model_dir: Path,
+           no_verify_hash: bool, manifest_pin: str | None, report_path: Path | None) -> None:  # fmt: skip
     """Check exported runtimes against eager PyTorch on every name; print the parity report.
 
     \b
@@ -431,7 +432,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, model_dir: Path, n
     runtimes = VERIFY_RUNTIMES if runtime == "all" else (runtime,)
     with user_errors():
         check_pin(model_dir, manifest_pin, not no_verify_hash)
-        names, source = read_names_csv(names_csv) if names_csv else (None, "given")
+        names, source = read_names_csv(names_csv, name_column) if names_csv else (None, "given")
         try:
             parity = verify_artifacts(model_dir, names, source, atol, runtimes, not no_verify_hash)
         except ParityError as error:
@@ -657,11 +658,11 @@ def _rows_bar(quiet: bool):
 @click.argument("names", nargs=-1, required=True)
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="onnx", show_default=True)
 @click.option(
-    "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="At most the model's label count."
+    "--top-k", type=click.IntRange(min=1), help="How many labels to show [default: 3, or all of a model with fewer]."
 )
 @model_dir_option
 @manifest_pin_option
-def predict(names: tuple[str, ...], runtime: str, top_k: int, model_dir: Path, manifest_pin: str | None) -> None:
+def predict(names: tuple[str, ...], runtime: str, top_k: int | None, model_dir: Path, manifest_pin: str | None) -> None:
     """Print the top-k labels of names given on the command line, with the folded form the model saw.
 
     \b

@@ -294,9 +294,9 @@ def find_names_dir(explicit: str | Path | None = None) -> Path:
     raise DataError(f"no names data: run `rnnexport data --from DIR` (or set {NAMES_DIR_ENV})")
 
 
-def read_names_csv(path: Path) -> tuple[list[str], str]:
-    """The names of a CSV (column 'name' in any case, else the first) and a description of where they came
-    from. Raises InputError when the file cannot be read as CSV."""
+def read_names_csv(path: Path, column: str | None = None) -> tuple[list[str], str]:
+    """The names of a CSV (``column``, else the column 'name' in any case, else the first) and a description of
+    where they came from. Raises InputError when the file cannot be read as CSV or lacks ``column``."""
     import pandas as pd
 
     try:
@@ -305,5 +305,7 @@ def read_names_csv(path: Path) -> tuple[list[str], str]:
         raise InputError(
             f"{path} is not a readable CSV ({type(error).__name__}); give a UTF-8 CSV with a header"
         ) from None
-    column = next((c for c in frame.columns if c.lower() == "name"), frame.columns[0])
+    if column is not None and column not in frame.columns:
+        raise InputError(f"{path} has no column {column!r}; columns are: {', '.join(frame.columns)}")
+    column = column or next((c for c in frame.columns if c.lower() == "name"), frame.columns[0])
     return frame[column].tolist(), f"{path} (column {column!r})"

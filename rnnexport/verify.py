@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import find_names_dir, read_pairs
+from .data import find_names_dir, folder_labels, read_pairs
 from .errors import DataError, ParityError
 from .prefix import build_schedule, run_schedule
 from .runtimes import VERIFY_RUNTIMES, OnnxCellRuntime, Runtime, TorchScriptRuntime, open_reference, open_runtime
@@ -50,15 +50,21 @@ def name_like_names(count: int = 5000, seed: int = 0, alphabet: str = ALPHABET) 
     return [str(rng.choice(upper)) + "".join(rng.choice(lower, size=length - 1)) for length in lengths]
 
 
-def default_names(alphabet: str = ALPHABET) -> tuple[list[str], str]:
-    """The data set's distinct names, else name-like random names over ``alphabet`` (the model's)."""
+def default_names(alphabet: str = ALPHABET, labels: list[str] | None = None) -> tuple[list[str], str]:
+    """The data set's distinct names when it is found and (given ``labels``) it has the model's labels; else
+    name-like random names over ``alphabet`` (the model's), with the reason in the description."""
+    low, high = NAME_LENGTHS
+    generated = f"generated: 5000 random Title-case names of {low}-{high} letters; "
     try:
-        return dataset_names()
+        folder = find_names_dir()
+        if labels is not None and folder_labels(folder) != sorted(labels):
+            return name_like_names(alphabet=alphabet), generated + (
+                "the data set's labels are not this model's (pass --names with names it is meant for)"
+            )
+        return dataset_names(folder)
     except DataError:
-        low, high = NAME_LENGTHS
-        return name_like_names(alphabet=alphabet), (
-            f"generated: 5000 random Title-case names of {low}-{high} letters; the data set was not found (set "
-            "RNNEXPORT_NAMES_DIR, or pass --names, to check every real name)"
+        return name_like_names(alphabet=alphabet), generated + (
+            "the data set was not found (set RNNEXPORT_NAMES_DIR, or pass --names, to check every real name)"
         )
 
 
@@ -139,10 +145,11 @@ def verify_artifacts(
     reference_runtime = open_reference(model_dir, verify_hash)
     alphabet = reference_runtime.alphabet
     if names is None:
-        names, names_source = default_names(alphabet)
+        names, names_source = default_names(alphabet, reference_runtime.labels)
     names = [folded for folded in (fold(name, alphabet) for name in names) if has_prediction(folded)]
     if not names:
-        raise DataError("no name to verify on: every given name folds to nothing")
+        raise DataError(f"no name to verify on: every name ({names_source}) folds to nothing in this model's "
+                        "alphabet; choose the names' column (--name-column)")  # fmt: skip
     encoded = encode_ragged(names, alphabet)
     reference = run_batched(reference_runtime, encoded, 1024)
     opened = {name: open_runtime(name, model_dir, verify_hash) for name in runtimes}

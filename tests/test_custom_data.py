@@ -161,3 +161,40 @@ def test_a_model_of_another_fold_version_warns_and_of_another_library_is_refused
         open_runtime("onnx", model_dir)
     result = invoke("predict", "Smith", "--model-dir", model_dir)
     assert result.exit_code == 1 and result.output.startswith("Error: ") and "retrain it" in result.output
+
+
+def test_verify_of_a_custom_model_never_uses_another_models_data_set(three_label_model_dir, tmp_path):
+    """The 18-language data set is not a 3-label lowercase model's domain: verify falls back to generated names
+    and says why; --names with --name-column picks the model's own names from a CSV with several columns."""
+    runner = CliRunner()
+    result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir)])
+    assert result.exit_code == 0, result.output
+    assert "generated: 5000 random Title-case names" in result.output
+    people = tmp_path / "people.csv"
+    people.write_text("id,surname,origin\n1,Kovalsk,east\n2,Håkon,north\n3,McFinn,west\n", encoding="utf-8")
+    result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir), "--names", str(people)])
+    assert result.exit_code == 1
+    assert "Error: no name to verify on: every name" in result.output and "(column 'id')" in result.output
+    result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir), "--names", str(people),
+                                  "--name-column", "surname"])  # fmt: skip
+    assert result.exit_code == 0 and "on 3 names" in result.output and "(column 'surname')" in result.output
+    result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir), "--names", str(people),
+                                  "--name-column", "nom"])  # fmt: skip
+    assert result.exit_code == 1 and "has no column 'nom'; columns are: id, surname, origin" in result.output
+
+
+def test_predict_shows_every_label_of_a_model_with_fewer_than_three(tmp_path):
+    """predict's default top-k is 3, capped at the model's labels (a 2-label model failed with the default)."""
+    folder = tmp_path / "two"
+    folder.mkdir()
+    (folder / "east.txt").write_text("Kovalsky\nNowak\nKowal\nNovak\n", encoding="utf-8")
+    (folder / "west.txt").write_text("Smith\nSmyth\nBrown\nBraun\n", encoding="utf-8")
+    runner = CliRunner()
+    trained = runner.invoke(main, ["train", "--data", str(folder), "--iterations", "5", "--hidden-size", "8",
+                                   "--out", str(tmp_path / "model"), "--quiet"])  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    exported = runner.invoke(main, ["export", "--out", str(tmp_path / "model")])
+    assert exported.exit_code == 0, exported.output
+    result = runner.invoke(main, ["predict", "Nowak", "--model-dir", str(tmp_path / "model")])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("east") + result.output.count("west") == 2  # both labels, once each
