@@ -80,7 +80,8 @@ class CheckResult:
 class ClassifySummary:
     """``records``: data records read (blank lines aside); ``rows``: output rows written with predictions (always
     equal: see check_counts); ``blank``: blank lines copied through; ``skipped``: rows whose name has no letter;
-    ``lost``: rows whose name lost characters in folding (RaggedNames.lost > 0: emoji, digits, ...)."""
+    ``lost``: rows classified although their name lost characters in folding (RaggedNames.lost > 0: emoji,
+    digits, ...); a name left with no letter counts as skipped only."""
 
     rows: int = 0
     skipped: int = 0
@@ -292,8 +293,8 @@ class NameCounts:
 
     @property
     def lost(self) -> int:
-        """Names that lost characters in folding."""
-        return int(np.count_nonzero(self.encoded.lost))
+        """Names classified after losing characters in folding (a skipped name is counted as skipped only)."""
+        return int(np.count_nonzero((self.encoded.lost > 0) & (self.encoded.lengths > 0)))
 
 
 @dataclass

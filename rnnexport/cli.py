@@ -87,7 +87,7 @@ def main(debug: bool) -> None:
     \b
     Typical session (the packaged model classifies without training; to use your own, pass --model-dir):
       rnnexport classify names.csv -o labelled.csv
-      rnnexport data --from ../shared/data/names
+      rnnexport data --from ~/Downloads/data/names
       rnnexport train --out mymodel
       rnnexport export --out mymodel
       rnnexport classify names.csv --model-dir mymodel -o labelled.csv
@@ -115,7 +115,7 @@ def data(source: Path | None, dest: Path, refresh: bool) -> None:
 
     \b
     Example (offline):
-      rnnexport data --from ../shared/data/names
+      rnnexport data --from ~/Downloads/data/names
     Without --from or $RNNEXPORT_NAMES_DIR it keeps a valid copy already in place, or downloads the
     PyTorch tutorial's data.zip (always with --refresh).
     """
@@ -297,7 +297,7 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
     \b
     Examples:
       rnnexport evaluate --checkpoint exported/checkpoint.pt
-      rnnexport evaluate --model-dir runs/people --data people.csv --name-column surname
+      rnnexport evaluate --model-dir runs/people --data people.csv --name-column surname --label-column origin
       rnnexport evaluate --cv 10 --recipe adamw  # 10 folds, 2 processes (~5 min)
       rnnexport evaluate --cv 10 --folds 0,1,2
     """
@@ -593,8 +593,9 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     A file OUTPUT appears only once complete (an existing one is untouched on any error or signal);
     with -o - (stdout) rows are written as they are classified, like any Unix filter: on a failure
     the Error line and the exit status say the output is incomplete.
-    Exit status: 0 ok, 1 bad input or artifacts, 3 --check found a difference beyond --atol,
-    130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP.
+    Exit status: 0 ok, 1 bad input or artifacts, 2 a bad option, 3 --check found a difference beyond
+    --atol (the output is still written), 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP, 141 stdout's
+    reader went away.
     """
     from .classify import ClassifyRequest, DaskOptions, classify_file
     from .csvio.reader import delimiter_option
@@ -618,7 +619,11 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     if not quiet:
         copied = "copied" if summary.output_format == "csv" else "not written (Parquet has no blank rows)"
         blank = f", {summary.blank} blank lines {copied}" if summary.blank else ""
-        lost = f", {summary.lost} names lost characters in folding" if summary.lost else ""
+        lost = (
+            f", {summary.lost} {'name' if summary.lost == 1 else 'names'} lost characters in folding"
+            if summary.lost
+            else ""
+        )
         source = f"CSV ({DELIMITERS[summary.delimiter]})" if summary.delimiter else "Parquet"
         echo_err(
             f"{summary.records} records in, {summary.rows} rows out "
@@ -762,7 +767,7 @@ def bench_train(names_dir: Path | None, workdir: Path) -> None:
     """The default and adamw recipes under 10-fold cross-validation beside the seed recipe on fold 0.
 
     \b
-    Checks issue 13's targets (accuracy, balanced accuracy, ECE, lower/UPPER case, time) on the adamw recipe and
+    Checks the model-quality targets (accuracy, balanced accuracy, ECE, lower/UPPER case, time) on the adamw recipe and
     writes bench/train.json. Takes about ten minutes on 2 cores (the seed and the folds run side by side). Example:
       rnnexport bench-train
     """
