@@ -15,6 +15,13 @@ PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 PARQUET_MAGIC = b"PAR1"  # the first and last 4 bytes of every Parquet file (Apache Parquet format specification)
 
 
+def parquet_pipe_error(source: str) -> InputError:
+    """The error for Parquet met on a pipe, a FIFO or stdin (the CSV reader sees its magic; the Parquet reader
+    sees a path that is not a regular file)."""
+    return InputError(f"{source} is Parquet coming through a pipe; Parquet keeps its index at its end, so give the "
+                      "file's path (classify FILE.parquet)")  # fmt: skip
+
+
 def input_format(path: str, requested: str | None = None) -> str:
     """'csv' or 'parquet': ``requested`` unless None/'auto'; else a .parquet/.parq/.pq name or a regular file
     starting with PAR1 is Parquet; anything else (stdin, a FIFO) is CSV."""

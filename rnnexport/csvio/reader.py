@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputError
-from ..formats import PARQUET_MAGIC
+from ..formats import PARQUET_MAGIC, parquet_pipe_error
 from .records import (
     DEFAULT_CHUNK_BYTES,
     DEFAULT_CHUNK_ROWS,
@@ -152,8 +152,7 @@ def read_csv_input(raw: BinaryIO, source: str, encoding: str | None = None, deli
     """
     head = raw.read(READ_BLOCK)
     if head.startswith(PARQUET_MAGIC) and encoding is None:  # a Parquet file (or a FIFO, <(cmd)) of a file
-        raise InputError(f"{source} is Parquet coming through a pipe; Parquet keeps its index at its end, so give "
-                         "the file's path (classify FILE.parquet)")  # fmt: skip
+        raise parquet_pipe_error(source)
     chosen, skip = choose_encoding(head, encoding)
     if chosen == "utf-8-sig":  # the BOM is skipped below; the bytes are plain UTF-8
         chosen, skip = "utf-8", len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..csvio.records import FieldColumn
-from ..csvio.writer import top_k
+from ..csvio.writer import prediction_names, top_k
 from ..errors import InputError
 from ..text import RaggedNames, encode_byte_fields, encode_ragged, ragged_positions
 from .reader import one_line
@@ -83,13 +83,10 @@ def csv_fields_table(chunk, rows: np.ndarray, names: tuple[str, ...]) -> pa.Tabl
 
 
 def prediction_fields(labels: list[str], k: int) -> list[pa.Field]:
-    """language: string, probability: float64 (then language_2, probability_2, ... up to k); null where a name
-    has no letter."""
-    fields = []
-    for rank in range(k):
-        suffix = "" if rank == 0 else f"_{rank + 1}"
-        fields += [pa.field(f"language{suffix}", pa.string()), pa.field(f"probability{suffix}", pa.float64())]
-    return fields
+    """The CSV writer's prediction columns (csvio.writer.prediction_names: language, probability, language_2,
+    ...) typed: language string, probability float64; null where a name has no letter."""
+    names = prediction_names(labels, k)
+    return [pa.field(name, pa.string() if rank % 2 == 0 else pa.float64()) for rank, name in enumerate(names)]
 
 
 def prediction_arrays(log_probs: np.ndarray, labels: list[str], k: int) -> list[pa.Array]:
@@ -120,17 +117,13 @@ def output_schema(schema: pa.Schema, labels: list[str], k: int) -> pa.Schema:
     return result
 
 
-def csv_write_options(delimiter: str, header: bool) -> pacsv.WriteOptions:
-    return pacsv.WriteOptions(include_header=header, delimiter=delimiter)
-
-
 def csv_text(table: pa.Table, delimiter: str, header: bool = False) -> bytes:
     """``table`` as CSV by pyarrow's writer (LF line ends; strings quoted; nulls empty; numbers as pyarrow writes
     them). InputError for a column CSV cannot hold (a list, a struct, ...)."""
     sink = io.BytesIO()
     table = _without_views(table)
     try:
-        pacsv.write_csv(table, sink, csv_write_options(delimiter, header))
+        pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=header, delimiter=delimiter))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         culprit = next((f"column {field.name!r} ({field.type}) " for field in table.schema
                         if not _csv_can_hold(table.select([field.name]))), "these columns ")  # fmt: skip

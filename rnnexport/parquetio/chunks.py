@@ -104,7 +104,8 @@ def opened_parquet_input(path: str, labels: list[str], alphabet: str, options: C
                          output_format: str) -> Iterator[OpenedInput]:  # fmt: skip
     """A Parquet file opened for classifying into ``output_format``. InputError for CSV-only options, a name
     column that is not text, a clash with the prediction columns, or a column CSV output cannot hold."""
-    given = [flag for option, flag in CSV_ONLY_OPTIONS.items() if getattr(options, option) != _default(option)]
+    defaults = ClassifyOptions()
+    given = [flag for option, flag in CSV_ONLY_OPTIONS.items() if getattr(options, option) != getattr(defaults, option)]
     if given:
         verb = "applies" if len(given) == 1 else "apply"
         raise InputError(f"{' and '.join(given)} {verb} to CSV input only; this input is Parquet")
@@ -112,10 +113,6 @@ def opened_parquet_input(path: str, labels: list[str], alphabet: str, options: C
         layout = parquet_layout(parquet_input, labels, alphabet, options, output_format)
         header = csv_text(layout.schema.empty_table(), layout.delimiter, header=True) if output_format == "csv" else b""
         yield OpenedInput(parquet_input, layout, header, parquet_input.columns[layout.column], None)
-
-
-def _default(option: str):
-    return next(field.default for field in dataclasses.fields(ClassifyOptions) if field.name == option)
 
 
 def parquet_layout(parquet_input, labels: list[str], alphabet: str, options: ClassifyOptions,

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError
+from ..formats import parquet_pipe_error
 
 
 def one_line(error: Exception) -> str:
@@ -86,8 +87,7 @@ def opened_parquet(path: str, chunk_rows: int) -> Iterator[ParquetInput]:
     if not file_path.exists():
         raise InputError(f"{path} not found")
     if not file_path.is_file():  # a FIFO, <(cmd), /dev/stdin: pyarrow would fail with 'lseek failed'
-        raise InputError(f"{path} is Parquet coming through a pipe; Parquet keeps its index at its end, so give the "
-                         "file's path (classify FILE.parquet)")  # fmt: skip
+        raise parquet_pipe_error(path)
     try:
         parquet_file = pq.ParquetFile(file_path)
     except (pa.ArrowException, OSError) as error:
