@@ -15,7 +15,7 @@ from .classify import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, DEFAULT_CHUNK_ROWS,
 from .cli_exit import DEBUG_ENV, GuardedGroup
 from .cli_options import FINITE, NON_NEGATIVE_FINITE, check_pin, manifest_pin_option, refuse_unless
 from .csvio.records import DEFAULT_CHUNK_BYTES
-from .errors import ParityError, RnnExportError, RnnExportWarning
+from .errors import OptionError, ParityError, RnnExportError, RnnExportWarning
 from .formats import AUTO, FORMAT_NAMES, FORMATS
 from .runtimes import (  # torch-free: keeps `classify --runtime onnx` light
     DEVICES,
@@ -57,9 +57,12 @@ def verify_names_options(command):
 
 @contextlib.contextmanager
 def user_errors():
-    """Turn the library's typed errors into ``Error: <what>, <how to fix>`` and exit 1."""
+    """Turn the library's typed errors into ``Error: <what>, <how to fix>`` and exit 1; an option's value it
+    refuses (OptionError) is a usage error, exit 2, like one click refuses."""
     try:
         yield
+    except OptionError as error:
+        raise click.UsageError(str(error), click.get_current_context(silent=True)) from None
     except RnnExportError as error:
         raise click.ClickException(str(error)) from None
 

@@ -41,7 +41,7 @@ from .classify import (
 from .csvio.reader import CsvInput
 from .csvio.records import RecordReader, StreamPosition, Utf8Check
 from .csvio.writer import check_top_k
-from .errors import ArtifactError, InputError, RnnExportError
+from .errors import ArtifactError, InputError, OptionError, RnnExportError
 from .export.manifest import (
     MANIFEST_NAME,
     checked_artifact,
@@ -176,9 +176,9 @@ def block_bytes(blocksize: str | int) -> int:
     try:
         size = parse_bytes(blocksize)
     except (ValueError, TypeError):
-        raise InputError(f"--blocksize {blocksize!r} is not a size; try 16MB or 64MiB") from None
+        raise OptionError(f"--blocksize {blocksize!r} is not a size; try 16MB or 64MiB") from None
     if size < 1:
-        raise InputError(f"--blocksize {blocksize!r} must be at least 1 byte")
+        raise OptionError(f"--blocksize {blocksize!r} must be at least 1 byte")
     return int(size)
 
 
@@ -306,7 +306,7 @@ NETWORK_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")
 
 
 def check_scheduler(scheduler: str | None) -> None:
-    """InputError unless --scheduler is absent, threads/sync, or an address with a host and a port (1-65535)."""
+    """OptionError unless --scheduler is absent, threads/sync, or an address with a host and a port (1-65535)."""
     if scheduler is None or scheduler in IN_PROCESS_SCHEDULERS:
         return
     try:
@@ -316,7 +316,7 @@ def check_scheduler(scheduler: str | None) -> None:
     except (ValueError, TypeError):
         valid = False
     if not valid:
-        raise InputError(
+        raise OptionError(
             f"--scheduler {scheduler!r} is not 'threads', 'sync' or a scheduler's address such as "
             "tcp://10.0.0.5:8786 (or 10.0.0.5:8786)"
         )

@@ -99,3 +99,31 @@ def test_bad_options_fail_cleanly(tmp_path, tiny_model_dir, monkeypatch, command
         assert stderr.strip() == error_lines[0], stderr
     assert snapshot(tmp_path) == before
     assert sorted(os.listdir(tmp_path)) == ["in.csv", "model"]
+
+
+# Values the library refuses only after click (against the model, or parsed by the library): still usage errors.
+LIBRARY_REFUSED = [
+    ["classify", "CSV", "--model-dir", "MODEL", "--top-k", "99"],
+    ["classify", "CSV", "--model-dir", "MODEL", "--encoding", "nope"],
+    ["classify", "CSV", "--model-dir", "MODEL", "--encoding", "hex"],
+    ["classify", "CSV", "--model-dir", "MODEL", "--delimiter", "::"],
+    ["classify", "CSV", "-o", "out.csv", "--model-dir", "MODEL", "--engine", "dask", "--blocksize", "abc"],
+    ["classify", "CSV", "-o", "out.csv", "--model-dir", "MODEL", "--engine", "dask", "--blocksize", "0"],
+    ["classify", "CSV", "-o", "out.csv", "--model-dir", "MODEL", "--engine", "dask", "--scheduler", "nope"],
+    ["classify", "CSV", "-o", "out.csv", "--model-dir", "MODEL", "--engine", "dask", "--top-k", "99"],
+    ["predict", "Smith", "--model-dir", "MODEL", "--top-k", "99"],
+]
+
+
+@pytest.mark.parametrize("args", LIBRARY_REFUSED, ids=" ".join)
+def test_option_values_the_library_refuses_are_usage_errors(tmp_path, tiny_model_dir, monkeypatch, args):
+    if "dask" in args:
+        pytest.importorskip("distributed")
+    shutil.copytree(tiny_model_dir, tmp_path / "model")
+    (tmp_path / "in.csv").write_text("name\nSmith\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [arg.replace("MODEL", "model").replace("CSV", "in.csv") for arg in args])
+    assert result.exit_code == 2, result.output
+    option = next(arg for arg in args if arg in ("--top-k", "--encoding", "--delimiter", "--blocksize", "--scheduler"))
+    assert result.stderr.startswith("Usage:") and "Error: " in result.stderr and option in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ["in.csv", "model"]

@@ -156,7 +156,7 @@ def test_other_encodings_are_transcoded(tmp_path, encoding):
 def test_unknown_encoding_is_a_clear_error(tmp_path):
     source = tmp_path / "in.csv"
     source.write_text("name\nSmith\n")
-    with pytest.raises(InputError, match="unknown encoding 'klingon'"):
+    with pytest.raises(InputError, match="unknown --encoding 'klingon'"):
         classify_local(str(source), str(tmp_path / "out.csv"), LetterRuntime(), ClassifyOptions(encoding="klingon"))
 
 

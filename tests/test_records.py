@@ -249,7 +249,7 @@ def test_non_text_encodings_are_refused(name):
 
 
 def test_unknown_encoding_is_refused():
-    with pytest.raises(InputError, match="unknown encoding 'klingon'"):
+    with pytest.raises(InputError, match="unknown --encoding 'klingon'"):
         text_encoding("klingon")
 
 

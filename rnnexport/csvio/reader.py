@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import InputError
+from ..errors import InputError, OptionError
 from ..formats import PARQUET_MAGIC, parquet_pipe_error
 from .records import (
     DEFAULT_CHUNK_BYTES,
@@ -37,11 +37,14 @@ DELIMITER_NAMES = {"\\t": "\t", "tab": "\t"}  # how a tab may be typed on a comm
 
 
 def delimiter_option(value: str | None) -> str | None:
-    """--delimiter as the character itself (``\\t`` and ``tab`` mean a tab); InputError unless , ; tab |."""
+    """--delimiter as the character itself (``\\t`` and ``tab`` mean a tab); OptionError unless , ; tab |."""
     if value is None:
         return None
     delimiter = DELIMITER_NAMES.get(value.lower(), value)
-    check_delimiter(delimiter)
+    try:
+        check_delimiter(delimiter)
+    except InputError as error:
+        raise OptionError(f"--{error}") from None
     return delimiter
 
 

@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, OptionError
 from ..text import ragged_positions
 
 QUOTE, CR, LF, CTRL_Z = 0x22, 0x0D, 0x0A, 0x1A
@@ -581,13 +581,14 @@ def detect_bom(head: bytes) -> tuple[str | None, int]:
 
 
 def text_encoding(name: str) -> str:
-    """The codec's canonical name; InputError for an unknown codec or one that is not a text encoding (hex)."""
+    """--encoding's codec, by its canonical name; OptionError for an unknown codec or one that is not a text
+    encoding (hex)."""
     try:
         info = codecs.lookup(name)
     except LookupError:
-        raise InputError(f"unknown encoding {name!r}; try --encoding utf-8 or latin-1") from None
+        raise OptionError(f"unknown --encoding {name!r}; try --encoding utf-8 or latin-1") from None
     if not info._is_text_encoding:
-        raise InputError(f"{name!r} is not a text encoding; try --encoding utf-8 or latin-1")
+        raise OptionError(f"--encoding {name!r} is not a text encoding; try --encoding utf-8 or latin-1")
     return info.name
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, OptionError
 from .records import RecordChunk
 
 
@@ -24,9 +24,9 @@ def top_k(log_probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def check_top_k(top_k: int, labels: list[str]) -> None:
-    """InputError unless 1 <= top_k <= the model's label count."""
+    """OptionError unless 1 <= top_k <= the model's label count."""
     if not 1 <= top_k <= len(labels):
-        raise InputError(f"--top-k {top_k} is out of range: the model has {len(labels)} labels; use 1 to {len(labels)}")
+        raise OptionError(f"--top-k {top_k} is out of range: the model has {len(labels)} labels; use 1 to {len(labels)}")
 
 
 def top_k_columns(log_probs: np.ndarray, labels: list[str], k: int) -> dict[str, np.ndarray]:
