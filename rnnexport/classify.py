@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_file, check_not_input
-from .csvio.reader import CsvInput, opened_csv
-from .csvio.records import DEFAULT_CHUNK_ROWS, DELIMITERS, FieldColumn, RecordChunk, Utf8Check
+from .columns import choose_column
+from .csvio.reader import CsvInput, opened_csv, wider_than_header
+from .csvio.records import DEFAULT_CHUNK_ROWS, FieldColumn, RecordChunk, Utf8Check
 from .csvio.writer import (
     check_no_clash,
     check_top_k,
@@ -43,7 +44,6 @@ DEFAULT_BATCH_SIZE = 512  # measured best for the ONNX Scan on 2 cores (fits in 
 PREFIX_MAX_LENGTH = 64  # letters; longer names skip prefix sharing (the data set's longest has 19)
 PREDICT_BATCH_SIZE = 4096  # names per model call of ``predict`` (a handful of names: one call)
 PREDICT_TOP_K = 3  # labels ``predict`` shows by default
-LISTED_COLUMNS = 20  # an error names at most this many columns
 DEFAULT_BLOCKSIZE = "16MB"  # the dask engine's most bytes per partition
 ENGINES = ("local", "dask")
 
@@ -114,48 +114,6 @@ def check_counts(summary: ClassifySummary) -> None:
             f"internal error: {summary.records} records were read but {summary.rows} rows written; nothing was "
             "written, please report this with the input file"
         )
-
-
-def choose_column(columns: list[str], requested: str | None, source: str, has_header: bool = True) -> int:
-    """The name field's 0-based position: --column (a header name, or a 1-based number), else the column called
-    exactly 'name', else the one called 'name' in any case or padding, else the only column.
-
-    InputError when nothing matches or two columns match equally (the fix names them by number).
-    """
-    if not has_header:
-        return _column_number(requested or "1", None, source)
-    listed = ", ".join(columns[:LISTED_COLUMNS]) + (f" and {len(columns) - LISTED_COLUMNS:,} more"
-                                                    if len(columns) > LISTED_COLUMNS else "")  # fmt: skip
-    if requested is not None:
-        exact = [i for i, column in enumerate(columns) if column == requested]
-        if not exact and requested.isdigit():
-            return _column_number(requested, len(columns), source)
-        if not exact:
-            raise InputError(f"{source}: column {requested!r} not found; columns are: {listed}")
-        return _one_match(exact, columns, source)
-    for matches in ([i for i, c in enumerate(columns) if c == "name"],
-                    [i for i, c in enumerate(columns) if c.strip().lower() == "name"]):  # fmt: skip
-        if matches:
-            return _one_match(matches, columns, source)
-    if len(columns) == 1:
-        return 0
-    raise InputError(f"{source}: no column called 'name'; columns are: {listed}; use --column <one of them>")
-
-
-def _one_match(matches: list[int], columns: list[str], source: str) -> int:
-    if len(matches) == 1:
-        return matches[0]
-    named = " and ".join(f"{i + 1} ({columns[i]!r})" for i in matches)
-    options = " or ".join(f"--column {i + 1}" for i in matches)
-    raise InputError(f"{source}: columns {named} both match; choose one by position: {options}")
-
-
-def _column_number(requested: str, width: int | None, source: str) -> int:
-    """--column N (1-based) as a 0-based position."""
-    if not requested.isdigit() or int(requested) < 1 or (width is not None and int(requested) > width):
-        limit = f"1 to {width}" if width is not None else "1 or more"
-        raise InputError(f"{source}: --column {requested!r} is not a column number ({limit}) of this file")
-    return int(requested) - 1
 
 
 def length_batches(lengths: np.ndarray, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -343,14 +301,11 @@ def _too_many_fields(chunk, rows, counts, layout) -> tuple[int, InputError] | No
     if not len(wide):
         return None
     line = int(chunk.lines[int(rows[wide[0]])])
-    fields = f"{layout.source}: line {line} has {int(counts[wide[0]])} fields"
     if layout.width is None:
+        fields = f"{layout.source}: line {line} has {int(counts[wide[0]])} fields"
         return line, InputError(f"{fields}, the first record has {limit}; a Parquet table has one width: add a "
                                 "header line, or write CSV")  # fmt: skip
-    delimiter = DELIMITERS[layout.delimiter]
-    return line, InputError(
-        f"{fields}, the header has {layout.width}; quote fields that contain a {delimiter} (or pass --delimiter)"
-    )
+    return line, wider_than_header(layout.source, line, int(counts[wide[0]]), limit, layout.delimiter)
 
 
 def _no_letter(chunk, rows, encoded, field, source) -> tuple[int, InputError] | None:

@@ -48,11 +48,11 @@ no_verify_hash_option = click.option(
 
 def verify_names_options(command):
     """--names and --name-column of export and verify."""
-    command = click.option("--name-column", help="With --names: the names' column [default: 'name' in any case, "
-                           "else the first column].")(command)  # fmt: skip
+    command = click.option("--name-column", help="With --names: the names' column, by name or 1-based number "
+                           "[default: 'name' in any case, else the only column].")(command)  # fmt: skip
     return click.option("--names", "names_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                        help="Verify on this CSV's names instead of the data set's (the data set is used only "
-                        "for a model of its labels).")(command)  # fmt: skip
+                        help="Verify on this CSV or Parquet file's names instead of the data set's (the data set "
+                        "is used only for a model of its labels).")(command)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -130,6 +130,15 @@ def data(source: Path | None, dest: Path, refresh: bool) -> None:
     click.echo(f"{folder}: 18 label files, {len(pairs)} distinct (name, label) pairs")
 
 
+DATA_COLUMN_OPTIONS = tuple(  # train's and evaluate's, for a table given as --data
+    click.option(
+        f"--{kind}-column",
+        help=f"With a table as --data: the {kind}s' column, by name or 1-based number [default: '{kind}', any case].",
+    )
+    for kind in ("name", "label")
+)
+
+
 def _train_options(function):
     options = [
         click.option(
@@ -137,11 +146,11 @@ def _train_options(function):
             "--names-dir",
             "data_path",
             type=click.Path(path_type=Path),
-            help="Labelled names: a folder of <label>.txt files (any labels, at least 2) or a CSV/TSV file with a "
-            "name and a label column [default: data/names, else $RNNEXPORT_NAMES_DIR].",
+            help="Labelled names: a folder of <label>.txt files (any labels, at least 2), or a CSV, TSV or Parquet "
+            "file with a name and a label column, read as classify reads its input [default: data/names, else "
+            "$RNNEXPORT_NAMES_DIR].",
         ),
-        click.option("--name-column", help="With a CSV/TSV --data: the names' column [default: 'name', any case]."),
-        click.option("--label-column", help="With a CSV/TSV --data: the labels' column [default: 'label', any case]."),
+        *DATA_COLUMN_OPTIONS,
         click.option(
             "--alphabet",
             help='The symbols names are folded to (printable ASCII, each once) [default: a-z A-Z and " .,;\'"].',
@@ -281,8 +290,8 @@ def _training_bar(quiet: bool):
     help="The labelled data the model was trained on (as train --data) [default: data/names, else "
     "$RNNEXPORT_NAMES_DIR].",
 )
-@click.option("--name-column", help="With a CSV/TSV --data: the names' column [default: 'name', any case].")
-@click.option("--label-column", help="With a CSV/TSV --data: the labels' column [default: 'label', any case].")
+@DATA_COLUMN_OPTIONS[0]
+@DATA_COLUMN_OPTIONS[1]
 @click.option("--cv", "n_folds", type=click.IntRange(min=2), help="Cross-validate a recipe over N crc32 folds instead.")
 @click.option(
     "--recipe", type=click.Choice(RECIPE_NAMES), default="default", show_default=True,
@@ -374,7 +383,7 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
       rnnexport export --checkpoint exported/checkpoint.pt --out exported
       rnnexport export --prior-shift 1.0 --out runs/balanced   # same training, another operating point
     """
-    from .data import read_names_csv
+    from .data import read_names
     from .export import export_artifacts
     from .runtimes import use_one_intra_op_thread
 
@@ -382,7 +391,7 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
 
     checkpoint = checkpoint or out / "checkpoint.pt"
     with user_errors():
-        names, source = read_names_csv(names_csv, name_column) if names_csv else (None, "given")
+        names, source = read_names(names_csv, name_column) if names_csv else (None, "given")
         result = export_artifacts(checkpoint, out, names=names, names_source=source, atol=atol, prior_shift=prior_shift)
     click.echo(
         f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s; parity on {result.parity['n_names']} names:"
@@ -426,7 +435,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, name_column: str |
       rnnexport verify --runtime onnx --atol 1e-5
     """
     from .atomic import atomic_write_json
-    from .data import read_names_csv
+    from .data import read_names
     from .runtimes import use_one_intra_op_thread
     from .verify import verify_artifacts
 
@@ -435,7 +444,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, name_column: str |
     runtimes = VERIFY_RUNTIMES if runtime == "all" else (runtime,)
     with user_errors():
         check_pin(model_dir, manifest_pin, not no_verify_hash)
-        names, source = read_names_csv(names_csv, name_column) if names_csv else (None, "given")
+        names, source = read_names(names_csv, name_column) if names_csv else (None, "given")
         try:
             parity = verify_artifacts(model_dir, names, source, atol, runtimes, not no_verify_hash)
         except ParityError as error:

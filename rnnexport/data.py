@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import shutil
@@ -14,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_folder
-from .errors import DataError, InputError
+from .errors import DataError
 from .text import ALPHABET, fold
 
 DATA_URL = "https://download.pytorch.org/tutorial/data.zip"
 NAMES_DIR_ENV = "RNNEXPORT_NAMES_DIR"
 DEFAULT_NAMES_DIR = Path("data/names")
-TABULAR_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}  # a labelled file -> its delimiter
+TAB_SUFFIXES = {".tsv": "\t", ".tab": "\t"}  # a table named so is tab-separated; others: detected
 LABEL_FORBIDDEN = ',"\t\r\n'  # classify writes labels into CSV (and the consumers TSV) unquoted
 # The tutorial data set's labels: what `rnnexport data` fetches and checks. Training takes any labels.
 EXPECTED_LABELS = (
@@ -210,58 +209,45 @@ def fold_of(pair: Pair, n_folds: int = 10) -> int:
 def read_labelled(
     path: Path, alphabet: str = ALPHABET, name_column: str | None = None, label_column: str | None = None
 ) -> LabelledData:
-    """Labelled names from a folder of ``<label>.txt`` files or a CSV/TSV file (by suffix: .csv, .tsv, .tab)
-    with a name and a label column (default: columns called 'name' and 'label', any case).
+    """Labelled names from a folder of ``<label>.txt`` files, or a table with a name and a label column
+    (default: the columns called 'name' and 'label', any case): CSV, TSV (.tsv, .tab) or Parquet, read as
+    classify reads its input (tables.read_text_table).
 
-    Names are folded to ``alphabet``; labels are the data's own, sorted (at least 2). Raises DataError.
+    Names are folded to ``alphabet``; labels are the data's own, stripped and sorted (at least 2). Raises
+    DataError for the data (a missing file, a row without a label, too few labels), InputError for the file.
     """
     path = Path(path)
     if path.is_dir():
         labels = folder_labels(path)
         return LabelledData(labels, read_pairs(path, labels, alphabet), str(path))
     if not path.is_file():
-        raise DataError(f"{path} does not exist; give a folder of <label>.txt files or a CSV/TSV file")
-    if path.suffix.lower() not in TABULAR_SUFFIXES:
-        raise DataError(f"{path}: give a folder, or a file ending in {', '.join(TABULAR_SUFFIXES)}")
-    rows = _read_table(path, name_column or "name", label_column or "label")
+        raise DataError(f"{path} does not exist; give a folder of <label>.txt files, or a CSV, TSV or Parquet file")
+    rows = _labelled_rows(path, name_column, label_column)
     labels = sorted({label for _, label in rows})
     _check_labels(labels, str(path))
     return LabelledData(labels, _distinct_pairs(rows, alphabet), str(path))
 
 
-def _read_table(path: Path, name_column: str, label_column: str) -> list[tuple[str, str]]:
-    """(name, label) of each data row of a CSV/TSV (UTF-8, BOM allowed); a row without a label is an error."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle, delimiter=TABULAR_SUFFIXES[path.suffix.lower()])
-            header = next(reader, None)
-            if not header:
-                raise DataError(f"{path} is empty; give a header with {name_column!r} and {label_column!r} columns")
-            name_at, label_at = (_column_index(header, wanted, path) for wanted in (name_column, label_column))
-            rows = []
-            for fields in reader:
-                if not any(fields):
-                    continue
-                label = fields[label_at].strip() if label_at < len(fields) else ""
-                if not label:
-                    raise DataError(f"{path}, line {reader.line_num}: no label; give every row a label")
-                rows.append((fields[name_at] if name_at < len(fields) else "", label))
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8; convert it (e.g. iconv -t utf-8)") from None
-    except csv.Error as error:
-        raise DataError(f"{path} is not a readable CSV ({error})") from None
+def _labelled_rows(path: Path, name_column: str | None, label_column: str | None) -> list[tuple[str, str]]:
+    """(name, label) of each data row of a table; a row with neither is skipped, one without a label is an error."""
+    from .columns import choose_column
+    from .tables import read_text_table
+
+    table = read_text_table(path, TAB_SUFFIXES.get(path.suffix.lower()))
+    name_at = choose_column(table.columns, name_column, table.source, option="--name-column")
+    label_at = choose_column(table.columns, label_column, table.source, wanted="label", option="--label-column")
+    if name_at == label_at:
+        raise DataError(f"{path}: the names and the labels are both column {table.columns[name_at]!r}; "
+                        "pass --name-column and --label-column")  # fmt: skip
+    rows = []
+    for row, (name, label) in enumerate(zip(table.texts(name_at), table.texts(label_at), strict=True)):
+        label = (label or "").strip()
+        if not label and not name:
+            continue
+        if not label:
+            raise DataError(f"{table.source}, {table.where(row)}: no label; give every row a label")
+        rows.append((name or "", label))
     return rows
-
-
-def _column_index(header: list[str], wanted: str, path: Path) -> int:
-    """The position of column ``wanted`` (exact, else any case) in ``header``; DataError listing the columns."""
-    for candidates in (header, [column.strip().lower() for column in header]):
-        key = wanted if candidates is header else wanted.strip().lower()
-        if key in candidates:
-            return candidates.index(key)
-    raise DataError(
-        f"{path} has no column {wanted!r}; columns are: {', '.join(header)}; pass --name-column/--label-column"
-    )
 
 
 def is_held_out(pair: Pair) -> bool:
@@ -294,18 +280,14 @@ def find_names_dir(explicit: str | Path | None = None) -> Path:
     raise DataError(f"no names data: run `rnnexport data --from DIR` (or set {NAMES_DIR_ENV})")
 
 
-def read_names_csv(path: Path, column: str | None = None) -> tuple[list[str], str]:
-    """The names of a CSV (``column``, else the column 'name' in any case, else the first) and a description of
-    where they came from. Raises InputError when the file cannot be read as CSV or lacks ``column``."""
-    import pandas as pd
+def read_names(path: Path, column: str | None = None) -> tuple[list[str], str]:
+    """The names of a CSV or Parquet file (``column``, else classify's rule: the column called 'name', any case,
+    else the only one) and a description of where they came from; a missing field reads as ''. Raises
+    InputError when the file cannot be read or lacks ``column``."""
+    from .columns import choose_column
+    from .tables import read_text_table
 
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputError(
-            f"{path} is not a readable CSV ({type(error).__name__}); give a UTF-8 CSV with a header"
-        ) from None
-    if column is not None and column not in frame.columns:
-        raise InputError(f"{path} has no column {column!r}; columns are: {', '.join(frame.columns)}")
-    column = column or next((c for c in frame.columns if c.lower() == "name"), frame.columns[0])
-    return frame[column].tolist(), f"{path} (column {column!r})"
+    table = read_text_table(path, TAB_SUFFIXES.get(Path(path).suffix.lower()))
+    position = choose_column(table.columns, column, table.source, option="--name-column")
+    names = [name or "" for name in table.texts(position)]
+    return names, f"{table.source} (column {table.columns[position]!r})"

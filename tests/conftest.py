@@ -119,6 +119,6 @@ def three_label_model_dir(tmp_path_factory) -> Path:
     runner = CliRunner()
     result = runner.invoke(main, [*train, "--out", str(model_dir), "--quiet"])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(main, ["export", "--out", str(model_dir), "--names", str(data)])
+    result = runner.invoke(main, ["export", "--out", str(model_dir), "--names", str(data), "--name-column", "surname"])
     assert result.exit_code == 0, result.output
     return model_dir

@@ -10,6 +10,8 @@ import zipfile
 
 import numpy as np
 import onnx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from click.testing import CliRunner
@@ -65,7 +67,7 @@ def test_the_fold_table_folds_to_the_models_alphabet(three_label_model_dir):
 
 def test_verify_passes_on_every_runtime(three_label_model_dir, tmp_path):
     names = write_three_label_csv(tmp_path / "names.csv", per_label=20, seed=5)
-    result = invoke("verify", "--model-dir", three_label_model_dir, "--names", names)
+    result = invoke("verify", "--model-dir", three_label_model_dir, "--names", names, "--name-column", "surname")
     assert result.exit_code == 0, result.output
     assert [line.split()[0] for line in result.output.splitlines()[2:6]] == [
         "torch",
@@ -100,10 +102,10 @@ def test_classify_writes_the_models_labels_in_every_runtime(three_label_model_di
 def test_top_k_beyond_the_models_labels_is_refused(three_label_model_dir, tmp_path):
     (tmp_path / "in.csv").write_text("name\nSmith\n")
     result = invoke("classify", tmp_path / "in.csv", "--top-k", 4, "--model-dir", three_label_model_dir)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, as for any bad option
     assert "the model has 3 labels; use 1 to 3" in result.output
     result = invoke("predict", "Smith", "--top-k", 4, "--model-dir", three_label_model_dir)
-    assert result.exit_code == 1 and "use 1 to 3" in result.output
+    assert result.exit_code == 2 and "use 1 to 3" in result.output
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -174,13 +176,19 @@ def test_verify_of_a_custom_model_never_uses_another_models_data_set(three_label
     people.write_text("id,surname,origin\n1,Kovalsk,east\n2,Håkon,north\n3,McFinn,west\n", encoding="utf-8")
     result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir), "--names", str(people)])
     assert result.exit_code == 1
-    assert "Error: no name to verify on: every name" in result.output and "(column 'id')" in result.output
+    assert "no column called 'name'; columns are: id, surname, origin; use --name-column" in result.output
     result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir), "--names", str(people),
-                                  "--name-column", "surname"])  # fmt: skip
-    assert result.exit_code == 0 and "on 3 names" in result.output and "(column 'surname')" in result.output
+                                  "--name-column", "1"])  # fmt: skip
+    assert result.exit_code == 1
+    assert "Error: no name to verify on: every name" in result.output and "(column 'id')" in result.output
+    pq.write_table(pa.table({"id": [1, 2, 3], "surname": ["Kovalsk", "Håkon", "McFinn"]}), tmp_path / "people.pq")
+    for names in (people, tmp_path / "people.pq"):  # CSV and Parquet, read as classify reads them
+        result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir), "--names", str(names),
+                                      "--name-column", "Surname"])  # fmt: skip
+        assert result.exit_code == 0 and "on 3 names" in result.output and "(column 'surname')" in result.output
     result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir), "--names", str(people),
                                   "--name-column", "nom"])  # fmt: skip
-    assert result.exit_code == 1 and "has no column 'nom'; columns are: id, surname, origin" in result.output
+    assert result.exit_code == 1 and "column 'nom' not found; columns are: id, surname, origin" in result.output
 
 
 def test_predict_shows_every_label_of_a_model_with_fewer_than_three(tmp_path):

@@ -1,3 +1,5 @@
+import csv
+import io
 import re
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from rnnexport.data import (
     split_pairs,
     validate_names_dir,
 )
-from rnnexport.errors import DataError
+from rnnexport.errors import DataError, RnnExportError
 
 
 def test_real_split_counts(real_names_dir):
@@ -116,15 +118,19 @@ def test_a_csv_or_tsv_gives_labels_from_its_label_column(tmp_path, suffix, delim
     [
         ("name,label\nSmith,a\nJones,a\n", {}, "has 1 label(s); training needs at least 2"),
         ("name,label\nSmith,a\nJones,\n", {}, "line 3: no label"),
-        ("name,kind\nSmith,a\n", {}, "no column 'label'; columns are: name, kind"),
-        ("surname,label\nSmith,a\n", {"name_column": "nom"}, "no column 'nom'"),
+        ("name,kind\nSmith,a\n", {}, "no column called 'label'; columns are: name, kind; use --label-column"),
+        ("surname,label\nSmith,a\n", {"name_column": "nom"}, "column 'nom' not found"),
+        ("name,label\nSmith,a\nJones,b,c\n", {}, "line 3 has 3 fields, the header has 2"),
+        (b"name,label\nSmith,a\nM\xfcller,b\n", {}, "line 3"),
+        ("name,label\nSmith,a\n", {"name_column": "label"}, "the names and the labels are both column 'label'"),
         ('name,label\nSmith,"a,b"\nJones,c\n', {}, "label 'a,b'"),
         ("", {}, "is empty"),
     ],
 )
 def test_bad_labelled_files_fail_clearly(tmp_path, content, columns, expected):
-    (tmp_path / "d.csv").write_text(content, encoding="utf-8")
-    with pytest.raises(DataError, match=re.escape(expected)):
+    path = tmp_path / "d.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(RnnExportError, match=re.escape(expected)):
         read_labelled(tmp_path / "d.csv", **columns)
 
 
@@ -134,8 +140,55 @@ def test_bad_labelled_paths_fail_clearly(tmp_path):
     (tmp_path / "one" / "only.txt").write_text("Smith\n")
     for path, expected in [
         (tmp_path / "absent.csv", "does not exist"),
-        (tmp_path / "names.json", "a file ending in .csv, .tsv, .tab"),
+        (tmp_path / "names.json", "no column called 'label'; columns are: {}"),
         (tmp_path / "one", "has 1 label(s)"),
     ]:
-        with pytest.raises(DataError, match=re.escape(expected)):
+        with pytest.raises(RnnExportError, match=re.escape(expected)):
             read_labelled(path)
+
+
+PEOPLE = [("Weiß", "de"), ("O’Brien", "ie"), ("Müller", "de"), ('Smith; "Jr", Esq|', "ie")]
+PEOPLE_PAIRS = [("Weiss", "de"), ("O'Brien", "ie"), ("Muller", "de"), ("Smith; Jr, Esq", "ie")]
+
+
+def _people_csv(delimiter: str = ",", line_end: str = "\n") -> str:
+    """PEOPLE under a 'Name,Label' header, quoted by Python's csv module where a field needs it."""
+    text = io.StringIO()
+    csv.writer(text, delimiter=delimiter, lineterminator=line_end).writerows([("Name", "Label"), *PEOPLE])
+    return text.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "encoded"),
+    [
+        (".csv", lambda: _people_csv().encode("utf-16")),  # UTF-16 with its byte-order mark
+        (".csv", lambda: _people_csv(";").encode()),  # ';' detected from the header
+        (".csv", lambda: ("sep=|\n" + _people_csv("|")).encode()),  # Excel's sep= line
+        (".csv", lambda: _people_csv(",", "\r").encode()),  # bare CR line ends
+        (".txt", lambda: _people_csv(",", "\r\n").replace("\r\nM", "\r\n\r\n\r\nM").encode("utf-8-sig")),
+    ],
+    ids=["utf-16", "semicolon", "sep-line", "bare-cr", "txt-bom-crlf-blank-lines"],
+)
+def test_labelled_tables_are_read_as_classify_reads_files(tmp_path, suffix, encoded):
+    path = tmp_path / f"people{suffix}"
+    path.write_bytes(encoded())
+    data = read_labelled(path)
+    assert data.labels == ["de", "ie"]
+    assert [(p.name, p.label) for p in data.pairs] == PEOPLE_PAIRS
+
+
+def test_labelled_parquet_takes_text_and_dictionary_columns(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"id": [1, 2, 3, 4], "name": [n for n, _ in PEOPLE],
+                      "label": pa.array([label for _, label in PEOPLE]).dictionary_encode()})  # fmt: skip
+    pq.write_table(table, tmp_path / "people.parquet", row_group_size=3)
+    data = read_labelled(tmp_path / "people.parquet")
+    assert data.labels == ["de", "ie"] and [(p.name, p.label) for p in data.pairs] == PEOPLE_PAIRS
+    pq.write_table(pa.table({"name": [[1], [2]], "label": ["a", "b"]}), tmp_path / "nested.parquet")
+    with pytest.raises(RnnExportError, match=r"column 'name' holds list<element: int64>, not text"):
+        read_labelled(tmp_path / "nested.parquet")
+    pq.write_table(pa.table({"name": ["Smith", "Kim"], "label": ["a", None]}), tmp_path / "nolabel.parquet")
+    with pytest.raises(DataError, match=r"nolabel.parquet, row 2: no label"):
+        read_labelled(tmp_path / "nolabel.parquet")

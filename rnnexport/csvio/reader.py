@@ -19,6 +19,7 @@ from ..formats import PARQUET_MAGIC, parquet_pipe_error
 from .records import (
     DEFAULT_CHUNK_BYTES,
     DEFAULT_CHUNK_ROWS,
+    DELIMITERS,
     READ_BLOCK,
     RecordChunk,
     RecordReader,
@@ -215,6 +216,13 @@ def _read_header(reader: RecordReader, utf8_check: Utf8Check | None, source: str
         utf8_check.check(record, int(chunk.first_line))
     content = int(chunk.content_ends[0])
     return record[:content], record[content:]
+
+
+def wider_than_header(source: str, line: int, count: int, width: int, delimiter: str) -> InputError:
+    """The error for a record on physical ``line`` with ``count`` fields, more than the header's ``width``
+    (``delimiter``: the separator, one of , ; tab |)."""
+    return InputError(f"{source}: line {line} has {count} fields, the header has {width}; quote fields that "
+                      f"contain a {DELIMITERS[delimiter]} (or pass --delimiter)")  # fmt: skip
 
 
 @contextlib.contextmanager

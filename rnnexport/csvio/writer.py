@@ -26,7 +26,8 @@ def top_k(log_probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.nda
 def check_top_k(top_k: int, labels: list[str]) -> None:
     """OptionError unless 1 <= top_k <= the model's label count."""
     if not 1 <= top_k <= len(labels):
-        raise OptionError(f"--top-k {top_k} is out of range: the model has {len(labels)} labels; use 1 to {len(labels)}")
+        count = len(labels)
+        raise OptionError(f"--top-k {top_k} is out of range: the model has {count} labels; use 1 to {count}")
 
 
 def top_k_columns(log_probs: np.ndarray, labels: list[str], k: int) -> dict[str, np.ndarray]:

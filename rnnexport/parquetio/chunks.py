@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ..classify import ChunkLayout, ClassifyOptions, NameCounts, OpenedInput, PreparedChunk, choose_column
+from ..classify import ChunkLayout, ClassifyOptions, NameCounts, OpenedInput, PreparedChunk
+from ..columns import choose_column
 from ..csvio.reader import CsvInput
 from ..csvio.writer import check_no_clash
 from ..errors import InputError
