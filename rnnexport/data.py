@@ -162,8 +162,10 @@ def folder_labels(folder: Path) -> list[str]:
     """The labels of a folder of ``<label>.txt`` files (sorted), after checking there are at least 2 and each
     is a non-empty UTF-8 file with a usable name. Raises DataError."""
     if not folder.is_dir():
-        raise DataError(f"names folder {folder} does not exist; give a folder of <label>.txt files or a CSV/TSV")
+        raise DataError(f"names folder {folder} does not exist; give a folder of <label>.txt files or a table")
     labels = [path.stem for path in label_files(folder)]
+    if not labels:
+        raise DataError(f"{folder} holds no <label>.txt file; give a folder of <label>.txt files, one name per line")
     _check_labels(labels, str(folder))
     for label in labels:
         _check_text_file(folder / f"{label}.txt")

@@ -138,10 +138,12 @@ def test_bad_labelled_paths_fail_clearly(tmp_path):
     (tmp_path / "names.json").write_text("{}")
     (tmp_path / "one").mkdir()
     (tmp_path / "one" / "only.txt").write_text("Smith\n")
+    (tmp_path / "empty").mkdir()
     for path, expected in [
         (tmp_path / "absent.csv", "does not exist"),
         (tmp_path / "names.json", "no column called 'label'; columns are: {}"),
         (tmp_path / "one", "has 1 label(s)"),
+        (tmp_path / "empty", "holds no <label>.txt file"),
     ]:
         with pytest.raises(RnnExportError, match=re.escape(expected)):
             read_labelled(path)
