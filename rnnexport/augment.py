@@ -24,8 +24,8 @@ class Augmentation:
         probabilities = (self.lower, self.upper, self.lower + self.upper, self.substitute)
         if not all(0 <= p <= 1 for p in probabilities):
             raise ValueError(
-                f"augmentation probabilities must be in [0, 1] with lower + upper <= 1, got {self.lower}, "
-                f"{self.upper}, {self.substitute}"
+                f"--case-lower, --case-upper and --letter-substitution are probabilities (0 to 1) and --case-lower "
+                f"plus --case-upper is at most 1; got {self.lower}, {self.upper} and {self.substitute}"
             )
 
     @property

@@ -72,23 +72,30 @@ class TrainConfig:
 MAX_LR = 10.0  # far above any rate that trains this model (the default is 0.5): larger is a typo
 
 
+def option_name(field: str) -> str:
+    """The train option that sets config ``field`` (``lr`` -> ``--lr``, ``batch_size`` -> ``--batch-size``)."""
+    return "--" + field.replace("_", "-")
+
+
 def config_problem(config: TrainConfig) -> str | None:
-    """What makes ``config`` unusable (a non-finite, zero or negative size or rate), or None."""
+    """What makes ``config`` unusable (a non-finite, zero or negative size or rate), naming its option, or None."""
     whole = {"iterations": (config.iterations, 1), "batch_size": (config.batch_size, 1), "seed": (config.seed, 0),
              "hidden_size": (config.hidden_size, 1), "threads": (config.threads, 1)}  # fmt: skip
     for name, (value, smallest) in whole.items():
         if value is not None and value < smallest:
-            return f"{name} must be at least {smallest}; got {value}"
+            return f"{option_name(name)} must be at least {smallest}; got {value}"
     real = {"epochs": config.epochs, "lr": config.lr, "class_weight_power": config.class_weight_power,
             "weight_decay": config.weight_decay, "clip_grad_norm": config.clip_grad_norm}  # fmt: skip
     for name, value in real.items():
         if value is not None and not (math.isfinite(value) and value >= 0):
-            return f"{name} must be a finite number >= 0; got {value}"
-    if config.epochs == 0 or not 0 < config.lr <= MAX_LR:
-        return f"epochs must be > 0 and lr in (0, {MAX_LR:g}]; got epochs {config.epochs}, lr {config.lr}"
+            return f"{option_name(name)} must be a finite number >= 0; got {value}"
+    if config.epochs == 0:
+        return "--epochs must be more than 0; got 0"
+    if not 0 < config.lr <= MAX_LR:
+        return f"--lr must be more than 0 and at most {MAX_LR:g}; got {config.lr}"
     if config.lr * config.weight_decay >= 1:
-        return (f"lr * weight_decay must be < 1 (each step scales the weights by 1 - lr * weight_decay); got "
-                f"lr {config.lr}, weight_decay {config.weight_decay}")  # fmt: skip
+        return (f"--lr times --weight-decay must be below 1 (each step scales the weights by 1 - lr * weight_decay); "
+                f"got --lr {config.lr}, --weight-decay {config.weight_decay}")  # fmt: skip
     return None
 
 
@@ -135,11 +142,10 @@ def recipe_config(recipe: str, **overrides) -> TrainConfig:
     if config.optimizer not in OPTIMIZERS or config.calibration_model not in CALIBRATION_MODELS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS} and calibration_model one of {CALIBRATION_MODELS}")
     augmentation_of(config)  # raises ValueError for probabilities outside [0, 1]
-    if not (0 <= config.calibration_holdback < 1 and math.isfinite(config.prior_shift)):
-        raise ValueError(
-            f"calibration_holdback must be in [0, 1) and prior_shift finite, got {config.calibration_holdback} "
-            f"and {config.prior_shift}"
-        )
+    if not 0 <= config.calibration_holdback < 1:
+        raise ValueError(f"--calibration-holdback must be at least 0 and below 1; got {config.calibration_holdback}")
+    if not math.isfinite(config.prior_shift):
+        raise ValueError(f"--prior-shift must be a finite number; got {config.prior_shift}")
     check_alphabet(config.alphabet)
     return config
 

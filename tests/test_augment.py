@@ -51,5 +51,5 @@ def test_nothing_to_do_gives_no_augmenter():
 
 @pytest.mark.parametrize("values", [(-0.1, 0, 0), (0.6, 0.6, 0), (0, 0, 1.5), (float("nan"), 0, 0)])
 def test_bad_probabilities_are_refused(values):
-    with pytest.raises(ValueError, match="augmentation probabilities"):
+    with pytest.raises(ValueError, match="are probabilities \\(0 to 1\\)"):
         Augmentation(*values)
