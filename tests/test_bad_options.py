@@ -127,3 +127,22 @@ def test_option_values_the_library_refuses_are_usage_errors(tmp_path, tiny_model
     option = next(arg for arg in args if arg in ("--top-k", "--encoding", "--delimiter", "--blocksize", "--scheduler"))
     assert result.stderr.startswith("Usage:") and "Error: " in result.stderr and option in result.stderr
     assert sorted(os.listdir(tmp_path)) == ["in.csv", "model"]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--lr", "11"], "--lr must be more than 0 and at most 10; got 11.0"),
+        (["--epochs", "0"], "--epochs must be more than 0"),
+        (["--batch-size", "4", "--iterations", "0"], "--iterations must be at least 1; got 0"),
+        (["--clip-grad-norm", "-1"], "--clip-grad-norm must be a finite number >= 0"),
+        (["--lr", "5", "--weight-decay", "0.5"], "--lr times --weight-decay must be below 1"),
+        (["--calibration-holdback", "1"], "--calibration-holdback must be at least 0 and below 1; got 1.0"),
+        (["--case-upper", "2"], "--case-upper and --letter-substitution are probabilities"),
+    ],
+)
+def test_train_range_errors_name_the_option_at_fault(tmp_path, monkeypatch, args, named):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["train", *args, "--out", "model"])
+    assert result.exit_code == 2 and named in result.stderr, result.stderr
+    assert os.listdir(tmp_path) == []
