@@ -14,13 +14,12 @@ from pathlib import Path
 
 from .atomic import atomic_folder
 from .errors import DataError
-from .text import ALPHABET, fold
+from .text import ALPHABET, fold, has_prediction
 
 DATA_URL = "https://download.pytorch.org/tutorial/data.zip"
 NAMES_DIR_ENV = "RNNEXPORT_NAMES_DIR"
 DEFAULT_NAMES_DIR = Path("data/names")
 TAB_SUFFIXES = {".tsv": "\t", ".tab": "\t"}  # a table named so is tab-separated; others: detected
-LABEL_FORBIDDEN = ',"\t\r\n'  # classify writes labels into CSV (and the consumers TSV) unquoted
 # The tutorial data set's labels: what `rnnexport data` fetches and checks. Training takes any labels.
 EXPECTED_LABELS = (
     "Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish",
@@ -54,15 +53,29 @@ class Split:
 
 
 def label_files(names_dir: Path) -> list[Path]:
-    """The ``*.txt`` files of a names folder, sorted (file stem = label)."""
-    return sorted(names_dir.glob("*.txt"))
+    """The label files of a names folder, sorted: regular files named ``<label>.txt`` (``.txt`` in any case),
+    hidden files (``.name``) aside. The file's stem is its label."""
+    return sorted(path for path in names_dir.iterdir()
+                  if path.suffix.lower() == ".txt" and not path.name.startswith(".") and path.is_file())  # fmt: skip
+
+
+def labelled_files(folder: Path) -> dict[str, Path]:
+    """Each label of a names folder and its file; DataError when two files give one label (Greek.txt and
+    Greek.TXT, or a label padded with spaces)."""
+    files: dict[str, Path] = {}
+    for path in label_files(folder):
+        label = path.stem.strip()
+        if label in files:
+            raise DataError(f"{files[label]} and {path} both hold label {label!r}; merge them or rename one")
+        files[label] = path
+    return files
 
 
 def validate_names_dir(names_dir: Path, expected_labels: tuple[str, ...] = EXPECTED_LABELS) -> list[str]:
     """Check a folder holds one non-empty UTF-8 ``<Label>.txt`` per expected label; return the labels."""
     if not names_dir.is_dir():
         raise DataError(f"names folder {names_dir} does not exist; run `rnnexport data --from DIR` first")
-    present = {path.stem for path in label_files(names_dir)}
+    present = labelled_files(names_dir)
     missing = [label for label in expected_labels if label not in present]
     if missing:
         raise DataError(
@@ -70,7 +83,7 @@ def validate_names_dir(names_dir: Path, expected_labels: tuple[str, ...] = EXPEC
             + ", ".join(f"{label}.txt" for label in missing)
         )
     for label in expected_labels:
-        _check_text_file(names_dir / f"{label}.txt")
+        _check_text_file(present[label])
     return list(expected_labels)
 
 
@@ -82,7 +95,7 @@ def _check_text_file(path: Path) -> None:
         raw.decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        raise DataError(f"{path} is not UTF-8 (line {line}); re-fetch the data set") from None
+        raise DataError(f"{path} is not UTF-8 (line {line}); convert it (e.g. iconv -t utf-8)") from None
 
 
 def resolve_source(source: str | Path | None) -> Path | None:
@@ -127,8 +140,9 @@ def _is_valid_names_dir(folder: Path) -> bool:
 
 
 def _copy_label_files(folder: Path, staging: Path) -> None:
+    files = labelled_files(folder)
     for label in EXPECTED_LABELS:
-        shutil.copyfile(folder / f"{label}.txt", staging / f"{label}.txt")
+        shutil.copyfile(files[label], staging / f"{label}.txt")
 
 
 def _download(url: str) -> bytes:
@@ -163,12 +177,13 @@ def folder_labels(folder: Path) -> list[str]:
     is a non-empty UTF-8 file with a usable name. Raises DataError."""
     if not folder.is_dir():
         raise DataError(f"names folder {folder} does not exist; give a folder of <label>.txt files or a table")
-    labels = [path.stem for path in label_files(folder)]
-    if not labels:
+    files = labelled_files(folder)
+    if not files:
         raise DataError(f"{folder} holds no <label>.txt file; give a folder of <label>.txt files, one name per line")
+    labels = sorted(files)
     _check_labels(labels, str(folder))
     for label in labels:
-        _check_text_file(folder / f"{label}.txt")
+        _check_text_file(files[label])
     return labels
 
 
@@ -176,10 +191,10 @@ def _check_labels(labels: list[str], source: str) -> None:
     if len(set(labels)) < 2:
         raise DataError(f"{source} has {len(set(labels))} label(s); training needs at least 2")
     for label in labels:
-        if not label.strip() or any(c in LABEL_FORBIDDEN or not c.isprintable() for c in label):
+        if not label.strip() or not label.isprintable():
             raise DataError(
-                f"label {label!r} of {source} is blank or holds a comma, quote, tab or control character; "
-                "rename it (labels are written unquoted into classify's CSV)"
+                f"label {label!r} of {source} is blank or holds a tab, line break or other control character; "
+                "rename it (the C++ and Node.js consumers write labels into tab-separated lines)"
             )
 
 
@@ -187,17 +202,19 @@ def read_pairs(names_dir: Path, labels: list[str] | None = None, alphabet: str =
     """Distinct (folded name, label) pairs of a folder of ``<label>.txt`` files, in file order; names that fold
     to nothing are dropped. ``labels``: the files to read (default: every one, see :func:`folder_labels`)."""
     labels = labels or folder_labels(names_dir)
-    rows = ((line, label) for label in labels for line in (names_dir / f"{label}.txt").read_text("utf-8").splitlines())
+    files = labelled_files(names_dir)
+    rows = ((line, label) for label in labels for line in files[label].read_text("utf-8").splitlines())
     return _distinct_pairs(rows, alphabet)
 
 
 def _distinct_pairs(rows, alphabet: str) -> list[Pair]:
-    """(name, label) rows folded to ``alphabet``, each distinct non-empty pair once, in order."""
+    """(name, label) rows folded to ``alphabet``, each distinct pair once, in order. A name that folds to nothing
+    or only spaces is dropped: it has no letter to learn from, and classify gives such a name no prediction."""
     seen: set[Pair] = set()
     pairs = []
     for name, label in rows:
         pair = Pair(fold(name, alphabet), label)
-        if pair.name and pair not in seen:
+        if has_prediction(pair.name) and pair not in seen:
             seen.add(pair)
             pairs.append(pair)
     return pairs

@@ -361,14 +361,15 @@ def train(
     """Train on ``split.train`` less the calibration hold-back, fold the operating point (τ, T) into ``v``, then
     evaluate on ``split.held_out``; same config and seed, same weights.
 
-    Raises DataError when either part of the split is empty (too little data), TrainingError when the loss
-    stops being finite.
+    Raises DataError when either part of the split is empty (too little data) or a label has no training pair,
+    TrainingError when the loss stops being finite.
     """
     if not split.train or not split.held_out:
         raise DataError(
             f"{len(split.train)} training and {len(split.held_out)} held-out pairs: both need at least one "
             "(about 1 pair in 10 is held out); give more names"
         )
+    check_every_label_trained(split, labels)
     if config.threads:
         torch.set_num_threads(config.threads)
     names, ids = [p.name for p in split.train], np.asarray(label_ids(split.train, labels), dtype=np.int64)
@@ -390,6 +391,21 @@ def train(
     held_out_names = [p.name for p in split.held_out]
     metrics = evaluate_model(model, held_out_names, label_ids(split.held_out, labels), labels, config.alphabet)
     return TrainResult(model, config, metrics, *losses, wall_seconds, point, cpu_seconds)
+
+
+def check_every_label_trained(split: Split, labels: list[str]) -> None:
+    """DataError naming the labels without a training pair: the model would learn nothing for them, yet give
+    them probability (and, with a prior shift, a boost for being rare)."""
+    trained = {pair.label for pair in split.train}
+    untrained = [label for label in labels if label not in trained]
+    if not untrained:
+        return
+    held_out = {pair.label for pair in split.held_out}
+    why = {True: "its only names are held out", False: "no name of it has a letter of the alphabet"}
+    reasons = [f"{label!r} ({why[label in held_out]})" for label in untrained[:5]]
+    more = f" and {len(untrained) - 5} more" if len(untrained) > 5 else ""
+    raise DataError(f"no training name for label {', '.join(reasons)}{more}; give those labels more names (about 1 "
+                    "in 10 is held out) or remove them")  # fmt: skip
 
 
 def _fit_new_model(data: TrainingSet, config: TrainConfig, n_labels: int, on_step) -> tuple[CharRNN, tuple]:

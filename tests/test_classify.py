@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnexport.cli import main
 from tests.helpers import tamper_onnx_weight
@@ -333,3 +335,35 @@ def test_a_wide_header_is_listed_in_short_and_an_empty_headerless_file_is_zero_r
                        str(tiny_model_dir)])  # fmt: skip
     assert result.exit_code == 0 and "0 records in, 0 rows out" in result.stderr
     assert (tmp_path / "out.csv").read_bytes() == b""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    labels=st.lists(
+        st.text(alphabet=st.sampled_from(list('ab,;|" é\t')), min_size=1, max_size=6),
+        min_size=2,
+        max_size=4,
+        unique=True,
+    ),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    k=st.integers(1, 2),
+    data=st.data(),
+)
+def test_prediction_fields_read_back_as_the_labels_through_csv_reader(labels, delimiter, k, data):
+    """Any label, whatever the output delimiter, reads back through csv.reader as itself (a ';' label in a
+    ';' file once split a row into more fields than its header)."""
+    from rnnexport.csvio.writer import prediction_fields
+
+    rows = data.draw(st.integers(1, 5))
+    log_probs = np.log(np.random.default_rng(rows).dirichlet(np.ones(len(labels)), size=rows)).astype(np.float32)
+    log_probs[0] = np.nan if rows > 1 else log_probs[0]  # a row without a prediction among them
+    fields, lengths = prediction_fields(log_probs, labels, k, delimiter=delimiter)
+    lines, offset = [], 0
+    for length in lengths:
+        lines.append("name" + bytes(fields[offset : offset + length]).decode("utf-8") + "\r\n")
+        offset += length
+    records = list(csv.reader(lines, delimiter=delimiter))
+    assert [len(record) for record in records] == [1 + 2 * k] * rows
+    for record, row in zip(records, log_probs, strict=True):
+        expected = [] if np.isnan(row[0]) else [labels[i] for i in np.argsort(-row, kind="stable")[:k]]
+        assert record[1::2] == (expected or [""] * k)

@@ -123,7 +123,7 @@ def test_a_csv_or_tsv_gives_labels_from_its_label_column(tmp_path, suffix, delim
         ("name,label\nSmith,a\nJones,b,c\n", {}, "line 3 has 3 fields, the header has 2"),
         (b"name,label\nSmith,a\nM\xfcller,b\n", {}, "line 3"),
         ("name,label\nSmith,a\n", {"name_column": "label"}, "the names and the labels are both column 'label'"),
-        ('name,label\nSmith,"a,b"\nJones,c\n', {}, "label 'a,b'"),
+        ('name,label\nSmith,"a\tb"\nJones,c\n', {}, "label 'a\\tb' of"),
         ("", {}, "is empty"),
     ],
 )
@@ -194,3 +194,31 @@ def test_labelled_parquet_takes_text_and_dictionary_columns(tmp_path):
     pq.write_table(pa.table({"name": ["Smith", "Kim"], "label": ["a", None]}), tmp_path / "nolabel.parquet")
     with pytest.raises(DataError, match=r"nolabel.parquet, row 2: no label"):
         read_labelled(tmp_path / "nolabel.parquet")
+
+
+def test_label_folders_take_txt_files_in_any_case_and_skip_hidden_files_and_folders(tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "Greek names.txt").write_text("Papadopoulos\n  \n", encoding="utf-8")  # a blank line
+    (folder / "Russian.TXT").write_text("Ivanov\n😀 😀\n- -\n", encoding="utf-8")  # names that fold to spaces
+    (folder / ".hidden.txt").write_text("Smith\n", encoding="utf-8")
+    (folder / ".txt").write_text("Smith\n", encoding="utf-8")
+    (folder / "Old.txt").mkdir()
+    (folder / "README.md").write_text("notes\n", encoding="utf-8")
+    data = read_labelled(folder)
+    assert data.labels == ["Greek names", "Russian"]
+    assert [(p.name, p.label) for p in data.pairs] == [("Papadopoulos", "Greek names"), ("Ivanov", "Russian")]
+    (folder / "Russian.txt").write_text("Petrov\n", encoding="utf-8")
+    with pytest.raises(DataError, match="both hold label 'Russian'"):
+        read_labelled(folder)
+    (folder / "Russian.txt").unlink()
+    (folder / "Russian.TXT").write_bytes("Müller\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"Russian.TXT is not UTF-8 \(line 1\); convert it"):
+        read_labelled(folder)
+
+
+def test_names_that_fold_to_only_spaces_are_not_training_pairs(tmp_path):
+    """A cell holding a space (Excel exports have them) once crashed train when its pair fell in a training fold."""
+    path = tmp_path / "d.csv"
+    path.write_text("name,label\n ,Greek\n😀 😀,Greek\n1 2,Russian\nIvanov,Russian\nPapas,Greek\n", encoding="utf-8")
+    assert [(p.name, p.label) for p in read_labelled(path).pairs] == [("Ivanov", "Russian"), ("Papas", "Greek")]

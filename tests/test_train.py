@@ -240,3 +240,24 @@ def test_training_outputs_are_swapped_in_together(tiny_names_dir, tmp_path, monk
         write_training_outputs(result, list(EXPECTED_LABELS), tmp_path / "out")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["checkpoint.pt"]
     assert (tmp_path / "out" / "checkpoint.pt").read_bytes() == b"the old model"
+
+
+def test_a_label_without_a_training_name_is_refused_with_the_reason(tmp_path):
+    """A label whose names all fold to nothing, or whose only names are held out, once trained silently: the
+    model learned nothing for it, and a prior shift made it win ('Smith -> Emoji')."""
+    from rnnexport.data import Pair, Split, is_held_out
+    from rnnexport.errors import DataError
+    from rnnexport.train import check_every_label_trained
+
+    rare = next(Pair(f"Zz{i}", "Rare") for i in range(1000) if is_held_out(Pair(f"Zz{i}", "Rare")))
+    split = Split(train=[Pair("Ivanov", "Russian")], held_out=[Pair("Petrov", "Russian"), rare])
+    with pytest.raises(DataError, match=r"'Emoji' \(no name of it has a letter.*'Rare' \(its only names are held"):
+        check_every_label_trained(split, ["Emoji", "Rare", "Russian"])
+    check_every_label_trained(split, ["Russian"])
+    folder = tmp_path / "emo"
+    folder.mkdir()
+    (folder / "Greek.txt").write_text("".join(f"Papa{c}{d}\n" for c in "abcdef" for d in "klmnop"), encoding="utf-8")
+    (folder / "Emoji.txt").write_text("😀\n123\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["train", "--data", str(folder), "--out", str(tmp_path / "m"), "--quiet"])
+    assert result.exit_code == 1 and "no training name for label 'Emoji'" in result.output, result.output
+    assert not (tmp_path / "m").exists()

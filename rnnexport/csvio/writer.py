@@ -72,7 +72,7 @@ def prediction_fields(
         return _single_prediction_fields(order[:, 0], chosen[:, 0], valid, labels, delimiter)
     rows = len(valid)
     labels_table, label_lengths = _right_aligned(
-        [f"{delimiter}{label}{delimiter}" for label in labels] + [delimiter * 2]
+        [f"{delimiter}{csv_field(label, delimiter)}{delimiter}" for label in labels] + [delimiter * 2]
     )  # fmt: skip  (last: no prediction)
     pieces = []  # (bytes [B, width] right-aligned, used length [B])
     if padding is not None and padding.any():
@@ -90,7 +90,8 @@ def _single_prediction_fields(
     label: np.ndarray, log_prob: np.ndarray, valid: np.ndarray, labels: list[str], delimiter: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """prediction_fields for the top 1 and no padding: one right-aligned row each, so one mask."""
-    labels_table, label_lengths = _right_aligned([f"{delimiter}{name}{delimiter}" for name in labels])
+    labels_table, label_lengths = _right_aligned([f"{delimiter}{csv_field(name, delimiter)}{delimiter}"
+                                                  for name in labels])  # fmt: skip
     width = labels_table.shape[1] + 8
     matrix = np.empty((len(label), width), dtype=np.uint8)
     matrix[:, : width - 8] = labels_table[label]
@@ -101,6 +102,14 @@ def _single_prediction_fields(
         lengths[~valid] = 2
     used = np.arange(width - 1, -1, -1) < lengths[:, None]
     return matrix[used], lengths
+
+
+def csv_field(text: str, delimiter: str) -> str:
+    """``text`` as one CSV field: quoted (quotes doubled) when it holds the delimiter, a quote, CR or LF, as
+    Python's csv module writes it with QUOTE_MINIMAL; else as it is."""
+    if any(c in text for c in (delimiter, '"', "\r", "\n")):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _right_aligned(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
