@@ -259,19 +259,23 @@ def staged_folder(parent: Path, name: str) -> Iterator[Path]:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        COMMITTED[:] = [path for path in COMMITTED if staging not in path.parents]  # scratch, not outputs
 
 
 @contextlib.contextmanager
-def atomic_files(folder: Path, tag: str) -> Iterator[Path]:
+def atomic_files(folder: Path, tag: str, stale: tuple[str, ...] = ()) -> Iterator[Path]:
     """Yield a staging folder inside ``folder``; when the block completes, every file written into it replaces
-    its namesake in ``folder`` (each rename atomic; an existing file's mode is kept). On any failure the
-    folder is left exactly as it was."""
+    its namesake in ``folder`` (each rename atomic; an existing file's mode is kept), after the files of
+    ``folder`` named in ``stale`` (that the new files make wrong) are removed, in their order. On any failure
+    the folder is left exactly as it was."""
     folder = Path(folder)
     with staged_folder(folder, tag) as staging:
         yield staging
         for staged in sorted(staging.iterdir()):
             _keep_mode(staged, folder / staged.name)
         with output_errors(folder):
+            for name in stale:
+                (folder / name).unlink(missing_ok=True)
             for staged in sorted(staging.iterdir()):
                 staged.replace(folder / staged.name)
                 COMMITTED.append(folder / staged.name)

@@ -205,11 +205,12 @@ def _train_options(function):
     type=click.Path(file_okay=False, path_type=Path),
     default=DEFAULT_MODEL_DIR,
     show_default=True,
-    help="Where checkpoint.pt, training.json and the plots go.",
+    help="Where checkpoint.pt, training.json and the plots go (an earlier model's export there is removed).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_norm, **overrides) -> None:
-    """Train the RNN by hand-written SGD and write checkpoint.pt, training.json and two plots.
+    """Train the RNN with a hand-written update (SGD; AdamW in --recipe adamw) and write checkpoint.pt,
+    training.json and three plots (loss curve, confusion matrix, reliability diagram).
 
     \b
     Labels come from the data (sorted); the held-out split of docs/model.md applies to any data.
@@ -221,6 +222,7 @@ def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_no
       rnnexport train --data folder_of_label_files --alphabet abcdefghijklmnopqrstuvwxyz --hidden-size 64
     """
     from .data import find_names_dir, read_labelled, split_pairs
+    from .export.manifest import EXPORT_FILES
     from .train import recipe_config, write_training_outputs
     from .train import train as train_model
 
@@ -235,6 +237,7 @@ def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_no
         labels, split = labelled.labels, split_pairs(labelled.pairs)
         with _training_bar(quiet) as on_step:
             result = train_model(split, labels, config, on_step=on_step)
+        exported = (Path(out) / EXPORT_FILES[0]).exists()
         paths = write_training_outputs(result, labels, out)
     click.echo(
         f"trained {config.recipe} recipe in {result.wall_seconds:.1f} s: held-out accuracy "
@@ -242,6 +245,9 @@ def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_no
         f"({len(split.train)} training pairs, {len(split.held_out)} held out)"
     )
     click.echo("wrote " + ", ".join(str(path) for path in paths))
+    if exported:
+        click.echo(f"removed the earlier model's export from {out} (it no longer matches checkpoint.pt); to classify "
+                   f"with this model: rnnexport export --out {out}")  # fmt: skip
 
 
 @contextlib.contextmanager

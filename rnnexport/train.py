@@ -476,15 +476,18 @@ def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path
     """Save checkpoint.pt, training.json and the plots (reports.py) into ``out_dir``; return the paths.
 
     Everything is written into a staging folder first and renamed into ``out_dir`` only when all of it is
-    written: a failure (or Ctrl-C) leaves the folder as it was. Raises OutputError (full disk, read-only)."""
+    written: a failure (or Ctrl-C) leaves the folder as it was. An export of an earlier checkpoint in the
+    folder (export.manifest.EXPORT_FILES) is removed then, so that no loader serves the earlier model. Raises
+    OutputError (full disk, read-only)."""
     from .atomic import atomic_files
     from .checkpoint import make_checkpoint, save_checkpoint
+    from .export.manifest import EXPORT_FILES
     from .reports import training_report, write_training_reports
 
     report = training_report(result, labels)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_files(out_dir, "train") as staging:
+    with atomic_files(out_dir, "train", stale=EXPORT_FILES) as staging:
         checkpoint = make_checkpoint(result.model, labels, result.config.alphabet, report["config"], result.metrics,
                                      result.operating_point.as_dict())  # fmt: skip
         save_checkpoint(checkpoint, staging / "checkpoint.pt")

@@ -1,5 +1,7 @@
 """rnnexport.atomic: a file or folder appears whole or not at all."""
 
+import os
+
 import pytest
 
 from rnnexport.atomic import atomic_file, atomic_folder, atomic_save, atomic_write_json, atomic_write_text
@@ -82,3 +84,19 @@ def test_a_failed_atomic_folder_removes_the_parents_it_created(tmp_path):
         (staging / "a.txt").write_text("x")
         raise KeyError("the fetch failed")
     assert list(tmp_path.iterdir()) == []  # no empty data/ left behind
+
+
+def test_files_written_into_a_staging_folder_are_not_reported_as_outputs(tmp_path):
+    """SIGTERM during export said '<folder>/.export.*.partial/checkpoint.pt had already been written in full':
+    a file in the staging folder is scratch, removed with it, never an output."""
+    from rnnexport.atomic import COMMITTED, atomic_files, atomic_write_json
+
+    COMMITTED.clear()
+    with pytest.raises(KeyboardInterrupt), atomic_files(tmp_path, "export") as staging:
+        atomic_write_json(staging / "parity.json", {})
+        raise KeyboardInterrupt
+    assert COMMITTED == [] and sorted(os.listdir(tmp_path)) == []
+    with atomic_files(tmp_path, "export") as staging:
+        atomic_write_json(staging / "parity.json", {})
+    assert [tmp_path / "parity.json"] == COMMITTED
+    COMMITTED.clear()

@@ -261,3 +261,25 @@ def test_a_label_without_a_training_name_is_refused_with_the_reason(tmp_path):
     result = CliRunner().invoke(main, ["train", "--data", str(folder), "--out", str(tmp_path / "m"), "--quiet"])
     assert result.exit_code == 1 and "no training name for label 'Emoji'" in result.output, result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_training_into_an_exported_folder_removes_the_earlier_models_export(tiny_model_dir, tiny_names_dir, tmp_path):
+    """Retraining into an exported folder left the old artifacts: predict and classify served the old model
+    (old labels, exit 0) while evaluate read the new checkpoint."""
+    import shutil
+
+    from rnnexport.export.manifest import EXPORT_FILES
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    assert all((folder / name).exists() for name in EXPORT_FILES)
+    (folder / "notes.txt").write_text("mine\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "--data", str(tiny_names_dir), "--iterations", "2", "--hidden-size", "8",
+                                  "--out", str(folder), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "removed the earlier model's export" in result.output and f"rnnexport export --out {folder}" in result.output
+    assert not any((folder / name).exists() for name in EXPORT_FILES)
+    assert (folder / "notes.txt").read_text() == "mine\n" and (folder / "checkpoint.pt").exists()
+    result = runner.invoke(main, ["predict", "Smith", "--model-dir", str(folder)])
+    assert result.exit_code == 1 and "not found; run `rnnexport export`" in result.output

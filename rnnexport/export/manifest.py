@@ -18,6 +18,10 @@ ONNX_HEAD_FILE = "char_rnn_head.onnx"  # its readout
 FOLD_TABLE_FILE = "fold_table.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 PARITY_FILE = "parity.json"
+# What `rnnexport export` writes besides the checkpoint, the manifest first: training a new checkpoint into the
+# folder removes them (in this order), so that no loader serves the previous model.
+EXPORT_FILES = (MANIFEST_NAME, TORCHSCRIPT_FILE, ONNX_SEQUENCE_FILE, ONNX_CELL_FILE, ONNX_STEP_FILE, ONNX_HEAD_FILE,
+                FOLD_TABLE_FILE, PARITY_FILE)  # fmt: skip
 
 SEQUENCE_OPSET = 17
 SEQUENCE_IR_VERSION = 8  # the IR of opset 17; old runtimes (ONNX Runtime 1.30 in Node.js) reject newer IRs
