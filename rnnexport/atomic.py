@@ -267,10 +267,12 @@ def atomic_files(folder: Path, tag: str, stale: tuple[str, ...] = ()) -> Iterato
     """Yield a staging folder inside ``folder``; when the block completes, every file written into it replaces
     its namesake in ``folder`` (each rename atomic; an existing file's mode is kept), after the files of
     ``folder`` named in ``stale`` (that the new files make wrong) are removed, in their order. On any failure
-    the folder is left exactly as it was."""
+    the folder is left exactly as it was (or not made). A full disk met in the block is an OutputError naming
+    ``folder``."""
     folder = Path(folder)
-    with staged_folder(folder, tag) as staging:
-        yield staging
+    with removing_created_folders(folder), staged_folder(folder, tag) as staging:
+        with space_errors(folder):
+            yield staging
         for staged in sorted(staging.iterdir()):
             _keep_mode(staged, folder / staged.name)
         with output_errors(folder):
@@ -294,21 +296,47 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     """Yield an empty staging folder that replaces the folder ``path`` only if the block completes (on failure,
     parent folders it created are removed too)."""
     target = Path(path)
-    created = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
-    with output_errors(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(target)
-        staging = _make_partial_folder(target.parent, target.name)
-    try:
-        yield staging
+    with removing_created_folders(target.parent):
         with output_errors(target):
-            swap_in(staging, target)
-    except BaseException:  # includes KeyboardInterrupt: never leave half a folder
-        shutil.rmtree(staging, ignore_errors=True)
-        for folder in created:  # innermost first; only if still empty
+            target.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_partials(target)
+            staging = _make_partial_folder(target.parent, target.name)
+        try:
+            yield staging
+            with output_errors(target):
+                swap_in(staging, target)
+        except BaseException:  # includes KeyboardInterrupt: never leave half a folder
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+@contextlib.contextmanager
+def removing_created_folders(folder: Path) -> Iterator[None]:
+    """On any failure in the block, remove ``folder`` and its parents that did not exist before it (innermost
+    first, each only if it is empty)."""
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        yield
+    except BaseException:
+        for path in created:
             with contextlib.suppress(OSError):
-                folder.rmdir()
+                path.rmdir()
         raise
+
+
+SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # met only by writing
+
+
+@contextlib.contextmanager
+def space_errors(path: Path) -> Iterator[None]:
+    """Running out of space (or of file size) anywhere in the block is an OutputError naming ``path``: a library
+    that wrote into a scratch folder of its own (onnx.save_model) is reported by the output it was writing."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in SPACE_ERRORS:
+            raise
+        raise file_system_error(error, path) from None
 
 
 def swap_in(staging: Path, target: Path) -> None:

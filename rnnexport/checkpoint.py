@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import warnings
 import zipfile
@@ -44,8 +45,12 @@ def make_checkpoint(
 
 
 def save_checkpoint(checkpoint: dict, path: Path) -> None:
-    """Write atomically: a crash mid-write never leaves a truncated checkpoint behind."""
-    atomic_save(path, lambda partial: torch.save(checkpoint, partial))
+    """Write atomically: a crash mid-write never leaves a truncated checkpoint behind. Serialized in memory
+    first: torch.save's own writer reports a full disk as a RuntimeError, a plain write as an OSError (which
+    atomic_save turns into an OutputError)."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_save(path, lambda partial: Path(partial).write_bytes(buffer.getvalue()))
 
 
 def load_checkpoint(path: Path) -> dict:

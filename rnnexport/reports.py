@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -37,9 +38,11 @@ def write_training_reports(report: dict, result: TrainResult, labels: list[str],
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / name for name in REPORT_FILES]
     atomic_write_json(paths[0], report)
-    plot_loss_curve(result.loss_curve, paths[1])
-    plot_confusion_matrix(result.metrics["confusion_matrix"], labels, paths[2])
-    plot_reliability(result.metrics["reliability"], paths[3])
+    with warnings.catch_warnings():  # a label in a script the font lacks (emoji, CJK) is drawn as boxes, without
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from", category=UserWarning)  # one warning each
+        plot_loss_curve(result.loss_curve, paths[1])
+        plot_confusion_matrix(result.metrics["confusion_matrix"], labels, paths[2])
+        plot_reliability(result.metrics["reliability"], paths[3])
     return paths
 
 

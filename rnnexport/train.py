@@ -486,7 +486,6 @@ def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path
 
     report = training_report(result, labels)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_files(out_dir, "train", stale=EXPORT_FILES) as staging:
         checkpoint = make_checkpoint(result.model, labels, result.config.alphabet, report["config"], result.metrics,
                                      result.operating_point.as_dict())  # fmt: skip

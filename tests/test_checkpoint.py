@@ -98,3 +98,13 @@ def test_a_bad_alphabet_is_refused(small_model, tmp_path, alphabet, problem):
     torch.save(checkpoint, tmp_path / "c.pt")
     with pytest.raises(CheckpointError, match=problem):
         load_checkpoint(tmp_path / "c.pt")
+
+
+def test_the_same_checkpoint_saves_to_the_same_bytes(tmp_path):
+    """torch.save named its zip's folder after the random partial file, so equal checkpoints differed in bytes."""
+    from rnnexport.checkpoint import save_checkpoint
+
+    checkpoint = {"state_dict": {"w": torch.arange(6.0).reshape(2, 3)}, "labels": ["a", "b"]}
+    save_checkpoint(checkpoint, tmp_path / "one.pt")
+    save_checkpoint(checkpoint, tmp_path / "two" / "checkpoint.pt")
+    assert (tmp_path / "one.pt").read_bytes() == (tmp_path / "two" / "checkpoint.pt").read_bytes()

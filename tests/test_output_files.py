@@ -270,3 +270,31 @@ def test_stdout_streams_and_the_exit_status_reports_a_late_failure(work, tiny_mo
     assert "line 5 is not valid UTF-8" in one_error_line(result.stderr)  # after valid UTF-8 letters: "mixes encodings"
     assert result.stdout.startswith("name,language,probability\nSmith,")
     assert "written as they are classified" in run_cli(["classify", "--help"], work).stdout.replace("\n", " ")
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as onnx.save_model raises it: no file name
+
+
+def test_a_full_disk_during_export_or_train_is_one_line_naming_the_output(tiny_model_dir, tiny_names_dir, tmp_path,
+                                                                          monkeypatch):  # fmt: skip
+    """A full disk met by a library writing its own file (onnx.save_model, torch.save) was an 'internal error';
+    train also left its new --out folder behind."""
+    import onnx
+    import torch
+
+    runner = CliRunner()
+    monkeypatch.setattr(onnx, "save_model", _disk_full)
+    out = tmp_path / "new" / "model"
+    result = runner.invoke(main, ["export", "--checkpoint", str(tiny_model_dir / "checkpoint.pt"), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert result.output == f"Error: cannot write {out}: No space left on device; free some space or write elsewhere\n"
+    assert not (tmp_path / "new").exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(torch, "save", lambda obj, target, *a, **k: target.write(b"x") and _disk_full())
+    result = runner.invoke(main, ["train", "--data", str(tiny_names_dir), "--iterations", "1", "--hidden-size", "4",
+                                  "--out", str(out), "--quiet"])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().endswith(f"Error: cannot write {out}: No space left on device; free some space or "
+                                          "write elsewhere")  # fmt: skip
+    assert not (tmp_path / "new").exists()

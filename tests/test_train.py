@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 
 import pytest
@@ -283,3 +284,18 @@ def test_training_into_an_exported_folder_removes_the_earlier_models_export(tiny
     assert (folder / "notes.txt").read_text() == "mine\n" and (folder / "checkpoint.pt").exists()
     result = runner.invoke(main, ["predict", "Smith", "--model-dir", str(folder)])
     assert result.exit_code == 1 and "not found; run `rnnexport export`" in result.output
+
+
+def test_labels_in_scripts_the_plot_font_lacks_give_no_warnings(tmp_path):
+    """Emoji and CJK labels printed one matplotlib 'Glyph ... missing from font' warning per glyph on stderr."""
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    (folder / "😀Greek.txt").write_text("".join(f"Papa{c}{d}\n" for c in "abcdef" for d in "klmnop"), "utf-8")
+    (folder / "漢字.txt").write_text("".join(f"Ivan{c}{d}ov\n" for c in "abcdef" for d in "klmnop"), "utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(main, ["train", "--data", str(folder), "--iterations", "2", "--hidden-size", "4",
+                                           "--out", str(tmp_path / "m"), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [str(warning.message) for warning in caught if "Glyph" in str(warning.message)] == []
+    assert json.loads((tmp_path / "m" / "training.json").read_text())["labels"] == ["漢字", "😀Greek"]
