@@ -50,9 +50,9 @@ def verify_names_options(command):
     """--names and --name-column of export and verify."""
     command = click.option("--name-column", help="With --names: the names' column, by name or 1-based number "
                            "[default: 'name' in any case, else the only column].")(command)  # fmt: skip
-    return click.option("--names", "names_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                        help="Verify on this CSV or Parquet file's names instead of the data set's (the data set "
-                        "is used only for a model of its labels).")(command)  # fmt: skip
+    return click.option("--names", "names_csv", type=click.Path(exists=True, path_type=Path),
+                        help="Verify on these names instead of the data set's (used only for a model of its "
+                        "labels): a CSV or Parquet file, or a folder of <label>.txt files.")(command)  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_folder
-from .errors import DataError
+from .errors import DataError, OptionError
 from .text import ALPHABET, fold, has_prediction
 
 DATA_URL = "https://download.pytorch.org/tutorial/data.zip"
@@ -301,10 +301,22 @@ def find_names_dir(explicit: str | Path | None = None) -> Path:
 
 def read_names(path: Path, column: str | None = None) -> tuple[list[str], str]:
     """The names of a CSV or Parquet file (``column``, else classify's rule: the column called 'name', any case,
-    else the only one) and a description of where they came from; a missing field reads as ''. Raises
-    InputError when the file cannot be read or lacks ``column``."""
+    else the only one), or of a folder of ``<label>.txt`` files (every line), and a description of where they
+    came from; a missing field reads as ''. Raises InputError when the file cannot be read or lacks ``column``,
+    DataError for a folder without label files."""
     from .columns import choose_column
     from .tables import read_text_table
+
+    if Path(path).is_dir():
+        if column is not None:
+            raise OptionError(f"{path} is a folder of <label>.txt files: it has no columns; drop --name-column")
+        files = labelled_files(Path(path))
+        if not files:
+            raise DataError(f"{path} holds no <label>.txt file; give a CSV, a Parquet file or a names folder")
+        for file in files.values():
+            _check_text_file(file)
+        names = [line for file in files.values() for line in file.read_text("utf-8").splitlines()]
+        return names, f"{path} ({len(files)} label files)"
 
     table = read_text_table(path, TAB_SUFFIXES.get(Path(path).suffix.lower()))
     position = choose_column(table.columns, column, table.source, option="--name-column")

@@ -189,6 +189,15 @@ def test_verify_of_a_custom_model_never_uses_another_models_data_set(three_label
     result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir), "--names", str(people),
                                   "--name-column", "nom"])  # fmt: skip
     assert result.exit_code == 1 and "column 'nom' not found; columns are: id, surname, origin" in result.output
+    folder = tmp_path / "by-label"  # a model trained on a folder is verified on that folder's names
+    folder.mkdir()
+    (folder / "east.txt").write_text("Kovalsk\nŁukasz\n", encoding="utf-8")
+    (folder / "west.TXT").write_text("McFinn\n", encoding="utf-8")
+    result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir), "--names", str(folder)])
+    assert result.exit_code == 0 and "on 3 names" in result.output and "(2 label files)" in result.output
+    result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir), "--names", str(folder),
+                                  "--name-column", "name"])  # fmt: skip
+    assert result.exit_code == 2 and "has no columns; drop --name-column" in result.output
 
 
 def test_predict_shows_every_label_of_a_model_with_fewer_than_three(tmp_path):
