@@ -139,6 +139,16 @@ DATA_COLUMN_OPTIONS = tuple(  # train's and evaluate's, for a table given as --d
 )
 
 
+MODEL_SHAPE_OPTIONS = (  # train's, and evaluate --cv's (a custom model is cross-validated with its own shape)
+    click.option(
+        "--alphabet",
+        help='The symbols names are folded to (printable ASCII, each once) [default: a-z A-Z and " .,;\'"].',
+    ),
+    click.option("--hidden-size", type=click.IntRange(min=1), help="Hidden units of the RNN [default: 128]."),
+)
+EPOCHS_OPTION = click.option("--epochs", type=float, help="Passes over the training pairs (ignored with --iterations).")
+
+
 def _train_options(function):
     options = [
         click.option(
@@ -151,11 +161,7 @@ def _train_options(function):
             "$RNNEXPORT_NAMES_DIR].",
         ),
         *DATA_COLUMN_OPTIONS,
-        click.option(
-            "--alphabet",
-            help='The symbols names are folded to (printable ASCII, each once) [default: a-z A-Z and " .,;\'"].',
-        ),
-        click.option("--hidden-size", type=click.IntRange(min=1), help="Hidden units of the RNN [default: 128]."),
+        *MODEL_SHAPE_OPTIONS,
         click.option(
             "--recipe",
             type=click.Choice(RECIPE_NAMES),
@@ -165,7 +171,7 @@ def _train_options(function):
             "calibration and prior shift 0.52 (docs/model.md); 'sgd-2024': the default's earlier name; 'seed': "
             "the original tutorial recipe (batch 1, label-uniform, lr 0.005, 200,000 steps).",
         ),
-        click.option("--epochs", type=float, help="Passes over the training pairs (ignored with --iterations)."),
+        EPOCHS_OPTION,
         click.option("--iterations", type=int, help="Number of updates (overrides --epochs)."),
         click.option("--batch-size", type=click.IntRange(min=1)),
         click.option("--lr", type=float, help="Learning rate of p -= lr * p.grad."),
@@ -223,7 +229,7 @@ def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_no
     """
     from .data import find_names_dir, read_labelled, split_pairs
     from .export.manifest import EXPORT_FILES
-    from .train import recipe_config, write_training_outputs
+    from .train import data_record, recipe_config, write_training_outputs
     from .train import train as train_model
 
     if clip_grad_norm is not None:
@@ -235,10 +241,13 @@ def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_no
     with user_errors():
         labelled = read_labelled(find_names_dir(data_path), config.alphabet, name_column, label_column)
         labels, split = labelled.labels, split_pairs(labelled.pairs)
+        if labelled.without_letter:
+            echo_err(f"Warning: {labelled.without_letter:,} of {labelled.rows:,} names have no letter of the alphabet "
+                     f"and were dropped ({labelled.source})")  # fmt: skip
         with _training_bar(quiet) as on_step:
             result = train_model(split, labels, config, on_step=on_step)
         exported = (Path(out) / EXPORT_FILES[0]).exists()
-        paths = write_training_outputs(result, labels, out)
+        paths = write_training_outputs(result, labels, out, data_record(labelled, data_path, name_column, label_column))
     click.echo(
         f"trained {config.recipe} recipe in {result.wall_seconds:.1f} s: held-out accuracy "
         f"{result.metrics['accuracy']:.3f}, balanced accuracy {result.metrics['balanced_accuracy']:.3f} "
@@ -307,8 +316,11 @@ def _training_bar(quiet: bool):
 @click.option("--folds", help="With --cv: comma-separated folds to run [default: all].")
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="With --cv: processes.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="With --cv: write the JSON here.")
+@MODEL_SHAPE_OPTIONS[0]
+@MODEL_SHAPE_OPTIONS[1]
+@EPOCHS_OPTION
 def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, name_column: str | None,
-             label_column: str | None, n_folds, recipe, prior_shift, folds, jobs, report) -> None:  # fmt: skip
+             label_column: str | None, n_folds, recipe, prior_shift, folds, jobs, report, **shape) -> None:  # fmt: skip
     """Print the held-out table of a checkpoint (per-label precision, recall, F1; accuracy, balanced accuracy,
     ECE), or cross-validate a recipe with --cv.
 
@@ -318,11 +330,14 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
       rnnexport evaluate --model-dir runs/people --data people.csv --name-column surname --label-column origin
       rnnexport evaluate --cv 10 --recipe adamw  # 10 folds, 2 processes (~5 min)
       rnnexport evaluate --cv 10 --folds 0,1,2
+      rnnexport evaluate --cv 5 --data people.csv --name-column surname --label-column origin \\
+          --alphabet abcdefghijklmnopqrstuvwxyz --hidden-size 64   # a custom model's shape (as trained)
     """
-    refuse_unless(bool(n_folds), ("recipe", "prior_shift", "folds", "jobs", "report"), "with --cv")
+    refuse_unless(bool(n_folds), ("recipe", "prior_shift", "folds", "jobs", "report", *shape), "with --cv")
     refuse_unless(not n_folds, ("checkpoint",), "without --cv (cross-validation trains its own models)")
     if n_folds:
-        _cross_validate((data_path, name_column, label_column), n_folds, recipe, prior_shift, folds, jobs, report)
+        overrides = {"prior_shift": prior_shift, **shape}
+        _cross_validate((data_path, name_column, label_column), n_folds, recipe, overrides, folds, jobs, report)
         return
     from .metrics import format_table
     from .train import evaluate_checkpoint
@@ -334,17 +349,17 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
     click.echo(format_table(metrics))
 
 
-def _cross_validate(data, n_folds, recipe, prior_shift, folds, jobs, report) -> None:
-    """``data``: (path, name column, label column) as train --data reads them."""
+def _cross_validate(data, n_folds, recipe, overrides, folds, jobs, report) -> None:
+    """``data``: (path, name column, label column) as train --data reads them; ``overrides``: of the recipe."""
     from .crossval import cross_validate, format_cross_validation
     from .data import find_names_dir, read_labelled
     from .train import recipe_config
 
     data_path, name_column, label_column = data
     try:
-        config = recipe_config(recipe, prior_shift=prior_shift)
+        config = recipe_config(recipe, **overrides)
         fold_list = [int(k) for k in folds.split(",")] if folds else None
-    except ValueError as error:
+    except (ValueError, RnnExportError) as error:  # a bad --alphabet is an InputError
         raise click.BadParameter(str(error)) from None
     with user_errors():
         labelled = read_labelled(find_names_dir(data_path), config.alphabet, name_column, label_column)
@@ -363,7 +378,7 @@ def _cross_validate(data, n_folds, recipe, prior_shift, folds, jobs, report) -> 
     click.echo(f"{recipe} recipe, {labelled.source}")
     click.echo(format_cross_validation(summary))
     if report:
-        report.write_text(json.dumps(summary, indent=2) + "\n")
+        report.write_text(json.dumps({**summary, "data": labelled.source}, indent=2) + "\n")
 
 
 @main.command()

@@ -74,11 +74,14 @@ def cross_validate(
     folds = list(range(n_folds)) if folds is None else list(folds)
     if n_folds < 2 or not folds or any(not 0 <= k < n_folds for k in folds) or jobs < 1:
         raise ValueError(f"need n_folds >= 2, folds in [0, {n_folds}) and jobs >= 1")
+    from .train import config_dict
+
     shifts = sorted({*prior_shifts, config.prior_shift})
     started = time.perf_counter()
     results = _map_folds(pairs, labels, config, folds, n_folds, shifts, jobs, on_fold)
     summary = summarize_folds(sorted(results, key=lambda r: r["fold"]), config.prior_shift, labels)
-    return {**summary, "n_folds": n_folds, "jobs": jobs, "wall_seconds": time.perf_counter() - started}
+    return {**summary, "config": config_dict(config), "labels": list(labels), "n_folds": n_folds, "jobs": jobs,
+            "wall_seconds": time.perf_counter() - started}  # fmt: skip
 
 
 def _map_folds(pairs, labels, config, folds, n_folds, shifts, jobs, on_fold) -> list[dict]:

@@ -42,6 +42,8 @@ class LabelledData:
     labels: list[str]
     pairs: list[Pair]
     source: str
+    rows: int = 0  # the names read (blank lines aside)
+    without_letter: int = 0  # of them, names that fold to nothing or only spaces in the alphabet: dropped
 
 
 @dataclass(frozen=True)
@@ -201,23 +203,32 @@ def _check_labels(labels: list[str], source: str) -> None:
 def read_pairs(names_dir: Path, labels: list[str] | None = None, alphabet: str = ALPHABET) -> list[Pair]:
     """Distinct (folded name, label) pairs of a folder of ``<label>.txt`` files, in file order; names that fold
     to nothing are dropped. ``labels``: the files to read (default: every one, see :func:`folder_labels`)."""
-    labels = labels or folder_labels(names_dir)
+    return _folder_data(names_dir, labels or folder_labels(names_dir), alphabet).pairs
+
+
+def _folder_data(names_dir: Path, labels: list[str], alphabet: str) -> LabelledData:
     files = labelled_files(names_dir)
-    rows = ((line, label) for label in labels for line in files[label].read_text("utf-8").splitlines())
-    return _distinct_pairs(rows, alphabet)
+    rows = [(line, label) for label in labels for line in files[label].read_text("utf-8").splitlines()]
+    return _distinct_pairs(rows, labels, alphabet, str(names_dir))
 
 
-def _distinct_pairs(rows, alphabet: str) -> list[Pair]:
+def _distinct_pairs(rows: list[tuple[str, str]], labels: list[str], alphabet: str, source: str) -> LabelledData:
     """(name, label) rows folded to ``alphabet``, each distinct pair once, in order. A name that folds to nothing
     or only spaces is dropped: it has no letter to learn from, and classify gives such a name no prediction."""
     seen: set[Pair] = set()
     pairs = []
+    named = without_letter = 0
     for name, label in rows:
+        if not name.strip():
+            continue
+        named += 1
         pair = Pair(fold(name, alphabet), label)
-        if has_prediction(pair.name) and pair not in seen:
+        if not has_prediction(pair.name):
+            without_letter += 1
+        elif pair not in seen:
             seen.add(pair)
             pairs.append(pair)
-    return pairs
+    return LabelledData(labels, pairs, source, named, without_letter)
 
 
 def fold_of(pair: Pair, n_folds: int = 10) -> int:
@@ -237,14 +248,13 @@ def read_labelled(
     """
     path = Path(path)
     if path.is_dir():
-        labels = folder_labels(path)
-        return LabelledData(labels, read_pairs(path, labels, alphabet), str(path))
+        return _folder_data(path, folder_labels(path), alphabet)
     if not path.is_file():
         raise DataError(f"{path} does not exist; give a folder of <label>.txt files, or a CSV, TSV or Parquet file")
     rows = _labelled_rows(path, name_column, label_column)
     labels = sorted({label for _, label in rows})
     _check_labels(labels, str(path))
-    return LabelledData(labels, _distinct_pairs(rows, alphabet), str(path))
+    return _distinct_pairs(rows, labels, alphabet, str(path))
 
 
 def _labelled_rows(path: Path, name_column: str | None, label_column: str | None) -> list[tuple[str, str]]:

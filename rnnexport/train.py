@@ -13,7 +13,7 @@ import torch
 
 from .augment import Augmentation, augmenter
 from .calibration import calibration_rows
-from .data import Split, label_ids
+from .data import LabelledData, Split, label_ids
 from .errors import DataError, TrainingError
 from .evaluation import evaluate_model, log_probs_of
 from .model import CharRNN, ModelConfig
@@ -333,7 +333,8 @@ def evaluate_checkpoint(
     checkpoint_path: Path, data: Path | None = None, name_column: str | None = None, label_column: str | None = None
 ) -> tuple[str, dict]:
     """The held-out metrics of a saved checkpoint, and the data they were measured on (a folder of
-    ``<label>.txt`` files or a CSV/TSV, see data.read_labelled; default: the names data set).
+    ``<label>.txt`` files or a table, see data.read_labelled; default: the data the checkpoint records it was
+    trained on, else the names data set).
 
     Raises CheckpointError (bad checkpoint) or DataError (no data, or labels the model does not have).
     """
@@ -342,6 +343,13 @@ def evaluate_checkpoint(
 
     checkpoint = load_checkpoint(checkpoint_path)
     labels, alphabet = checkpoint["labels"], checkpoint["alphabet"]
+    trained_on = checkpoint.get("data") if isinstance(checkpoint.get("data"), dict) else {}
+    if data is None and trained_on.get("path"):  # the data it was trained on, columns included
+        data = Path(trained_on["path"])
+        name_column = name_column or trained_on.get("name_column")
+        label_column = label_column or trained_on.get("label_column")
+        if not data.exists():
+            raise DataError(f"{data}, the data {checkpoint_path} was trained on, is gone; pass --data")
     labelled = read_labelled(find_names_dir(data), alphabet, name_column, label_column)
     unknown = sorted(set(labelled.labels) - set(labels))
     if unknown:
@@ -472,7 +480,19 @@ def config_dict(config: TrainConfig) -> dict:
     return asdict(config)
 
 
-def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path) -> list[Path]:
+def data_record(labelled: LabelledData, given: Path | None, name_column: str | None,
+                label_column: str | None) -> dict:  # fmt: skip
+    """What training.json (and, for data given explicitly, the checkpoint) records of the training data: the
+    names read, those dropped for want of a letter of the alphabet, the distinct pairs; and, when ``given``,
+    its absolute path and columns, from which ``evaluate`` reads it again by default."""
+    record = {"names": labelled.rows, "without_letter": labelled.without_letter, "pairs": len(labelled.pairs)}
+    if given is not None:
+        record.update(path=str(Path(given).resolve()), name_column=name_column, label_column=label_column)
+    return record
+
+
+def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path, data: dict | None = None
+                           ) -> list[Path]:  # fmt: skip
     """Save checkpoint.pt, training.json and the plots (reports.py) into ``out_dir``; return the paths.
 
     Everything is written into a staging folder first and renamed into ``out_dir`` only when all of it is
@@ -484,11 +504,13 @@ def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path
     from .export.manifest import EXPORT_FILES
     from .reports import training_report, write_training_reports
 
-    report = training_report(result, labels)
+    report = {**training_report(result, labels), **({"data": data} if data else {})}
     out_dir = Path(out_dir)
     with atomic_files(out_dir, "train", stale=EXPORT_FILES) as staging:
         checkpoint = make_checkpoint(result.model, labels, result.config.alphabet, report["config"], result.metrics,
                                      result.operating_point.as_dict())  # fmt: skip
+        if data and "path" in data:
+            checkpoint["data"] = {key: data[key] for key in ("path", "name_column", "label_column")}
         save_checkpoint(checkpoint, staging / "checkpoint.pt")
         written = write_training_reports(report, result, labels, staging)
     return [out_dir / path.name for path in [staging / "checkpoint.pt", *written]]

@@ -21,11 +21,13 @@ def test_folds_partition_the_pairs_and_fold_zero_is_the_held_out_split(tiny_name
 def test_evaluate_cv_prints_the_tables_and_writes_the_report(tiny_names_dir, tmp_path):
     report = tmp_path / "cv.json"
     args = ["evaluate", "--cv", "4", "--names-dir", str(tiny_names_dir), "--folds", "0,1", "--jobs", "2",
-            "--report", str(report)]  # fmt: skip
+            "--report", str(report), "--hidden-size", "16", "--epochs", "3"]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "2 folds of 4" in result.output and "UPPER acc" in result.output and "precision" in result.output
     summary = json.loads(report.read_text())
+    assert summary["config"]["hidden_size"] == 16 and summary["config"]["epochs"] == 3  # what was evaluated
+    assert summary["data"] == str(tiny_names_dir) and summary["labels"] == sorted(EXPECTED_LABELS)
     assert summary["folds"] == [0, 1] and summary["prior_shift"] == RECIPES["default"].prior_shift
     assert set(summary["frontier"]) >= {"0.0", "0.5", "1.0", str(RECIPES["default"].prior_shift)}
     assert set(summary["pooled"]["per_label"]) == set(EXPECTED_LABELS)

@@ -215,3 +215,26 @@ def test_predict_shows_every_label_of_a_model_with_fewer_than_three(tmp_path):
     result = runner.invoke(main, ["predict", "Nowak", "--model-dir", str(tmp_path / "model")])
     assert result.exit_code == 0, result.output
     assert result.output.count("east") + result.output.count("west") == 2  # both labels, once each
+
+
+def test_train_records_its_data_and_evaluate_reads_it_again(tmp_path):
+    """evaluate --model-dir of a model trained on a CSV said 'no names data: run rnnexport data'; names without a
+    letter of the alphabet were dropped without a word."""
+    data = write_three_label_csv(tmp_path / "people.csv", per_label=30, seed=2)
+    with data.open("a", encoding="utf-8") as handle:
+        handle.write("123,east\n😀,west\n")
+    model = tmp_path / "m"
+    result = CliRunner().invoke(main, ["train", "--data", str(data), "--name-column", "surname", "--label-column",
+                                       "origin", "--alphabet", LOWERCASE, "--hidden-size", "8", "--iterations", "5",
+                                       "--out", str(model), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"Warning: 2 of 92 names have no letter of the alphabet and were dropped ({data})" in result.stderr
+    record = json.loads((model / "training.json").read_text())["data"]
+    assert record == {"names": 92, "without_letter": 2, "pairs": record["pairs"], "path": str(data.resolve()),
+                      "name_column": "surname", "label_column": "origin"}  # fmt: skip
+    result = CliRunner().invoke(main, ["evaluate", "--model-dir", str(model)])
+    assert result.exit_code == 0, result.output
+    assert f"held-out pairs of {data.resolve()}" in result.output
+    data.rename(tmp_path / "moved.csv")
+    result = CliRunner().invoke(main, ["evaluate", "--model-dir", str(model)])
+    assert result.exit_code == 1 and "the data" in result.output and "is gone; pass --data" in result.output
