@@ -293,4 +293,4 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(proces
   });
 }
 
-export { formatG9, parseArgs };
+export { formatG9, parseArgs, readLines };

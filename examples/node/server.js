@@ -227,6 +227,26 @@ function logLine(what, error) {
   process.stderr.write(`server.js: ${what}: ${error?.code ? `${error.code}: ` : ''}${message}\n`);
 }
 
+// A request Node's HTTP parser refuses (a malformed target or header, an oversized header, a timeout) gets a JSON
+// answer too, then the connection is closed.
+function answerClientError(error, socket) {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason] = CLIENT_ERRORS[error.code] ?? [400, 'Bad Request'];
+  const text = JSON.stringify({ error: `malformed HTTP request (${error.code}); use POST /classify or GET /healthz` });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+}
+
+const CLIENT_ERRORS = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+};
+
 // Expect: 100-continue: a body announced over the limit gets its 413 at once, without 100 Continue, so the
 // client never sends it; otherwise 100 Continue and the request goes on as any other.
 function checkContinue(handle, options) {
@@ -264,6 +284,7 @@ async function main() {
   const handle = router(model, options, state);
   server.on('request', handle);
   server.on('checkContinue', checkContinue(handle, options));
+  server.on('clientError', answerClientError);
   stopOnSigterm(server, model, state);
   await listen(server, options);
   const { address, port } = server.address();

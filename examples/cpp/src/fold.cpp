@@ -81,8 +81,9 @@ std::optional<uint32_t> parse_code_point(const std::string& key, uint32_t max_co
   return static_cast<uint32_t>(code_point);
 }
 
+// "'source'" followed by what (" is not ...", ": bad entry ...").
 std::runtime_error bad_table(const std::string& source, const std::string& what) {
-  return std::runtime_error("'" + source + "': " + what);
+  return std::runtime_error("'" + source + "'" + what);
 }
 
 }  // namespace
@@ -110,7 +111,7 @@ std::pair<uint32_t, std::vector<int64_t>> FoldTable::parse_entry(const std::stri
   bool valid = code_point && !letters.empty() &&
                std::all_of(letters.begin(), letters.end(), [this](int64_t i) { return i < alphabet_size(); });
   if (!valid) {
-    throw bad_table(source, "bad entry \"" + key + "\": " + value.dump() +
+    throw bad_table(source, ": bad entry \"" + key + "\": " + value.dump() +
                                 " (keys: 4-6 uppercase hex digits up to max_code_point; values: alphabet letters)");
   }
   return {*code_point, std::move(letters)};
@@ -119,17 +120,17 @@ std::pair<uint32_t, std::vector<int64_t>> FoldTable::parse_entry(const std::stri
 FoldTable::FoldTable(const nlohmann::json& doc, const std::string& alphabet, const std::string& source) {
   const auto field = [&](const char* name) -> const nlohmann::json& {
     if (!doc.is_object() || !doc.contains(name)) {
-      throw bad_table(source, std::string("is not a fold table (a JSON object with alphabet, max_code_point, "
+      throw bad_table(source, std::string(" is not a fold table (a JSON object with alphabet, max_code_point, "
                                           "table): no '") + name + "'");
     }
     return doc[name];
   };
   if (!field("alphabet").is_string() || field("alphabet").get<std::string>() != alphabet) {
-    throw bad_table(source, "was made for another alphabet than the model's");
+    throw bad_table(source, " was made for another alphabet than the model's");
   }
   const nlohmann::json& max_text = field("max_code_point");
   std::optional<uint32_t> max = max_text.is_string() ? parse_code_point(max_text.get<std::string>(), 0x10FFFF) : std::nullopt;
-  if (!max || !field("table").is_object()) throw bad_table(source, "lacks a valid max_code_point/table");
+  if (!max || !field("table").is_object()) throw bad_table(source, " lacks a valid max_code_point/table");
   const uint32_t max_code_point = *max;
   add_alphabet(alphabet);
   space_index_ = std::find(alphabet_.begin(), alphabet_.end(), ' ') - alphabet_.begin();
