@@ -13,7 +13,9 @@ import csv
 import itertools
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import unicodedata
@@ -335,12 +337,166 @@ def test_missing_model_dir_is_refused(consumer, tmp_path):
 
 
 @pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
-def test_bad_option_is_a_usage_error(consumer, model_dir):
+@pytest.mark.parametrize("top_k", ["0", " 3", "3x", "99"])
+def test_bad_top_k_is_a_usage_error(consumer, top_k):
+    """0, a padded or trailing-garbage number, and more than the model's labels (not clamped), as
+    `rnnexport predict --top-k 99` refuses it."""
     result = subprocess.run(
-        [*consumer, str(model_dir), "--top-k", "0"], input=b"", capture_output=True, timeout=TIMEOUT_S
+        [*consumer, str(_model_dir()), "--top-k", top_k], input=b"Smith\n", capture_output=True, timeout=TIMEOUT_S
     )
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stdout
+    assert result.stdout == b""
     assert "--top-k" in result.stderr.decode(errors="replace")
+
+
+def _one_error_line(result: subprocess.CompletedProcess, program: str) -> str:
+    """The stderr of a failed run, checked to be one `program: error: ...` line (no stack, no traceback)."""
+    message = result.stderr.decode(errors="replace")
+    assert result.returncode == 1, message
+    assert message.startswith(f"{program}: error: ") and message.count("\n") == 1, message
+    return message
+
+
+PROGRAMS = {"cpp": "classify_names", "node": "classify_names.js", "node-cell": "classify_names.js"}
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
+def test_a_full_disk_is_one_error_line(consumer, request):
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [*consumer, str(_model_dir())], input=b"Smith\nJones\n", stdout=full, stderr=subprocess.PIPE, timeout=60
+        )
+    assert "cannot write the output" in _one_error_line(result, PROGRAMS[request.node.callspec.params["consumer"]])
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
+def test_a_reader_that_goes_away_ends_the_filter_quietly(consumer):
+    """`... | head -1`: exit 141 (128 + SIGPIPE, as a shell shows a SIGPIPE death), nothing on stderr."""
+    process = subprocess.Popen(
+        [*consumer, str(_model_dir())], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        process.stdin.write(b"Smith\n" * 2000)
+        process.stdin.flush()
+        assert process.stdout.readline().startswith(b"Smith\t")
+        process.stdout.close()  # the reader is gone; more output follows
+        process.stdin.write(b"Smith\n" * 100_000)
+        process.stdin.close()
+    except BrokenPipeError:
+        pass  # the filter has already ended
+    assert process.wait(timeout=120) in (141, -signal.SIGPIPE)
+    assert process.stderr.read() == b""
+
+
+def test_cpp_closed_stdout_is_an_error(cpp_binary):
+    result = subprocess.run(
+        [str(cpp_binary), str(_model_dir())],
+        input=b"Smith\n",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),  # `classify_names MODEL_DIR >&-`
+        timeout=60,
+    )
+    assert "cannot write the output" in _one_error_line(result, "classify_names")
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
+def test_stdin_that_is_a_directory_is_refused(consumer, tmp_path, request):
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        result = subprocess.run([*consumer, str(_model_dir())], stdin=fd, capture_output=True, timeout=60)
+    finally:
+        os.close(fd)
+    assert result.stdout == b""
+    assert "directory" in _one_error_line(result, PROGRAMS[request.node.callspec.params["consumer"]])
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("null", "is not a fold table"),
+        ({"table": {"0041": 5}}, 'bad entry "0041": 5'),
+        ({"table": {"0041": "\u00e9"}}, "0041"),
+    ],
+)
+def test_a_bad_fold_table_is_one_line_naming_file_and_entry(consumer, tmp_path, table, message, request):
+    copy = Path(shutil.copytree(_model_dir(), tmp_path / "model"))
+    content = json.loads((copy / "fold_table.json").read_text(encoding="utf-8"))
+    if isinstance(table, dict):
+        content["table"] = {**content["table"], **table["table"]}
+    (copy / "fold_table.json").write_text(json.dumps(content) if isinstance(table, dict) else table, encoding="utf-8")
+    result = subprocess.run(
+        [*consumer, str(copy), "--no-verify-hash"], input=b"Smith\n", capture_output=True, timeout=60
+    )
+    error = _one_error_line(result, PROGRAMS[request.node.callspec.params["consumer"]])
+    assert str(copy / "fold_table.json") in error and message in error, error
+
+
+def test_cpp_long_line_does_not_pad_the_batch(cpp_binary, tmp_path):
+    model_dir = _model_dir()
+    """One 20,000-letter line among 255 short names: the long name runs on its own (padding the batch to it
+    took 2.75 GB), so the program fits in 1.5 GB of address space, and every line matches eager PyTorch."""
+    long_name = b"a" * 20_000
+    lines = [long_name, *(b"Smith" for _ in range(255))]
+    result = subprocess.run(
+        [str(cpp_binary), str(model_dir)],
+        input=b"\n".join(lines) + b"\n",
+        capture_output=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (1500 * 2**20, 1500 * 2**20)),
+        timeout=120,
+    )
+    _check(result, "classify_names on a 20,000-letter line and 255 short ones")
+    rows = [row.split(b"\t") for row in result.stdout.splitlines()]
+    assert [row[0] for row in rows] == lines
+    expected = python_top_k(model_dir, [line.decode() for line in lines[:2]], 1, tmp_path)
+    for row, ((label, p),) in zip(rows[:2], expected, strict=True):
+        assert row[1].decode() == label and abs(float(row[2]) - p) <= ATOL
+    assert all(row[1:] == rows[1][1:] for row in rows[1:])
+
+
+def test_cpp_model_call_failure_is_one_line(cpp_binary):
+    """A 10-million-letter name needs 5 GB of input projections; under a 3 GB address-space limit the model
+    call fails, and the TorchScript traceback is reduced to its last line."""
+    result = subprocess.run(
+        [str(cpp_binary), str(_model_dir())],
+        input=b"a" * 10_000_000 + b"\n",
+        capture_output=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (3000 * 2**20, 3000 * 2**20)),
+        timeout=120,
+    )
+    error = _one_error_line(result, "classify_names")
+    assert "the model call failed on 1 name(s) of up to 10000000 letters" in error and "allocate" in error, error
+
+
+READ_LINES_SCRIPT = """
+import { Readable } from 'node:stream';
+import { readLines } from './classify_names.js';
+const chunk = Buffer.alloc(65536, 0x61);
+const chunks = [...Array(400).fill(chunk), Buffer.from('a\\nSmith\\nJo'), Buffer.from('nes')];
+let copied = 0;
+const concat = Buffer.concat;
+Buffer.concat = (list, ...rest) => {
+  const joined = concat.call(Buffer, list, ...rest);
+  copied += joined.length;
+  return joined;
+};
+const lines = [];
+await readLines(Readable.from(chunks), { add: async (line) => lines.push(line.length), flush: async () => {} });
+process.stdout.write(JSON.stringify({ lines, copied }));
+"""
+
+
+def test_node_filter_reads_a_long_line_in_linear_time():
+    """A 25 MiB line in 400 chunks is joined once (bytes copied ~ its length), not once per chunk (~ 400 / 2 x
+    its length, which made a 40 MiB line take 12 s); lines across chunk boundaries are still whole."""
+    _require_tools("node")
+    result = _run(["node", "--input-type=module", "-e", READ_LINES_SCRIPT], NODE_DIR)
+    _check(result, "node readLines")
+    outcome = json.loads(result.stdout)
+    long_line = 400 * 65536 + 1
+    assert outcome["lines"] == [long_line, 5, 5]
+    assert outcome["copied"] <= 2 * long_line, outcome
 
 
 # The fold shared by every JS consumer (examples/node/names.js), checked on its own: no model, no npm.

@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
+import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -116,6 +119,7 @@ BAD_REQUESTS = {
     "unknown field": ("POST", "/classify", b'{"names": [], "topk": 3}', "application/json", 400, "topk"),
     "top_k 0": ("POST", "/classify", b'{"names": ["Smith"], "top_k": 0}', "application/json", 400, "top_k"),
     "top_k text": ("POST", "/classify", b'{"names": ["Smith"], "top_k": "3"}', "application/json", 400, "top_k"),
+    "top_k null": ("POST", "/classify", b'{"names": ["Smith"], "top_k": null}', "application/json", 400, "got null"),
     "not UTF-8": ("POST", "/classify", b'{"names": ["M\xfcller"]}', "application/json", 400, "UTF-8"),
     "name too long": ("POST", "/classify", b'{"names": ["%s"]}' % (b"a" * 5000), "application/json", 400, "5000"),
     "form body": ("POST", "/classify", b"names=Smith", "application/x-www-form-urlencoded", 415, "application/json"),
@@ -132,6 +136,92 @@ def test_bad_request_gets_4xx_and_the_service_stays_up(service, case):
     assert message in answer["error"], answer
     assert classify(service, ["Dvořák"])[0] == 200
     assert request(service, "GET", "/healthz")[0] == 200
+
+
+def raw_exchange(url: str, data: bytes) -> bytes:
+    """Everything the service answers to raw bytes sent on a new connection, until it closes or goes quiet."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as connection:
+        connection.sendall(data)
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := connection.recv(65536):
+                answer += chunk
+        return answer
+
+
+@pytest.mark.parametrize("target", ["//", "//[", "http://[::1", "//a:b:c", "//%", "http://x:99999/", "*", "a?b"])
+def test_any_request_target_gets_a_4xx_and_the_service_stays_up(service, target):
+    """Request targets that are not plain paths (`curl host//` sends `GET //`): a JSON 4xx, never a crash."""
+    answer = raw_exchange(service, f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert re.match(rb"HTTP/1\.1 4\d\d ", head), answer
+    assert "use POST /classify" in json.loads(body)["error"]
+    assert request(service, "GET", "/healthz")[0] == 200
+
+
+def test_expect_continue_over_the_limit_gets_413_without_continue(service):
+    """A client that asks before sending a body over --max-body-bytes gets the 413 at once, no 100 Continue."""
+    head = b"POST /classify HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+    answer = raw_exchange(service, head + b"content-length: 2000000\r\nexpect: 100-continue\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413 "), answer
+    assert b"100 Continue" not in answer
+    small = json.dumps({"names": ["Dvořák"]}).encode()
+    answer = raw_exchange(
+        service,
+        head + b"content-length: %d\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n" % len(small) + small,
+    )
+    assert answer.startswith(b"HTTP/1.1 100 Continue") and b"HTTP/1.1 200 OK" in answer, answer
+
+
+def test_name_length_counts_characters(service):
+    """--max-name-length (1,000) counts characters (code points), not UTF-16 units: 600 astral letters pass."""
+    assert classify(service, ["\U0001d412" * 600])[0] == 200
+    status, answer = classify(service, ["\U0001d412" * 1001])
+    assert status == 400 and "1001 characters" in answer["error"], answer
+
+
+def test_clients_that_disconnect_are_not_logged_and_get_no_model_work(node_script):  # noqa: F811
+    """Clients that close the connection in the middle of the body or while their names are classified: the
+    service stays up and logs nothing (it logged a 5-line stack per disconnect)."""
+    with running_server(_model_dir()) as (url, process):
+        for _ in range(5):
+            raw_exchange_and_close(url, b"content-length: 1000000\r\n\r\n" + b" " * 500_000)
+            body = json.dumps({"names": ["\ufdfa" * 1000] * 300}).encode()
+            raw_exchange_and_close(url, b"content-length: %d\r\n\r\n" % len(body) + body)
+        assert classify(url, ["Dvořák"])[0] == 200
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+        assert process.stderr.read() == b""
+
+
+def raw_exchange_and_close(url: str, rest: bytes) -> None:
+    """A POST /classify whose client sends `rest` (the last headers and a body) and closes at once."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as connection:
+        connection.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n" + rest)
+
+
+ABORT_SCRIPT = """
+import { loadModel } from './model.js';
+import { classifyNames } from './names.js';
+const model = await loadModel(process.argv[1]);
+const gone = new AbortController();
+gone.abort(new Error('client gone'));
+try {
+  await classifyNames(model, ['Smith', 'Dvořák'], { signal: gone.signal });
+  process.stdout.write('classified');
+} catch (error) {
+  process.stdout.write(error.message);
+}
+"""
+
+
+def test_classify_names_does_no_model_work_once_aborted(node_script):  # noqa: F811
+    """The service passes an AbortSignal that fires when the client has gone: no batch runs after that."""
+    result = _run(["node", "--input-type=module", "-e", ABORT_SCRIPT, str(_model_dir())], NODE_DIR)
+    _check(result, "node classifyNames with an aborted signal")
+    assert result.stdout == b"client gone"
 
 
 def test_empty_name_list_is_an_empty_answer(service):
@@ -197,10 +287,36 @@ def test_load_20000_requests_zero_errors_memory_flat(node_script, tmp_path):  # 
 
 @pytest.mark.parametrize(
     ("arguments", "status", "message"),
-    [(["--port", "x"], 2, "--port"), (["--bogus"], 2, "--bogus"), ([], 1, "does not exist")],
+    [
+        (["--port", "x"], 2, "--port"),
+        (["--port", "99999"], 2, "0 to 65535"),
+        (["--bogus"], 2, "--bogus"),
+        ([], 1, "does not exist"),
+        (["--host", "999.1.1.1"], 1, "cannot listen on 999.1.1.1:8080"),
+    ],
 )
 def test_bad_command_line_is_refused(node_script, tmp_path, arguments, status, message):  # noqa: F811
     model_dir = str(_model_dir()) if arguments else str(tmp_path / "missing")
     result = _run(["node", str(SERVER), model_dir, *arguments], REPO)
-    assert result.returncode == status
-    assert message in result.stderr.decode()
+    stderr = result.stderr.decode()
+    assert result.returncode == status, stderr
+    assert stderr.startswith("server.js: error: ") and message in stderr.splitlines()[0], stderr
+    if status == 1:
+        assert stderr.count("\n") == 1, f"one line, no stack: {stderr}"
+
+
+def test_port_in_use_is_one_line(node_script):  # noqa: F811
+    with running_server(_model_dir()) as (url, _):
+        result = _run(["node", str(SERVER), str(_model_dir()), "--port", str(urlsplit(url).port)], REPO)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1 and stderr.count("\n") == 1, stderr
+    assert stderr.startswith("server.js: error: cannot listen on") and "in use" in stderr, stderr
+
+
+def test_null_fold_table_is_one_line(node_script, tmp_path):  # noqa: F811
+    model_dir = Path(shutil.copytree(_model_dir(), tmp_path / "model"))
+    (model_dir / "fold_table.json").write_text("null")
+    result = _run(["node", str(SERVER), str(model_dir), "--port", "0", "--no-verify-hash"], REPO)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1 and stderr.count("\n") == 1, stderr
+    assert str(model_dir / "fold_table.json") in stderr and "not a fold table" in stderr, stderr

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 import { loadModel } from './model.js';
-import { ArtifactError, runSequence, topK } from './names.js';
+import { lengthBatches, runSequence, topK } from './names.js';
 
 const USAGE = `usage: classify_names.js MODEL_DIR [--top-k K] [--batch-size N] [--no-verify-hash] [--cell] [--bench]
   Reads UTF-8 names from stdin, one per line, and prints name<TAB>language<TAB>probability.
@@ -27,6 +27,7 @@ const USAGE = `usage: classify_names.js MODEL_DIR [--top-k K] [--batch-size N] [
 `;
 
 class UsageError extends Error {}
+class InputError extends Error {}
 
 function parseArgs(argv) {
   const options = { modelDir: null, topK: 1, batchSize: 256, verifyHash: true, cell: false, bench: false };
@@ -139,7 +140,7 @@ class LineClassifier {
     this.model = model;
     this.run = run;
     this.batchSize = options.batchSize;
-    this.k = Math.min(options.topK, model.labels.length);
+    this.k = options.topK; // checked against the model's labels by checkTopK
     this.emptyFields = Buffer.from('\t\t'.repeat(this.k));
     this.timing = { modelMs: 0, calls: 0, names: 0, firstCallMs: 0, firstCallNames: 0 };
     this.pendingNames = []; // raw line bytes
@@ -170,22 +171,25 @@ class LineClassifier {
     return logProbs;
   }
 
+  // The pending lines' top-k fields (one Buffer per line), the names run sorted by length (lengthBatches).
+  async fields() {
+    const letters = this.pendingLetters;
+    const fields = letters.map(() => this.emptyFields);
+    const lengths = letters.map((name) => name.length);
+    for (const rows of lengthBatches(lengths, this.batchSize)) {
+      const logProbs = await this.timedRun(rows.map((i) => letters[i]));
+      rows.forEach((i, row) => {
+        const top = topK(logProbs, row, this.model.labels, this.k);
+        fields[i] = Buffer.from(top.map(({ label, probability }) => `\t${label}\t${formatG9(probability)}`).join(''));
+      });
+    }
+    return fields;
+  }
+
   async flush() {
     if (this.pendingNames.length === 0) return;
-    const batch = this.pendingLetters.filter((letters) => letters.length > 0);
-    const logProbs = batch.length > 0 ? await this.timedRun(batch) : null;
-    const pieces = [];
-    let row = 0;
-    this.pendingNames.forEach((nameBytes, i) => {
-      pieces.push(nameBytes);
-      if (this.pendingLetters[i].length === 0) {
-        pieces.push(this.emptyFields);
-      } else {
-        const top = topK(logProbs, row++, this.model.labels, this.k);
-        pieces.push(Buffer.from(top.map(({ label, probability }) => `\t${label}\t${formatG9(probability)}`).join('')));
-      }
-      pieces.push(NEWLINE);
-    });
+    const fields = await this.fields();
+    const pieces = this.pendingNames.flatMap((nameBytes, i) => [nameBytes, fields[i], NEWLINE]);
     this.pendingNames = [];
     this.pendingLetters = [];
     this.valid = 0;
@@ -210,26 +214,59 @@ class LineClassifier {
 const NEWLINE = Buffer.from('\n');
 
 // Calls classifier.add(line) for every line of stdin (split on \n; a last line without one still counts).
+// The start of a line that spans chunks is kept as a list of pieces and joined once, when its end arrives, so
+// a long line costs time linear in its length.
 async function readLines(stream, classifier) {
-  let rest = Buffer.alloc(0);
+  let pieces = [];
   for await (const chunk of stream) {
-    const data = rest.length ? Buffer.concat([rest, chunk]) : chunk;
     let start = 0;
-    for (let end = data.indexOf(0x0a, start); end !== -1; end = data.indexOf(0x0a, start)) {
-      await classifier.add(data.subarray(start, end));
+    for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, start)) {
+      const tail = chunk.subarray(start, end);
+      await classifier.add(pieces.length ? Buffer.concat([...pieces, tail]) : tail);
+      pieces = [];
       start = end + 1;
     }
-    rest = Buffer.from(data.subarray(start));
+    if (start < chunk.length) pieces.push(chunk.subarray(start));
   }
-  if (rest.length > 0) await classifier.add(rest);
+  if (pieces.length > 0) await classifier.add(Buffer.concat(pieces));
   await classifier.flush();
+}
+
+// Throws InputError when stdin is a directory (Node reads one as empty input).
+function checkStdin() {
+  let stat;
+  try {
+    stat = fs.fstatSync(0);
+  } catch (error) {
+    throw new InputError(`cannot read stdin: ${error.message}`);
+  }
+  if (stat.isDirectory()) throw new InputError('stdin is a directory; give the names as a file or a pipe');
+}
+
+// --top-k beyond the model's labels is a usage error (like `rnnexport predict --top-k 99`), not clamped.
+function checkTopK(topK, labels) {
+  if (topK > labels.length) {
+    throw new UsageError(
+      `--top-k ${topK} is out of range: the model has ${labels.length} labels; use 1 to ${labels.length}`,
+    );
+  }
+}
+
+// A failed write to stdout ends the program: quietly with 141 (128 + SIGPIPE, like the C++ and Python filters)
+// when the reader has gone (EPIPE), else with one line and status 1.
+function exitOnWriteError(error) {
+  if (error.code === 'EPIPE') process.exit(141);
+  process.stderr.write(`classify_names.js: error: cannot write the output: ${error.message}\n`);
+  process.exit(1);
 }
 
 async function main() {
   const started = performance.now(); // performance.now() counts from process start
   const options = parseArgs(process.argv.slice(2));
   const modelFile = options.cell ? 'char_rnn_cell.onnx' : 'char_rnn.onnx';
+  checkStdin();
   const model = await loadModel(options.modelDir, { modelFile, verifyHash: options.verifyHash });
+  checkTopK(options.topK, model.labels);
   const nLetters = model.folder.nLetters;
   const run = options.cell
     ? cellRunner(model.ort, model.session, nLetters, model.hiddenSize, model.labels.length)
@@ -241,18 +278,19 @@ async function main() {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {
+  process.stdout.on('error', exitOnWriteError);
   main().catch((error) => {
-    if (error instanceof UsageError) {
+    if (error?.syscall === 'write') exitOnWriteError(error);
+    else if (error instanceof UsageError) {
       process.stderr.write(`classify_names.js: error: ${error.message}\n${USAGE}`);
       process.exitCode = 2;
-    } else if (error instanceof ArtifactError) {
-      process.stderr.write(`classify_names.js: error: ${error.message}\n`);
-      process.exitCode = 1;
     } else {
-      process.stderr.write(`classify_names.js: error: ${error && error.stack ? error.stack : error}\n`);
+      // ArtifactError, InputError or anything else: its message, first line only
+      const message = String(error?.message ?? error).split('\n')[0];
+      process.stderr.write(`classify_names.js: error: ${message}\n`);
       process.exitCode = 1;
     }
   });
 }
 
-export { formatG9, parseArgs };
+export { formatG9, parseArgs, readLines };

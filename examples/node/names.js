@@ -177,6 +177,9 @@ export class Folder {
     } catch (error) {
       throw new ArtifactError(`'${source}' is not valid JSON: ${error.message}`);
     }
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+      throw new ArtifactError(`'${source}' is not a fold table (a JSON object with alphabet, max_code_point, table)`);
+    }
     if (doc.alphabet !== alphabet)
       throw new ArtifactError(`'${source}' was made for another alphabet than the model's`);
     const maxCodePoint = parseInt(doc.max_code_point, 16);
@@ -270,19 +273,47 @@ export function topK(logProbs, row, labels, k) {
   return order.slice(0, Math.min(k, n)).map((j) => ({ label: labels[j], probability: Math.exp(scores[j]) }));
 }
 
+// At most this many padded letters (names x longest name) go into one model call: the model's input
+// projections take 4 x hidden bytes per padded letter (32 MiB at hidden 128), so a very long name runs on its
+// own instead of padding a whole batch to its length.
+export const MAX_PADDED_LETTERS = 65536;
+
+/**
+ * Batches of row numbers for names of the given letter counts (number[]): rows with no letter are left out,
+ * the others sorted by length (then row), at most batchSize per batch and at most maxPaddedLetters padded
+ * letters (rows x longest), except that a name longer than that budget gets a batch of its own.
+ */
+export function lengthBatches(lengths, batchSize, maxPaddedLetters = MAX_PADDED_LETTERS) {
+  const rows = lengths.map((_, i) => i).filter((i) => lengths[i] > 0);
+  rows.sort((a, b) => lengths[a] - lengths[b] || a - b);
+  const batches = [];
+  let current = [];
+  for (const row of rows) {
+    // sorted ascending: the row being added is the batch's longest
+    const padded = (current.length + 1) * lengths[row];
+    if (current.length && (current.length >= batchSize || padded > maxPaddedLetters)) {
+      batches.push(current);
+      current = [];
+    }
+    current.push(row);
+  }
+  if (current.length) batches.push(current);
+  return batches;
+}
+
 /**
  * Classifies names (JS strings) with a loaded model {ort, session, folder, labels}: [{name, folded, top}], in
- * input order; `top` is [] for a name that gets no prediction. Names are sorted by length into batches of at
- * most batchSize, so that short names are not padded to long ones.
+ * input order; `top` is [] for a name that gets no prediction. Names are sorted by length into batches (see
+ * lengthBatches), so that short names are not padded to long ones. An AbortSignal `signal` stops the work
+ * between model calls (the promise then rejects with signal.reason).
  */
-export async function classifyNames(model, names, { topK: k = 3, batchSize = 256 } = {}) {
+export async function classifyNames(model, names, { topK: k = 3, batchSize = 256, signal } = {}) {
   const folded = names.map((name) => model.folder.fold(name));
   const letters = folded.map((text) => model.folder.letters(text));
   const results = names.map((name, i) => ({ name, folded: folded[i], top: [] }));
-  const valid = letters.map((_, i) => i).filter((i) => letters[i].length > 0);
-  valid.sort((a, b) => letters[a].length - letters[b].length || a - b);
-  for (let start = 0; start < valid.length; start += batchSize) {
-    const rows = valid.slice(start, start + batchSize);
+  const lengths = letters.map((name) => name.length);
+  for (const rows of lengthBatches(lengths, batchSize)) {
+    signal?.throwIfAborted();
     const logProbs = await runSequence(
       model.ort,
       model.session,

@@ -25,6 +25,10 @@ const DRAIN_BYTES = 64 * 1024 * 1024;
 const FIELDS = ['names', 'top_k'];
 
 class UsageError extends Error {}
+class StartError extends Error {}
+
+// The client closed its connection before the answer: nothing to answer, nothing to log.
+class ClientGone extends Error {}
 
 class HttpError extends Error {
   constructor(status, message) {
@@ -35,8 +39,11 @@ class HttpError extends Error {
 
 function positiveInteger(values, key) {
   const text = values[key];
+  if (key === 'port' && !(/^[0-9]+$/.test(text) && Number(text) <= 65535)) {
+    throw new UsageError(`--port needs an integer from 0 to 65535 (0: any free port), got '${text}'`);
+  }
   if (!/^[0-9]+$/.test(text) || (key !== 'port' && Number(text) < 1)) {
-    throw new UsageError(`--${key} needs a ${key === 'port' ? 'non-negative' : 'positive'} integer, got '${text}'`);
+    throw new UsageError(`--${key} needs a positive integer, got '${text}'`);
   }
   return Number(text);
 }
@@ -72,12 +79,14 @@ function sendJson(response, status, body) {
   response.end(text);
 }
 
+const bodyTooLarge = (limit) =>
+  `request body over ${limit} bytes; send fewer names per request (at most --max-body-bytes)`;
+
 // The request body, at most `limit` bytes. A longer one is a 413, answered once it has been read and dropped (a
 // client that writes its whole body before reading, like Python's http.client, then gets the answer); past
 // DRAIN_BYTES the 413 goes at once and the connection is closed.
 function readBody(request, limit) {
-  const tooLarge = () =>
-    new HttpError(413, `request body over ${limit} bytes; send fewer names per request (at most --max-body-bytes)`);
+  const tooLarge = () => new HttpError(413, bodyTooLarge(limit));
   return new Promise((resolve, reject) => {
     const chunks = [];
     let size = 0;
@@ -89,7 +98,7 @@ function readBody(request, limit) {
       if (size > DRAIN_BYTES) reject(tooLarge());
     });
     request.on('end', () => (over ? reject(tooLarge()) : resolve(Buffer.concat(chunks))));
-    request.on('error', reject);
+    request.on('error', () => reject(new ClientGone('the client closed the connection during the body')));
   });
 }
 
@@ -112,7 +121,8 @@ function parseRequest(body, options, nLabels) {
   const unknown = Object.keys(doc).filter((key) => !FIELDS.includes(key));
   if (unknown.length)
     throw new HttpError(400, `unknown field(s) ${unknown.join(', ')}; fields are: ${FIELDS.join(', ')}`);
-  return { names: checkNames(doc.names, options), topK: checkTopK(doc.top_k ?? 3, nLabels) };
+  const topK = Object.hasOwn(doc, 'top_k') ? doc.top_k : 3; // an explicit null is a bad top_k, like "3"
+  return { names: checkNames(doc.names, options), topK: checkTopK(topK, nLabels) };
 }
 
 function checkNames(names, options) {
@@ -125,14 +135,19 @@ function checkNames(names, options) {
       const kind = name === null ? 'null' : Array.isArray(name) ? 'a list' : `a ${typeof name}`;
       throw new HttpError(400, `names[${i}] is ${kind}; every name must be a string`);
     }
-    if (name.length > options.maxNameLength) {
-      throw new HttpError(
-        400,
-        `names[${i}] is ${name.length} characters long; a name may have at most ${options.maxNameLength}`,
-      );
+    const length = codePointCount(name, options.maxNameLength);
+    if (length > options.maxNameLength) {
+      const limit = options.maxNameLength;
+      throw new HttpError(400, `names[${i}] is ${length} characters long; a name may have at most ${limit}`);
     }
   });
   return names;
+}
+
+// The number of characters (code points, as Python counts them) of text, counted only when its UTF-16 length
+// (never fewer) is over the limit.
+function codePointCount(text, limit) {
+  return text.length <= limit ? text.length : [...text].length;
 }
 
 function checkTopK(topK, nLabels) {
@@ -151,7 +166,11 @@ async function classifyRoute(request, response, model, options) {
   if (!isJson(request))
     throw new HttpError(415, 'send the body as JSON with the header content-type: application/json');
   const { names, topK } = parseRequest(await readBody(request, options.maxBodyBytes), options, model.labels.length);
-  const predictions = await classifyNames(model, names, { topK, batchSize: options.batchSize });
+  const gone = new AbortController(); // no model work for a client that has closed its connection
+  const abandon = () => response.writableFinished || gone.abort(new ClientGone('the client closed the connection'));
+  if (response.destroyed) abandon();
+  response.on('close', abandon);
+  const predictions = await classifyNames(model, names, { topK, batchSize: options.batchSize, signal: gone.signal });
   sendJson(response, 200, { predictions });
 }
 
@@ -162,30 +181,84 @@ function router(model, options, state) {
     'POST /classify': (request, response) => classifyRoute(request, response, model, options),
   };
   const allowed = { '/healthz': 'GET', '/classify': 'POST' };
+  // Never rejects: every error, whatever the request target, becomes an answer (or nothing, for a client gone).
   return async (request, response) => {
-    const url = new URL(request.url, 'http://localhost');
-    const route = routes[`${request.method} ${url.pathname}`];
     state.active.add(response);
     response.on('close', () => state.active.delete(response));
-    if (state.closing) response.setHeader('connection', 'close');
     try {
+      if (state.closing) response.setHeader('connection', 'close');
+      const pathname = requestPath(request.url);
+      const route = routes[`${request.method} ${pathname}`];
       if (route) await route(request, response);
-      else if (allowed[url.pathname]) {
-        response.setHeader('allow', allowed[url.pathname]);
-        throw new HttpError(405, `${request.method} ${url.pathname} is not supported; use ${allowed[url.pathname]}`);
-      } else throw new HttpError(404, `no such path ${url.pathname}; use POST /classify or GET /healthz`);
+      else if (allowed[pathname]) {
+        response.setHeader('allow', allowed[pathname]);
+        throw new HttpError(405, `${request.method} ${pathname} is not supported; use ${allowed[pathname]}`);
+      } else throw new HttpError(404, `no such path ${JSON.stringify(pathname)}; use POST /classify or GET /healthz`);
     } catch (error) {
       answerError(request, response, error);
     }
   };
 }
 
+// The path of a request target (origin form, '/path?query'); any other form (absolute URL, '*', ...) is a 400.
+function requestPath(target) {
+  if (typeof target !== 'string' || !target.startsWith('/')) {
+    const shown = JSON.stringify(target);
+    throw new HttpError(400, `request target ${shown} is not a path; use POST /classify or GET /healthz`);
+  }
+  return target.split('?')[0];
+}
+
 function answerError(request, response, error) {
-  if (!(error instanceof HttpError)) process.stderr.write(`server.js: ${error && error.stack ? error.stack : error}\n`);
+  if (error instanceof ClientGone || response.destroyed) return; // nobody is left to answer
+  if (!(error instanceof HttpError)) logLine(`request ${request.method} failed`, error);
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
   const status = error instanceof HttpError ? error.status : 500;
   if (!request.complete) response.setHeader('connection', 'close'); // the rest of the body is not wanted
-  if (!response.headersSent)
-    sendJson(response, status, { error: error instanceof HttpError ? error.message : 'internal error' });
+  sendJson(response, status, { error: error instanceof HttpError ? error.message : 'internal error' });
+}
+
+// One line on stderr: what happened and the error's message (its first line), never a stack.
+function logLine(what, error) {
+  const message = String(error?.message ?? error).split('\n')[0];
+  process.stderr.write(`server.js: ${what}: ${error?.code ? `${error.code}: ` : ''}${message}\n`);
+}
+
+// A request Node's HTTP parser refuses (a malformed target or header, an oversized header, a timeout) gets a JSON
+// answer too, then the connection is closed.
+function answerClientError(error, socket) {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason] = CLIENT_ERRORS[error.code] ?? [400, 'Bad Request'];
+  const text = JSON.stringify({ error: `malformed HTTP request (${error.code}); use POST /classify or GET /healthz` });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+}
+
+const CLIENT_ERRORS = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+};
+
+// Expect: 100-continue: a body announced over the limit gets its 413 at once, without 100 Continue, so the
+// client never sends it; otherwise 100 Continue and the request goes on as any other.
+function checkContinue(handle, options) {
+  return (request, response) => {
+    if (Number(request.headers['content-length'] ?? 0) > options.maxBodyBytes) {
+      response.setHeader('connection', 'close');
+      sendJson(response, 413, { error: bodyTooLarge(options.maxBodyBytes) });
+      return;
+    }
+    response.writeContinue();
+    handle(request, response);
+  };
 }
 
 // SIGTERM: stop accepting, let requests in flight finish (closing their connections), then exit 0; connections
@@ -208,11 +281,27 @@ async function main() {
   const model = await loadModel(options.modelDir, { verifyHash: options.verifyHash });
   const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 });
   const state = { closing: false, active: new Set() };
-  server.on('request', router(model, options, state));
+  const handle = router(model, options, state);
+  server.on('request', handle);
+  server.on('checkContinue', checkContinue(handle, options));
+  server.on('clientError', answerClientError);
   stopOnSigterm(server, model, state);
-  server.listen(options.port, options.host, () => {
-    const { address, port } = server.address();
-    process.stdout.write(`listening on http://${address}:${port}\n`);
+  await listen(server, options);
+  const { address, port } = server.address();
+  process.stdout.write(`listening on http://${address}:${port}\n`);
+  // A safety net only: the request handlers never reject. Log it and keep serving.
+  process.on('unhandledRejection', (error) => logLine('unexpected error (still serving)', error));
+}
+
+// Resolves once the server listens; a start-up failure (port in use, unknown host) is an Error naming both.
+function listen(server, options) {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error) => {
+      const where = `${options.host}:${options.port}`;
+      const why = { EADDRINUSE: 'the port is in use', EACCES: 'permission denied', ENOTFOUND: 'unknown host' };
+      reject(new StartError(`cannot listen on ${where}: ${why[error.code] ?? error.message} (${error.code})`));
+    });
+    server.listen(options.port, options.host, resolve);
   });
 }
 
@@ -221,7 +310,9 @@ main().catch((error) => {
     process.stderr.write(`server.js: error: ${error.message}\n${USAGE}\n`);
     process.exitCode = 2;
   } else {
-    process.stderr.write(`server.js: error: ${error instanceof ArtifactError ? error.message : error.stack}\n`);
+    const known = error instanceof ArtifactError || error instanceof StartError;
+    const message = known ? error.message : String(error?.message ?? error).split('\n')[0];
+    process.stderr.write(`server.js: error: ${message}\n`);
     process.exitCode = 1;
   }
 });

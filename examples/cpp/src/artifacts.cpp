@@ -2,7 +2,6 @@
 
 #include <openssl/evp.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -23,28 +22,25 @@ std::string read_file(const std::string& path) {
   return content.str();
 }
 
-nlohmann::json read_json(const std::string& path) {
+nlohmann::json parse_json(const std::string& text, const std::string& source) {
   try {
-    return nlohmann::json::parse(read_file(path));
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    throw ArtifactError("'" + path + "' is not valid JSON: " + e.what());
+    throw ArtifactError("'" + source + "' is not valid JSON: " + e.what());
   }
 }
 
-std::string sha256_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ArtifactError("cannot read " + path);
+nlohmann::json read_json(const std::string& path) { return parse_json(read_file(path), path); }
+
+std::string sha256_hex(const std::string& bytes) {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) {
-    throw ArtifactError("OpenSSL could not start a SHA-256 digest");
-  }
-  std::array<char, 1 << 16> buffer;
-  while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0) {
-    EVP_DigestUpdate(context.get(), buffer.data(), static_cast<size_t>(in.gcount()));
-  }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  EVP_DigestFinal_ex(context.get(), digest, &size);
+  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(context.get(), bytes.data(), bytes.size()) != 1 ||
+      EVP_DigestFinal_ex(context.get(), digest, &size) != 1) {
+    throw ArtifactError("OpenSSL could not compute a SHA-256 digest");
+  }
   std::string hex;
   char pair[3];
   for (unsigned int i = 0; i < size; ++i) {
@@ -54,7 +50,9 @@ std::string sha256_file(const std::string& path) {
   return hex;
 }
 
-std::string checked_artifact(const std::string& model_dir, const std::string& name, bool verify_hash) {
+std::string sha256_file(const std::string& path) { return sha256_hex(read_file(path)); }
+
+Artifact read_checked_artifact(const std::string& model_dir, const std::string& name, bool verify_hash) {
   std::error_code error;
   if (!fs::is_directory(model_dir, error)) {
     throw ArtifactError("model directory '" + model_dir + "' does not exist (export the model first: rnnexport export)");
@@ -63,7 +61,8 @@ std::string checked_artifact(const std::string& model_dir, const std::string& na
   if (!fs::is_regular_file(path, error)) {
     throw ArtifactError("'" + path.string() + "' is missing; the model directory is incomplete (re-export it)");
   }
-  if (!verify_hash) return path.string();
+  Artifact artifact{path.string(), read_file(path.string())};
+  if (!verify_hash) return artifact;
 
   fs::path manifest_path = fs::path(model_dir) / "manifest.json";
   if (!fs::is_regular_file(manifest_path, error)) {
@@ -78,14 +77,14 @@ std::string checked_artifact(const std::string& model_dir, const std::string& na
     throw ArtifactError("'" + manifest_path.string() + "' gives no SHA-256 hash for " + name + " (" + e.what() +
                         "); re-export, or pass --no-verify-hash to skip the check");
   }
-  std::string actual = sha256_file(path.string());
+  std::string actual = sha256_hex(artifact.bytes);
   if (actual != expected) {
-    throw ArtifactError("SHA-256 hash mismatch for '" + path.string() + "': the file hashes to " + actual +
+    throw ArtifactError("SHA-256 hash mismatch for '" + artifact.path + "': the file hashes to " + actual +
                         " but manifest.json expects " + expected +
                         "; the file is corrupt or does not belong to this export (re-export it, or pass "
                         "--no-verify-hash to skip the check)");
   }
-  return path.string();
+  return artifact;
 }
 
 }  // namespace embed

@@ -5,6 +5,23 @@
 
 namespace embed {
 
+std::vector<std::vector<size_t>> length_batches(const std::vector<size_t>& lengths, size_t batch_size,
+                                                int64_t max_padded_letters) {
+  std::vector<size_t> rows;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    if (lengths[i] > 0) rows.push_back(i);
+  }
+  std::stable_sort(rows.begin(), rows.end(), [&](size_t a, size_t b) { return lengths[a] < lengths[b]; });
+  std::vector<std::vector<size_t>> batches;
+  for (size_t row : rows) {
+    // sorted ascending: the row being added is the batch's longest
+    const auto padded = static_cast<int64_t>((batches.empty() ? 0 : batches.back().size() + 1) * lengths[row]);
+    if (batches.empty() || batches.back().size() >= batch_size || padded > max_padded_letters) batches.emplace_back();
+    batches.back().push_back(row);
+  }
+  return batches;
+}
+
 Batch pad_time_major(const std::vector<std::vector<int64_t>>& names) {
   Batch batch;
   batch.size = static_cast<int64_t>(names.size());

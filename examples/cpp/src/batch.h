@@ -14,6 +14,16 @@ struct Batch {
   std::vector<int64_t> lengths;   // [B], each in 1..T
 };
 
+// At most this many padded letters (names x longest name) per model call by default: the model's input
+// projections take 4 x hidden bytes per padded letter (32 MiB at hidden 128).
+constexpr int64_t kMaxPaddedLetters = 65536;
+
+// Rows of names with the given letter counts, sorted by length (then row) and cut into batches of at most
+// batch_size rows and max_padded_letters padded letters (rows x longest); a longer name gets a batch of its
+// own. Rows of length 0 are left out. So one long name never pads a whole batch to its length.
+std::vector<std::vector<size_t>> length_batches(const std::vector<size_t>& lengths, size_t batch_size,
+                                                int64_t max_padded_letters = kMaxPaddedLetters);
+
 // Pads names (alphabet indices each) to time-major [T, B]. Names must not be empty: a name that folds to
 // nothing gets no prediction and never reaches the model. Throws std::invalid_argument otherwise.
 Batch pad_time_major(const std::vector<std::vector<int64_t>>& names);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -72,48 +73,73 @@ std::vector<std::string> split_symbols(const std::string& alphabet) {
 
 bool is_upper_hex(unsigned char c) { return std::isdigit(c) || (c >= 'A' && c <= 'F'); }
 
-// "00E9" -> 0xE9: 4 to 6 uppercase hex digits, as fold_table.json writes its keys.
-uint32_t parse_code_point(const std::string& key, uint32_t max_code_point) {
-  bool hex = key.size() >= 4 && key.size() <= 6 &&
-             std::all_of(key.begin(), key.end(), is_upper_hex);
+// "00E9" -> 0xE9: 4 to 6 uppercase hex digits, as fold_table.json writes its keys; nullopt otherwise.
+std::optional<uint32_t> parse_code_point(const std::string& key, uint32_t max_code_point) {
+  bool hex = key.size() >= 4 && key.size() <= 6 && std::all_of(key.begin(), key.end(), is_upper_hex);
   unsigned long code_point = hex ? std::stoul(key, nullptr, 16) : 0;
-  if (!hex || code_point > max_code_point) {
-    throw std::runtime_error("fold_table.json: bad key '" + key + "' (4-6 uppercase hex digits up to max_code_point)");
-  }
+  if (!hex || code_point > max_code_point) return std::nullopt;
   return static_cast<uint32_t>(code_point);
+}
+
+// "'source'" followed by what (" is not ...", ": bad entry ...").
+std::runtime_error bad_table(const std::string& source, const std::string& what) {
+  return std::runtime_error("'" + source + "'" + what);
 }
 
 }  // namespace
 
-FoldTable::FoldTable(const nlohmann::json& doc, const std::string& alphabet) {
-  if (doc.at("alphabet").get<std::string>() != alphabet) {
-    throw std::runtime_error("fold_table.json was made for another alphabet than the model's");
-  }
-  const std::string max_text = doc.at("max_code_point").get<std::string>();
-  const uint32_t max_code_point = parse_code_point(max_text, 0x10FFFF);
+void FoldTable::add_alphabet(const std::string& alphabet) {
   symbols_ = split_symbols(alphabet);
   for (const auto& symbol : symbols_) {
     std::vector<uint32_t> code_points = decode_utf8(symbol);
     if (code_points.size() != 1) throw std::runtime_error("the model's alphabet is not valid UTF-8");
     alphabet_.push_back(code_points[0]);
   }
-  auto letter_index = [this](uint32_t code_point) {
-    return std::find(alphabet_.begin(), alphabet_.end(), code_point) - alphabet_.begin();
-  };
-  space_index_ = letter_index(' ') < alphabet_size() ? letter_index(' ') : -1;
-  // Count each code point's letters, turn the counts into offsets, then fill letters_ (a CSR layout: one
-  // array lookup per code point, 4.4 MB for the whole Unicode range).
-  std::vector<std::pair<uint32_t, std::vector<int64_t>>> entries;
-  for (const auto& [key, value] : doc.at("table").items()) {
-    std::vector<int64_t> letters;
-    for (uint32_t code_point : decode_utf8(value.get<std::string>())) {
-      int64_t index = letter_index(code_point);
-      if (index >= alphabet_size()) {
-        throw std::runtime_error("fold_table.json: table[" + key + "] uses a symbol outside the alphabet");
-      }
+}
+
+std::pair<uint32_t, std::vector<int64_t>> FoldTable::parse_entry(const std::string& key, const nlohmann::json& value,
+                                                                 uint32_t max_code_point,
+                                                                 const std::string& source) const {
+  std::optional<uint32_t> code_point = parse_code_point(key, max_code_point);
+  std::vector<int64_t> letters;
+  if (code_point && value.is_string()) {
+    for (uint32_t symbol : decode_utf8(value.get<std::string>())) {
+      int64_t index = std::find(alphabet_.begin(), alphabet_.end(), symbol) - alphabet_.begin();
       letters.push_back(index);
     }
-    entries.emplace_back(parse_code_point(key, max_code_point), std::move(letters));
+  }
+  bool valid = code_point && !letters.empty() &&
+               std::all_of(letters.begin(), letters.end(), [this](int64_t i) { return i < alphabet_size(); });
+  if (!valid) {
+    throw bad_table(source, ": bad entry \"" + key + "\": " + value.dump() +
+                                " (keys: 4-6 uppercase hex digits up to max_code_point; values: alphabet letters)");
+  }
+  return {*code_point, std::move(letters)};
+}
+
+FoldTable::FoldTable(const nlohmann::json& doc, const std::string& alphabet, const std::string& source) {
+  const auto field = [&](const char* name) -> const nlohmann::json& {
+    if (!doc.is_object() || !doc.contains(name)) {
+      throw bad_table(source, std::string(" is not a fold table (a JSON object with alphabet, max_code_point, "
+                                          "table): no '") + name + "'");
+    }
+    return doc[name];
+  };
+  if (!field("alphabet").is_string() || field("alphabet").get<std::string>() != alphabet) {
+    throw bad_table(source, " was made for another alphabet than the model's");
+  }
+  const nlohmann::json& max_text = field("max_code_point");
+  std::optional<uint32_t> max = max_text.is_string() ? parse_code_point(max_text.get<std::string>(), 0x10FFFF) : std::nullopt;
+  if (!max || !field("table").is_object()) throw bad_table(source, " lacks a valid max_code_point/table");
+  const uint32_t max_code_point = *max;
+  add_alphabet(alphabet);
+  space_index_ = std::find(alphabet_.begin(), alphabet_.end(), ' ') - alphabet_.begin();
+  if (space_index_ >= alphabet_size()) space_index_ = -1;
+  // Each code point's letters, then the counts turned into offsets, then letters_ filled (a CSR layout: one
+  // array lookup per code point, 4.4 MB for the whole Unicode range).
+  std::vector<std::pair<uint32_t, std::vector<int64_t>>> entries;
+  for (const auto& [key, value] : field("table").items()) {
+    entries.push_back(parse_entry(key, value, max_code_point, source));
   }
   offsets_.assign(static_cast<size_t>(max_code_point) + 2, 0);
   for (const auto& [code_point, letters] : entries) offsets_[code_point + 1] = static_cast<uint32_t>(letters.size());

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -17,9 +18,9 @@ std::vector<uint32_t> decode_utf8(const std::string& bytes);
 
 class FoldTable {
  public:
-  // doc: the parsed fold_table.json; alphabet: the model's alphabet (the table's must be identical).
-  // Throws std::runtime_error naming the first bad key or value.
-  FoldTable(const nlohmann::json& doc, const std::string& alphabet);
+  // doc: the parsed fold_table.json; alphabet: the model's alphabet (the table's must be identical); source:
+  // the file's path, for messages. Throws std::runtime_error naming the file and the first bad entry.
+  FoldTable(const nlohmann::json& doc, const std::string& alphabet, const std::string& source = "fold_table.json");
 
   // Alphabet indices of the folded name (values may have several letters); empty when nothing survives
   // folding or only spaces do (a blank name gets no prediction).
@@ -31,6 +32,11 @@ class FoldTable {
   int64_t alphabet_size() const { return static_cast<int64_t>(alphabet_.size()); }
 
  private:
+  void add_alphabet(const std::string& alphabet);
+  // The alphabet indices of one table entry; throws std::runtime_error naming it when key or value is bad.
+  std::pair<uint32_t, std::vector<int64_t>> parse_entry(const std::string& key, const nlohmann::json& value,
+                                                          uint32_t max_code_point, const std::string& source) const;
+
   std::vector<uint32_t> alphabet_;   // code point of each alphabet index
   std::vector<std::string> symbols_; // UTF-8 text of each alphabet index
   std::vector<uint32_t> offsets_;    // code point c folds to letters_[offsets_[c] .. offsets_[c + 1])

@@ -19,9 +19,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    std::string path = embed::checked_artifact(argv[1], "fold_table.json", flag.empty());
-    nlohmann::json table = embed::read_json(path);
-    embed::FoldTable fold(table, table.at("alphabet").get<std::string>());
+    embed::Artifact file = embed::read_checked_artifact(argv[1], "fold_table.json", flag.empty());
+    nlohmann::json table = embed::parse_json(file.bytes, file.path);
+    const nlohmann::json alphabet = table.is_object() ? table.value("alphabet", nlohmann::json()) : nlohmann::json();
+    embed::FoldTable fold(table, alphabet.is_string() ? alphabet.get<std::string>() : "", file.path);
     std::ios::sync_with_stdio(false);
     std::string line;
     while (std::getline(std::cin, line)) {

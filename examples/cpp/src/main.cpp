@@ -10,13 +10,15 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
-#include <iterator>
+#include <cstring>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -52,10 +54,11 @@ struct Options {
   std::exit(2);
 }
 
+// Digits only (no sign, no blanks), 1 to 10^9.
 long positive_number(const std::string& flag, const std::string& text) {
-  char* end = nullptr;
-  long value = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || value < 1) usage_error(flag + " needs a positive integer, got '" + text + "'");
+  bool digits = !text.empty() && text.size() <= 10 && std::all_of(text.begin(), text.end(), ::isdigit);
+  long value = digits ? std::stol(text) : 0;
+  if (value < 1 || value > 1000000000L) usage_error(flag + " needs a positive integer, got '" + text + "'");
   return value;
 }
 
@@ -104,16 +107,28 @@ struct Model {
   std::string alphabet;
 };
 
-Model load_model(const std::string& path) {
+// One line for a LibTorch error: its first line without the C++ backtrace, or for a TorchScript interpreter
+// error (a traceback of the scripted code, not always a c10::Error) its last line, which names the error
+// ("RuntimeError: ... can't allocate memory ...").
+std::string torch_reason(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  if (text.find("TorchScript interpreter") != std::string::npos) return text.substr(text.rfind('\n') + 1);
+  return text.substr(0, text.find('\n'));
+}
+
+// Loads the archive from the bytes that were hash-checked (never reopening the path).
+Model load_model(const embed::Artifact& artifact) {
+  const std::string& path = artifact.path;
   Model model;
   torch::jit::ExtraFilesMap extra_files{{"metadata.json", ""}};
   try {
-    model.module = torch::jit::load(path, torch::kCPU, extra_files);
+    std::istringstream bytes(artifact.bytes);
+    model.module = torch::jit::load(bytes, torch::kCPU, extra_files);
   } catch (const c10::Error& e) {
-    std::string reason = e.what_without_backtrace();
-    reason = reason.substr(0, reason.find('\n'));
     throw embed::ArtifactError("'" + path + "' is not a loadable TorchScript archive (corrupt or truncated?): " +
-                               reason);
+                               torch_reason(e));
   }
   const std::string& text = extra_files["metadata.json"];
   if (text.empty()) throw embed::ArtifactError("'" + path + "' has no metadata.json inside; re-export it");
@@ -137,11 +152,32 @@ struct Timings {
   long names = 0;
 };
 
+// Writes bytes to stdout and flushes. A reader that has gone (EPIPE, when SIGPIPE is ignored) ends the program
+// quietly with 141, as SIGPIPE would; any other failure (a full disk, a closed stdout) throws OutputError.
+class OutputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+void write_output(const std::string& text) {
+  errno = 0;
+  if (std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0) return;
+  if (errno == EPIPE) std::_Exit(128 + SIGPIPE);
+  throw OutputError(std::string("cannot write the output: ") + std::strerror(errno ? errno : EIO));
+}
+
+void close_output() {
+  errno = 0;
+  if (std::fclose(stdout) == 0) return;
+  if (errno == EPIPE) std::_Exit(128 + SIGPIPE);
+  throw OutputError(std::string("cannot write the output: ") + std::strerror(errno ? errno : EIO));
+}
+
 class Classifier {
  public:
   Classifier(Model& model, const embed::FoldTable& fold, const Options& options, Timings& timings)
       : model_(model), fold_(fold), options_(options), timings_(timings) {
-    k_ = static_cast<size_t>(std::min<long>(options.top_k, static_cast<long>(model.labels.size())));
+    k_ = static_cast<size_t>(options.top_k);  // at most the number of labels: checked in main
   }
 
   void add(std::string line) {
@@ -153,38 +189,31 @@ class Classifier {
     if (valid_ >= static_cast<size_t>(options_.batch_size) || names_.size() >= kMaxPendingLines) flush();
   }
 
+  // Runs the pending names sorted by length (embed::length_batches, so one long name never pads the others)
+  // and writes one line per pending line, in input order.
   void flush() {
     if (names_.empty()) return;
     const size_t n_labels = model_.labels.size();
-    std::vector<float> log_probs;  // [valid, n_labels], rows in the order of the valid names
-    if (valid_ > 0) log_probs = run_model(n_labels);
-
+    std::vector<float> log_probs(names_.size() * n_labels);  // [pending, n_labels]; rows with no letter unused
+    std::vector<size_t> lengths(letters_.size());
+    std::transform(letters_.begin(), letters_.end(), lengths.begin(), [](const auto& l) { return l.size(); });
+    for (const auto& rows : embed::length_batches(lengths, static_cast<size_t>(options_.batch_size))) {
+      std::vector<float> batch = run_model(rows, n_labels);
+      for (size_t r = 0; r < rows.size(); ++r) {
+        std::copy_n(batch.begin() + r * n_labels, n_labels, log_probs.begin() + rows[r] * n_labels);
+      }
+    }
     std::string out;
-    char number[32];
-    std::vector<size_t> order(n_labels);
-    size_t row = 0;
     for (size_t i = 0; i < names_.size(); ++i) {
       out += names_[i];
       if (letters_[i].empty()) {
         for (size_t j = 0; j < k_; ++j) out += "\t\t";
       } else {
-        const float* lp = log_probs.data() + row * n_labels;
-        ++row;
-        std::iota(order.begin(), order.end(), 0);
-        std::partial_sort(order.begin(), order.begin() + k_, order.end(),
-                          [lp](size_t a, size_t b) { return lp[a] > lp[b] || (lp[a] == lp[b] && a < b); });
-        for (size_t j = 0; j < k_; ++j) {
-          std::snprintf(number, sizeof number, "%.9g", std::exp(static_cast<double>(lp[order[j]])));
-          out += '\t';
-          out += model_.labels[order[j]];
-          out += '\t';
-          out += number;
-        }
+        append_top_k(out, log_probs.data() + i * n_labels, n_labels);
       }
       out += '\n';
     }
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    std::fflush(stdout);
+    write_output(out);
     names_.clear();
     letters_.clear();
     valid_ = 0;
@@ -193,21 +222,43 @@ class Classifier {
  private:
   static constexpr size_t kMaxPendingLines = 1 << 16;
 
-  std::vector<float> run_model(size_t n_labels) {
+  // "\tlabel\tprobability" for the k_ most likely labels of one row of log-probs, most likely first.
+  void append_top_k(std::string& out, const float* lp, size_t n_labels) const {
+    char number[32];
+    std::vector<size_t> order(n_labels);
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k_, order.end(),
+                      [lp](size_t a, size_t b) { return lp[a] > lp[b] || (lp[a] == lp[b] && a < b); });
+    for (size_t j = 0; j < k_; ++j) {
+      std::snprintf(number, sizeof number, "%.9g", std::exp(static_cast<double>(lp[order[j]])));
+      out += '\t';
+      out += model_.labels[order[j]];
+      out += '\t';
+      out += number;
+    }
+  }
+
+  // log_probs [rows, n_labels] of the pending names at `rows` (each with at least one letter), in that order.
+  std::vector<float> run_model(const std::vector<size_t>& rows, size_t n_labels) {
     auto start = Clock::now();
-    // Names that fold to nothing stay out of the batch: they get empty fields, never a model call.
     std::vector<std::vector<int64_t>> names;
-    names.reserve(valid_);
-    std::copy_if(letters_.begin(), letters_.end(), std::back_inserter(names), [](const auto& l) { return !l.empty(); });
+    names.reserve(rows.size());
+    for (size_t row : rows) names.push_back(letters_[row]);
     embed::Batch inputs = embed::pad_time_major(names);
     embed::check_model_inputs(inputs, fold_.alphabet_size());
     const int64_t batch = inputs.size;
-    std::vector<float> result(valid_ * n_labels);
+    std::vector<float> result(rows.size() * n_labels);
     {
       c10::InferenceMode guard;
       torch::Tensor index_tensor = torch::from_blob(inputs.indices.data(), {inputs.steps, batch}, torch::kLong);
       torch::Tensor length_tensor = torch::from_blob(inputs.lengths.data(), {batch}, torch::kLong);
-      torch::Tensor output = model_.module.forward({index_tensor, length_tensor}).toTensor();
+      torch::Tensor output;
+      try {
+        output = model_.module.forward({index_tensor, length_tensor}).toTensor();
+      } catch (const std::exception& e) {
+        throw std::runtime_error("the model call failed on " + std::to_string(batch) + " name(s) of up to " +
+                                 std::to_string(inputs.steps) + " letters: " + torch_reason(e));
+      }
       output = output.to(torch::kFloat).contiguous();
       if (output.dim() != 2 || output.size(0) != batch || output.size(1) != static_cast<int64_t>(n_labels)) {
         throw embed::ArtifactError("the model returned a tensor of shape " + std::to_string(output.size(0)) +
@@ -237,6 +288,57 @@ class Classifier {
   std::vector<std::vector<int64_t>> letters_;
 };
 
+// Calls add(line) for every line of stdin (split on \n, a trailing \r removed; a last line without \n still
+// counts). Throws std::runtime_error when stdin cannot be read (a directory, an I/O error).
+template <typename Add>
+void read_lines(Add add) {
+  char* buffer = nullptr;
+  size_t capacity = 0;
+  ssize_t size;
+  errno = 0;
+  while ((size = ::getline(&buffer, &capacity, stdin)) != -1) {
+    std::string line(buffer, static_cast<size_t>(size));
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    add(std::move(line));
+  }
+  const int error = errno;
+  std::free(buffer);
+  if (std::ferror(stdin)) throw std::runtime_error(std::string("cannot read stdin: ") + std::strerror(error));
+}
+
+void print_bench(const Timings& timings, double load_seconds, long batch_size) {
+  // steady = every model call after the first one
+  const long steady_names = timings.names - timings.first_call_names;
+  const double steady_seconds = timings.model_seconds - timings.first_call_seconds;
+  std::fprintf(stderr,
+               "bench: load_ms=%.1f model_calls=%ld names=%ld model_ms=%.3f us_per_name=%.3f "
+               "first_call_ms=%.3f steady_us_per_name=%.3f batch_size=%ld\n",
+               load_seconds * 1e3, timings.calls, timings.names, timings.model_seconds * 1e3,
+               timings.names ? timings.model_seconds * 1e6 / timings.names : 0.0, timings.first_call_seconds * 1e3,
+               steady_names ? steady_seconds * 1e6 / steady_names : 0.0, batch_size);
+}
+
+void classify_stdin(const Options& options, Clock::time_point process_start) {
+  embed::Artifact model_file = embed::read_checked_artifact(options.model_dir, "char_rnn.pt", options.verify_hash);
+  embed::Artifact fold_file = embed::read_checked_artifact(options.model_dir, "fold_table.json", options.verify_hash);
+  Model model = load_model(model_file);
+  const long n_labels = static_cast<long>(model.labels.size());
+  if (options.top_k > n_labels) {
+    usage_error("--top-k " + std::to_string(options.top_k) + " is out of range: the model has " +
+                std::to_string(n_labels) + " labels; use 1 to " + std::to_string(n_labels));
+  }
+  embed::FoldTable fold(embed::parse_json(fold_file.bytes, fold_file.path), model.alphabet, fold_file.path);
+  double load_seconds = std::chrono::duration<double>(Clock::now() - process_start).count();
+
+  Timings timings;
+  Classifier classifier(model, fold, options, timings);
+  read_lines([&](std::string line) { classifier.add(std::move(line)); });
+  classifier.flush();
+  close_output();
+  if (options.bench) print_bench(timings, load_seconds, options.batch_size);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -250,39 +352,9 @@ int main(int argc, char** argv) {
     // already fixed by the environment; nothing runs inter-op work here anyway
   }
   try {
-    std::string model_path = embed::checked_artifact(options.model_dir, "char_rnn.pt", options.verify_hash);
-    std::string fold_path = embed::checked_artifact(options.model_dir, "fold_table.json", options.verify_hash);
-    Model model = load_model(model_path);
-    embed::FoldTable fold(embed::read_json(fold_path), model.alphabet);
-    double load_seconds = std::chrono::duration<double>(Clock::now() - process_start).count();
-
-    Timings timings;
-    Classifier classifier(model, fold, options, timings);
-    std::ios::sync_with_stdio(false);
-    std::string line;
-    while (std::getline(std::cin, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      classifier.add(std::move(line));
-      line.clear();
-    }
-    classifier.flush();
-    if (options.bench) {
-      // steady = every model call after the first one
-      const long steady_names = timings.names - timings.first_call_names;
-      const double steady_seconds = timings.model_seconds - timings.first_call_seconds;
-      std::fprintf(stderr,
-                   "bench: load_ms=%.1f model_calls=%ld names=%ld model_ms=%.3f us_per_name=%.3f "
-                   "first_call_ms=%.3f steady_us_per_name=%.3f batch_size=%ld\n",
-                   load_seconds * 1e3, timings.calls, timings.names, timings.model_seconds * 1e3,
-                   timings.names ? timings.model_seconds * 1e6 / timings.names : 0.0,
-                   timings.first_call_seconds * 1e3, steady_names ? steady_seconds * 1e6 / steady_names : 0.0,
-                   options.batch_size);
-    }
-  } catch (const embed::ArtifactError& e) {
-    std::fprintf(stderr, "classify_names: error: %s\n", e.what());
-    return 1;
+    classify_stdin(options, process_start);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "classify_names: error: %s\n", e.what());
+    std::fprintf(stderr, "classify_names: error: %s\n", torch_reason(e).c_str());  // one line, whatever threw
     return 1;
   }
   return 0;

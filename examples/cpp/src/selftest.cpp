@@ -71,6 +71,9 @@ static void check_batch() {
   bad.lengths = {3};
   check(throws([&] { embed::check_model_inputs(bad, 5); }), "len(lengths) != B is refused");
   check(throws([&] { embed::check_model_inputs(batch, 4); }), "an index outside the alphabet is refused");
+  using Rows = std::vector<std::vector<size_t>>;
+  check(embed::length_batches({5, 0, 3, 5, 1}, 2) == Rows{{4, 2}, {0, 3}}, "length batches: sorted, stable, no empty");
+  check(embed::length_batches({5, 20000, 5, 5}, 256) == Rows{{0, 2, 3}, {1}}, "a long name gets a batch of its own");
 }
 
 static void check_sha256() {
@@ -78,6 +81,7 @@ static void check_sha256() {
   std::ofstream(path) << "abc";
   const std::string abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";  // FIPS 180-2 vector
   check(embed::sha256_file(path.string()) == abc, "sha256 abc");
+  check(embed::sha256_hex("abc") == abc, "sha256 of bytes");
   std::filesystem::remove(path);
 }
 
