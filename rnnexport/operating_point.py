@@ -16,9 +16,19 @@ import numpy as np
 import torch
 
 from .calibration import fit_temperature
-from .errors import CheckpointError
+from .errors import CheckpointError, OptionError
 
 CHECKPOINT_KEY = "operating_point"
+MAX_PRIOR_SHIFT = 10.0  # |τ|: 0 is the plain model, 1 removes the training prior; far beyond is a typo
+
+
+def check_prior_shift(prior_shift: float) -> float:
+    """τ, if usable: OptionError unless finite and within ±MAX_PRIOR_SHIFT (past it the readout's weights grow
+    until float32 runtimes can no longer agree)."""
+    if not (math.isfinite(prior_shift) and abs(prior_shift) <= MAX_PRIOR_SHIFT):
+        raise OptionError(f"--prior-shift must be between -{MAX_PRIOR_SHIFT:g} and {MAX_PRIOR_SHIFT:g} (0: the plain "
+                         f"model, 1: no training prior); got {prior_shift}")  # fmt: skip
+    return prior_shift
 
 
 @dataclass(frozen=True)
@@ -74,8 +84,7 @@ def fit_operating_point(
     prior_shift: float,
 ) -> OperatingPoint:
     """The operating point at τ = ``prior_shift``, T fitted on the held-back pairs (1.0 when there are none)."""
-    if not math.isfinite(prior_shift):
-        raise ValueError(f"prior shift must be a finite number, got {prior_shift}")
+    check_prior_shift(prior_shift)
     shifted = calibration_log_probs.double().numpy() - prior_shift * np.log(frequencies)
     temperature = fit_temperature(shifted, calibration_label_ids.numpy())
     return OperatingPoint(prior_shift, temperature, list(frequencies), unshifted_v,
@@ -120,10 +129,9 @@ def reshift_checkpoint(checkpoint: dict, prior_shift: float) -> dict:
 
     Exact: the same τ gives the same weights as training with it. A checkpoint without an operating point is at
     τ 0, T 1, so τ = 0 returns it unchanged; another τ raises CheckpointError (no label frequencies to shift by).
-    ValueError when τ is not finite.
+    OptionError when τ is not finite or beyond ±MAX_PRIOR_SHIFT.
     """
-    if not math.isfinite(prior_shift):
-        raise ValueError(f"prior shift must be a finite number, got {prior_shift}")
+    check_prior_shift(prior_shift)
     stored = point_from_checkpoint(checkpoint)
     if stored is None:
         if prior_shift == 0:

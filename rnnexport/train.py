@@ -17,7 +17,13 @@ from .data import LabelledData, Split, label_ids
 from .errors import DataError, TrainingError
 from .evaluation import evaluate_model, log_probs_of
 from .model import CharRNN, ModelConfig
-from .operating_point import OperatingPoint, apply_operating_point, fit_operating_point, label_frequencies
+from .operating_point import (
+    OperatingPoint,
+    apply_operating_point,
+    check_prior_shift,
+    fit_operating_point,
+    label_frequencies,
+)
 from .text import ALPHABET, check_alphabet, encode_ragged
 
 SAMPLINGS = ("balanced", "shuffled")
@@ -144,8 +150,7 @@ def recipe_config(recipe: str, **overrides) -> TrainConfig:
     augmentation_of(config)  # raises ValueError for probabilities outside [0, 1]
     if not 0 <= config.calibration_holdback < 1:
         raise ValueError(f"--calibration-holdback must be at least 0 and below 1; got {config.calibration_holdback}")
-    if not math.isfinite(config.prior_shift):
-        raise ValueError(f"--prior-shift must be a finite number; got {config.prior_shift}")
+    check_prior_shift(config.prior_shift)
     check_alphabet(config.alphabet)
     return config
 

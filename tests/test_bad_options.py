@@ -112,6 +112,7 @@ LIBRARY_REFUSED = [
     ["classify", "CSV", "-o", "out.csv", "--model-dir", "MODEL", "--engine", "dask", "--scheduler", "nope"],
     ["classify", "CSV", "-o", "out.csv", "--model-dir", "MODEL", "--engine", "dask", "--top-k", "99"],
     ["predict", "Smith", "--model-dir", "MODEL", "--top-k", "99"],
+    ["export", "--checkpoint", "MODEL/checkpoint.pt", "--out", "MODEL", "--prior-shift", "1e9"],
 ]
 
 
@@ -124,7 +125,8 @@ def test_option_values_the_library_refuses_are_usage_errors(tmp_path, tiny_model
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, [arg.replace("MODEL", "model").replace("CSV", "in.csv") for arg in args])
     assert result.exit_code == 2, result.output
-    option = next(arg for arg in args if arg in ("--top-k", "--encoding", "--delimiter", "--blocksize", "--scheduler"))
+    options = ("--top-k", "--encoding", "--delimiter", "--blocksize", "--scheduler", "--prior-shift")
+    option = next(arg for arg in args if arg in options)
     assert result.stderr.startswith("Usage:") and "Error: " in result.stderr and option in result.stderr
     assert sorted(os.listdir(tmp_path)) == ["in.csv", "model"]
 
@@ -139,6 +141,7 @@ def test_option_values_the_library_refuses_are_usage_errors(tmp_path, tiny_model
         (["--lr", "5", "--weight-decay", "0.5"], "--lr times --weight-decay must be below 1"),
         (["--calibration-holdback", "1"], "--calibration-holdback must be at least 0 and below 1; got 1.0"),
         (["--case-upper", "2"], "--case-upper and --letter-substitution are probabilities"),
+        (["--prior-shift", "11"], "--prior-shift must be between -10 and 10"),
     ],
 )
 def test_train_range_errors_name_the_option_at_fault(tmp_path, monkeypatch, args, named):
