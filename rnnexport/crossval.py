@@ -17,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from .data import Pair, Split, fold_of, label_ids
+from .errors import DataError
 from .evaluation import CASE_VARIANTS, case_log_probs, evaluate_log_probs
 from .metrics import balanced_accuracy, format_per_label, per_label
 from .operating_point import adjusted_log_probs, apply_operating_point, with_prior_shift
@@ -38,7 +39,10 @@ def run_fold(pairs: list[Pair], labels: list[str], config, fold: int, n_folds: i
     from .train import train
 
     split = fold_split(pairs, fold, n_folds)
-    result = train(split, labels, config)
+    try:
+        result = train(split, labels, config)
+    except DataError as error:  # too few pairs, or a label without a training pair, in this fold
+        raise DataError(f"fold {fold} of {n_folds}: {error}") from None
     point = result.operating_point
     unshifted = copy.deepcopy(result.model)
     apply_operating_point(unshifted, replace(point, prior_shift=0.0, temperature=1.0))

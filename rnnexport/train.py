@@ -380,7 +380,7 @@ def train(
     if not split.train or not split.held_out:
         raise DataError(
             f"{len(split.train)} training and {len(split.held_out)} held-out pairs: both need at least one "
-            "(about 1 pair in 10 is held out); give more names"
+            "(each pair's crc32 decides which part it is in); give more names"
         )
     check_every_label_trained(split, labels)
     if config.threads:
@@ -417,8 +417,8 @@ def check_every_label_trained(split: Split, labels: list[str]) -> None:
     why = {True: "its only names are held out", False: "no name of it has a letter of the alphabet"}
     reasons = [f"{label!r} ({why[label in held_out]})" for label in untrained[:5]]
     more = f" and {len(untrained) - 5} more" if len(untrained) > 5 else ""
-    raise DataError(f"no training name for label {', '.join(reasons)}{more}; give those labels more names (about 1 "
-                    "in 10 is held out) or remove them")  # fmt: skip
+    raise DataError(f"no training name for label {', '.join(reasons)}{more}; give those labels more names or "
+                    "remove them")  # fmt: skip
 
 
 def _fit_new_model(data: TrainingSet, config: TrainConfig, n_labels: int, on_step) -> tuple[CharRNN, tuple]:
