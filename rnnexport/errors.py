@@ -21,7 +21,7 @@ class InputError(RnnExportError):
     """A user's input file (CSV) cannot be used as given."""
 
 
-class OptionError(InputError):
+class OptionError(InputError, ValueError):
     """A command-line option's value the library refuses, as typed (``--blocksize abc``) or against the model
     (``--top-k`` beyond its labels); the CLI treats it like any bad option: a usage error, exit status 2."""
 
