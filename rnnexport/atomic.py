@@ -170,6 +170,29 @@ def _open_mode(binary: bool) -> dict:
     return {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
 
 
+class WholeWrites:
+    """A binary stream whose ``write`` writes every byte or raises. A BufferedWriter on a pipe returns early,
+    without an error, when the reader goes away in the middle of a large write (a short write): the rest was
+    dropped and the command ended as if all of it had been read. Writing the rest meets EPIPE (BrokenPipeError),
+    which the CLI turns into exit status 141. Other attributes are the stream's."""
+
+    def __init__(self, stream: IO[bytes]):
+        self.stream = stream
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        total = len(view)
+        while view:
+            written = self.stream.write(view)
+            if not written:  # nothing taken and no error: the reader is gone
+                raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+            view = view[written:]
+        return total
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO]:
     """Yield a handle (UTF-8 text with newline='', or bytes); the file appears at ``path`` only if the block
@@ -177,7 +200,7 @@ def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO]:
     A FIFO or device is written in place. Raises InputError when ``path`` is a folder or its folder is
     missing, OutputError for a full disk or a read-only or forbidden folder."""
     if str(path) == "-":
-        stream = sys.stdout.buffer if binary else sys.stdout
+        stream = WholeWrites(sys.stdout.buffer) if binary else sys.stdout
         yield stream
         stream.flush()
         return

@@ -298,3 +298,17 @@ def test_a_full_disk_during_export_or_train_is_one_line_naming_the_output(tiny_m
     assert result.output.strip().endswith(f"Error: cannot write {out}: No space left on device; free some space or "
                                           "write elsewhere")  # fmt: skip
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("output_format", ["csv", "parquet"])
+def test_a_reader_that_quits_during_one_large_write_ends_with_141(tiny_model_dir, tmp_path, output_format):
+    """`classify big.csv | head -c 100`: a pipe's reader that goes away in the middle of one write made it a short
+    write, without an error; the rest was dropped and the command exited 0, saying every row was written."""
+    path = tmp_path / "in.csv"
+    path.write_text("id,name\n" + "".join(f"{i},Smith{'a' * (i % 7)}\n" for i in range(60_000)), encoding="utf-8")
+    command = [RNNEXPORT, "classify", str(path), "--model-dir", str(tiny_model_dir), "--output-format", output_format]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert len(process.stdout.read(100)) == 100
+    process.stdout.close()  # the reader goes away after 100 bytes of more than 1 MB
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 141 and stderr == b"", stderr.decode()
