@@ -20,6 +20,7 @@ from .export.manifest import (
     ONNX_SEQUENCE_FILE,
     ONNX_STEP_FILE,
     TORCHSCRIPT_FILE,
+    check_recorded_model,
     checked_artifact,
 )
 from .text import ALPHABET, check_alphabet, check_fold
@@ -96,8 +97,9 @@ class Runtime:
         return None
 
 
-def _model_info(metadata: dict, source: Path) -> tuple[str, list[str]]:
-    """The alphabet and labels an artifact records (after checking them and its fold); ArtifactError if bad."""
+def _model_info(metadata: dict, source: Path, model_dir: Path, verify_hash: bool) -> tuple[str, list[str]]:
+    """The alphabet and labels an artifact records (after checking them and its fold, and with ``verify_hash``
+    that they are the manifest's); ArtifactError if bad."""
     try:
         alphabet, labels, fold = metadata["alphabet"], metadata["labels"], metadata["fold"]
         check_alphabet(alphabet)
@@ -106,6 +108,8 @@ def _model_info(metadata: dict, source: Path) -> tuple[str, list[str]]:
     if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(label, str) for label in labels):
         raise ArtifactError(f"{source} records no list of labels; re-export it")
     check_fold(fold, str(source), ArtifactError)
+    if verify_hash:
+        check_recorded_model(model_dir, source, alphabet, labels)
     return alphabet, labels
 
 
@@ -131,14 +135,14 @@ def onnx_session(path: Path, threads: int = 1, device: str = "cpu"):
         ) from None
 
 
-def _onnx_model_info(session, path: Path) -> tuple[str, list[str]]:
+def _onnx_model_info(session, path: Path, model_dir: Path, verify_hash: bool) -> tuple[str, list[str]]:
     """The alphabet and labels of an ONNX model's metadata_props (labels and fold are JSON)."""
     metadata = dict(session.get_modelmeta().custom_metadata_map)
     try:
         metadata.update({key: json.loads(metadata[key]) for key in ("labels", "fold") if key in metadata})
     except json.JSONDecodeError:
         raise ArtifactError(f"{path} has unreadable labels/fold metadata; re-export it") from None
-    return _model_info(metadata, path)
+    return _model_info(metadata, path, model_dir, verify_hash)
 
 
 class _OnnxRuntime(Runtime):
@@ -154,7 +158,10 @@ class _OnnxRuntime(Runtime):
             return None  # exported before prefix sharing: the per-name path
         paths = [checked_artifact(self.model_dir, name, self.verify_hash) for name in (ONNX_STEP_FILE, ONNX_HEAD_FILE)]
         sessions = [onnx_session(path, 1, self.device) for path in paths]
-        _onnx_model_info(sessions[0], paths[0])  # checks the step graph records a model like this one
+        for session, path in zip(sessions, paths, strict=True):  # the step and head graphs record this model
+            if _onnx_model_info(session, path, self.model_dir, self.verify_hash) != (self.alphabet, self.labels):
+                raise ArtifactError(f"{path} records another alphabet or other labels than {self.name}'s "
+                                    "artifact; re-export the model")  # fmt: skip
         return OnnxPrefixEngine(*sessions)
 
 
@@ -168,7 +175,7 @@ class OnnxSequenceRuntime(_OnnxRuntime):
         # A session is thread-safe: ``threads`` Python threads each drive a 1-thread run, which beat one
         # run with several intra-op threads on small per-step matmuls.
         self.session = onnx_session(path, 1, device)
-        self.alphabet, self.labels = _onnx_model_info(self.session, path)
+        self.alphabet, self.labels = _onnx_model_info(self.session, path, model_dir, verify_hash)
         self.parallel_calls = max(1, threads)
         self._remember(model_dir, verify_hash, device)
 
@@ -184,7 +191,7 @@ class OnnxCellRuntime(_OnnxRuntime):
     def __init__(self, model_dir: Path, verify_hash: bool = True, threads: int = 1, device: str = "cpu"):
         path = checked_artifact(model_dir, ONNX_CELL_FILE, verify_hash)
         self.session = onnx_session(path, 1, device)
-        self.alphabet, self.labels = _onnx_model_info(self.session, path)
+        self.alphabet, self.labels = _onnx_model_info(self.session, path, model_dir, verify_hash)
         self.hidden_size = self.session.get_inputs()[1].shape[1]
         self.parallel_calls = max(1, threads)
         self._remember(model_dir, verify_hash, device)
@@ -283,7 +290,7 @@ class TorchScriptRuntime(_TorchModuleRuntime):
             raise ArtifactError(
                 f"{path} is not a loadable TorchScript archive (corrupt or truncated?): {first_line(error)}"
             ) from None
-        self.alphabet, self.labels = _model_info(metadata, path)
+        self.alphabet, self.labels = _model_info(metadata, path, model_dir, verify_hash)
         self.module.eval()
 
     def _open_prefix_engine(self):
@@ -306,6 +313,8 @@ class TorchRuntime(_TorchModuleRuntime):
         self.device = _torch_device(device)
         self.parallel_calls = max(1, threads or 1)
         self.alphabet, self.labels = checkpoint["alphabet"], checkpoint["labels"]
+        if verify_hash:
+            check_recorded_model(model_dir, model_dir / CHECKPOINT_FILE, self.alphabet, self.labels)
         self.module = model_from_checkpoint(checkpoint).to(self.device)
 
     def _open_prefix_engine(self):

@@ -58,3 +58,22 @@ def test_bad_manifests_are_artifact_errors(tmp_path, content, message):
         (tmp_path / "manifest.json").write_text(content)
     with pytest.raises(ArtifactError, match=message):
         read_manifest(tmp_path)
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "onnx-cell", "torchscript", "torch"])
+def test_an_artifact_whose_labels_differ_from_the_manifest_is_refused(tiny_model_dir, tmp_path, runtime):
+    """A label renamed in one artifact (its hash put back into the manifest) made onnx say 'Greek' where torch
+    said 'Hellenic' for the same output, and verify passed."""
+    import shutil
+
+    from rnnexport.export.manifest import MANIFEST_NAME
+    from rnnexport.runtimes import open_runtime
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    manifest["labels"] = ["Hellenic", *manifest["labels"][1:]]
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"records other labels than .*manifest.json .*re-export the model"):
+        open_runtime(runtime, folder)
+    open_runtime(runtime, folder, verify_hash=False)  # --no-verify-hash: the artifact alone, as it says

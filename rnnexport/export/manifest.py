@@ -87,6 +87,21 @@ def checked_artifact(model_dir: Path, file_name: str, verify_hash: bool = True) 
     return path
 
 
+def check_recorded_model(model_dir: Path, source: Path, alphabet: str, labels: list[str]) -> None:
+    """ArtifactError unless the alphabet and labels an artifact records are manifest.json's: a hand-edited file,
+    re-hashed into the manifest, once made runtimes of one folder name the same output differently."""
+    manifest = read_manifest(model_dir)
+    for key, value in (("labels", list(labels)), ("alphabet", alphabet)):
+        if key in manifest and manifest[key] != value:
+            raise ArtifactError(f"{source} records other {key} than {Path(model_dir) / MANIFEST_NAME} "
+                                f"({_shown(value)} vs {_shown(manifest[key])}); re-export the model")  # fmt: skip
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def file_entry(path: Path, **details) -> dict:
     """A manifest entry: file name, SHA-256, size, plus artifact-specific details."""
     return {"file": path.name, "sha256": sha256_of(path), "size_bytes": path.stat().st_size, **details}
