@@ -351,6 +351,7 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
 
 def _cross_validate(data, n_folds, recipe, overrides, folds, jobs, report) -> None:
     """``data``: (path, name column, label column) as train --data reads them; ``overrides``: of the recipe."""
+    from .atomic import atomic_write_json, check_output_file
     from .crossval import cross_validate, format_cross_validation
     from .data import find_names_dir, read_labelled
     from .train import recipe_config
@@ -362,6 +363,8 @@ def _cross_validate(data, n_folds, recipe, overrides, folds, jobs, report) -> No
     except (ValueError, RnnExportError) as error:  # a bad --alphabet is an InputError
         raise click.BadParameter(str(error)) from None
     with user_errors():
+        if report:
+            check_output_file(report)  # before minutes of training, not after
         labelled = read_labelled(find_names_dir(data_path), config.alphabet, name_column, label_column)
         try:
             summary = cross_validate(
@@ -378,7 +381,8 @@ def _cross_validate(data, n_folds, recipe, overrides, folds, jobs, report) -> No
     click.echo(f"{recipe} recipe, {labelled.source}")
     click.echo(format_cross_validation(summary))
     if report:
-        report.write_text(json.dumps({**summary, "data": labelled.source}, indent=2) + "\n")
+        with user_errors():
+            atomic_write_json(report, {**summary, "data": labelled.source})
 
 
 @main.command()

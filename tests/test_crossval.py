@@ -71,3 +71,12 @@ def test_bench_train_command_sets_the_seed_beside_the_default_and_adamw(tiny_nam
     assert "ECE at the default τ" in result.output and ("met" in result.output or "MISSED" in result.output)
     saved = json.loads((workdir / "train.json").read_text())
     assert saved["default"]["folds"] == saved["adamw"]["folds"] == list(range(10)) and saved["seed"]["fold"] == 0
+
+
+def test_evaluate_cv_checks_the_report_path_before_training(tiny_names_dir, tmp_path):
+    """A report into a missing folder was refused only after every fold had trained (minutes lost)."""
+    args = ["evaluate", "--cv", "2", "--names-dir", str(tiny_names_dir), "--jobs", "1", "--report",
+            str(tmp_path / "missing" / "cv.json")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "output folder" in result.output and "does not exist" in result.output
+    assert "fold 0" not in result.output and not (tmp_path / "missing").exists()
