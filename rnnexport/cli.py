@@ -493,8 +493,9 @@ def verify(runtime: str, atol: float, names_csv: Path | None, name_column: str |
     type=click.Choice(RUNTIMES),
     default="onnx",
     show_default=True,
-    help="onnx: char_rnn.onnx (no torch import); onnx-cell: char_rnn_cell.onnx (same as --onnx-graph cell); "
-    "torchscript: char_rnn.pt; torch: eager checkpoint.",
+    help="onnx: char_rnn.onnx (no torch import); onnx-cell: char_rnn_cell.onnx driven letter by letter, name by "
+    "name, as an embedding service runs it (same as --onnx-graph cell; no prefix sharing); torchscript: "
+    "char_rnn.pt; torch: eager checkpoint.",
 )
 @click.option(
     "--onnx-graph",
@@ -543,7 +544,8 @@ def verify(runtime: str, atol: float, names_csv: Path | None, name_column: str |
     default=True,
     show_default=True,
     help="Compute each distinct name and each shared prefix once (the same model; results differ from per-name "
-    "by float32 rounding only, both verified <= 1e-5 from float64); off: every name from scratch.",
+    "by float32 rounding only, both verified <= 1e-5 from float64); off: every name from scratch. Not for "
+    "onnx-cell, which runs the cell graph name by name.",
 )
 @click.option("--check", is_flag=True, help="Also run eager PyTorch on every row; exit 3 if beyond --atol.")
 @click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True,

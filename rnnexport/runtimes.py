@@ -35,7 +35,9 @@ RUNTIME_ARTIFACTS = {
 RUNTIMES = tuple(RUNTIME_ARTIFACTS)
 # The files a runtime's prefix sharing reads beside its artifact (when the folder has them): an engine that
 # ships a runtime elsewhere (Dask workers) must ship these too, or the worker computes per name.
-PREFIX_ARTIFACTS = {"onnx": (ONNX_STEP_FILE, ONNX_HEAD_FILE), "onnx-cell": (ONNX_STEP_FILE, ONNX_HEAD_FILE)}
+# The files a runtime's prefix sharing reads. onnx-cell has none: it runs the cell graph name by name, the way an
+# embedding service drives it (prefix sharing would run the step and head graphs instead).
+PREFIX_ARTIFACTS = {"onnx": (ONNX_STEP_FILE, ONNX_HEAD_FILE)}
 TORCH_RUNTIMES = ("torchscript", "torch")  # those that import torch (see use_one_intra_op_thread)
 EXPORTED_RUNTIMES = ("torchscript", "onnx-cell", "onnx")
 # What verify checks against eager PyTorch in float64: eager float32 too, since classify offers it.
@@ -195,6 +197,9 @@ class OnnxCellRuntime(_OnnxRuntime):
         self.hidden_size = self.session.get_inputs()[1].shape[1]
         self.parallel_calls = max(1, threads)
         self._remember(model_dir, verify_hash, device)
+
+    def _open_prefix_engine(self):
+        return None  # the cell graph itself, name by name (PREFIX_ARTIFACTS)
 
     def hidden_states(self, indices: np.ndarray) -> np.ndarray:
         """float32 [T, B, H]: h_t for every step, ignoring lengths (for comparing with TorchScript)."""
