@@ -584,7 +584,8 @@ def verify(runtime: str, atol: float, names_csv: Path | None, name_column: str |
     show_default=True,
     help="With --engine dask: the most bytes per partition (workers must read INPUT at the same path).",
 )
-@click.option("--workers", type=click.IntRange(min=1), help="With --engine dask: LocalCluster worker processes.")
+@click.option("--workers", type=click.IntRange(min=1), help="With --engine dask: LocalCluster worker processes "
+              "(threads with --scheduler threads) [default: all cores].")  # fmt: skip
 @click.option(
     "--input-format",
     type=click.Choice([AUTO, *FORMATS]),
@@ -643,6 +644,9 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     if engine == "dask":
         _check_dask_options(device, check, input_path, output_path)
     refuse_unless(engine == "dask", ("scheduler", "blocksize", "workers"), "with --engine dask")
+    if workers is not None and scheduler not in (None, "threads"):
+        raise click.UsageError(f"--workers sizes a LocalCluster (or the threads scheduler); with --scheduler "
+                               f"{scheduler} it would be ignored: drop it")  # fmt: skip
     refuse_unless(runtime == "onnx", ("onnx_graph",), "with --runtime onnx")
     with user_errors(), _rows_bar(quiet) as on_rows:
         request = ClassifyRequest(

@@ -122,6 +122,11 @@ def test_options_that_would_be_ignored_are_usage_errors(tiny_model_dir, tmp_path
         (["evaluate", "--report", "r.json"], "--report applies only with --cv"),
         (["evaluate", "--recipe", "adamw", "--jobs", "1"], "--recipe and --jobs apply only with --cv"),
         (["evaluate", "--cv", "3", "--checkpoint", "c.pt"], "--checkpoint applies only without --cv"),
+        (["evaluate", "--hidden-size", "8"], "--hidden-size applies only with --cv"),
+        (["classify", "in.csv", "-o", "o.csv", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:8786", "--workers",
+          "3"], "--workers sizes a LocalCluster (or the threads scheduler); with --scheduler tcp://127.0.0.1:8786"),
+        (["classify", "in.csv", "-o", "o.csv", "--engine", "dask", "--scheduler", "sync", "--workers", "3"],
+         "--workers sizes a LocalCluster"),
     ]  # fmt: skip
     for args, message in cases:
         result = CliRunner().invoke(main, [*args, "--model-dir", str(tiny_model_dir)], catch_exceptions=False)
