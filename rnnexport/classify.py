@@ -10,6 +10,7 @@ The per-chunk steps (prepare_chunk, chunk_log_probs, chunk_output) are the Dask 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import time
@@ -230,12 +231,15 @@ def column_title(csv_input: CsvInput, layout: ChunkLayout) -> str:
 
 
 def output_header_bytes(csv_input: CsvInput, layout: ChunkLayout) -> bytes:
-    """The output's header record (b'' without a header): the input's, then the prediction columns."""
+    """What the output starts with: UTF-8's byte-order mark when the input had one (UTF-8's or UTF-16's: Excel
+    reads a UTF-8 file's letters right only with it), then the header record (none without a header): the
+    input's, then the prediction columns."""
+    bom = codecs.BOM_UTF8 if csv_input.bom else b""
     if csv_input.header is None:
-        return b""
+        return bom
     fields, line_end = csv_input.header
     names = prediction_names(list(layout.labels), layout.top_k)
-    return output_header(fields, names, layout.delimiter, line_end or layout.line_end)
+    return bom + output_header(fields, names, layout.delimiter, line_end or layout.line_end)
 
 
 class NameCounts:

@@ -3,6 +3,7 @@ bad input and on arbitrary bytes."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import subprocess
@@ -31,7 +32,7 @@ def run_classify(path: Path, model_dir: Path, *options: str) -> subprocess.Compl
 
 def output_rows(result: subprocess.CompletedProcess, delimiter: str) -> list[list[str]]:
     assert result.returncode == 0, result.stderr.decode()
-    return list(csv.reader(io.StringIO(result.stdout.decode("utf-8"), newline=""), delimiter=delimiter))
+    return list(csv.reader(io.StringIO(result.stdout.decode("utf-8-sig"), newline=""), delimiter=delimiter))
 
 
 def languages(names: list[str], model_dir: Path) -> list[str]:
@@ -66,6 +67,9 @@ def test_case_files(file_name, tiny_model_dir):
     delimiter, header, column, names = CASE_TABLE[file_name]
     result = run_classify(CASES / file_name, tiny_model_dir)
     assert_classified(output_rows(result, delimiter), header, column, names, tiny_model_dir)
+    # a byte-order mark in, UTF-8's out: Excel reads a UTF-8 file's letters right only with it
+    had_bom = (CASES / file_name).read_bytes()[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF8[:2])
+    assert result.stdout.startswith(codecs.BOM_UTF8) == had_bom
     summary = result.stderr.decode()
     assert f"{len(names)} records in, {len(names)} rows out" in summary
     assert "latin-1" not in summary

@@ -178,12 +178,17 @@ def test_crlf_records_keep_their_line_ends_and_the_last_gets_the_first_line_end(
     assert b"\nKim,y," in output.read_bytes() and output.read_bytes().endswith(b"\r\n")
 
 
-def test_a_utf8_bom_is_dropped_only_at_the_start(tmp_path):
-    source = tmp_path / "bom.csv"
-    source.write_bytes(codecs.BOM_UTF8 + b"name\nSmith\n")
-    output = tmp_path / "out.csv"
-    classify_local(str(source), str(output), LetterRuntime(), ClassifyOptions())
-    assert output.read_bytes().startswith(b"name,language,probability\nSmith,")
+@pytest.mark.parametrize("header", [True, False])
+def test_a_bom_is_read_as_a_mark_and_written_back_as_utf8s(tmp_path, header):
+    """The BOM is not part of the first column's name; the output starts with UTF-8's (Excel needs it to read
+    a UTF-8 file's letters), once, whatever the input's encoding; an input without one gets none."""
+    for mark, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (b"", "utf-8")):
+        source = tmp_path / "bom.csv"
+        source.write_bytes(mark + ("name\nSmith\n" if header else "Smith\n").encode(encoding))
+        output = tmp_path / "out.csv"
+        classify_local(str(source), str(output), LetterRuntime(), ClassifyOptions(header=header))
+        expected = (codecs.BOM_UTF8 if mark else b"") + (b"name,language,probability\n" if header else b"") + b"Smith,"
+        assert output.read_bytes().startswith(expected), (mark, output.read_bytes())
 
 
 @pytest.mark.parametrize("line_end", ["\r", "\r\n", "\n"])

@@ -16,12 +16,13 @@ const BOMS = [
 ];
 const BATCH_ROWS = 2048;
 
-/** A file's text: decoded by its byte-order mark (stripped), else as UTF-8. Throws Error when it is not valid. */
+/** A file's text: decoded by its byte-order mark (kept as U+FEFF, for openCsv), else as UTF-8. Throws Error when
+ * it is not valid. */
 export function decodeCsv(bytes) {
   if (bytes.length === 0) throw new Error('the file is empty (0 bytes): a CSV needs at least a header row');
   const [encoding] = BOMS.find(([, bom]) => bom.every((byte, i) => bytes[i] === byte)) ?? ['utf-8'];
   try {
-    return new TextDecoder(encoding, { fatal: true }).decode(bytes);
+    return new TextDecoder(encoding, { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     const where = encoding === 'utf-8' ? `line ${firstBadLine(bytes)} is` : 'the file is';
     throw new Error(`${where} not valid ${encoding.toUpperCase()}; save the file as UTF-8 and try again`);
@@ -109,12 +110,14 @@ export function detectDelimiter(headerLine) {
 }
 
 /**
- * A decoded CSV's dialect and header: {text, delimiter, lineEnd, header: string[], dataStart}. An Excel
+ * A decoded CSV's dialect and header: {text, bom, delimiter, lineEnd, header: string[], dataStart}. An Excel
  * `sep=X` first line (X: one ASCII character) names the delimiter and is skipped. Throws Error for an unsupported
  * delimiter, a missing header, or a header that already has the prediction columns.
  */
 export function openCsv(decoded) {
-  const text = decoded.endsWith('\x1a') ? decoded.slice(0, -1) : decoded; // a DOS end-of-file mark, as classify
+  const bom = decoded.startsWith('\ufeff'); // a byte-order mark: not part of the header; written back (classify)
+  const unmarked = bom ? decoded.slice(1) : decoded;
+  const text = unmarked.endsWith('\x1a') ? unmarked.slice(0, -1) : unmarked; // a DOS end-of-file mark, as classify
   const [, firstLine, ending] = text.match(/^([^\r\n]*)(\r\n|\r|\n)?/);
   const hint = /^sep=([\x00-\x7f]?)$/i.exec(firstLine); // "sep=" then a line end names that line end (refused)
   const hinted = hint && (hint[1] || ending?.[0]);
@@ -127,7 +130,7 @@ export function openCsv(decoded) {
   const clashing = PREDICTION_COLUMNS.filter((column) => first.fields.includes(column));
   if (clashing.length)
     throw new Error(`input already has column(s) ${clashing.join(', ')}; rename them before classifying`);
-  return { text, delimiter, lineEnd: ending ?? '\n', header: first.fields, dataStart: first.end };
+  return { text, bom, delimiter, lineEnd: ending ?? '\n', header: first.fields, dataStart: first.end };
 }
 
 /** The name column's index by classify's rule: exactly 'name', else 'name' in any case or padding, else the only
@@ -172,7 +175,8 @@ async function labelBatch(Papa, csv, batch, columnIndex, classify) {
  */
 export async function classifyCsv(Papa, csv, columnIndex, classify, onProgress) {
   const header = Papa.unparse([[...csv.header, ...PREDICTION_COLUMNS]], { delimiter: csv.delimiter });
-  const output = { csv: [header + csv.lineEnd], rows: 0, skipped: 0, blank: 0 };
+  // UTF-8's byte-order mark when the input had one (as classify: Excel reads a UTF-8 file's letters right with it)
+  const output = { csv: [(csv.bom ? '\ufeff' : '') + header + csv.lineEnd], rows: 0, skipped: 0, blank: 0 };
   let batch = [];
   const flush = async () => {
     const labelled = await labelBatch(Papa, csv, batch, columnIndex, classify);

@@ -125,6 +125,7 @@ class CsvInput:
     transcoded: bool
     reader: RecordReader
     utf8_check: Utf8Check | None
+    bom: bool = False  # the input starts with a byte-order mark (UTF-8 or UTF-16) of its encoding
     _stream: Iterator[RecordChunk] | None = None
     _peeked: list[RecordChunk] = field(default_factory=list)
 
@@ -178,7 +179,7 @@ def read_csv_input(raw: BinaryIO, source: str, encoding: str | None = None, deli
         header = _read_header(reader, utf8_check, source)
         columns = [field.decode("utf-8", "replace") for field in record_fields(header[0], chosen_delimiter)]
     return CsvInput(source, chosen, chosen_delimiter, header, columns, _line_end(first_line), transcoded, reader,
-                    utf8_check)  # fmt: skip
+                    utf8_check, bom=skip > 0)  # fmt: skip
 
 
 def _peek_line(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
