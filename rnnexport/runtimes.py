@@ -318,6 +318,8 @@ class TorchRuntime(_TorchModuleRuntime):
         self.device = _torch_device(device)
         self.parallel_calls = max(1, threads or 1)
         self.alphabet, self.labels = checkpoint["alphabet"], checkpoint["labels"]
+        # where it was trained, when train --data was given: {path, name_column, label_column}
+        self.trained_on = checkpoint.get("data") if isinstance(checkpoint.get("data"), dict) else None
         if verify_hash:
             check_recorded_model(model_dir, model_dir / CHECKPOINT_FILE, self.alphabet, self.labels)
         self.module = model_from_checkpoint(checkpoint).to(self.device)

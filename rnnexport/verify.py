@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import find_names_dir, folder_labels, read_pairs
+from .data import find_names_dir, folder_labels, read_names, read_pairs
 from .errors import DataError, ParityError
 from .prefix import build_schedule, run_schedule
 from .runtimes import VERIFY_RUNTIMES, OnnxCellRuntime, Runtime, TorchScriptRuntime, open_reference, open_runtime
@@ -50,11 +50,16 @@ def name_like_names(count: int = 5000, seed: int = 0, alphabet: str = ALPHABET) 
     return [str(rng.choice(upper)) + "".join(rng.choice(lower, size=length - 1)) for length in lengths]
 
 
-def default_names(alphabet: str = ALPHABET, labels: list[str] | None = None) -> tuple[list[str], str]:
-    """The data set's distinct names when it is found and (given ``labels``) it has the model's labels; else
-    name-like random names over ``alphabet`` (the model's), with the reason in the description."""
+def default_names(alphabet: str = ALPHABET, labels: list[str] | None = None, trained_on: dict | None = None
+                  ) -> tuple[list[str], str]:  # fmt: skip
+    """The names the model was trained on (``trained_on``: the checkpoint's record of train --data) when that
+    data is still there; else the data set's distinct names when it is found and (given ``labels``) it has the
+    model's labels; else name-like random names over ``alphabet`` (the model's), with the reason."""
     low, high = NAME_LENGTHS
     generated = f"generated: 5000 random Title-case names of {low}-{high} letters; "
+    if trained_on and Path(trained_on.get("path", "")).exists():
+        names, source = read_names(Path(trained_on["path"]), trained_on.get("name_column"))
+        return sorted(set(names)), f"its training data, {source}"
     try:
         folder = find_names_dir()
         if labels is not None and folder_labels(folder) != sorted(labels):
@@ -145,7 +150,7 @@ def verify_artifacts(
     reference_runtime = open_reference(model_dir, verify_hash)
     alphabet = reference_runtime.alphabet
     if names is None:
-        names, names_source = default_names(alphabet, reference_runtime.labels)
+        names, names_source = default_names(alphabet, reference_runtime.labels, reference_runtime.trained_on)
     names = [folded for folded in (fold(name, alphabet) for name in names) if has_prediction(folded)]
     if not names:
         raise DataError(f"no name to verify on: every name ({names_source}) folds to nothing in this model's "

@@ -235,6 +235,12 @@ def test_train_records_its_data_and_evaluate_reads_it_again(tmp_path):
     result = CliRunner().invoke(main, ["evaluate", "--model-dir", str(model)])
     assert result.exit_code == 0, result.output
     assert f"held-out pairs of {data.resolve()}" in result.output
+    result = CliRunner().invoke(main, ["export", "--out", str(model)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["verify", "--model-dir", str(model)])  # on the names it was trained on
+    assert result.exit_code == 0, result.output
+    assert f"its training data, {data.resolve()} (column 'surname')" in result.output
+    assert json.loads((model / "parity.json").read_text())["names_source"].startswith("its training data")
     data.rename(tmp_path / "moved.csv")
     result = CliRunner().invoke(main, ["evaluate", "--model-dir", str(model)])
     assert result.exit_code == 1 and "the data" in result.output and "is gone; pass --data" in result.output
