@@ -35,7 +35,7 @@ FILE_SYSTEM_ERRORS = {
     errno.ENOSPC: "free some space or write elsewhere",
     errno.EDQUOT: "free some of your quota or write elsewhere",
     errno.EFBIG: "write to a file system that allows larger files",
-    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EROFS: "write elsewhere",
     errno.EACCES: "check the folder's permissions or write elsewhere",
     errno.EPERM: "check the folder's permissions or write elsewhere",
 }

@@ -175,7 +175,7 @@ def format_cross_validation(summary: dict) -> str:
     seconds, cpu = summary["train_seconds"], summary["train_cpu_seconds"]
     lines.append(
         f"\ntraining {_pm(seconds, 1)} s per fold ({_pm(cpu, 1)} s CPU); {summary['wall_seconds']:.0f} s wall, "
-        f"{summary['jobs']} jobs"
+        f"{summary['jobs']} {'job' if summary['jobs'] == 1 else 'jobs'}"
     )
     return "\n".join(lines)
 

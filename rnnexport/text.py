@@ -129,8 +129,8 @@ def check_fold(recorded: object, source: str, error: type[RnnExportError]) -> No
     if any(recorded.get(key) != installed[key] for key in ("version", "unicode_version")):
         warnings.warn(
             f"the model was folded with {_describe_fold(recorded)}, this install folds with "
-            f"{_describe_fold(installed)}: non-ASCII names may be classified differently; install "
-            f"anyascii=={recorded.get('version')} to match it, or retrain and re-export",
+            f"{_describe_fold(installed)}: non-ASCII names may be classified differently; retrain and re-export "
+            "it with this install to match",
             FoldVersionWarning,
             stacklevel=2,
         )

@@ -73,7 +73,7 @@ def checked_artifact(model_dir: Path, file_name: str, verify_hash: bool = True) 
     """The path of an artifact, after checking it exists and (unless told not to) matches the manifest."""
     path = Path(model_dir) / file_name
     if not path.is_file():
-        raise ArtifactError(f"{path} not found; run `rnnexport export` or pass --model-dir")
+        raise ArtifactError(f"{path} not found; run `rnnexport export --out {model_dir}` or pass --model-dir")
     if verify_hash:
         entry = read_manifest(model_dir)["artifacts"].get(file_name)
         if entry is None:
