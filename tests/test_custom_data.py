@@ -166,12 +166,13 @@ def test_a_model_of_another_fold_version_warns_and_of_another_library_is_refused
 
 
 def test_verify_of_a_custom_model_never_uses_another_models_data_set(three_label_model_dir, tmp_path):
-    """The 18-language data set is not a 3-label lowercase model's domain: verify falls back to generated names
-    and says why; --names with --name-column picks the model's own names from a CSV with several columns."""
+    """The 18-language data set is not a 3-label lowercase model's domain: verify checks the names the model was
+    trained on (its checkpoint records where); --names with --name-column picks names from a CSV with several
+    columns. (Without either: generated names, as test_verify.py's test of the packaged model shows.)"""
     runner = CliRunner()
     result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir)])
     assert result.exit_code == 0, result.output
-    assert "generated: 5000 random Title-case names" in result.output
+    assert "(its training data, " in result.output and "people.csv (column 'surname')" in result.output
     people = tmp_path / "people.csv"
     people.write_text("id,surname,origin\n1,Kovalsk,east\n2,Håkon,north\n3,McFinn,west\n", encoding="utf-8")
     result = runner.invoke(main, ["verify", "--model-dir", str(three_label_model_dir), "--names", str(people)])

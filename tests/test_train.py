@@ -283,7 +283,7 @@ def test_training_into_an_exported_folder_removes_the_earlier_models_export(tiny
     assert not any((folder / name).exists() for name in EXPORT_FILES)
     assert (folder / "notes.txt").read_text() == "mine\n" and (folder / "checkpoint.pt").exists()
     result = runner.invoke(main, ["predict", "Smith", "--model-dir", str(folder)])
-    assert result.exit_code == 1 and "not found; run `rnnexport export`" in result.output
+    assert result.exit_code == 1 and f"not found; run `rnnexport export --out {folder}`" in result.output
 
 
 def test_labels_in_scripts_the_plot_font_lacks_give_no_warnings(tmp_path):
