@@ -27,7 +27,7 @@ const FLAGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
-  `--host-resolver-rules=MAP ${'insecure.rnnexport.test'} 127.0.0.1`, // a plain-http origin that is not localhost
+  '--host-resolver-rules=MAP insecure.rnnexport.test 127.0.0.1', // a plain-http origin that is not localhost
 ];
 const INSECURE_HOST = 'insecure.rnnexport.test';
 const FINISHED = '#csv-status[data-state="done"], #csv-status[data-state="error"]';
@@ -146,7 +146,10 @@ async function busyScenario(page, filePath, small) {
     return { state, run: document.getElementById('run').disabled, column: select.disabled };
   });
   await page.waitForSelector(FINISHED);
-  const finished = await page.evaluate(() => ({ ...window.__watch, status: document.getElementById('csv-status').textContent }));
+  const finished = await page.evaluate(() => ({
+    ...window.__watch,
+    status: document.getElementById('csv-status').textContent,
+  }));
   await dropFile(page, filePath);
   await midRun(page);
   await page.click('#cancel');
@@ -247,7 +250,8 @@ async function accessibility(page) {
       }),
     ),
   );
-  return { snapshot: await page.locator('body').ariaSnapshot(), live, accept: await page.getAttribute('#file', 'accept') };
+  const accept = await page.getAttribute('#file', 'accept');
+  return { snapshot: await page.locator('body').ariaSnapshot(), live, accept };
 }
 
 // loads: each URL in a new page, optionally with one request changed ({"pattern", "abort"} or {"pattern",
@@ -258,11 +262,14 @@ async function loadScenarios(context, loads) {
     const page = await context.newPage();
     if (route)
       await page.route(route.pattern, (request) =>
-        route.abort ? request.abort('failed') : request.fulfill({ status: route.status ?? 200, body: route.body ?? '' }),
+        route.abort
+          ? request.abort('failed')
+          : request.fulfill({ status: route.status ?? 200, body: route.body ?? '' }),
       );
     await page.goto(url);
     await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]');
-    shown.push({ url, state: await page.getAttribute('#status', 'data-state'), status: await page.textContent('#status') });
+    const state = await page.getAttribute('#status', 'data-state');
+    shown.push({ url, state, status: await page.textContent('#status') });
     await page.close();
   }
   return shown;
@@ -286,7 +293,8 @@ async function scenarios(page, context, job, url) {
   if (job.a11y) result.a11y = await attempt(() => accessibility(page));
   const insecure = new URL(url);
   insecure.hostname = INSECURE_HOST;
-  const loads = (job.loads ?? []).map((load) => ({ ...load, url: load.url.replace('{url}', url).replace('{insecure}', insecure.href) }));
+  const where = (load) => load.url.replace('{url}', url).replace('{insecure}', insecure.href);
+  const loads = (job.loads ?? []).map((load) => ({ ...load, url: where(load) }));
   result.loads = await attempt(() => loadScenarios(context, loads));
   return result;
 }

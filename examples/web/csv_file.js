@@ -77,9 +77,10 @@ function lineAt(text, offset) {
 
 /**
  * Records of text from offset start, as Python's csv module reads them: yields {fields, start, contentEnd, end}
- * (fields [] for a blank line; contentEnd: the offset of its line end; end: the offset after it). A quote opens a quoted field only as a field's
- * first character; inside, "" is a quote; text after the closing quote is kept up to the next delimiter or line
- * end; any other quote is a literal character. Throws Error for a quoted field that is never closed.
+ * (fields [] for a blank line; contentEnd: the offset of its line end; end: the offset after it). A quote
+ * opens a quoted field only as a field's first character; inside, "" is a quote; text after the closing quote is
+ * kept up to the next delimiter or line end; any other quote is a literal character. Throws Error for a quoted
+ * field that is never closed.
  */
 export function* csvRecords(text, delimiter, start = 0) {
   const plain = new RegExp(`[^${delimiter}\\r\\n]*`, 'y'); // , ; tab | are literal in a class
