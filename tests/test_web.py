@@ -148,7 +148,7 @@ def _bom_copies(work: Path) -> list[Path]:
 
 def _page_only_refused(work: Path) -> None:
     """PAGE_ONLY_REFUSED's files: a real Parquet file; a 600 MiB CSV with a header (sparse: no disk used)."""
-    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow  # a dependency of rnnexport (classify reads Parquet)
     from pyarrow import parquet
 
     parquet.write_table(pyarrow.table({"name": ["Smith", "Kim", "Dvořák"]}), work / "names.parquet")
