@@ -3,34 +3,58 @@
 
 import * as ort from './ort/ort.wasm.min.mjs';
 import { checkSha256, classifyNames, Folder, modelInfo } from './names.js';
-import { chooseColumn, classifyCsv, decodeCsv, openCsv } from './csv_file.js';
+import { checkSize, chooseColumn, classifyCsv, decodeCsv, openCsv } from './csv_file.js';
 
 const MODEL_DIR = './model/';
 const FIX = 'rebuild the page from a fresh export: make serve-web';
-const Papa = window.Papa;
+const SECURE_FIX =
+  'the page needs https:// or http://localhost (WebCrypto checks the model\'s SHA-256): serve it with ' +
+  'make serve-web and open http://127.0.0.1:8000/';
 const $ = (id) => document.getElementById(id);
 
 ort.env.wasm.numThreads = 1; // no SharedArrayBuffer needed, so no cross-origin isolation headers
 ort.env.wasm.wasmPaths = new URL('./ort/', import.meta.url).href;
 
 async function fetchBytes(name) {
-  const response = await fetch(MODEL_DIR + name);
-  if (!response.ok) throw new Error(`${MODEL_DIR}${name}: HTTP ${response.status}; ${FIX}`);
-  return new Uint8Array(await response.arrayBuffer());
+  let response;
+  try {
+    response = await fetch(MODEL_DIR + name);
+    if (response.ok) return new Uint8Array(await response.arrayBuffer());
+  } catch (error) {
+    throw new Error(`${MODEL_DIR}${name} could not be read (${error.message}); check the server, then ${FIX}`);
+  }
+  throw new Error(`${MODEL_DIR}${name}: HTTP ${response.status}; ${FIX}`);
+}
+
+function parseManifest(bytes) {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (error) {
+    throw new Error(`${MODEL_DIR}manifest.json is not valid JSON (${error.message}); ${FIX}`);
+  }
+}
+
+async function createSession(modelBytes) {
+  try {
+    return await ort.InferenceSession.create(modelBytes, { executionProviders: ['wasm'] });
+  } catch (error) {
+    const files = 'ort/ort-wasm-simd-threaded.{mjs,wasm}';
+    throw new Error(`onnxruntime-web did not start (${error.message}); are ${files} served? ${FIX}`);
+  }
 }
 
 // The hash-checked artifacts -> {ort, session, folder, labels, alphabet, hiddenSize} (see names.js).
 async function loadModel() {
+  if (!globalThis.crypto?.subtle) throw new Error(SECURE_FIX); // not a secure context: no WebCrypto
   const [manifestBytes, modelBytes, foldBytes] = await Promise.all(
     ['manifest.json', 'char_rnn.onnx', 'fold_table.json'].map(fetchBytes),
   );
-  const manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
+  const manifest = parseManifest(manifestBytes);
   await checkSha256(modelBytes, manifest, 'char_rnn.onnx', `${MODEL_DIR}char_rnn.onnx`, FIX);
   await checkSha256(foldBytes, manifest, 'fold_table.json', `${MODEL_DIR}fold_table.json`, FIX);
   const info = modelInfo(modelBytes, `${MODEL_DIR}char_rnn.onnx`);
   const folder = Folder.fromJson(new TextDecoder().decode(foldBytes), info.alphabet, `${MODEL_DIR}fold_table.json`);
-  const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ['wasm'] });
-  return { ort, session, folder, ...info };
+  return { ort, session: await createSession(modelBytes), folder, ...info };
 }
 
 // One model call at a time: the typing box and the CSV file share the session.
@@ -51,6 +75,7 @@ function showTop(result) {
       item.dataset.label = label;
       item.dataset.probability = String(probability);
       const meter = Object.assign(document.createElement('meter'), { min: 0, max: 1, value: probability });
+      meter.setAttribute('aria-label', `${label} probability`);
       const percent = Object.assign(document.createElement('span'), { className: 'percent' });
       percent.textContent = `${(100 * probability).toFixed(1)} %`;
       const name = document.createElement('span');
@@ -81,82 +106,134 @@ function setCsvStatus(text, state) {
   $('csv-status').dataset.state = state;
 }
 
-// Classifies csv (see csv_file.js openCsv) by its column columnIndex, then offers the result as a download.
-async function runCsv(file, csv, columnIndex, classify) {
-  $('run').disabled = true;
+// A macrotask: the browser paints a frame and handles input (typing, Cancel, another file) before it runs.
+// (onnxruntime-web's single-threaded session.run resolves through microtasks only, so awaiting it never yields.)
+function nextTask() {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => resolve();
+    channel.port2.postMessage(null);
+  });
+}
+
+// The one CSV job (reading a file, or a run) that may change the CSV part of the page: a new one aborts the
+// previous one (reason 'superseded': it then changes nothing); Cancel aborts it with reason 'cancelled'.
+const csvJob = { controller: null, running: false };
+
+function startCsvJob() {
+  csvJob.controller?.abort('superseded');
+  csvJob.controller = new AbortController();
+  return csvJob.controller.signal;
+}
+
+// A new CSV job with nothing of the previous file choosable or downloadable -> its AbortSignal.
+function resetCsv() {
+  const signal = startCsvJob();
+  $('column').replaceChildren();
+  setRunning(false);
   $('download').hidden = true;
   $('progress').value = 0;
+  return signal;
+}
+
+function setRunning(running) {
+  csvJob.running = running;
+  $('run').disabled = running || $('column').selectedIndex < 0;
+  $('column').disabled = running || $('column').options.length === 0;
+  $('cancel').hidden = !running;
+}
+
+function showDownload(file, output, seconds) {
+  const link = $('download');
+  URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob(output.csv, { type: 'text/csv;charset=utf-8' }));
+  link.download = file.name.replace(/(\.csv)?$/i, '.labelled.csv');
+  link.hidden = false;
+  const blank = output.blank ? `, ${output.blank} blank lines copied` : '';
+  const skipped = `${output.skipped} skipped: no letter${blank}`;
+  setCsvStatus(`${output.rows} rows (${skipped}) in ${seconds.toFixed(2)} s`, 'done');
+}
+
+// Classifies csv (see csv_file.js openCsv) by its column columnIndex, then offers the result as a download;
+// yields to the browser after each batch. A run aborted by Cancel says so; one superseded changes nothing.
+async function runCsv(file, csv, columnIndex, classify, signal) {
+  $('download').hidden = true;
+  $('progress').value = 0;
+  setRunning(true);
   setCsvStatus(`Classifying ${file.name}…`, 'running');
   const started = performance.now();
+  const onProgress = async (fraction) => {
+    if (!signal.aborted) $('progress').value = fraction;
+    await nextTask();
+  };
   try {
-    const output = await classifyCsv(
-      Papa,
-      csv,
-      columnIndex,
-      (names) => classify(names, { topK: 1 }),
-      (fraction) => {
-        $('progress').value = fraction;
-      },
-    );
-    const seconds = (performance.now() - started) / 1000;
-    const link = $('download');
-    URL.revokeObjectURL(link.href);
-    link.href = URL.createObjectURL(new Blob(output.csv, { type: 'text/csv;charset=utf-8' }));
-    link.download = file.name.replace(/(\.csv)?$/i, '.labelled.csv');
-    link.hidden = false;
-    const blank = output.blank ? `, ${output.blank} blank lines copied` : '';
-    setCsvStatus(
-      `${output.rows} rows (${output.skipped} skipped: no letter${blank}) in ${seconds.toFixed(2)} s`,
-      'done',
-    );
+    const batch = (names) => classify(names, { topK: 1, signal });
+    const output = await classifyCsv(csv, columnIndex, batch, { onProgress, signal });
+    showDownload(file, output, (performance.now() - started) / 1000);
   } catch (error) {
-    setCsvStatus(`Error: ${file.name}: ${error.message}`, 'error');
+    if (signal.reason === 'superseded') return;
+    if (signal.reason === 'cancelled') setCsvStatus(`Cancelled: ${file.name}; nothing was written`, 'cancelled');
+    else setCsvStatus(`Error: ${file.name}: ${error.message}`, 'error');
   } finally {
-    $('run').disabled = false;
+    if (!signal.aborted || signal.reason === 'cancelled') setRunning(false);
   }
 }
 
-// Reads a chosen or dropped file and classifies it by its name column; without one, asks for a column.
+// Reads a chosen or dropped file and classifies it by its name column; without one, asks for a column. The newest
+// file wins: one chosen while this one is read or classified aborts it.
 async function chooseFile(file, classify) {
+  const signal = resetCsv();
   const select = $('column');
-  select.replaceChildren(); // nothing of the previous file stays choosable or downloadable
-  select.disabled = true;
-  $('run').disabled = true;
-  $('download').hidden = true;
   try {
-    const csv = openCsv(decodeCsv(new Uint8Array(await file.arrayBuffer())));
+    checkSize(file.size);
+    setCsvStatus(`Reading ${file.name}…`, 'reading');
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    if (signal.aborted) return; // a newer file was chosen meanwhile
+    const csv = openCsv(decodeCsv(bytes));
     select.replaceChildren(...csv.header.map((column, i) => new Option(`${i + 1}: ${column}`, String(i))));
     select.selectedIndex = -1;
-    select.disabled = false;
-    $('run').onclick = () => runCsv(file, csv, Number(select.value), classify);
-    select.onchange = () => ($('run').disabled = false);
+    setRunning(false);
+    $('run').onclick = () => runCsv(file, csv, Number(select.value), classify, startCsvJob());
+    select.onchange = () => ($('run').disabled = csvJob.running);
     const column = chooseColumn(csv.header);
     if (column === null) {
       const fix = 'choose one above, then Classify';
       throw new Error(`no column called 'name'; columns are: ${csv.header.join(', ')}; ${fix}`);
     }
     select.value = String(column);
-    await runCsv(file, csv, column, classify);
+    await runCsv(file, csv, column, classify, signal);
   } catch (error) {
-    setCsvStatus(`Error: ${file.name}: ${error.message}`, 'error');
+    if (!signal.aborted) setCsvStatus(`Error: ${file.name}: ${error.message}`, 'error');
   }
 }
 
-function wireCsv(classify) {
+// Files dropped anywhere on the page are taken (the browser would otherwise open the file and leave the page).
+function wireDrop(classify) {
   const drop = $('drop');
-  drop.addEventListener('dragover', (event) => {
+  document.addEventListener('dragover', (event) => {
     event.preventDefault();
     drop.classList.add('over');
   });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (event) => {
+  document.addEventListener('dragleave', (event) => {
+    if (!event.relatedTarget) drop.classList.remove('over');
+  });
+  document.addEventListener('drop', (event) => {
     event.preventDefault();
     drop.classList.remove('over');
-    if (event.dataTransfer.files.length) chooseFile(event.dataTransfer.files[0], classify);
+    const { files } = event.dataTransfer;
+    if (files.length > 1) {
+      resetCsv(); // a run in progress stops: the user meant to replace it
+      setCsvStatus(`Error: ${files.length} files were dropped; drop one file at a time`, 'error');
+    } else if (files.length) chooseFile(files[0], classify);
   });
+}
+
+function wireCsv(classify) {
+  wireDrop(classify);
   $('file').addEventListener('change', (event) => {
     if (event.target.files.length) chooseFile(event.target.files[0], classify);
   });
+  $('cancel').addEventListener('click', () => csvJob.controller?.abort('cancelled'));
   $('file').disabled = false;
 }
 

@@ -3,7 +3,6 @@
 //
 //   OUT_DIR/index.html app.js csv_file.js style.css   the page (examples/web)
 //   OUT_DIR/names.js                                   the fold/encode/top-k module shared with examples/node
-//   OUT_DIR/papaparse.min.js                           Papa Parse (npm)
 //   OUT_DIR/ort/                                       onnxruntime-web's single-threaded wasm build (npm)
 //   OUT_DIR/model/                                     char_rnn.onnx, fold_table.json, manifest.json
 // Run `npm ci` in examples/web first. Nothing is fetched from a CDN at run time.
@@ -16,7 +15,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ORT_DIST = path.join(HERE, 'node_modules', 'onnxruntime-web', 'dist');
 const FILES = {
   '': ['index.html', 'app.js', 'csv_file.js', 'style.css'].map((name) => path.join(HERE, name)),
-  names: [path.join(HERE, '..', 'node', 'names.js'), path.join(HERE, 'node_modules', 'papaparse', 'papaparse.min.js')],
+  names: [path.join(HERE, '..', 'node', 'names.js')],
   ort: ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'].map((name) =>
     path.join(ORT_DIST, name),
   ),

@@ -1,11 +1,12 @@
 // csv_file.js: read a CSV file's bytes the way `rnnexport classify` does and label its rows (no DOM here).
 //
 // Decoding: a UTF-8, UTF-16 LE or UTF-16 BE byte-order mark names the encoding, else UTF-8; bytes that are not
-// valid text are an error naming the line. Dialect: an Excel `sep=X` first line names the delimiter (and is not a
-// row), else the header line does (classify's detect_delimiter). Records as Python's csv module reads them
-// (excel dialect), which Papa Parse's reader does not do (it takes one kind of line end per file and trims spaces
-// after a closing quote), so csvRecords below is that reader; writing is Papa.unparse's. Output: every input
-// column, then language, probability (6 decimals), with the input's delimiter and its first line end.
+// valid text are an error naming the line; a Parquet file or one too long for a browser string is refused. Dialect:
+// an Excel `sep=X` first line names the delimiter (and is not a row), else the header line does (classify's
+// detect_delimiter). Records as Python's csv module reads them (excel dialect; csvRecords). Output as classify
+// writes it: every record's own text and line end, `<d>language<d>probability` (6 decimals) inserted before the
+// line end (after padding delimiters for a short record); blank lines copied; a last record without a line end
+// gets the file's first line end.
 
 export const PREDICTION_COLUMNS = ['language', 'probability'];
 const DELIMITERS = { ',': 'comma', ';': 'semicolon', '\t': 'tab', '|': 'pipe' };
@@ -15,18 +16,41 @@ const BOMS = [
   ['utf-16be', [0xfe, 0xff]],
 ];
 const BATCH_ROWS = 2048;
+// The longest string V8 (Chromium, Node) makes: 2**29 - 24 UTF-16 code units. Chromium's TextDecoder returns ''
+// for a longer text, so a file of more bytes than this is refused before it is read.
+export const MAX_FILE_BYTES = 2 ** 29 - 24;
+const PARQUET_MAGIC = [0x50, 0x41, 0x52, 0x31]; // 'PAR1'
+const CLI = 'use rnnexport classify FILE -o OUT instead';
+// Python's str.isspace() characters (what classify's column.strip() removes; JS trim() differs: it strips U+FEFF
+// and keeps U+001C-U+001F and U+0085).
+const PY_SPACE = '[\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const PY_STRIP = new RegExp(`^${PY_SPACE}+|${PY_SPACE}+$`, 'g');
+
+/** Throws Error when a file of byteLength bytes is too long for the page to read. */
+export function checkSize(byteLength) {
+  if (byteLength > MAX_FILE_BYTES) {
+    const size = `${(byteLength / 2 ** 20).toFixed(0)} MiB`;
+    throw new Error(`the file is too large for the page (${size}; at most 512 MiB): ${CLI}`);
+  }
+}
 
 /** A file's text: decoded by its byte-order mark (kept as U+FEFF, for openCsv), else as UTF-8. Throws Error when
  * it is not valid. */
 export function decodeCsv(bytes) {
   if (bytes.length === 0) throw new Error('the file is empty (0 bytes): a CSV needs at least a header row');
+  if (PARQUET_MAGIC.every((byte, i) => bytes[i] === byte))
+    throw new Error(`this is a Parquet file; the page reads CSV files only: ${CLI}`);
+  checkSize(bytes.length);
   const [encoding] = BOMS.find(([, bom]) => bom.every((byte, i) => bytes[i] === byte)) ?? ['utf-8'];
+  let text;
   try {
-    return new TextDecoder(encoding, { fatal: true, ignoreBOM: true }).decode(bytes);
+    text = new TextDecoder(encoding, { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     const where = encoding === 'utf-8' ? `line ${firstBadLine(bytes)} is` : 'the file is';
     throw new Error(`${where} not valid ${encoding.toUpperCase()}; save the file as UTF-8 and try again`);
   }
+  if (text === '') checkSize(Infinity); // a browser whose string limit is lower than V8's
+  return text;
 }
 
 // The first line (1-based; LF, CR LF and a lone CR each end one) holding bytes that are not UTF-8.
@@ -52,10 +76,11 @@ function lineAt(text, offset) {
 }
 
 /**
- * Records of text from offset start, as Python's csv module reads them: yields {fields, start, end} (fields []
- * for a blank line; end: the offset after the record's line end). A quote opens a quoted field only as a field's
- * first character; inside, "" is a quote; text after the closing quote is kept up to the next delimiter or line
- * end; any other quote is a literal character. Throws Error for a quoted field that is never closed.
+ * Records of text from offset start, as Python's csv module reads them: yields {fields, start, contentEnd, end}
+ * (fields [] for a blank line; contentEnd: the offset of its line end; end: the offset after it). A quote
+ * opens a quoted field only as a field's first character; inside, "" is a quote; text after the closing quote is
+ * kept up to the next delimiter or line end; any other quote is a literal character. Throws Error for a quoted
+ * field that is never closed.
  */
 export function* csvRecords(text, delimiter, start = 0) {
   const plain = new RegExp(`[^${delimiter}\\r\\n]*`, 'y'); // , ; tab | are literal in a class
@@ -75,9 +100,10 @@ export function* csvRecords(text, delimiter, start = 0) {
       more = text[at] === delimiter;
       if (more) at += 1;
     }
+    const contentEnd = at;
     lineEnd.lastIndex = at;
     at += lineEnd.exec(text)[0].length;
-    yield { fields, start: recordStart, end: at };
+    yield { fields, start: recordStart, contentEnd, end: at };
   }
 }
 
@@ -110,7 +136,8 @@ export function detectDelimiter(headerLine) {
 }
 
 /**
- * A decoded CSV's dialect and header: {text, bom, delimiter, lineEnd, header: string[], dataStart}. An Excel
+ * A decoded CSV's dialect and header: {text, bom, delimiter, lineEnd, header: string[], headerRecord: {start,
+ * contentEnd, end}, dataStart}. lineEnd: the first line's (LF without one), for a last record that has none. An Excel
  * `sep=X` first line (X: one ASCII character) names the delimiter and is skipped. Throws Error for an unsupported
  * delimiter, a missing header, or a header that already has the prediction columns.
  */
@@ -124,20 +151,22 @@ export function openCsv(decoded) {
   const delimiter = hinted || detectDelimiter(firstLine);
   if (!(delimiter in DELIMITERS))
     throw new Error(`delimiter ${JSON.stringify(delimiter)} is not supported; use one of , ; tab |`);
-  const { value: first } = csvRecords(text, delimiter, hinted ? firstLine.length + ending.length : 0).next();
+  const { value: first } = csvRecords(text, delimiter, hinted ? firstLine.length + (ending ?? '').length : 0).next();
   if (!first || first.fields.length === 0)
     throw new Error('the file has no header row; the first line must name the columns');
   const clashing = PREDICTION_COLUMNS.filter((column) => first.fields.includes(column));
   if (clashing.length)
     throw new Error(`input already has column(s) ${clashing.join(', ')}; rename them before classifying`);
-  return { text, bom, delimiter, lineEnd: ending ?? '\n', header: first.fields, dataStart: first.end };
+  const lineEnd = ending ?? '\n';
+  return { text, bom, delimiter, lineEnd, header: first.fields, headerRecord: first, dataStart: first.end };
 }
 
-/** The name column's index by classify's rule: exactly 'name', else 'name' in any case or padding, else the only
- * column; null when none applies. Throws Error when two columns match equally (naming them by number). */
+/** The name column's index by classify's rule: exactly 'name', else 'name' in any case or padding (what Python's
+ * str.strip() removes), else the only column; null when none applies. Throws Error when two columns match equally
+ * (naming them by number). */
 export function chooseColumn(header) {
   const exact = header.flatMap((column, i) => (column === 'name' ? [i] : []));
-  const loose = header.flatMap((column, i) => (column.trim().toLowerCase() === 'name' ? [i] : []));
+  const loose = header.flatMap((column, i) => (column.replace(PY_STRIP, '').toLowerCase() === 'name' ? [i] : []));
   const matches = exact.length ? exact : loose;
   if (matches.length > 1) {
     const named = matches.map((i) => `${i + 1} ('${header[i]}')`).join(' and ');
@@ -147,51 +176,76 @@ export function chooseColumn(header) {
   return header.length === 1 ? 0 : null;
 }
 
-// One batch of records -> its output text (a blank line stays a blank line, without predictions), rows, skipped.
-async function labelBatch(Papa, csv, batch, columnIndex, classify) {
+/** text as one CSV field: quoted (quotes doubled) when it holds the delimiter, a quote, CR or LF; else as it is
+ * (classify's csv_field, Python's QUOTE_MINIMAL). */
+export function csvField(text, delimiter) {
+  return [delimiter, '"', '\r', '\n'].some((c) => text.includes(c)) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** What a row inserts before its line end (classify's prediction_fields, top 1): `padding` delimiters, then
+ * <d>label<d>probability (6 decimals), or two delimiters without a prediction (best undefined). */
+export function predictionText(best, delimiter, padding = 0) {
+  const fields = best ? [csvField(best.label, delimiter), best.probability.toFixed(6)] : ['', ''];
+  return delimiter.repeat(padding) + fields.map((field) => delimiter + field).join('');
+}
+
+// The output header: the header record's own text and line end (else the file's), the prediction columns inserted.
+function headerText(csv) {
+  const { start, contentEnd, end } = csv.headerRecord;
+  const names = PREDICTION_COLUMNS.map((name) => csv.delimiter + name).join('');
+  return csv.text.slice(start, contentEnd) + names + (csv.text.slice(contentEnd, end) || csv.lineEnd);
+}
+
+// One batch of records -> its output text (each record's own text and line end, predictions inserted; a blank
+// line copied as it is), rows, skipped.
+async function labelBatch(csv, batch, columnIndex, classify) {
   const width = csv.header.length;
   const wide = batch.find(({ fields }) => fields.length > width);
   if (wide) {
     const where = `line ${lineAt(csv.text, wide.start)} has ${wide.fields.length} fields, the header has ${width}`;
     throw new Error(`${where}; quote fields that contain a ${DELIMITERS[csv.delimiter]}`);
   }
-  const rows = batch.filter(({ fields }) => fields.length > 0).map(({ fields }) => fields);
-  const results = await classify(rows.map((fields) => fields[columnIndex] ?? ''));
-  const labelled = rows.map((fields, i) => {
+  const rows = batch.filter(({ fields }) => fields.length > 0);
+  const results = await classify(rows.map(({ fields }) => fields[columnIndex] ?? ''));
+  const pieces = [];
+  let copied = batch[0].start;
+  rows.forEach(({ fields, contentEnd, end }, i) => {
     const [best] = results[i].top;
-    const padded = fields.concat(Array(width - fields.length).fill(''));
-    return best ? [...padded, best.label, best.probability.toFixed(6)] : [...padded, '', ''];
+    pieces.push(csv.text.slice(copied, contentEnd), predictionText(best, csv.delimiter, width - fields.length));
+    if (end === contentEnd) pieces.push(csv.lineEnd); // the last record, without a line end
+    copied = contentEnd;
   });
-  let next = 0;
-  const records = batch.map(({ fields }) => (fields.length ? labelled[next++] : [])); // [] is written as a blank line
-  const text = Papa.unparse(records, { delimiter: csv.delimiter, newline: csv.lineEnd }) + csv.lineEnd;
-  return { text, rows: rows.length, skipped: labelled.filter((fields) => fields[width] === '').length };
+  pieces.push(csv.text.slice(copied, batch[batch.length - 1].end));
+  const skipped = results.filter(({ top }) => top.length === 0).length;
+  return { text: pieces.join(''), rows: rows.length, skipped };
 }
 
 /**
  * Classifies every row of an opened CSV (see openCsv). classify(names: string[]) ->
- * Promise<[{top: [{label, probability}]}]>; onProgress(fraction of the text read).
- * Resolves to {csv: string[] (pieces of the output), rows, skipped, blank}.
+ * Promise<[{top: [{label, probability}]}]>; onProgress(fraction of the text read) is awaited after each batch
+ * (the page yields to the browser there); an AbortSignal `signal` stops the run between batches (the promise then
+ * rejects with signal.reason). Resolves to {csv: string[] (pieces of the output), rows, skipped, blank}.
  */
-export async function classifyCsv(Papa, csv, columnIndex, classify, onProgress) {
-  const header = Papa.unparse([[...csv.header, ...PREDICTION_COLUMNS]], { delimiter: csv.delimiter });
+export async function classifyCsv(csv, columnIndex, classify, { onProgress = () => {}, signal } = {}) {
   // UTF-8's byte-order mark when the input had one (as classify: Excel reads a UTF-8 file's letters right with it)
-  const output = { csv: [(csv.bom ? '\ufeff' : '') + header + csv.lineEnd], rows: 0, skipped: 0, blank: 0 };
+  const output = { csv: [(csv.bom ? '\ufeff' : '') + headerText(csv)], rows: 0, skipped: 0, blank: 0 };
   let batch = [];
   const flush = async () => {
-    const labelled = await labelBatch(Papa, csv, batch, columnIndex, classify);
+    const labelled = await labelBatch(csv, batch, columnIndex, classify);
     output.csv.push(labelled.text);
     output.rows += labelled.rows;
     output.skipped += labelled.skipped;
     output.blank += batch.length - labelled.rows;
-    onProgress(batch[batch.length - 1].end / csv.text.length);
+    const fraction = batch[batch.length - 1].end / csv.text.length;
     batch = [];
+    await onProgress(fraction);
+    signal?.throwIfAborted();
   };
   for (const record of csvRecords(csv.text, csv.delimiter, csv.dataStart)) {
     batch.push(record);
     if (batch.length === BATCH_ROWS) await flush();
   }
   if (batch.length) await flush();
-  onProgress(1);
+  await onProgress(1);
   return output;
 }
