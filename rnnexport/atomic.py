@@ -182,12 +182,17 @@ class WholeWrites:
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
         total = len(view)
-        while view:
-            written = self.stream.write(view)
-            if not written:  # nothing taken and no error: the reader is gone
-                raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
-            view = view[written:]
+        with output_errors("standard output"):  # a full disk behind stdout: an OutputError, like a file's
+            while view:
+                written = self.stream.write(view)
+                if not written:  # nothing taken and no error: the reader is gone
+                    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+                view = view[written:]
         return total
+
+    def flush(self) -> None:
+        with output_errors("standard output"):
+            self.stream.flush()
 
     def __getattr__(self, name: str):
         return getattr(self.stream, name)

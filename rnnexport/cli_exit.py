@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import click
 
-from .atomic import COMMITTED, file_system_error
+from .atomic import COMMITTED, FILE_SYSTEM_ERRORS, file_system_error
 from .errors import RnnExportError, first_line
 
 DEBUG_ENV = "RNNEXPORT_DEBUG"
@@ -78,6 +78,8 @@ def ended_by(error: BaseException, debug: bool) -> click.exceptions.Exit:
         return click.exceptions.Exit(128 + signal.SIGPIPE)
     if debug:
         raise error
+    if isinstance(error, OSError) and error.filename is None and error.errno in FILE_SYSTEM_ERRORS:
+        return _fail(str(file_system_error(error, "the output")))  # e.g. click.echo to a full disk behind stdout
     if isinstance(error, OSError) and error.filename is not None:
         translated = file_system_error(error, error.filename)
         if isinstance(translated, RnnExportError):

@@ -175,7 +175,7 @@ def block_bytes(blocksize: str | int) -> int:
     """--blocksize as bytes ('16MB', '64MiB' or a number)."""
     try:
         size = parse_bytes(blocksize)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise OptionError(f"--blocksize {blocksize!r} is not a size; try 16MB or 64MiB") from None
     if size < 1:
         raise OptionError(f"--blocksize {blocksize!r} must be at least 1 byte")

@@ -19,7 +19,6 @@ from .text import ALPHABET, fold, has_prediction
 DATA_URL = "https://download.pytorch.org/tutorial/data.zip"
 NAMES_DIR_ENV = "RNNEXPORT_NAMES_DIR"
 DEFAULT_NAMES_DIR = Path("data/names")
-TAB_SUFFIXES = {".tsv": "\t", ".tab": "\t"}  # a table named so is tab-separated; others: detected
 # The tutorial data set's labels: what `rnnexport data` fetches and checks. Training takes any labels.
 EXPECTED_LABELS = (
     "Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish",
@@ -240,8 +239,8 @@ def read_labelled(
     path: Path, alphabet: str = ALPHABET, name_column: str | None = None, label_column: str | None = None
 ) -> LabelledData:
     """Labelled names from a folder of ``<label>.txt`` files, or a table with a name and a label column
-    (default: the columns called 'name' and 'label', any case): CSV, TSV (.tsv, .tab) or Parquet, read as
-    classify reads its input (tables.read_text_table).
+    (default: the columns called 'name' and 'label', any case): CSV (any delimiter classify detects) or
+    Parquet, read as classify reads its input (tables.read_text_table).
 
     Names are folded to ``alphabet``; labels are the data's own, stripped and sorted (at least 2). Raises
     DataError for the data (a missing file, a row without a label, too few labels), InputError for the file.
@@ -262,17 +261,20 @@ def _labelled_rows(path: Path, name_column: str | None, label_column: str | None
     from .columns import choose_column
     from .tables import read_text_table
 
-    table = read_text_table(path, TAB_SUFFIXES.get(path.suffix.lower()))
+    table = read_text_table(path)
     name_at = choose_column(table.columns, name_column, table.source, option="--name-column")
     label_at = choose_column(table.columns, label_column, table.source, wanted="label", option="--label-column")
     if name_at == label_at:
         raise DataError(f"{path}: the names and the labels are both column {table.columns[name_at]!r}; "
                         "pass --name-column and --label-column")  # fmt: skip
     rows = []
-    for row, (name, label) in enumerate(zip(table.texts(name_at), table.texts(label_at), strict=True)):
+    for row, (name, label) in enumerate(zip(table.texts(name_at, text_only=True), table.texts(label_at), strict=True)):
         label = (label or "").strip()
         if not label and not name:
             continue
+        if any(end in field for field in (name or "", label) for end in "\r\n"):
+            raise DataError(f"{table.source}, {table.where(row)}: a quoted field runs over several lines (a stray "
+                            "quote?); close the quote, or write a quote inside a field as \"\"")  # fmt: skip
         if not label:
             raise DataError(f"{table.source}, {table.where(row)}: no label; give every row a label")
         rows.append((name or "", label))
@@ -328,7 +330,7 @@ def read_names(path: Path, column: str | None = None) -> tuple[list[str], str]:
         names = [line for file in files.values() for line in file.read_text("utf-8").splitlines()]
         return names, f"{path} ({len(files)} label files)"
 
-    table = read_text_table(path, TAB_SUFFIXES.get(Path(path).suffix.lower()))
+    table = read_text_table(path)
     position = choose_column(table.columns, column, table.source, option="--name-column")
-    names = [name or "" for name in table.texts(position)]
+    names = [name or "" for name in table.texts(position, text_only=True)]
     return names, f"{table.source} (column {table.columns[position]!r})"

@@ -32,9 +32,13 @@ class TextTable:
     table: pa.Table
     lines: np.ndarray | None
 
-    def texts(self, position: int) -> list[str | None]:
-        """Column ``position`` as Python strings (None for a null). InputError when it does not hold text."""
+    def texts(self, position: int, text_only: bool = False) -> list[str | None]:
+        """Column ``position`` as Python strings (None for a null). InputError when it cannot be text, or with
+        ``text_only`` (names) when it holds numbers or other values that are not text (as classify refuses)."""
         column = self.table.column(position)
+        if text_only and not _is_text(column.type):
+            raise InputError(f"{self.source}: column {self.columns[position]!r} holds {column.type}, not text; "
+                             "choose the names' column with --name-column")  # fmt: skip
         try:
             return column.cast(pa.string()).to_pylist()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -45,6 +49,12 @@ class TextTable:
     def where(self, row: int) -> str:
         """Where data row ``row`` (0-based) is, in the words of the format: 'line N' (CSV) or 'row N'."""
         return f"line {int(self.lines[row])}" if self.lines is not None else f"row {row + 1}"
+
+
+def _is_text(data_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(data_type):
+        return _is_text(data_type.value_type)
+    return pa.types.is_string(data_type) or pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type)
 
 
 def read_text_table(path: str | Path, delimiter: str | None = None) -> TextTable:

@@ -14,7 +14,7 @@ import torch
 from .augment import Augmentation, augmenter
 from .calibration import calibration_rows
 from .data import LabelledData, Split, label_ids
-from .errors import DataError, TrainingError
+from .errors import DataError, RnnExportError, TrainingError
 from .evaluation import evaluate_model, log_probs_of
 from .model import CharRNN, ModelConfig
 from .operating_point import (
@@ -76,6 +76,7 @@ class TrainConfig:
 
 
 MAX_LR = 10.0  # far above any rate that trains this model (the default is 0.5): larger is a typo
+MAX_HIDDEN_SIZE = 8192  # w alone is 256 MiB of float32 there (the default is 128): larger is a typo
 
 
 def option_name(field: str) -> str:
@@ -90,14 +91,16 @@ def config_problem(config: TrainConfig) -> str | None:
     for name, (value, smallest) in whole.items():
         if value is not None and value < smallest:
             return f"{option_name(name)} must be at least {smallest}; got {value}"
-    real = {"epochs": config.epochs, "lr": config.lr, "class_weight_power": config.class_weight_power,
+    if config.hidden_size > MAX_HIDDEN_SIZE:
+        return f"--hidden-size must be at most {MAX_HIDDEN_SIZE}; got {config.hidden_size}"
+    real = {"epochs": config.epochs, "class_weight_power": config.class_weight_power,
             "weight_decay": config.weight_decay, "clip_grad_norm": config.clip_grad_norm}  # fmt: skip
     for name, value in real.items():
         if value is not None and not (math.isfinite(value) and value >= 0):
             return f"{option_name(name)} must be a finite number >= 0; got {value}"
     if config.epochs == 0:
         return "--epochs must be more than 0; got 0"
-    if not 0 < config.lr <= MAX_LR:
+    if not (math.isfinite(config.lr) and 0 < config.lr <= MAX_LR):
         return f"--lr must be more than 0 and at most {MAX_LR:g}; got {config.lr}"
     if config.lr * config.weight_decay >= 1:
         return (f"--lr times --weight-decay must be below 1 (each step scales the weights by 1 - lr * weight_decay); "
@@ -355,7 +358,13 @@ def evaluate_checkpoint(
         label_column = label_column or trained_on.get("label_column")
         if not data.exists():
             raise DataError(f"{data}, the data {checkpoint_path} was trained on, is gone; pass --data")
-    labelled = read_labelled(find_names_dir(data), alphabet, name_column, label_column)
+    try:
+        labelled = read_labelled(find_names_dir(data), alphabet, name_column, label_column)
+    except RnnExportError as error:
+        if not trained_on.get("path") or Path(trained_on["path"]) != Path(data):
+            raise
+        raise DataError(f"{data}, the data {checkpoint_path} was trained on, no longer reads as then: {error}; "
+                        "pass --data") from None  # fmt: skip
     unknown = sorted(set(labelled.labels) - set(labels))
     if unknown:
         raise DataError(f"{labelled.source} has labels the model does not know: {', '.join(unknown)}; give its data")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import find_names_dir, folder_labels, read_names, read_pairs
-from .errors import DataError, ParityError
+from .errors import DataError, ParityError, RnnExportError
 from .prefix import build_schedule, run_schedule
 from .runtimes import VERIFY_RUNTIMES, OnnxCellRuntime, Runtime, TorchScriptRuntime, open_reference, open_runtime
 from .text import ALPHABET, RaggedNames, encode_ragged, fold, has_prediction
@@ -57,18 +57,23 @@ def default_names(alphabet: str = ALPHABET, labels: list[str] | None = None, tra
     model's labels; else name-like random names over ``alphabet`` (the model's), with the reason."""
     low, high = NAME_LENGTHS
     generated = f"generated: 5000 random Title-case names of {low}-{high} letters; "
+    unreadable = ""
     if trained_on and Path(trained_on.get("path", "")).exists():
-        names, source = read_names(Path(trained_on["path"]), trained_on.get("name_column"))
-        return sorted(set(names)), f"its training data, {source}"
+        try:
+            names, source = read_names(Path(trained_on["path"]), trained_on.get("name_column"))
+            return sorted(set(names)), f"its training data, {source}"
+        except RnnExportError as error:  # replaced since training: check what else there is, and say why
+            unreadable = f"its training data no longer reads ({error}; pass --names); "
     try:
         folder = find_names_dir()
         if labels is not None and folder_labels(folder) != sorted(labels):
-            return name_like_names(alphabet=alphabet), generated + (
+            return name_like_names(alphabet=alphabet), generated + unreadable + (
                 "the data set's labels are not this model's (pass --names with names it is meant for)"
             )
-        return dataset_names(folder)
+        names, source = dataset_names(folder)
+        return names, unreadable + source
     except DataError:
-        return name_like_names(alphabet=alphabet), generated + (
+        return name_like_names(alphabet=alphabet), generated + unreadable + (
             "the data set was not found (set RNNEXPORT_NAMES_DIR, or pass --names, to check every real name)"
         )
 

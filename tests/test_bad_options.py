@@ -109,6 +109,7 @@ LIBRARY_REFUSED = [
     ["classify", "CSV", "--model-dir", "MODEL", "--delimiter", "::"],
     ["classify", "CSV", "-o", "out.csv", "--model-dir", "MODEL", "--engine", "dask", "--blocksize", "abc"],
     ["classify", "CSV", "-o", "out.csv", "--model-dir", "MODEL", "--engine", "dask", "--blocksize", "0"],
+    ["classify", "CSV", "-o", "out.csv", "--model-dir", "MODEL", "--engine", "dask", "--blocksize", "1e400"],
     ["classify", "CSV", "-o", "out.csv", "--model-dir", "MODEL", "--engine", "dask", "--scheduler", "nope"],
     ["classify", "CSV", "-o", "out.csv", "--model-dir", "MODEL", "--engine", "dask", "--top-k", "99"],
     ["predict", "Smith", "--model-dir", "MODEL", "--top-k", "99"],
@@ -142,6 +143,8 @@ def test_option_values_the_library_refuses_are_usage_errors(tmp_path, tiny_model
         (["--calibration-holdback", "1"], "--calibration-holdback must be at least 0 and below 1; got 1.0"),
         (["--case-upper", "2"], "--case-upper and --letter-substitution are probabilities"),
         (["--prior-shift", "11"], "--prior-shift must be between -10 and 10"),
+        (["--hidden-size", "99999999"], "--hidden-size must be at most 8192; got 99999999"),
+        (["--lr", "-1"], "--lr must be more than 0 and at most 10; got -1.0"),
     ],
 )
 def test_train_range_errors_name_the_option_at_fault(tmp_path, monkeypatch, args, named):

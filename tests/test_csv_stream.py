@@ -182,11 +182,17 @@ def test_crlf_records_keep_their_line_ends_and_the_last_gets_the_first_line_end(
 def test_a_bom_is_read_as_a_mark_and_written_back_as_utf8s(tmp_path, header):
     """The BOM is not part of the first column's name; the output starts with UTF-8's (Excel needs it to read
     a UTF-8 file's letters), once, whatever the input's encoding; an input without one gets none."""
-    for mark, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (b"", "utf-8")):
+    cases = (
+        (codecs.BOM_UTF8, "utf-8", None),
+        (codecs.BOM_UTF16_LE, "utf-16-le", None),
+        (b"", "utf-8", None),
+        (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16"),
+    )  # --encoding utf-16: the codec reads the mark itself
+    for mark, encoding, option in cases:
         source = tmp_path / "bom.csv"
         source.write_bytes(mark + ("name\nSmith\n" if header else "Smith\n").encode(encoding))
         output = tmp_path / "out.csv"
-        classify_local(str(source), str(output), LetterRuntime(), ClassifyOptions(header=header))
+        classify_local(str(source), str(output), LetterRuntime(), ClassifyOptions(header=header, encoding=option))
         expected = (codecs.BOM_UTF8 if mark else b"") + (b"name,language,probability\n" if header else b"") + b"Smith,"
         assert output.read_bytes().startswith(expected), (mark, output.read_bytes())
 

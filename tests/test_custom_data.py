@@ -242,6 +242,14 @@ def test_train_records_its_data_and_evaluate_reads_it_again(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"its training data, {data.resolve()} (column 'surname')" in result.output
     assert json.loads((model / "parity.json").read_text())["names_source"].startswith("its training data")
+    original = data.read_bytes()
+    data.write_text("name,label\nSmith,east\n", encoding="utf-8")  # the same path, other columns
+    result = CliRunner().invoke(main, ["verify", "--model-dir", str(model)])
+    assert result.exit_code == 0 and "its training data no longer reads (" in result.output, result.output
+    result = CliRunner().invoke(main, ["evaluate", "--model-dir", str(model)])
+    assert result.exit_code == 1 and "was trained on, no longer reads as then: " in result.output
+    assert result.output.rstrip().endswith("; pass --data"), result.output
+    data.write_bytes(original)
     data.rename(tmp_path / "moved.csv")
     result = CliRunner().invoke(main, ["evaluate", "--model-dir", str(model)])
     assert result.exit_code == 1 and "the data" in result.output and "is gone; pass --data" in result.output

@@ -222,3 +222,34 @@ def test_names_that_fold_to_only_spaces_are_not_training_pairs(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("name,label\n ,Greek\n😀 😀,Greek\n1 2,Russian\nIvanov,Russian\nPapas,Greek\n", encoding="utf-8")
     assert [(p.name, p.label) for p in read_labelled(path).pairs] == [("Ivanov", "Russian"), ("Papas", "Greek")]
+
+
+def test_a_stray_quote_in_training_data_is_refused_naming_its_line(tmp_path):
+    """A lone '"Brien,Irish' swallowed the next rows into one name with line breaks and made up a label."""
+    path = tmp_path / "stray.csv"
+    path.write_text('name,label\nSmith,English\n"Brien,Irish\nPapas,Greek\nKim,"Korean\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"stray.csv, line 3: a quoted field runs over several lines"):
+        read_labelled(path)
+
+
+def test_names_must_be_text_labels_may_be_any_value(tmp_path):
+    """classify refuses a numeric name column; training data and --names read it the same way now."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rnnexport.data import read_names
+
+    pq.write_table(pa.table({"name": [1, 2], "label": ["a", "b"]}), tmp_path / "numbers.parquet")
+    for read in (read_labelled, read_names):
+        with pytest.raises(RnnExportError, match=r"column 'name' holds int64, not text; choose the names' column"):
+            read(tmp_path / "numbers.parquet")
+    pq.write_table(pa.table({"name": ["Smith", "Kim"], "label": [0, 1]}), tmp_path / "coded.parquet")
+    assert read_labelled(tmp_path / "coded.parquet").labels == ["0", "1"]
+
+
+def test_a_tsv_is_read_by_its_content_as_classify_reads_it(tmp_path):
+    """.tsv forced tab: a comma-separated file so named read as one column called 'name,label'."""
+    (tmp_path / "comma.tsv").write_text("name,label\nSmith,a\nKim,b\n", encoding="utf-8")
+    (tmp_path / "tab.tsv").write_text("name\tlabel\nSmith\ta\nKim\tb\n", encoding="utf-8")
+    for name in ("comma.tsv", "tab.tsv"):
+        assert [(p.name, p.label) for p in read_labelled(tmp_path / name).pairs] == [("Smith", "a"), ("Kim", "b")]

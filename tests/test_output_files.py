@@ -312,3 +312,19 @@ def test_a_reader_that_quits_during_one_large_write_ends_with_141(tiny_model_dir
     process.stdout.close()  # the reader goes away after 100 bytes of more than 1 MB
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 141 and stderr == b"", stderr.decode()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this machine")
+@pytest.mark.parametrize("command", [["classify", "IN", "-o", "-", "--quiet"], ["predict", "Smith"]])
+def test_a_full_disk_behind_stdout_is_one_error_line(tiny_model_dir, tmp_path, command):
+    """`> /dev/full`: classify's CSV to stdout and predict's echo said 'internal error: OSError'."""
+    (tmp_path / "in.csv").write_text("name\nSmith\n", encoding="utf-8")
+    args = [str(tmp_path / "in.csv") if arg == "IN" else arg for arg in command]
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run([RNNEXPORT, *args, "--model-dir", str(tiny_model_dir)], stdout=full,
+                                stderr=subprocess.PIPE, timeout=120)  # fmt: skip
+    assert result.returncode == 1, result.stderr.decode()
+    assert result.stderr.decode().startswith("Error: cannot write ") and "No space left on device" in (
+        result.stderr.decode()
+    )
+    assert "internal error" not in result.stderr.decode()

@@ -28,6 +28,7 @@ from .records import (
     check_delimiter,
     choose_encoding,
     count_line_ends,
+    detect_bom,
     detect_delimiter,
     record_fields,
     sep_hint,
@@ -159,6 +160,8 @@ def read_csv_input(raw: BinaryIO, source: str, encoding: str | None = None, deli
     if head.startswith(PARQUET_MAGIC) and encoding is None:  # a Parquet file (or a FIFO, <(cmd)) of a file
         raise parquet_pipe_error(source)
     chosen, skip = choose_encoding(head, encoding)
+    # a mark the chosen codec reads itself (--encoding utf-16 on a file with one) is a mark all the same
+    bom = skip > 0 or (chosen == "utf-16" and detect_bom(head)[0] is not None)
     if chosen == "utf-8-sig":  # the BOM is skipped below; the bytes are plain UTF-8
         chosen, skip = "utf-8", len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
     transcoded = chosen != "utf-8"
@@ -179,7 +182,7 @@ def read_csv_input(raw: BinaryIO, source: str, encoding: str | None = None, deli
         header = _read_header(reader, utf8_check, source)
         columns = [field.decode("utf-8", "replace") for field in record_fields(header[0], chosen_delimiter)]
     return CsvInput(source, chosen, chosen_delimiter, header, columns, _line_end(first_line), transcoded, reader,
-                    utf8_check, bom=skip > 0)  # fmt: skip
+                    utf8_check, bom=bom)  # fmt: skip
 
 
 def _peek_line(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
