@@ -150,7 +150,8 @@ def test_other_encodings_are_transcoded(tmp_path, encoding):
     source.write_bytes(text.encode(encoding))
     output = tmp_path / "out.csv"
     classify_local(str(source), str(output), LetterRuntime(), ClassifyOptions(encoding=encoding))
-    assert list(csv.reader(io.StringIO(output.read_text("utf-8")))) == reference_rows(text, 0, 1)
+    assert list(csv.reader(io.StringIO(output.read_text("utf-8-sig")))) == reference_rows(text, 0, 1)
+    assert output.read_bytes().startswith(codecs.BOM_UTF8) == (encoding == "utf-16")  # Python's utf-16 writes one
 
 
 def test_unknown_encoding_is_a_clear_error(tmp_path):
