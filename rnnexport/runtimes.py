@@ -33,10 +33,9 @@ RUNTIME_ARTIFACTS = {
     "torch": CHECKPOINT_FILE,
 }
 RUNTIMES = tuple(RUNTIME_ARTIFACTS)
-# The files a runtime's prefix sharing reads beside its artifact (when the folder has them): an engine that
-# ships a runtime elsewhere (Dask workers) must ship these too, or the worker computes per name.
-# The files a runtime's prefix sharing reads. onnx-cell has none: it runs the cell graph name by name, the way an
-# embedding service drives it (prefix sharing would run the step and head graphs instead).
+# The files an ONNX runtime's prefix sharing reads beside its artifact (when the folder has them): an engine that
+# ships a runtime elsewhere (Dask workers) must ship these too, or the worker computes per name. onnx-cell has
+# none: it runs the cell graph name by name, the way an embedding service drives it.
 PREFIX_ARTIFACTS = {"onnx": (ONNX_STEP_FILE, ONNX_HEAD_FILE)}
 TORCH_RUNTIMES = ("torchscript", "torch")  # those that import torch (see use_one_intra_op_thread)
 EXPORTED_RUNTIMES = ("torchscript", "onnx-cell", "onnx")
@@ -148,7 +147,8 @@ def _onnx_model_info(session, path: Path, model_dir: Path, verify_hash: bool) ->
 
 
 class _OnnxRuntime(Runtime):
-    """Prefix sharing for the ONNX runtimes: char_rnn_step.onnx and char_rnn_head.onnx of the same folder."""
+    """Prefix sharing for the ONNX runtimes that have it (PREFIX_ARTIFACTS: char_rnn_step.onnx and
+    char_rnn_head.onnx of the same folder)."""
 
     def _remember(self, model_dir: Path, verify_hash: bool, device: str) -> None:
         self.model_dir, self.verify_hash, self.device = model_dir, verify_hash, device
@@ -156,9 +156,10 @@ class _OnnxRuntime(Runtime):
     def _open_prefix_engine(self):
         from .prefix_onnx import OnnxPrefixEngine
 
-        if not (Path(self.model_dir) / ONNX_STEP_FILE).is_file():
-            return None  # exported before prefix sharing: the per-name path
-        paths = [checked_artifact(self.model_dir, name, self.verify_hash) for name in (ONNX_STEP_FILE, ONNX_HEAD_FILE)]
+        files = PREFIX_ARTIFACTS.get(self.name, ())
+        if not files or not (Path(self.model_dir) / files[0]).is_file():
+            return None  # the cell's runtime, or a model exported before prefix sharing: the per-name path
+        paths = [checked_artifact(self.model_dir, name, self.verify_hash) for name in files]
         sessions = [onnx_session(path, 1, self.device) for path in paths]
         for session, path in zip(sessions, paths, strict=True):  # the step and head graphs record this model
             if _onnx_model_info(session, path, self.model_dir, self.verify_hash) != (self.alphabet, self.labels):
@@ -197,9 +198,6 @@ class OnnxCellRuntime(_OnnxRuntime):
         self.hidden_size = self.session.get_inputs()[1].shape[1]
         self.parallel_calls = max(1, threads)
         self._remember(model_dir, verify_hash, device)
-
-    def _open_prefix_engine(self):
-        return None  # the cell graph itself, name by name (PREFIX_ARTIFACTS)
 
     def hidden_states(self, indices: np.ndarray) -> np.ndarray:
         """float32 [T, B, H]: h_t for every step, ignoring lengths (for comparing with TorchScript)."""
