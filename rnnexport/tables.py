@@ -17,7 +17,7 @@ import pyarrow as pa
 from .csvio.reader import CsvInput, opened_csv, wider_than_header
 from .errors import InputError
 from .formats import input_format
-from .parquetio.arrow import csv_fields_table
+from .parquetio.arrow import check_name_type, csv_fields_table
 from .parquetio.reader import opened_parquet
 
 
@@ -34,11 +34,11 @@ class TextTable:
 
     def texts(self, position: int, text_only: bool = False) -> list[str | None]:
         """Column ``position`` as Python strings (None for a null). InputError when it cannot be text, or with
-        ``text_only`` (names) when it holds numbers or other values that are not text (as classify refuses)."""
+        ``text_only`` (names) when it holds numbers or other values that are not text (classify's rule,
+        parquetio.arrow.check_name_type)."""
         column = self.table.column(position)
-        if text_only and not _is_text(column.type):
-            raise InputError(f"{self.source}: column {self.columns[position]!r} holds {column.type}, not text; "
-                             "choose the names' column with --name-column")  # fmt: skip
+        if text_only:
+            check_name_type(pa.field(self.columns[position], column.type), self.source, "--name-column")
         try:
             return column.cast(pa.string()).to_pylist()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -51,18 +51,12 @@ class TextTable:
         return f"line {int(self.lines[row])}" if self.lines is not None else f"row {row + 1}"
 
 
-def _is_text(data_type: pa.DataType) -> bool:
-    if pa.types.is_dictionary(data_type):
-        return _is_text(data_type.value_type)
-    return pa.types.is_string(data_type) or pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type)
-
-
-def read_text_table(path: str | Path, delimiter: str | None = None) -> TextTable:
-    """The whole table at ``path``: Parquet by extension or magic bytes, else CSV (``delimiter``: None to take
-    a ``sep=`` line's, else to detect it from the header). Raises InputError as classify would for the file."""
+def read_text_table(path: str | Path) -> TextTable:
+    """The whole table at ``path``: Parquet by extension or magic bytes, else CSV (its delimiter from a ``sep=``
+    line, else detected from the header). Raises InputError as classify would for the file."""
     if input_format(str(path)) == "parquet":
         return _read_parquet(str(path))
-    with opened_csv(str(path), delimiter=delimiter) as csv_input:
+    with opened_csv(str(path)) as csv_input:
         pieces = [_csv_piece(chunk, csv_input) for chunk in csv_input.chunks()]
     empty = pa.table({f"_{i}": pa.array([], pa.string()) for i in range(len(csv_input.columns))})
     table = pa.concat_tables([piece for piece, _ in pieces]) if pieces else empty

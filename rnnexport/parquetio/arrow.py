@@ -17,14 +17,14 @@ from ..text import RaggedNames, encode_byte_fields, encode_ragged, ragged_positi
 from .reader import one_line
 
 
-def check_name_type(field: pa.Field, source: str) -> None:
+def check_name_type(field: pa.Field, source: str, option: str = "--column") -> None:
     """InputError unless the name column holds text: string, large_string, string_view, their dictionaries, or
-    only nulls."""
+    only nulls. ``option`` picks the names' column, for the message."""
     value_type = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
     if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type) or pa.types.is_null(value_type)
             or pa.types.is_string_view(value_type)):  # fmt: skip
         raise InputError(
-            f"{source}: column {field.name!r} holds {field.type}, not text; choose the names' column with --column"
+            f"{source}: column {field.name!r} holds {field.type}, not text; choose the names' column with {option}"
         )
 
 
