@@ -39,6 +39,7 @@ FILE_SYSTEM_ERRORS = {
     errno.EACCES: "check the folder's permissions or write elsewhere",
     errno.EPERM: "check the folder's permissions or write elsewhere",
 }
+SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # of them, those met only by writing
 
 
 def check_output_file(path: str | Path) -> None:
@@ -147,20 +148,22 @@ def _create_partial(target: Path) -> tuple[int, Path]:
     return descriptor, partial
 
 
-def file_system_error(error: OSError, path: str | Path) -> OSError | OutputError:
-    """An OutputError naming ``path`` for a full disk, a read-only or forbidden folder; else ``error`` itself."""
-    if error.errno not in FILE_SYSTEM_ERRORS:
+def file_system_error(error: OSError, path: str | Path, errnos=FILE_SYSTEM_ERRORS) -> OSError | OutputError:
+    """An OutputError naming ``path`` for a full disk, a read-only or forbidden folder (those of ``errnos``);
+    else ``error`` itself."""
+    if error.errno not in errnos:
         return error
     return OutputError(f"cannot write {path}: {os.strerror(error.errno)}; {FILE_SYSTEM_ERRORS[error.errno]}")
 
 
 @contextlib.contextmanager
-def output_errors(path: str | Path) -> Iterator[None]:
-    """Turn a full disk, a read-only or a forbidden folder met while writing ``path`` into an OutputError."""
+def output_errors(path: str | Path, errnos=FILE_SYSTEM_ERRORS) -> Iterator[None]:
+    """Turn a full disk, a read-only or a forbidden folder (those of ``errnos``) met while writing ``path`` into
+    an OutputError."""
     try:
         yield
     except OSError as error:
-        translated = file_system_error(error, path)
+        translated = file_system_error(error, path, errnos)
         if translated is error:
             raise
         raise translated from None
@@ -299,7 +302,9 @@ def atomic_files(folder: Path, tag: str, stale: tuple[str, ...] = ()) -> Iterato
     ``folder``."""
     folder = Path(folder)
     with removing_created_folders(folder), staged_folder(folder, tag) as staging:
-        with space_errors(folder):
+        # running out of space anywhere in the block (a library writing into the staging folder itself, such as
+        # onnx.save_model) is reported by the output; only writing meets these errors
+        with output_errors(folder, SPACE_ERRORS):
             yield staging
         for staged in sorted(staging.iterdir()):
             _keep_mode(staged, folder / staged.name)
@@ -350,21 +355,6 @@ def removing_created_folders(folder: Path) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 path.rmdir()
         raise
-
-
-SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # met only by writing
-
-
-@contextlib.contextmanager
-def space_errors(path: Path) -> Iterator[None]:
-    """Running out of space (or of file size) anywhere in the block is an OutputError naming ``path``: a library
-    that wrote into a scratch folder of its own (onnx.save_model) is reported by the output it was writing."""
-    try:
-        yield
-    except OSError as error:
-        if error.errno not in SPACE_ERRORS:
-            raise
-        raise file_system_error(error, path) from None
 
 
 def swap_in(staging: Path, target: Path) -> None:

@@ -78,13 +78,13 @@ def ended_by(error: BaseException, debug: bool) -> click.exceptions.Exit:
         return click.exceptions.Exit(128 + signal.SIGPIPE)
     if debug:
         raise error
-    if isinstance(error, OSError) and error.filename is None and error.errno in FILE_SYSTEM_ERRORS:
-        return _fail(str(file_system_error(error, "the output")))  # e.g. click.echo to a full disk behind stdout
-    if isinstance(error, OSError) and error.filename is not None:
-        translated = file_system_error(error, error.filename)
+    # an OSError naming a file, or a full disk without a name (click.echo to a full disk behind stdout)
+    if isinstance(error, OSError) and (error.filename is not None or error.errno in FILE_SYSTEM_ERRORS):
+        where = error.filename if error.filename is not None else "the output"
+        translated = file_system_error(error, where)
         if isinstance(translated, RnnExportError):
             return _fail(str(translated))
-        return _fail(f"{error.filename}: {error.strerror or first_line(error)}")
+        return _fail(f"{where}: {error.strerror or first_line(error)}")
     return _fail(f"internal error: {type(error).__name__}: {first_line(error)}; rerun with --debug for the traceback")
 
 
