@@ -37,6 +37,7 @@ from .csvio.writer import (
 )
 from .errors import InputError, RnnExportError
 from .formats import input_format, output_format
+from .parity import ParityCheck, Tolerance
 from .prefix import DEFAULT_BLOCK_SIZE, build_schedule, run_schedule
 from .runtimes import TORCH_RUNTIMES, Runtime, open_reference, open_runtime, runtime_name, use_one_intra_op_thread
 from .text import RaggedNames, encode_byte_fields, encode_ragged, folded_strings
@@ -69,15 +70,6 @@ class ClassifyOptions:
 
 
 @dataclass
-class CheckResult:
-    """How far the runtime's log-probs were from eager PyTorch on the same rows."""
-
-    max_abs_diff: float = 0.0
-    top1_disagreements: int = 0
-    compared: int = 0
-
-
-@dataclass
 class ClassifySummary:
     """``records``: data records read (blank lines aside); ``rows``: output rows written with predictions (always
     equal: see check_counts); ``blank``: blank lines copied through; ``skipped``: rows whose name has no letter;
@@ -90,7 +82,7 @@ class ClassifySummary:
     seconds: float = 0.0
     runtime: str = ""
     column: str = ""
-    check: CheckResult | None = None
+    check: ParityCheck | None = None  # with --check: the runtime against eager float64 on every row
     records: int = 0
     blank: int = 0
     delimiter: str | None = ","  # None: Parquet input
@@ -167,14 +159,6 @@ def predict_chunk_log_probs(runtime: Runtime, encoded: RaggedNames, batch_size: 
     result[short_rows] = run_schedule(schedule, engine.block_log_probs, n_labels, runtime.parallel_calls)
     result[long_rows] = predict_log_probs(runtime, encoded.select(long_rows), n_labels, batch_size)
     return result
-
-
-def compare_with_reference(log_probs: np.ndarray, reference: np.ndarray, check: CheckResult) -> None:
-    valid = ~np.isnan(log_probs[:, 0])
-    if valid.any():
-        check.max_abs_diff = max(check.max_abs_diff, float(np.abs(log_probs[valid] - reference[valid]).max()))
-        check.top1_disagreements += int((log_probs[valid].argmax(1) != reference[valid].argmax(1)).sum())
-        check.compared += int(valid.sum())
 
 
 # --- one chunk of records: the steps both engines run ---------------------------------------------------------------
@@ -342,14 +326,15 @@ def encode_field(field: FieldColumn, rows: np.ndarray, chunk_size: int, alphabet
 
 
 def chunk_log_probs(prepared: PreparedChunk, runtime: Runtime, layout: ChunkLayout, reference: Runtime | None = None,
-                    check: CheckResult | None = None) -> np.ndarray:  # fmt: skip
+                    check: ParityCheck | None = None) -> np.ndarray:  # fmt: skip
     """float32 [rows, labels] log-probs of a prepared chunk's names (NaN rows: no letter, no prediction); with a
-    ``reference`` (eager float64, always per name), the differences go into ``check``."""
+    ``reference`` (eager float64, always per name), the comparison goes into ``check``."""
     log_probs = predict_chunk_log_probs(runtime, prepared.encoded, layout.batch_size, layout.prefix_sharing,
                                         layout.block_size)  # fmt: skip
     if reference is not None:
-        reference_log_probs = predict_log_probs(reference, prepared.encoded, len(reference.labels), layout.batch_size)
-        compare_with_reference(log_probs, reference_log_probs, check)
+        encoded = prepared.encoded
+        reference_log_probs = predict_log_probs(reference, encoded, len(reference.labels), layout.batch_size)
+        check.add(reference_log_probs, log_probs, lambda row: encoded.text(row, layout.alphabet))
     return log_probs
 
 
@@ -466,9 +451,11 @@ def classify_local(
     options: ClassifyOptions,
     reference: Runtime | None = None,
     on_rows: Callable[[int], None] | None = None,
+    tolerance: Tolerance | None = None,
 ) -> ClassifySummary:
     """Classify every data record of ``input_path`` (CSV or Parquet; '-' for stdin: CSV) into ``output_path``
-    (CSV or Parquet; '-' for stdout).
+    (CSV or Parquet; '-' for stdout). With a ``reference`` runtime (eager float64), every row is also compared
+    with it by the parity rule (``tolerance``, default parity.Tolerance()) into ``summary.check``.
 
     Raises InputError (unreadable file, encoding, delimiter, header, column, a malformed record: the earliest
     line at fault), RnnExportError if the output's row count differed from the input's; the output appears
@@ -476,13 +463,14 @@ def classify_local(
     """
     started = time.perf_counter()
     with opened_input(input_path, runtime.labels, runtime.alphabet, options, output_path) as opened:
-        return _classify_stream(opened, output_path, runtime, reference, on_rows, started)
+        check = ParityCheck(tolerance or Tolerance(), runtime.labels) if reference is not None else None
+        return _classify_stream(opened, output_path, runtime, reference, check, on_rows, started)
 
 
-def _classify_stream(opened: OpenedInput, output_path, runtime, reference, on_rows, started) -> ClassifySummary:
+def _classify_stream(opened: OpenedInput, output_path, runtime, reference, check, on_rows, started
+                     ) -> ClassifySummary:  # fmt: skip
     layout = opened.layout
-    summary = ClassifySummary(runtime=runtime.name, column=opened.column,
-                              check=CheckResult() if reference is not None else None,
+    summary = ClassifySummary(runtime=runtime.name, column=opened.column, check=check,
                               delimiter=opened.delimiter, output_format=layout.output_format)  # fmt: skip
     # The model of chunk i runs (GIL released) while this thread reads chunk i+1 and writes chunk i-1.
     with output_sink(output_path, layout, opened.header) as write, ThreadPoolExecutor(1) as model_thread:
@@ -520,7 +508,7 @@ class ClassifyRequest:
     runtime: str = "onnx"  # a key of runtimes.RUNTIME_ARTIFACTS (or 'onnx' with onnx_graph 'cell')
     onnx_graph: str = "sequence"
     threads: int | None = None  # model threads; None: every core
-    check: bool = False  # also run eager PyTorch on every row
+    check: Tolerance | None = None  # also run eager PyTorch on every row and hold the runtime to this rule
     verify_hash: bool = True
     device: str = "cpu"
     engine: str = "local"
@@ -538,12 +526,13 @@ def classify_file(request: ClassifyRequest, on_rows: Callable[[int], None] | Non
         return _classify_with_dask(request, on_rows)
     threads = request.threads or os.cpu_count() or 1
     name = runtime_name(request.runtime, request.onnx_graph)
-    if name in TORCH_RUNTIMES or request.check:
+    if name in TORCH_RUNTIMES or request.check is not None:
         use_one_intra_op_thread()  # torch runtimes run 1-thread calls side by side
     runtime = open_runtime(name, request.model_dir, request.verify_hash, threads, request.device)
     check_top_k(request.options.top_k, runtime.labels)
     reference = open_reference(request.model_dir, request.verify_hash, threads) if request.check else None
-    return classify_local(request.input_path, request.output_path, runtime, request.options, reference, on_rows)
+    return classify_local(request.input_path, request.output_path, runtime, request.options, reference, on_rows,
+                          request.check)  # fmt: skip
 
 
 def _classify_with_dask(request: ClassifyRequest, on_rows) -> ClassifySummary:

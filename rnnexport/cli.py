@@ -13,10 +13,11 @@ import click
 from . import __version__
 from .classify import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, DEFAULT_CHUNK_ROWS, ENGINES, ClassifyOptions
 from .cli_exit import DEBUG_ENV, GuardedGroup
-from .cli_options import FINITE, NON_NEGATIVE_FINITE, check_pin, manifest_pin_option, refuse_unless
+from .cli_options import FINITE, check_pin, manifest_pin_option, refuse_unless, tolerance_options
 from .csvio.records import DEFAULT_CHUNK_BYTES
 from .errors import OptionError, ParityError, RnnExportError, RnnExportWarning
 from .formats import AUTO, FORMAT_NAMES, FORMATS
+from .parity import Tolerance, failure_line
 from .runtimes import (  # torch-free: keeps `classify --runtime onnx` light
     DEVICES,
     ONNX_GRAPHS,
@@ -393,11 +394,10 @@ def _cross_validate(data, n_folds, recipe, overrides, folds, jobs, report) -> No
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_MODEL_DIR, show_default=True)
 @verify_names_options
-@click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True,
-              help="Max abs difference of log-probs allowed.")  # fmt: skip
+@tolerance_options("Parity rule of the verification")
 @click.option("--prior-shift", type=FINITE, help="Re-bake v at this τ from the unshifted weights (T re-fitted).")
 def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_column: str | None, atol: float,
-           prior_shift: float | None) -> None:  # fmt: skip
+           rtol: float, prior_shift: float | None) -> None:  # fmt: skip
     """Export a checkpoint to TorchScript and ONNX, then verify every artifact against PyTorch.
 
     \b
@@ -417,7 +417,8 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
     checkpoint = checkpoint or out / "checkpoint.pt"
     with user_errors():
         names, source = read_names(names_csv, name_column) if names_csv else (None, "given")
-        result = export_artifacts(checkpoint, out, names=names, names_source=source, atol=atol, prior_shift=prior_shift)
+        result = export_artifacts(checkpoint, out, names=names, names_source=source, tolerance=Tolerance(atol, rtol),
+                                  prior_shift=prior_shift)  # fmt: skip
     click.echo(
         f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s; parity on {result.parity['n_names']} names:"
     )
@@ -425,21 +426,36 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
 
 
 def format_parity(parity: dict) -> str:
-    lines = [f"{'runtime':<25} {'max abs diff':>12} {'mean abs diff':>13} {'top-1':>8} {'top-3':>8}  result"]
+    """The parity report as a compact table: one row per runtime, then the worst ratio by reference band."""
+    lines = [f"rule: |a - b| <= {parity['atol']:g} + {parity['rtol']:g}·|b|, b = {parity['reference']}",
+             f"{'runtime':<25} {'max abs':>9} {'max rel':>9} {'ratio':>6} {'min atol':>9} {'top-1':>8}  result  "
+             "worst: name, label (reference log-prob)"]  # fmt: skip
     for name, entry in parity["runtimes"].items():
+        worst = entry["worst"]
         lines.append(
-            f"{name:<25} {entry['max_abs_diff']:>12.3g} {entry['mean_abs_diff']:>13.3g} "
-            f"{entry['top1_agreement']:>8.2%} {entry['top3_agreement']:>8.2%}  {'pass' if entry['passed'] else 'FAIL'}"
+            f"{name:<25} {entry['max_abs_diff']:>9.3g} {entry['max_rel_diff']:>9.3g} {entry['worst_ratio']:>6.3f} "
+            f"{entry['min_atol_to_pass']:>9.3g} {entry['top1_agreement']:>8.2%}  "
+            f"{'pass' if entry['passed'] else 'FAIL':<6}  "
+            + (f"{worst['name']!r}, {worst['label']} ({worst['reference_log_prob']:.3g})" if worst else "-")
         )
+    entries = list(parity["runtimes"].values())
+    if entries:
+        bands = [
+            f"{band} {max(e['by_band'][band]['worst_ratio'] for e in entries):.3f}"
+            f" ({sum(e['by_band'][band]['beyond'] for e in entries)} beyond)"
+            for band in entries[0]["by_band"]
+        ]
+        lines.append("worst ratio by reference log-prob, every runtime: " + "; ".join(bands))
     hidden = parity.get("onnx_cell_vs_torchscript_hidden_states")
     if hidden:
-        lines.append(f"onnx cell vs torchscript hidden states: max abs diff {hidden['max_abs_diff']:.3g}")
+        lines.append(f"onnx cell vs torchscript hidden states: max abs diff {hidden['max_abs_diff']:.3g}, "
+                     f"ratio {hidden['worst_ratio']:.3f}")  # fmt: skip
     return "\n".join(lines)
 
 
 @main.command()
 @click.option("--runtime", type=click.Choice([*VERIFY_RUNTIMES, "all"]), default="all", show_default=True)
-@click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True)
+@tolerance_options("Parity rule")
 @verify_names_options
 @model_dir_option
 @no_verify_hash_option
@@ -450,14 +466,16 @@ def format_parity(parity: dict) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the parity report as JSON here (the model folder is never written).",
 )
-def verify(runtime: str, atol: float, names_csv: Path | None, name_column: str | None, model_dir: Path,
+def verify(runtime: str, atol: float, rtol: float, names_csv: Path | None, name_column: str | None, model_dir: Path,
            no_verify_hash: bool, manifest_pin: str | None, report_path: Path | None) -> None:  # fmt: skip
     """Check exported runtimes against eager PyTorch on every name; print the parity report.
 
     \b
-    Exit 0 when every runtime's max abs difference <= --atol with 100% top-1 agreement, else 1.
-    Example:
-      rnnexport verify --runtime onnx --atol 1e-5
+    Exit 0 when every log-prob of every runtime is within atol + rtol·|b| of eager PyTorch's float64 b,
+    with 100% top-1 agreement, else 1.
+    Examples:
+      rnnexport verify --model-dir exported --report parity.json
+      rnnexport verify --runtime onnx --atol 1e-5 --rtol 1e-6
     """
     from .atomic import atomic_write_json
     from .data import read_names
@@ -471,7 +489,7 @@ def verify(runtime: str, atol: float, names_csv: Path | None, name_column: str |
         check_pin(model_dir, manifest_pin, not no_verify_hash)
         names, source = read_names(names_csv, name_column) if names_csv else (None, "given")
         try:
-            parity = verify_artifacts(model_dir, names, source, atol, runtimes, not no_verify_hash)
+            parity = verify_artifacts(model_dir, names, source, Tolerance(atol, rtol), runtimes, not no_verify_hash)
         except ParityError as error:
             if report_path is not None:
                 atomic_write_json(report_path, error.report)
@@ -547,9 +565,9 @@ def verify(runtime: str, atol: float, names_csv: Path | None, name_column: str |
     "by float32 rounding only, both verified <= 1e-5 from float64); off: every name from scratch. Not for "
     "onnx-cell, which runs the cell graph name by name.",
 )
-@click.option("--check", is_flag=True, help="Also run eager PyTorch on every row; exit 3 if beyond --atol.")
-@click.option("--atol", type=NON_NEGATIVE_FINITE, default=1e-5, show_default=True,
-              help="Tolerance of --check (log-probs).")  # fmt: skip
+@click.option("--check", is_flag=True, help="Also run eager PyTorch (float64) on every row; exit 3 if any log-prob "
+              "is beyond the parity rule (--atol, --rtol) or a top-1 label differs.")  # fmt: skip
+@tolerance_options("With --check")
 @model_dir_option
 @no_verify_hash_option
 @manifest_pin_option
@@ -603,8 +621,8 @@ def verify(runtime: str, atol: float, names_csv: Path | None, name_column: str |
 )
 @click.option("--quiet", is_flag=True, help="No progress bar, no summary.")
 def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no_header, top_k, batch_size,
-             chunk_rows, threads, check, atol, model_dir, no_verify_hash, encoding, strict, device, engine, scheduler,
-             blocksize, workers, input_format, output_format, quiet, manifest_pin,
+             chunk_rows, threads, check, atol, rtol, model_dir, no_verify_hash, encoding, strict, device, engine,
+             scheduler, blocksize, workers, input_format, output_format, quiet, manifest_pin,
              prefix_sharing) -> None:  # fmt: skip
     """Classify every name of a CSV or Parquet file and write it back with language and probability columns.
 
@@ -654,7 +672,7 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
                 column, top_k, batch_size, chunk_rows, encoding, strict, delimiter_option(delimiter), not no_header,
                 prefix_sharing=prefix_sharing, input_format=input_format, output_format=output_format,
             ),
-            runtime, onnx_graph, threads, check, not no_verify_hash, device, engine,
+            runtime, onnx_graph, threads, Tolerance(atol, rtol) if check else None, not no_verify_hash, device, engine,
             DaskOptions(scheduler, blocksize, workers),
         )  # fmt: skip
         check_pin(model_dir, manifest_pin, not no_verify_hash)
@@ -675,14 +693,10 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
             f"column {summary.column!r}, {source} -> {FORMAT_NAMES[summary.output_format]}"
         )
     if summary.check is not None:
-        result = summary.check
-        within = result.max_abs_diff <= atol and result.top1_disagreements == 0
-        echo_err(
-            f"check against eager PyTorch: max abs diff {result.max_abs_diff:.3g} (atol {atol:g}), "
-            f"{result.top1_disagreements} top-1 disagreements over {result.compared} names: "
-            + ("ok" if within else "MISMATCH")
-        )
-        if not within:
+        report = summary.check.report()
+        echo_err(f"check against eager PyTorch (float64) over {report['names']} names: "
+                 + ("ok; " if report["passed"] else "MISMATCH; ") + failure_line(summary.runtime, report))  # fmt: skip
+        if not report["passed"]:
             sys.exit(3)
 
 

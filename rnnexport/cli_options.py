@@ -31,6 +31,18 @@ NON_NEGATIVE_FINITE = FiniteFloatRange(min=0.0)
 FINITE = FiniteFloatRange()
 
 
+def tolerance_options(what: str):
+    """--atol and --rtol, the parity rule's numbers (rnnexport.parity): |a - b| <= atol + rtol·|b| per log-prob,
+    b eager PyTorch's in float64; ``what`` names the check they set. The command gets ``atol`` and ``rtol``."""
+    from .parity import ATOL, RTOL
+
+    atol = click.option("--atol", type=NON_NEGATIVE_FINITE, default=ATOL, show_default=True,
+                        help=f"{what}: the absolute part of |a - b| <= atol + rtol·|b| per log-prob.")  # fmt: skip
+    rtol = click.option("--rtol", type=NON_NEGATIVE_FINITE, default=RTOL, show_default=True,
+                        help="The relative part (b: eager PyTorch's log-prob in float64).")  # fmt: skip
+    return lambda command: atol(rtol(command))
+
+
 def _pin_format(ctx, param, value: str | None) -> str | None:
     if value is None or value == "":
         return None

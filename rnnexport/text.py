@@ -283,6 +283,11 @@ class RaggedNames:
         positions = self.starts[rows][None, :] + np.arange(length)[:, None]
         return self.letters[positions].astype(np.int64, copy=False)
 
+    def text(self, row: int, alphabet: str) -> str:
+        """Name ``row`` as the model saw it: its letters of ``alphabet`` (the folded name)."""
+        start = int(self.starts[row])
+        return "".join(alphabet[i] for i in self.letters[start : start + int(self.lengths[row])])
+
     def select(self, rows: np.ndarray) -> RaggedNames:
         """The names at ``rows``, in that order, laid end to end."""
         lengths = self.lengths[rows]

@@ -56,6 +56,9 @@ class TrainConfig:
     # agree more closely. 3e-4 gave eager fp32 1.01e-5 from fp64 with the anyascii fold ('make train export' failed
     # parity at 1e-5); 5e-4: 7.6e-6, accuracy 0.738 vs 0.741.
     weight_decay: float = 5e-4
+    # Largest singular value allowed to the recurrent matrix w after every update (None: unconstrained). Float32
+    # rounding in h_t = tanh(w h_{t-1} + ...) grows with length faster when w expands (docs/model.md, 'Parity').
+    spectral_bound: float | None = None
     case_lower: float = 0.0  # probability a training name is lower-cased (augment.py)
     case_upper: float = 0.0  # probability a training name is UPPER-cased
     letter_substitution: float = 0.0  # per-letter probability of a random lower-case letter (augment.py)
@@ -98,6 +101,8 @@ def config_problem(config: TrainConfig) -> str | None:
     for name, value in real.items():
         if value is not None and not (math.isfinite(value) and value >= 0):
             return f"{option_name(name)} must be a finite number >= 0; got {value}"
+    if config.spectral_bound is not None and not (math.isfinite(config.spectral_bound) and config.spectral_bound > 0):
+        return f"--spectral-bound must be a finite number > 0; got {config.spectral_bound}"
     if config.epochs == 0:
         return "--epochs must be more than 0; got 0"
     if not (math.isfinite(config.lr) and 0 < config.lr <= MAX_LR):
@@ -312,12 +317,33 @@ def adamw_step(model: CharRNN, state: AdamState, lr: float, config: TrainConfig)
             p.grad = None
 
 
+def bound_singular_values(weight: torch.Tensor, bound: float) -> None:
+    """Clamp the singular values of ``weight`` [H, H] at ``bound`` in place: W = U S V^T becomes U min(S, bound) V^T.
+
+    From the eigenvectors V of W^T W (eigh: half the cost of an SVD), W V diag(min(1, bound / s)) V^T."""
+    with torch.no_grad():
+        squares, vectors = torch.linalg.eigh(weight.T @ weight)  # s^2 ascending, V
+        shrink = (bound / squares.clamp(min=0).sqrt().clamp(min=1e-30)).clamp(max=1.0)
+        if bool((shrink < 1).any()):
+            weight.copy_(weight @ (vectors * shrink) @ vectors.T)
+
+
 def make_update(model: CharRNN, config: TrainConfig) -> Callable[[float], None]:
-    """``update(lr)``: the manual step of ``config.optimizer`` (gradients must be in ``p.grad``)."""
+    """``update(lr)``: the manual step of ``config.optimizer`` (gradients must be in ``p.grad``), then w's singular
+    values clamped at ``config.spectral_bound`` when set (projected gradient descent)."""
     if config.optimizer == "sgd":
-        return lambda lr: sgd_step(model, lr, config.clip_grad_norm, config.weight_decay)
-    state = adam_state(model)
-    return lambda lr: adamw_step(model, state, lr, config)
+        step = lambda lr: sgd_step(model, lr, config.clip_grad_norm, config.weight_decay)  # noqa: E731
+    else:
+        state = adam_state(model)
+        step = lambda lr: adamw_step(model, state, lr, config)  # noqa: E731
+    if config.spectral_bound is None:
+        return step
+
+    def bounded_step(lr: float) -> None:
+        step(lr)
+        bound_singular_values(model.w.weight, config.spectral_bound)
+
+    return bounded_step
 
 
 def augmentation_of(config: TrainConfig) -> Augmentation:

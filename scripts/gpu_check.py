@@ -1,4 +1,5 @@
-"""GPU check: CPU vs GPU parity of torch, TorchScript and ONNX on every distinct name, then names/s on the GPU."""
+"""GPU check: parity of torch, TorchScript and ONNX on the GPU with eager float64 on the CPU (the project's one rule,
+rnnexport.parity) on every distinct name, then names/s on the GPU."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from rnnexport.classify import predict_log_probs
 from rnnexport.data import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
 from rnnexport.errors import RnnExportError
 from rnnexport.model_dir import find_model_dir
-from rnnexport.runtimes import Runtime, open_runtime, use_one_intra_op_thread
+from rnnexport.parity import ATOL, RTOL, ParityCheck, Tolerance, failure_line
+from rnnexport.runtimes import Runtime, open_reference, open_runtime, use_one_intra_op_thread
 from rnnexport.text import RaggedNames, encode_ragged
 from rnnexport.verify import dataset_names, generated_names
 
@@ -33,7 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, help="[default: $RNNEXPORT_MODEL_DIR, else the packaged model]")
     parser.add_argument("--names-dir", type=Path, help=f"default: ${NAMES_DIR_ENV}, else {DEFAULT_NAMES_DIR}")
     parser.add_argument("--batch-size", type=int, default=65_536, help="names per call in the throughput run")
-    parser.add_argument("--atol", type=float, default=1e-4, help="max abs diff of log-probs, CPU vs device")
+    parser.add_argument("--atol", type=float, default=ATOL, help="the parity rule's atol (|a - b| <= atol + rtol·|b|)")
+    parser.add_argument("--rtol", type=float, default=RTOL, help="the parity rule's rtol; b: float64 on the CPU")
     parser.add_argument("--seed", type=int, default=0, help="seed of the throughput sample")
     parser.add_argument("--out", type=Path, default=Path("gpu_check.json"), help="where the JSON report goes")
     return parser.parse_args(argv)
@@ -102,34 +105,24 @@ class TimedRuntime(Runtime):
 
 
 def log_probs_of(runtime: Runtime, encoded: RaggedNames, batch_size: int) -> tuple[np.ndarray, float]:
-    """float32 [N, L] log-probs by classify's own batching (rnnexport.classify.predict_log_probs), and the
-    seconds spent inside the runtime. A name with no letter (possible among generated names) gets a row of
-    zeros instead of NaN, so that it compares equal on both devices."""
+    """[N, L] log-probs by classify's own batching (rnnexport.classify.predict_log_probs; NaN rows: no letter),
+    and the seconds spent inside the runtime."""
     timed = TimedRuntime(runtime)
     log_probs = predict_log_probs(timed, encoded, len(runtime.labels), batch_size)
-    return np.nan_to_num(log_probs, nan=0.0), timed.seconds
+    return log_probs, timed.seconds
 
 
-def parity(name: str, model_dir: Path, device: str, encoded: RaggedNames, atol: float) -> dict:
-    """One runtime on the CPU and on the device over the same names: max abs diff and top-1 agreement."""
+def parity(name: str, model_dir: Path, device: str, encoded: RaggedNames, reference: np.ndarray,
+           tolerance: Tolerance) -> dict:  # fmt: skip
+    """One runtime on the device against the float64 reference over the same names (rnnexport.parity's report)."""
     on_device, reason = open_or_skip(name, model_dir, device)
     if on_device is None:
         return {"runtime": name, "status": "skipped", "reason": reason}
-    cpu, _ = log_probs_of(open_runtime(name, model_dir, threads=os.cpu_count()), encoded, PARITY_BATCH)
-    other, _ = log_probs_of(on_device, encoded, PARITY_BATCH)
-    difference = float(np.abs(cpu.astype(np.float64) - other).max())
-    disagree = np.flatnonzero(cpu.argmax(1) != other.argmax(1))
-    top2 = np.sort(cpu, axis=1)[:, -2:]
-    return {
-        "runtime": name,
-        "status": "pass" if difference <= atol and len(disagree) == 0 else "FAIL",
-        "names": len(encoded.lengths),
-        "max_abs_diff": difference,
-        "atol": atol,
-        "top1_disagreements": len(disagree),
-        # A disagreement on a near-tie (tiny CPU margin between the best two) is rounding, not a bug.
-        "disagreement_cpu_margins": [float(top2[i, 1] - top2[i, 0]) for i in disagree[:10]],
-    }
+    log_probs, _ = log_probs_of(on_device, encoded, PARITY_BATCH)
+    check = ParityCheck(tolerance, on_device.labels)
+    check.add(reference, log_probs, lambda row: encoded.text(row, on_device.alphabet))
+    report = check.report()
+    return {"runtime": name, "status": "pass" if report["passed"] else "FAIL", **report}
 
 
 def throughput(name: str, model_dir: Path, device: str, encoded: RaggedNames, batch_size: int) -> dict:
@@ -173,15 +166,12 @@ def environment(device: str) -> dict:
 
 
 def print_tables(report: dict) -> None:
-    print(f"parity, CPU vs {report['environment']['device']} ({report['parity_names']}):")
+    print(f"parity, {report['environment']['device']} vs float64 on the CPU ({report['parity_names']}):")
     for entry in report["parity"]:
         if entry["status"] == "skipped":
             print(f"  {entry['runtime']:<12} skipped: {entry['reason']}")
         else:
-            print(
-                f"  {entry['runtime']:<12} max abs diff {entry['max_abs_diff']:.3g} (atol {entry['atol']:g}), "
-                f"{entry['top1_disagreements']} top-1 disagreements over {entry['names']} names: {entry['status']}"
-            )
+            print(f"  {failure_line(entry['runtime'], entry)} over {entry['names']} names: {entry['status']}")
     print(f"throughput on {report['environment']['device']} ({report['throughput_names']} names, sorted by length):")
     print(f"  {'runtime':<12} {'names/s':>14} {'model names/s':>14} {'seconds':>9}")
     for entry in report["throughput"]:
@@ -213,7 +203,11 @@ def check(args: argparse.Namespace) -> int:
     names, source = distinct_names(args.names_dir)
     encoded = encode_ragged(names, alphabet)
     report = {"environment": environment(args.device), "parity_names": source, "model_dir": str(args.model_dir)}
-    report["parity"] = [parity(name, args.model_dir, args.device, encoded, args.atol) for name in RUNTIME_NAMES]
+    reference, _ = log_probs_of(open_reference(args.model_dir, threads=os.cpu_count()), encoded, PARITY_BATCH)
+    tolerance = Tolerance(args.atol, args.rtol)
+    report["parity"] = [
+        parity(name, args.model_dir, args.device, encoded, reference, tolerance) for name in RUNTIME_NAMES
+    ]
     started = time.perf_counter()
     sample = encode_ragged(sample_names(names, args.names, args.seed), alphabet)
     report["encode_seconds"] = round(time.perf_counter() - started, 3)

@@ -36,3 +36,81 @@ def flip_a_byte(path: Path, offset_from_end: int = 100) -> None:
     data = bytearray(path.read_bytes())
     data[-offset_from_end] ^= 0xFF
     path.write_bytes(bytes(data))
+
+
+def reference_log_probs(model_dir: Path, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """float64 [B, L]: eager PyTorch in float64 on ``model_dir``'s checkpoint, the parity rule's reference."""
+    from rnnexport.runtimes import open_reference
+
+    return open_reference(model_dir).log_probs(indices, lengths)
+
+
+def assert_parity(reference: np.ndarray, candidate: np.ndarray, names, what: str, labels=None) -> dict:
+    """Hold ``candidate`` log-probs [N, L] to the project's one parity rule (rnnexport.parity) against the float64
+    ``reference``; fails with the rule's own one-line explanation. Returns the report."""
+    from rnnexport.parity import compare, failure_line
+
+    report = compare(reference, candidate, names, labels=labels)
+    assert report["passed"], failure_line(what, report)
+    return report
+
+
+def assert_printed_probabilities(printed: np.ndarray, reference: np.ndarray, decimals: int, what: str) -> None:
+    """Probabilities printed with ``decimals`` decimals (classify's CSV) against float64 reference log-probs b:
+    the parity rule carried to probabilities, |p - e^b| <= e^b·expm1(atol + rtol·|b|), plus half a unit of the
+    last printed place."""
+    from rnnexport.parity import Tolerance
+
+    reference = np.asarray(reference, dtype=np.float64)
+    allowed = np.exp(reference) * np.expm1(Tolerance().bound(reference)) + 0.5 * 10.0**-decimals
+    beyond = np.abs(np.asarray(printed, dtype=np.float64) - np.exp(reference)) > allowed
+    assert not beyond.any(), f"{what}: printed probabilities beyond the parity rule at {np.argwhere(beyond)[:5]}"
+
+
+def float64_log_probs(model, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """float64 [B, L]: an in-memory CharRNN run in float64 (a copy; the model is untouched), the rule's reference."""
+    import copy
+
+    import torch
+
+    with torch.no_grad():
+        return copy.deepcopy(model).double()(torch.from_numpy(indices), torch.from_numpy(lengths)).numpy()
+
+
+def reference_rows(model_dir: Path, names: list[str]) -> tuple[list[str], list[np.ndarray | None]]:
+    """The model's labels, and per name its float64 reference log-probs [L] (None: the name has no letter)."""
+    from rnnexport.runtimes import open_reference
+    from rnnexport.text import encode_ragged
+    from rnnexport.verify import run_batched
+
+    runtime = open_reference(model_dir)
+    encoded = encode_ragged(names, runtime.alphabet)
+    valid = np.flatnonzero(encoded.lengths > 0)
+    rows: list[np.ndarray | None] = [None] * len(names)
+    for row, log_probs in zip(valid, run_batched(runtime, encoded.select(valid), 256), strict=True):
+        rows[row] = log_probs
+    return list(runtime.labels), rows
+
+
+def assert_top_k_within_rule(shown: list[tuple[str, float]], reference: np.ndarray, labels: list[str], what: str
+                             ) -> None:  # fmt: skip
+    """A consumer's top-k answer [(label, probability), ...] against the float64 reference log-probs [L] of the
+    name, by the parity rule: the top-1 label is the reference's; each shown log(probability) is within the rule
+    of the reference; the labels are distinct, in descending order, and a hidden label outranks a shown one only
+    by less than their two bounds together (float32 may order near-ties either way)."""
+    from rnnexport.parity import Tolerance, compare, failure_line
+
+    assert shown, f"{what}: no prediction"
+    indices = [labels.index(label) for label, _ in shown]
+    assert len(set(indices)) == len(indices), f"{what}: repeated labels {shown}"
+    assert indices[0] == int(reference.argmax()), f"{what}: top-1 {shown[0][0]}, reference {labels[reference.argmax()]}"
+    probabilities = np.array([p for _, p in shown], dtype=np.float64)
+    assert (np.diff(probabilities) <= 0).all(), f"{what}: not in descending order: {shown}"
+    shown_labels = [labels[i] for i in indices]
+    report = compare(reference[None, indices], np.log(probabilities)[None, :], [what], labels=shown_labels)
+    assert report["passed"], failure_line(what, report)
+    bound = Tolerance().bound(reference)
+    hidden = [i for i in range(len(labels)) if i not in indices]
+    for s in indices:
+        for h in hidden:
+            assert reference[h] <= reference[s] + bound[s] + bound[h], f"{what}: {labels[h]} outranks shown {labels[s]}"

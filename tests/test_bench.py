@@ -3,7 +3,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from rnnexport.bench.classify import (
@@ -18,16 +17,17 @@ from rnnexport.bench.classify import (
 )
 from rnnexport.checkpoint import load_checkpoint, model_from_checkpoint
 from rnnexport.prefix import build_schedule
-from rnnexport.runtimes import TorchRuntime
 from rnnexport.text import ALPHABET, encode_ragged
+from tests.helpers import assert_parity, reference_log_probs
 
 
 def test_packed_nn_rnn_baseline_computes_the_same_model(tiny_model_dir):
     model = model_from_checkpoint(load_checkpoint(tiny_model_dir / "checkpoint.pt"))
-    encoded = encode_ragged(["Smith", "Li", "Abcdefghij", "O'Neill"]).padded()
-    expected = TorchRuntime(tiny_model_dir).log_probs(encoded.indices, encoded.lengths)
+    names = ["Smith", "Li", "Abcdefghij", "O'Neill"]
+    encoded = encode_ragged(names).padded()
+    expected = reference_log_probs(tiny_model_dir, encoded.indices, encoded.lengths)
     baseline = PackedRNNRuntime(model, threads=1).log_probs(encoded.indices, encoded.lengths)
-    np.testing.assert_allclose(baseline, expected, atol=1e-5)
+    assert_parity(expected, baseline, names, "nn.RNN baseline")
 
 
 def test_sampled_csv_is_deterministic(tmp_path):

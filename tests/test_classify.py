@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnexport.cli import main
-from tests.helpers import tamper_onnx_weight
+from rnnexport.csvio.writer import PROBABILITY_DECIMALS
+from rnnexport.text import encode_ragged
+from tests.helpers import assert_parity, assert_printed_probabilities, reference_log_probs, tamper_onnx_weight
 
 RUNTIMES = ["onnx", "torchscript", "torch"]
 NAMES = ["Dvořák", "Müller", "O'Néill", "Nguyễn", "Yue Tingsong", "Smith", "Abandonato", "Tanaka", "Kim", "Schmidt"]
@@ -46,9 +49,12 @@ def test_every_runtime_gives_the_same_labels(tiny_model_dir, names_csv, tmp_path
     frame = read_output(out)
     assert list(frame.columns) == ["id", "name", "language", "probability"]
     assert frame["name"].tolist() == NAMES
-    reference = read_output(classify([str(names_csv), "--runtime", "torch", "--model-dir", str(tiny_model_dir)]).stdout)
-    assert frame["language"].tolist() == reference["language"].tolist()
-    np.testing.assert_allclose(frame["probability"].astype(float), reference["probability"].astype(float), atol=1e-5)
+    encoded = encode_ragged(NAMES).padded()
+    reference = reference_log_probs(tiny_model_dir, encoded.indices, encoded.lengths)
+    labels = json.loads((tiny_model_dir / "manifest.json").read_text())["labels"]
+    assert frame["language"].tolist() == [labels[i] for i in reference.argmax(axis=1)]
+    printed = frame["probability"].astype(float).to_numpy()
+    assert_printed_probabilities(printed, reference.max(axis=1), PROBABILITY_DECIMALS, runtime)
 
 
 def test_onnx_cell_graph_agrees(tiny_model_dir, names_csv):
@@ -321,7 +327,10 @@ def test_names_over_the_prefix_limit_go_per_name(tiny_model_dir, monkeypatch):
     assert scheduled == [limit]  # the two long names never reached the schedule
     per_name = classify_module.predict_chunk_log_probs(runtime, encoded, 512, prefix_sharing=False)
     np.testing.assert_array_equal(np.isnan(shared), np.isnan(per_name))
-    np.testing.assert_allclose(shared, per_name, atol=1e-5, rtol=0)
+    ordinary = np.array([0, 3, 6])  # Smith, Kim, Nowak: the shared path, held to the rule like the per-name one
+    padded = encoded.select(ordinary).padded()
+    reference = reference_log_probs(tiny_model_dir, padded.indices, padded.lengths)
+    assert_parity(reference, shared[ordinary], [names[i] for i in ordinary], "prefix-shared chunk")
     np.testing.assert_array_equal(shared[[1, 4]], per_name[[1, 4]])  # computed by the very same path
 
 

@@ -17,11 +17,18 @@ import torch
 from click.testing import CliRunner
 
 from rnnexport.cli import main
+from rnnexport.csvio.writer import PROBABILITY_DECIMALS
 from rnnexport.errors import ArtifactError, FoldVersionWarning
 from rnnexport.runtimes import RUNTIMES, open_runtime
 from rnnexport.text import fold, fold_identity
 from tests.conftest import LOWERCASE, THREE_LABELS, write_three_label_csv
-from tests.helpers import rehash_in_manifest
+from tests.helpers import (
+    assert_parity,
+    assert_printed_probabilities,
+    reference_log_probs,
+    reference_rows,
+    rehash_in_manifest,
+)
 
 pytestmark = pytest.mark.slow  # trains and exports a model (~15 s)
 
@@ -69,7 +76,7 @@ def test_verify_passes_on_every_runtime(three_label_model_dir, tmp_path):
     names = write_three_label_csv(tmp_path / "names.csv", per_label=20, seed=5)
     result = invoke("verify", "--model-dir", three_label_model_dir, "--names", names, "--name-column", "surname")
     assert result.exit_code == 0, result.output
-    assert [line.split()[0] for line in result.output.splitlines()[2:6]] == [
+    assert [line.split()[0] for line in result.output.splitlines()[3:7]] == [
         "torch",
         "torchscript",
         "onnx-cell",
@@ -89,12 +96,16 @@ def test_classify_writes_the_models_labels_in_every_runtime(three_label_model_di
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["name", "language", "probability", "language_2", "probability_2", "language_3",
                              "probability_3"]  # fmt: skip
-    for row in rows:
+    _, reference = reference_rows(three_label_model_dir, NAMES)
+    for row, expected in zip(rows, reference, strict=True):
         if row["name"] == "12345":
             assert row["language"] == ""
             continue
-        assert sorted(row[key] for key in ("language", "language_2", "language_3")) == list(THREE_LABELS)
-        assert abs(sum(float(row[key]) for key in ("probability", "probability_2", "probability_3")) - 1) < 1e-5
+        shown = [row[key] for key in ("language", "language_2", "language_3")]
+        assert sorted(shown) == list(THREE_LABELS)
+        printed = np.array([float(row[key]) for key in ("probability", "probability_2", "probability_3")])
+        in_order = expected[[THREE_LABELS.index(label) for label in shown]]
+        assert_printed_probabilities(printed, in_order, PROBABILITY_DECIMALS, row["name"])
     # the name with ’ was classified after losing it; the digits are skipped
     assert "7 records in, 7 rows out (1 skipped: no letter, 1 name lost characters in folding)" in result.output
 
@@ -122,9 +133,9 @@ def test_runtimes_agree_on_the_models_alphabet(three_label_model_dir):
     runtimes = [open_runtime(name, three_label_model_dir) for name in RUNTIMES]
     assert {runtime.alphabet for runtime in runtimes} == {LOWERCASE}
     indices, lengths = np.array([[0, 25], [11, 3], [2, 0]]), np.array([3, 2])
-    results = [runtime.log_probs(indices, lengths) for runtime in runtimes]
-    for result in results[1:]:
-        np.testing.assert_allclose(result, results[0], atol=1e-5)
+    reference = reference_log_probs(three_label_model_dir, indices, lengths)
+    for runtime in runtimes:
+        assert_parity(reference, runtime.log_probs(indices, lengths), ["alc", "zd"], runtime.name)
 
 
 def test_evaluate_reads_the_same_data(three_label_model_dir, tmp_path):

@@ -9,22 +9,19 @@ the consumers are shown to take labels, alphabet and sizes from the artifacts.
 
 from __future__ import annotations
 
-import csv
-import itertools
 import json
 import os
 import resource
 import shutil
 import signal
 import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import rehash_in_manifest
+from tests.helpers import assert_top_k_within_rule, reference_rows, rehash_in_manifest
 
 pytestmark = [pytest.mark.embed, pytest.mark.slow]  # builds C++ and Node consumers: > 10 s
 
@@ -33,7 +30,6 @@ CPP_DIR = REPO / "examples" / "cpp"
 CPP_BUILD = CPP_DIR / "build"
 NODE_DIR = REPO / "examples" / "node"
 N_LINES = 2000
-ATOL = 1e-5
 TIMEOUT_S = 600
 
 # Lines that must survive folding (or fold to nothing) the same way in every consumer; as UTF-8 bytes.
@@ -135,42 +131,20 @@ def node_script() -> Path:
     return NODE_DIR / "classify_names.js"
 
 
-def classify_with_python(model_dir: Path, csv_path: Path, top_k: int) -> list[dict[str, str]]:
-    """The rows of `rnnexport classify --runtime torch` (eager PyTorch) of a CSV file, through the installed CLI."""
-    out_path = csv_path.with_name(csv_path.stem + ".python.csv")
-    rnnexport = Path(sys.executable).parent / "rnnexport"
-    command = [str(rnnexport), "classify", str(csv_path), "-o", str(out_path), "--runtime", "torch"]
-    command += ["--top-k", str(top_k), "--model-dir", str(model_dir), "--quiet"]
-    _check(_run(command, REPO), "rnnexport classify")
-    with out_path.open(newline="", encoding="utf-8") as file:
-        return list(csv.DictReader(file))
-
-
-def python_top_k(model_dir: Path, names: list[str], top_k: int, tmp_path: Path) -> list[list[tuple[str, float]]]:
-    """Python's top-k (label, probability) pairs per name ([] when it gets no prediction), via classify."""
-    csv_path = tmp_path / "names.csv"
-    with csv_path.open("w", newline="", encoding="utf-8") as file:
-        csv.writer(file).writerows([["name"], *([name] for name in names)])
-    rows = classify_with_python(model_dir, csv_path, top_k)
-    assert [row["name"] for row in rows] == names
-    suffixes = [""] + [f"_{rank}" for rank in range(2, top_k + 1)]
-    return [
-        [(row[f"language{s}"], float(row[f"probability{s}"])) for s in suffixes] if row["language"] else []
-        for row in rows
-    ]
-
-
-def assert_top_k_matches_python(names: list[str], entries: list[dict], expected: list, atol: float) -> None:
-    """A JS consumer's answers (``{"folded", "top": [{"label", "probability"}]}`` per name) against Python's
-    fold and :func:`python_top_k`: the same folded form and labels, probabilities within ``atol``."""
+def assert_top_k_matches_python(names: list[str], entries: list[dict], model_dir: Path) -> None:
+    """A JS consumer's answers (``{"folded", "top": [{"label", "probability"}]}`` per name) against Python's fold
+    and the float64 reference, by the parity rule (tests.helpers.assert_top_k_within_rule); a name with no letter
+    gets an empty ``top``."""
     from rnnexport.text import fold
 
-    for name, entry, python in zip(names, entries, expected, strict=True):
+    labels, reference = reference_rows(model_dir, names)
+    for name, entry, expected in zip(names, entries, reference, strict=True):
         assert entry["folded"] == fold(name), name
         shown = [(item["label"], item["probability"]) for item in entry["top"]]
-        assert [label for label, _ in shown] == [label for label, _ in python], f"{name!r}: {shown} vs {python}"
-        for (label, p), (_, p_python) in zip(shown, python, strict=True):
-            assert abs(p - p_python) <= atol, f"{name!r}: P({label}) = {p}, Python says {p_python}"
+        if expected is None:
+            assert shown == [], f"{name!r} has no letter, yet {shown}"
+        else:
+            assert_top_k_within_rule(shown, expected, labels, repr(name))
 
 
 CONSUMERS = {
@@ -213,19 +187,10 @@ def input_lines() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def reference(model_dir, input_lines):
-    """Echoed names, and probabilities [N, L] from eager PyTorch (NaN rows for names that fold to nothing)."""
-    from rnnexport.runtimes import TorchRuntime
-    from rnnexport.text import encode_ragged
-    from rnnexport.verify import run_batched
-
+    """Echoed names, and per name the float64 reference log-probs [L] (None for a name that folds to nothing)."""
     echoed = [line[:-1] if line.endswith(b"\r") else line for line in input_lines]
-    names = [line.decode("utf-8", errors="ignore") for line in echoed]
-    runtime = TorchRuntime(model_dir)
-    encoded = encode_ragged(names, runtime.alphabet)
-    valid = np.flatnonzero(encoded.lengths > 0)
-    probs = np.full((len(names), len(runtime.labels)), np.nan)
-    probs[valid] = np.exp(run_batched(runtime, encoded.select(valid), 256).astype(np.float64))
-    return {"echoed": echoed, "probs": probs, "labels": list(runtime.labels), "valid": encoded.lengths > 0}
+    labels, rows = reference_rows(model_dir, [line.decode("utf-8", errors="ignore") for line in echoed])
+    return {"echoed": echoed, "rows": rows, "labels": labels}
 
 
 def _classify(command: list[str], model_dir: Path, lines: list[bytes], *flags: str) -> list[list[bytes]]:
@@ -240,37 +205,17 @@ def _classify(command: list[str], model_dir: Path, lines: list[bytes], *flags: s
 
 
 def _assert_matches(rows: list[list[bytes]], reference: dict, k: int) -> None:
-    labels = reference["labels"]
-    probs = reference["probs"]
+    """Each output line: the name echoed, then k (label, probability) pairs held to the parity rule against the
+    float64 reference (empty fields for a name that folds to nothing)."""
     assert len(rows) == len(reference["echoed"]), "one output line per input line"
-    n_checked = 0
-    for i, fields in enumerate(rows):
-        name = reference["echoed"][i]
+    for i, (fields, name, expected) in enumerate(zip(rows, reference["echoed"], reference["rows"], strict=True)):
         assert fields[0] == name, f"line {i}: name echoed as {fields[0]!r}, expected {name!r}"
         assert len(fields) == 1 + 2 * k, f"line {i} ({name!r}): {len(fields)} fields, expected {1 + 2 * k}"
-        if not reference["valid"][i]:
+        if expected is None:
             assert all(field == b"" for field in fields[1:]), f"line {i} ({name!r}) folds to nothing: {fields}"
             continue
-        row = probs[i]
         printed = [(fields[1 + 2 * j].decode(), float(fields[2 + 2 * j])) for j in range(k)]
-        expected_top1 = labels[int(np.argmax(row))]
-        margin = np.sort(row)[-1] - np.sort(row)[-2]
-        assert printed[0][0] == expected_top1, (
-            f"line {i} ({name!r}): top-1 {printed[0][0]}, Python says {expected_top1} (margin {margin:.2e})"
-        )
-        for label, p in printed:
-            assert label in labels, f"line {i}: unknown label {label!r}"
-            assert abs(p - row[labels.index(label)]) <= ATOL, (
-                f"line {i} ({name!r}): P({label}) = {p}, Python says {row[labels.index(label)]}"
-            )
-        shown = {label for label, _ in printed}
-        assert len(shown) == k, f"line {i}: repeated labels {printed}"
-        assert all(a[1] >= b[1] for a, b in itertools.pairwise(printed)), f"line {i}: not sorted"
-        hidden = [row[j] for j, label in enumerate(labels) if label not in shown]
-        if hidden:
-            assert min(row[labels.index(label)] for label in shown) >= max(hidden) - ATOL, f"line {i}: not the top {k}"
-        n_checked += 1
-    assert n_checked == int(reference["valid"].sum())
+        assert_top_k_within_rule(printed, expected, reference["labels"], f"line {i} ({name!r})")
 
 
 @pytest.mark.parametrize("consumer", ["cpp", "node", "node-cell"], indirect=True)
@@ -289,12 +234,7 @@ def test_top3_small_batches_match_python(consumer, model_dir, input_lines, refer
 @pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
 def test_batch_size_one(consumer, model_dir, input_lines, reference):
     lines = input_lines[:200]
-    subset = {
-        "echoed": reference["echoed"][:200],
-        "probs": reference["probs"][:200],
-        "labels": reference["labels"],
-        "valid": reference["valid"][:200],
-    }
+    subset = {"echoed": reference["echoed"][:200], "rows": reference["rows"][:200], "labels": reference["labels"]}
     _assert_matches(_classify(consumer, model_dir, lines, "--batch-size", "1"), subset, k=1)
 
 
@@ -449,9 +389,9 @@ def test_cpp_long_line_does_not_pad_the_batch(cpp_binary, tmp_path):
     _check(result, "classify_names on a 20,000-letter line and 255 short ones")
     rows = [row.split(b"\t") for row in result.stdout.splitlines()]
     assert [row[0] for row in rows] == lines
-    expected = python_top_k(model_dir, [line.decode() for line in lines[:2]], 1, tmp_path)
-    for row, ((label, p),) in zip(rows[:2], expected, strict=True):
-        assert row[1].decode() == label and abs(float(row[2]) - p) <= ATOL
+    labels, expected = reference_rows(model_dir, [line.decode() for line in lines[:2]])
+    for row, reference in zip(rows[:2], expected, strict=True):
+        assert_top_k_within_rule([(row[1].decode(), float(row[2]))], reference, labels, row[0][:20].decode())
     assert all(row[1:] == rows[1][1:] for row in rows[1:])
 
 
@@ -635,10 +575,6 @@ def test_cpp_fold_matches_python_on_every_script(fold_binary, model_dir):
 def test_cpp_follows_a_general_fold_table(cpp_binary, fold_binary, model_dir, tmp_path):
     """Multi-letter values and astral code points, as the new table will have, through fold_names and
     classify_names (probabilities of the contract-folded names from eager PyTorch)."""
-    from rnnexport.runtimes import TorchRuntime
-    from rnnexport.text import encode_ragged
-    from rnnexport.verify import run_batched
-
     general = Path(shutil.copytree(model_dir, tmp_path / "model"))
     content = json.loads((general / "fold_table.json").read_text(encoding="utf-8"))
     extra = {"00DF": "ss", "674E": "Li", "FF2D": "M", "1D400": "A", "1F600": "Smile", "10FFFF": "Z"}
@@ -653,10 +589,6 @@ def test_cpp_follows_a_general_fold_table(cpp_binary, fold_binary, model_dir, tm
     folded = ["".join(table.get(f"{ord(c):04X}", "") for c in name) for name in names]
     lines = [name.encode("utf-8") for name in names]
     assert _fold_with(fold_binary, general, lines) == [text.encode() for text in folded]
-    encoded = encode_ragged(folded, alphabet)
-    valid = encoded.lengths > 0
-    runtime = TorchRuntime(general)
-    probs = np.full((len(names), len(runtime.labels)), np.nan)
-    probs[valid] = np.exp(run_batched(runtime, encoded.select(np.flatnonzero(valid)), 256).astype(np.float64))
-    reference = {"echoed": lines, "probs": probs, "labels": list(runtime.labels), "valid": valid}
+    labels, rows = reference_rows(general, folded)
+    reference = {"echoed": lines, "rows": rows, "labels": labels}
     _assert_matches(_classify([str(cpp_binary)], general, lines, "--top-k", "2"), reference, k=2)

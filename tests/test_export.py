@@ -3,7 +3,6 @@ import subprocess
 import sys
 import zipfile
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -11,6 +10,7 @@ from hypothesis import strategies as st
 
 from rnnexport.cli import main
 from rnnexport.export.manifest import sha256_of
+from rnnexport.parity import ATOL, RTOL
 from rnnexport.text import fold
 from tests.helpers import flip_a_byte, rehash_in_manifest, tamper_onnx_weight
 
@@ -131,10 +131,13 @@ def test_manifest_describes_every_artifact(tiny_model_dir):
 def test_parity_report_per_runtime(tiny_model_dir, runtime):
     parity = json.loads((tiny_model_dir / "parity.json").read_text())
     entry = parity["runtimes"][runtime]
-    assert entry["max_abs_diff"] <= 1e-5 and entry["top1_agreement"] == 1.0 and entry["passed"]
+    assert entry["worst_ratio"] <= 1 and entry["top1_agreement"] == 1.0 and entry["passed"]
+    assert (parity["atol"], parity["rtol"]) == (ATOL, RTOL)
     assert set(entry["by_batch_size"]) == {"1", "7", "1024"}
-    assert len(entry["worst_names"]) == 5
-    assert parity["onnx_cell_vs_torchscript_hidden_states"]["max_abs_diff"] <= 1e-5
+    assert max(size["worst_ratio"] for size in entry["by_batch_size"].values()) == entry["worst_ratio"]
+    assert len(entry["worst_names"]) == 5 and entry["worst"]["ratio"] == entry["worst_ratio"]
+    assert sum(band["values"] for band in entry["by_band"].values()) == entry["values"]
+    assert parity["onnx_cell_vs_torchscript_hidden_states"]["worst_ratio"] <= 1
 
 
 def test_verify_command_passes_on_good_artifacts(model_copy):
@@ -186,8 +189,8 @@ def test_export_prints_a_short_summary_and_nothing_else(tiny_model_dir, tmp_path
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    # a header, a row per runtime (4 per name, 3 prefix-shared), the hidden-state line
-    assert result.stdout.startswith("exported ") and len(result.stdout.splitlines()) <= 10
+    # the summary, the rule, a header, a row per runtime (4 per name, 3 prefix-shared), bands, the hidden states
+    assert result.stdout.startswith("exported ") and len(result.stdout.splitlines()) == 12
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "char_rnn.onnx", "char_rnn.pt", "char_rnn_cell.onnx", "char_rnn_head.onnx", "char_rnn_step.onnx",
         "checkpoint.pt", "fold_table.json", "manifest.json", "parity.json",
@@ -216,8 +219,8 @@ def test_committed_artifacts_match_manifest_and_parity(committed_model_dir, tmp_
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     parity = json.loads(report.read_text())
-    assert all(entry["max_abs_diff"] <= 1e-5 for entry in parity["runtimes"].values())
-    assert np.isclose(parity["atol"], 1e-5)
+    assert all(entry["passed"] and entry["worst_ratio"] <= 1 for entry in parity["runtimes"].values())
+    assert (parity["atol"], parity["rtol"]) == (ATOL, RTOL)
 
 
 def test_export_is_byte_reproducible(tiny_model_dir, tmp_path):

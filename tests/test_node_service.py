@@ -31,13 +31,11 @@ from .test_embed import (
     _sample_names,
     assert_top_k_matches_python,
     node_script,  # noqa: F401 (a fixture: npm ci in examples/node)
-    python_top_k,
 )
 
 pytestmark = pytest.mark.embed
 
 SERVER = NODE_DIR / "server.js"
-ATOL = 1e-5
 MIB = 1024 * 1024
 # Every alphabet case, accents, scripts the fold table may or may not cover, and names with no letter.
 NAMES = [
@@ -97,10 +95,10 @@ def test_predictions_match_python(service, tmp_path, top_k):
     names = _sample_names(300) + NAMES
     status, answer = classify(service, names, top_k)
     assert status == 200, answer
-    expected = python_top_k(_model_dir(), names, top_k, tmp_path)
     predictions = answer["predictions"]
     assert [p["name"] for p in predictions] == names
-    assert_top_k_matches_python(names, predictions, expected, ATOL)
+    assert all(len(p["top"]) in (0, top_k) for p in predictions)
+    assert_top_k_matches_python(names, predictions, _model_dir())
     assert sum(not p["top"] for p in predictions) >= 5, "the names with no letter get an explicit empty result"
 
 

@@ -10,6 +10,7 @@ from rnnexport.export.manifest import SEQUENCE_IR_VERSION, SEQUENCE_OPSET
 from rnnexport.export.onnx_sequence import build_sequence_model
 from rnnexport.model import CharRNN, ModelConfig
 from rnnexport.text import ALPHABET
+from tests.helpers import assert_parity, float64_log_probs
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,5 @@ def test_graph_equals_eager_torch(model_and_session, steps, lengths):
     indices = rng.integers(0, len(ALPHABET), size=(steps, len(lengths))).astype(np.int64)
     lengths = np.array(lengths, dtype=np.int64)
     (log_probs,) = session.run(None, {"indices": indices, "lengths": lengths})
-    with torch.no_grad():
-        expected = model(torch.from_numpy(indices), torch.from_numpy(lengths)).numpy()
-    np.testing.assert_allclose(log_probs, expected, atol=1e-5)
+    expected = float64_log_probs(model, indices, lengths)
+    assert_parity(expected, log_probs, [str(row) for row in indices.T], f"Scan graph, lengths {lengths.tolist()}")

@@ -1,6 +1,5 @@
 """rnnexport.operating_point: τ and T folded into v, and re-baking another τ from the checkpoint alone."""
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -11,7 +10,9 @@ from rnnexport.data import EXPECTED_LABELS, read_pairs, split_pairs
 from rnnexport.errors import CheckpointError
 from rnnexport.evaluation import log_probs_of
 from rnnexport.operating_point import adjusted_log_probs, apply_operating_point, reshift_checkpoint
+from rnnexport.text import encode_ragged
 from rnnexport.train import recipe_config, train
+from tests.helpers import assert_parity, float64_log_probs
 
 LABELS = list(EXPECTED_LABELS)
 
@@ -35,8 +36,10 @@ def test_folded_readout_equals_shifting_and_scaling_the_log_probs(tiny_names_dir
     names = [p.name for p in split.train]
     unshifted = model_from_checkpoint(as_checkpoint(result))
     apply_operating_point(unshifted, type(point)(**{**point.as_dict(), "prior_shift": 0.0, "temperature": 1.0}))
-    expected = adjusted_log_probs(log_probs_of(unshifted, names), point.label_frequencies, 0.7, point.temperature)
-    np.testing.assert_allclose(log_probs_of(result.model, names), expected, atol=2e-5)
+    padded = encode_ragged(names, result.config.alphabet).padded()
+    unshifted_float64 = float64_log_probs(unshifted, padded.indices, padded.lengths)
+    expected = adjusted_log_probs(unshifted_float64, point.label_frequencies, 0.7, point.temperature)
+    assert_parity(expected, log_probs_of(result.model, names), names, "v with τ and T folded in")
 
 
 def test_reshifting_a_checkpoint_is_exactly_training_at_that_shift(tiny_names_dir):

@@ -5,6 +5,7 @@ import pytest
 
 from rnnexport.runtimes import RUNTIME_ARTIFACTS, RUNTIME_CLASSES, RUNTIMES, open_runtime, runtime_name
 from rnnexport.text import encode_names
+from tests.helpers import assert_parity, reference_log_probs
 
 
 def test_registry_names_one_artifact_and_class_per_runtime():
@@ -24,11 +25,12 @@ def test_onnx_graph_cell_is_the_onnx_cell_runtime():
 
 @pytest.mark.parametrize("name", ["onnx", "onnx-cell", "torchscript"])
 def test_every_runtime_matches_eager_torch(tiny_model_dir, name):
-    encoded = encode_names(["Smith", "Nguyen", "O'Neill", "Abc"])
-    expected = open_runtime("torch", tiny_model_dir).log_probs(encoded.indices, encoded.lengths)
+    names = ["Smith", "Nguyen", "O'Neill", "Abc"]
+    encoded = encode_names(names)
+    expected = reference_log_probs(tiny_model_dir, encoded.indices, encoded.lengths)
     runtime = open_runtime(name, tiny_model_dir)
     assert runtime.name == name and len(runtime.labels) == 18
-    np.testing.assert_allclose(runtime.log_probs(encoded.indices, encoded.lengths), expected, atol=1e-5)
+    assert_parity(expected, runtime.log_probs(encoded.indices, encoded.lengths), names, name)
 
 
 def test_unknown_runtime_is_refused(tiny_model_dir):

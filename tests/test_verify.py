@@ -4,18 +4,19 @@ import numpy as np
 import pytest
 
 from rnnexport.errors import DataError, ParityError
-from rnnexport.verify import BATCH_SIZES, NAME_LENGTHS, compare, generated_names, name_like_names, verify_artifacts
+from rnnexport.parity import Tolerance, compare
+from rnnexport.verify import BATCH_SIZES, NAME_LENGTHS, generated_names, name_like_names, verify_artifacts
 from tests.helpers import tamper_onnx_weight
 
 
 def test_compare_reports_worst_names_and_agreement():
-    reference = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]], dtype=np.float32))
+    reference = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]]))
     shifted = reference.copy()
     shifted[1] = np.log([0.1, 0.3, 0.6])  # top-1 flips for the second name
-    report = compare(reference, [reference, shifted], ["Abe", "Bo"])
-    assert report["top1_agreement"] == 0.5 and report["top3_agreement"] == 0.5
-    assert report["worst_names"][0]["name"] == "Bo"
-    assert report["max_abs_diff"] == pytest.approx(np.log(0.6) - np.log(0.3), rel=1e-6)
+    report = compare(reference, shifted, ["Abe", "Bo"], labels=["x", "y", "z"])
+    assert report["top1_agreement"] == 0.5 and report["top3_agreement"] == 0.5 and not report["passed"]
+    assert report["worst_names"][0]["name"] == "Bo" and report["worst"]["name"] == "Bo"
+    assert report["max_abs_diff"] == np.log(0.6) - np.log(0.3)
 
 
 def test_generated_names_are_seeded():
@@ -46,7 +47,7 @@ def test_installed_verify_passes_on_the_packaged_model_without_the_data_set(comm
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert not (tmp_path / DEFAULT_NAMES_DIR).exists()  # so the data set is not found
-    assert "generated: 5000 random Title-case names" in result.stdout
+    assert "generated: 5000 random capitalised names of 2-32 letters" in result.stdout
 
 
 def test_verify_returns_a_report_and_writes_nothing(model_copy):
@@ -65,9 +66,43 @@ def test_failure_carries_the_report(model_copy):
     with pytest.raises(ParityError) as raised:
         verify_artifacts(model_copy, ["Abe", "Nguyen"], "given", runtimes=("onnx",), verify_hash=False)
     assert raised.value.report["runtimes"]["onnx"]["passed"] is False
-    assert raised.value.failures[0].startswith("onnx: max abs diff")
+    assert raised.value.failures[0].startswith("onnx: worst ratio ")
 
 
 def test_names_that_fold_to_nothing_are_refused(model_copy):
     with pytest.raises(DataError, match=r"every name \(given\) folds to nothing in this model's alphabet"):
         verify_artifacts(model_copy, ["123", "😀"], "given")
+
+
+def test_the_rule_is_isclose_per_log_prob_with_top1():
+    """|a - b| <= atol + rtol·|b|: at b = -10 the bound is 2e-5, at b = -0.1 it is 1.01e-5 (atol 1e-5, rtol 1e-6)."""
+    reference = np.array([[-0.1, -10.0, -2.4]])
+    assert Tolerance().bound(reference)[0].tolist() == pytest.approx([1.01e-5, 2e-5, 1.24e-5])
+    within = reference + np.array([[0.5e-5, -1.9e-5, 1.0e-5]])
+    report = compare(reference, within, ["Abe"])
+    assert report["passed"] and report["worst_ratio"] == pytest.approx(1.9e-5 / 2e-5)
+    assert report["by_band"]["-6 to -10"] == {"values": 1, "beyond": 0, "max_abs_diff": pytest.approx(1.9e-5),
+                                              "worst_ratio": pytest.approx(0.95)}  # fmt: skip
+    beyond = reference + np.array([[1.02e-5, 0.0, 0.0]])  # 1.02e-5 > 1.01e-5 on the likely label
+    report = compare(reference, beyond, ["Abe"], labels=["x", "y", "z"])
+    assert not report["passed"] and report["by_band"]["0 to -1"]["beyond"] == 1
+    assert report["worst"] == {"name": "Abe", "label": "x", "reference_log_prob": -0.1,
+                               "log_prob": pytest.approx(-0.1 + 1.02e-5), "abs_diff": pytest.approx(1.02e-5),
+                               "ratio": pytest.approx(1.02e-5 / 1.01e-5)}  # fmt: skip
+    assert report["min_atol_to_pass"] == pytest.approx(1.02e-5 - 1e-7)
+    assert compare(reference, beyond, ["Abe"], Tolerance(atol=1.1e-5))["passed"]
+
+
+def test_a_flipped_top1_fails_within_the_bound_and_nan_fails_always():
+    reference = np.array([[-0.693147, -0.693148]])
+    flipped = np.array([[-0.693148, -0.693147]])  # 1e-6 apart: within the bound, but the top-1 differs
+    report = compare(reference, flipped, ["Tie"])
+    assert report["worst_ratio"] < 1 and report["top1_disagreements"] == 1 and not report["passed"]
+    report = compare(reference, np.array([[np.nan, -0.69]]), ["Nan"])
+    assert not report["passed"] and report["not_finite"] == 1
+
+
+def test_rows_without_a_reference_are_skipped():
+    reference = np.array([[-0.1, -2.4], [np.nan, np.nan]])
+    report = compare(reference, np.array([[-0.1, -2.4], [np.nan, np.nan]]), ["Abe", ""])
+    assert report["passed"] and report["names"] == 1

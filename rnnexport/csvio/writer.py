@@ -45,6 +45,9 @@ def top_k_columns(log_probs: np.ndarray, labels: list[str], k: int) -> dict[str,
 _THREE_DIGITS = np.array([list(f"{number:03d}".encode()) for number in range(1000)], dtype=np.uint8)
 
 
+PROBABILITY_DECIMALS = 6  # classify's CSV writes probabilities as 0.123456
+
+
 def probability_digits(probabilities: np.ndarray) -> np.ndarray:
     """uint8 [B, 8]: each probability in [0, 1] as the ASCII of '0.123456' (NaN rows hold zeros' digits)."""
     millionths = np.rint(np.nan_to_num(probabilities) * 1e6).astype(np.int32)

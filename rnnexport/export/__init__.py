@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import atomic_files, atomic_write_json
+from ..parity import Tolerance
 from ..text import MAX_CODE_POINT, fold_table
 from .manifest import (
     CHECKPOINT_FILE,
@@ -62,15 +63,15 @@ def export_artifacts(
     out_dir: Path,
     names: list[str] | None = None,
     names_source: str = "given",
-    atol: float = 1e-5,
+    tolerance: Tolerance | None = None,
     prior_shift: float | None = None,
 ) -> ExportResult:
     """Stage every artifact, verify it against eager PyTorch, then swap it into ``out_dir``.
 
     The same checkpoint gives byte-identical files. With ``prior_shift``, the exported checkpoint and artifacts
     are re-baked at that τ (operating_point.reshift_checkpoint). Raises CheckpointError for a bad checkpoint
-    (or one without an operating point, with ``prior_shift``) and ParityError when a runtime disagrees; either
-    way ``out_dir`` is left as it was.
+    (or one without an operating point, with ``prior_shift``) and ParityError when a runtime breaks the parity
+    rule (``tolerance``, default parity.Tolerance()); either way ``out_dir`` is left as it was.
     """
     from ..checkpoint import load_checkpoint, save_checkpoint
     from ..operating_point import reshift_checkpoint
@@ -85,7 +86,8 @@ def export_artifacts(
             checkpoint = reshift_checkpoint(checkpoint, prior_shift)
             save_checkpoint(checkpoint, staging / CHECKPOINT_FILE)
         write_artifacts(checkpoint, staging)
-        parity = verify_artifacts(staging, names=names, names_source=names_source, atol=atol, verify_hash=False)
+        parity = verify_artifacts(staging, names=names, names_source=names_source, tolerance=tolerance,
+                                   verify_hash=False)  # fmt: skip
         atomic_write_json(staging / PARITY_FILE, parity)
         manifest = build_manifest(staging, checkpoint, parity)
         atomic_write_json(staging / MANIFEST_NAME, manifest)
