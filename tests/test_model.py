@@ -2,6 +2,7 @@ import torch
 
 from rnnexport.model import CharRNN, ModelConfig, predict_one_by_one
 from rnnexport.text import ALPHABET, encode_names
+from tests.helpers import assert_parity, float64_log_probs
 
 
 def one_hot_name(name: str) -> torch.Tensor:
@@ -21,7 +22,9 @@ def test_batched_forward_equals_the_seed_loop_name_by_name():
         batched = model(torch.from_numpy(encoded.indices), torch.from_numpy(encoded.lengths))
         one_by_one = predict_one_by_one(model, [one_hot_name(name) for name in names])
     assert batched.shape == (len(names), 18)
-    torch.testing.assert_close(batched, one_by_one, atol=1e-6, rtol=0)
+    reference = float64_log_probs(model, encoded.indices, encoded.lengths)
+    assert_parity(reference, one_by_one.numpy(), names, "the seed's loop")
+    assert_parity(reference, batched.numpy(), names, "the batched forward")
 
 
 def test_parameter_names_are_the_contract():

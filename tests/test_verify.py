@@ -106,3 +106,14 @@ def test_rows_without_a_reference_are_skipped():
     reference = np.array([[-0.1, -2.4], [np.nan, np.nan]])
     report = compare(reference, np.array([[-0.1, -2.4], [np.nan, np.nan]]), ["Abe", ""])
     assert report["passed"] and report["names"] == 1
+
+
+@pytest.mark.slow
+def test_the_committed_model_meets_the_rule_on_capitalised_strings_up_to_32_letters(committed_model_dir):
+    """The promise of docs/model.md ('Parity'): beyond the data set's names (1-19 letters), random capitalised
+    strings of 2-32 letters pass on every runtime and prefix path, at every batch size."""
+    names = name_like_names(3000, seed=11)
+    assert {len(name) for name in names} == set(range(2, 33))
+    report = verify_artifacts(committed_model_dir, names, "generated")
+    assert report["passed"], report["runtimes"]
+    assert all(entry["worst_ratio"] <= 1 for entry in report["runtimes"].values())
