@@ -301,18 +301,46 @@ export function lengthBatches(lengths, batchSize, maxPaddedLetters = MAX_PADDED_
   return batches;
 }
 
+/** A fold that passes the letter limit of foldNames: `index` is the name at which the count passed `limit`. */
+export class LetterLimitError extends InputError {
+  constructor(limit, index) {
+    super(`names[0..${index}] fold to more than ${limit} letters`);
+    this.limit = limit;
+    this.index = index;
+  }
+}
+
+/**
+ * The folds of names (JS strings), in order. Throws LetterLimitError as soon as their letters (symbols of the
+ * folds, spaces included) pass maxLetters: one character can fold to many letters (U+FDFA to 18, U+16809 to
+ * 20), so the letters, not the characters, measure the work; folding stops there, before that work is done.
+ */
+export function foldNames(folder, names, maxLetters = Infinity) {
+  let letters = 0;
+  return names.map((name, index) => {
+    const folded = folder.fold(name);
+    letters += folded.length; // UTF-16 units: never fewer than the symbols
+    if (letters > maxLetters) throw new LetterLimitError(maxLetters, index);
+    return folded;
+  });
+}
+
 /**
  * Classifies names (JS strings) with a loaded model {ort, session, folder, labels}: [{name, folded, top}], in
  * input order; `top` is [] for a name that gets no prediction. Names are sorted by length into batches (see
- * lengthBatches), so that short names are not padded to long ones. An AbortSignal `signal` stops the work
- * between model calls (the promise then rejects with signal.reason).
+ * lengthBatches), so that short names are not padded to long ones. Options: `maxLetters` refuses names that
+ * fold to more letters (LetterLimitError, see foldNames); `beforeBatch`, an async function awaited before each
+ * model call (a worker thread yields there, so it reads its messages and other requests' batches take turns);
+ * an AbortSignal `signal` stops the work between model calls (the promise then rejects with signal.reason).
  */
-export async function classifyNames(model, names, { topK: k = 3, batchSize = 256, signal } = {}) {
-  const folded = names.map((name) => model.folder.fold(name));
+export async function classifyNames(model, names, options = {}) {
+  const { topK: k = 3, batchSize = 256, maxLetters, beforeBatch, signal } = options;
+  const folded = foldNames(model.folder, names, maxLetters);
   const letters = folded.map((text) => model.folder.letters(text));
   const results = names.map((name, i) => ({ name, folded: folded[i], top: [] }));
   const lengths = letters.map((name) => name.length);
   for (const rows of lengthBatches(lengths, batchSize)) {
+    await beforeBatch?.();
     signal?.throwIfAborted();
     const logProbs = await runSequence(
       model.ort,
