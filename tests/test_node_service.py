@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -185,7 +186,7 @@ def test_clients_that_disconnect_are_not_logged_and_get_no_model_work(node_scrip
     with running_server(_model_dir()) as (url, process):
         for _ in range(5):
             raw_exchange_and_close(url, b"content-length: 1000000\r\n\r\n" + b" " * 500_000)
-            body = json.dumps({"names": ["\ufdfa" * 1000] * 300}).encode()
+            body = json.dumps({"names": ["\ufdfa" * 1000] * 11}).encode()  # 198,000 letters: within --max-letters
             raw_exchange_and_close(url, b"content-length: %d\r\n\r\n" % len(body) + body)
         assert classify(url, ["Dvořák"])[0] == 200
         process.terminate()
@@ -318,3 +319,157 @@ def test_null_fold_table_is_one_line(node_script, tmp_path):  # noqa: F811
     stderr = result.stderr.decode()
     assert result.returncode == 1 and stderr.count("\n") == 1, stderr
     assert str(model_dir / "fold_table.json") in stderr and "not a fold table" in stderr, stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Limits on work and on what is held (--max-letters, worker threads, --max-connections, --max-held-bytes)
+
+MAX_LETTERS = 200_000  # server.js's default --max-letters
+MAX_CONNECTIONS = 128  # its default --max-connections
+MAX_HELD_BYTES = 64 * MIB  # its default --max-held-bytes
+
+
+def _long_folds(min_letters: int) -> dict[str, int]:
+    """{character: letters} for every character that fold_table.json folds to at least min_letters letters."""
+    table = json.loads((_model_dir() / "fold_table.json").read_text(encoding="utf-8"))["table"]
+    return {chr(int(key, 16)): len(folded) for key, folded in table.items() if len(folded) >= min_letters}
+
+
+def timed_classify(url: str, names: list, top_k: int = 3, timeout: float = 10) -> tuple[int, dict, float]:
+    """(status, answer, seconds) of one POST /classify on a new connection."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    body = json.dumps({"names": names, "top_k": top_k}, ensure_ascii=False).encode()
+    started = time.perf_counter()
+    try:
+        connection.request("POST", "/classify", body=body, headers={"content-type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read()), time.perf_counter() - started
+    finally:
+        connection.close()
+
+
+def test_names_that_fold_past_the_letter_limit_get_413_at_once(service):
+    """--max-letters counts letters after folding: 260 names of 1,000 U+16809 (20 letters each, a 1 MB body) took
+    28.6 s; now a 413 at once. So for every character that folds to 10 letters or more, for plain ASCII over the
+    limit, and for names over it by one letter; exactly at the limit, a 200."""
+    status, answer, seconds = timed_classify(service, ["\U00016809" * 1000] * 260)
+    assert status == 413 and f"more than {MAX_LETTERS} letters" in answer["error"], answer
+    assert "--max-letters" in answer["error"] and seconds < 2, (seconds, answer)
+    long_folds = _long_folds(10)
+    assert len(long_folds) > 50 and max(long_folds.values()) == 20
+    for character, letters in long_folds.items():
+        names = [character * 1000] * (MAX_LETTERS // (letters * 1000) + 1)
+        status, answer, seconds = timed_classify(service, names)
+        assert status == 413 and seconds < 2, (f"U+{ord(character):04X}", status, seconds, answer)
+    assert timed_classify(service, ["a" * 1000] * (MAX_LETTERS // 1000) + ["a"])[0] == 413  # one letter over
+    status, answer, _ = timed_classify(service, ["a" * 1000] * (MAX_LETTERS // 1000), timeout=60)
+    assert status == 200 and len(answer["predictions"]) == MAX_LETTERS // 1000
+
+
+FOLD_LIMIT_SCRIPT = """
+import fs from 'node:fs';
+import { Folder, foldNames, LetterLimitError } from './names.js';
+const text = fs.readFileSync(process.argv[1], 'utf8');
+const folder = Folder.fromJson(text, JSON.parse(text).alphabet, 'fold_table.json');
+const fold = folder.fold.bind(folder);
+let folded = 0;
+folder.fold = (name) => (folded++, fold(name));
+const names = Array(100000).fill(String.fromCodePoint(0x16809).repeat(1000));
+try {
+  foldNames(folder, names, Number(process.argv[2]));
+} catch (error) {
+  process.stdout.write(JSON.stringify({ limitError: error instanceof LetterLimitError, index: error.index, folded }));
+}
+"""
+
+
+def test_fold_names_stops_at_the_letter_limit(node_script):  # noqa: F811
+    """names.js foldNames refuses names past maxLetters as soon as the count passes it: of 100,000 names of 1,000
+    U+16809 (2 billion letters) it folds 11, not all of them."""
+    command = ["node", "--input-type=module", "-e", FOLD_LIMIT_SCRIPT, str(_model_dir() / "fold_table.json")]
+    result = _run([*command, str(MAX_LETTERS)], NODE_DIR)
+    _check(result, "node foldNames with a letter limit")
+    assert json.loads(result.stdout) == {"limitError": True, "index": 10, "folded": 11}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _latencies_under_load(url: str, big_names: list[str], concurrent: int, seconds: float) -> dict:
+    """Keeps `concurrent` clients sending the request `big_names` back to back for `seconds`, meanwhile times
+    GET /healthz every 10 ms and a one-name request every 50 ms, each on its own keep-alive connection."""
+    stop = threading.Event()
+    big: list[tuple[int, float]] = []
+
+    def keep_busy():
+        while not stop.is_set():
+            status, _, took = timed_classify(url, big_names, top_k=18, timeout=60)
+            big.append((status, took))
+
+    busy = [threading.Thread(target=keep_busy) for _ in range(concurrent)]
+    for thread in busy:
+        thread.start()
+    time.sleep(0.2)
+    parts = urlsplit(url)
+    health = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    small = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    one_name = json.dumps({"names": ["Dvořák"]}).encode()
+    healthz_ms: list[float] = []
+    small_ms: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        health.request("GET", "/healthz")
+        response = health.getresponse()
+        assert response.status == 200 and json.loads(response.read())["status"] == "ok"
+        healthz_ms.append((time.perf_counter() - started) * 1000)
+        if len(healthz_ms) % 5 == 0:
+            started = time.perf_counter()
+            small.request("POST", "/classify", body=one_name, headers={"content-type": "application/json"})
+            response = small.getresponse()
+            assert response.status == 200 and json.loads(response.read())["predictions"][0]["top"]
+            small_ms.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.01)
+    stop.set()
+    for thread in busy:
+        thread.join(timeout=60)
+    health.close()
+    small.close()
+    return {
+        "maximal_requests": len(big),
+        "maximal_statuses": sorted({status for status, _ in big}),
+        "maximal_s_p50": round(_percentile([took for _, took in big], 0.5), 3) if big else None,
+        "healthz_n": len(healthz_ms),
+        "healthz_p50_ms": round(_percentile(healthz_ms, 0.5), 2),
+        "healthz_p99_ms": round(_percentile(healthz_ms, 0.99), 2),
+        "one_name_n": len(small_ms),
+        "one_name_p50_ms": round(_percentile(small_ms, 0.5), 2),
+        "one_name_p99_ms": round(_percentile(small_ms, 0.99), 2),
+    }
+
+
+@pytest.mark.slow
+def test_healthz_and_small_requests_stay_fast_while_maximal_requests_run(node_script):  # noqa: F811
+    """The model runs in worker threads, not on the event loop: while maximal requests run back to back (the most
+    model work one request may ask for: 10 names of 1,000 U+16809, 200,000 letters, top_k 18), /healthz p99 stays
+    under 50 ms and a one-name request under 100 ms (p99); with two at once (both workers busy) the one-name
+    request waits for one batch of a maximal one at most. Before, /healthz took 0.5-1 s and a one-name request
+    about 1 s during such a request. The figures go to build/node-service-latency.json."""
+    big_names = ["\U00016809" * 1000] * (MAX_LETTERS // 20_000)
+    with running_server(_model_dir()) as (url, _):
+        assert timed_classify(url, big_names, timeout=60)[0] == 200  # warm: the sessions' arenas at full size
+        report = {
+            "one maximal request at a time": _latencies_under_load(url, big_names, concurrent=1, seconds=4),
+            "two maximal requests at a time": _latencies_under_load(url, big_names, concurrent=2, seconds=4),
+        }
+    (REPO / "build").mkdir(exist_ok=True)
+    (REPO / "build" / "node-service-latency.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report))
+    for figures in report.values():
+        assert figures["maximal_statuses"] == [200] and figures["maximal_requests"] >= 3, report
+        assert figures["healthz_p99_ms"] <= 50, report
+    assert report["one maximal request at a time"]["one_name_p99_ms"] <= 100, report
+    assert report["two maximal requests at a time"]["one_name_p99_ms"] <= 750, report

@@ -45,24 +45,19 @@ class Charge {
   }
 }
 
-const utf8Length = (codePoint) => (codePoint < 0x80 ? 1 : codePoint < 0x800 ? 2 : codePoint < 0x10000 ? 3 : 4);
-
 /**
- * What requestBound needs to know of the model and the limits: per name, the longest JSON an answer gives it
- * besides its echoed name and fold (every label, with the longest number JSON writes); the most letters a body
- * byte can fold to (U+16809, 4 bytes in UTF-8, folds to 20); and the longest JSON of one alphabet symbol.
+ * What requestBound needs to know of the model (labels and alphabet, and the fold's reach: see Folder.reach in
+ * names.js) and the limits: per name, the longest JSON an answer gives it besides its echoed name and fold (every
+ * label, with the longest number JSON writes); the most letters one body byte can fold to; and the longest JSON
+ * of one alphabet symbol.
  */
-export function answerShape({ labels, alphabet, folder }, { maxNames, maxLetters }) {
+export function answerShape({ labels, alphabet, reach }, { maxNames, maxLetters }) {
   const jsonBytes = (value) => Buffer.byteLength(JSON.stringify(value));
   const probability = -1.2345678901234567e-300; // as long as a double gets in JSON
   const entryBytes = Math.max(...labels.map((label) => jsonBytes({ label, probability }) + 1));
-  let lettersPerByte = 1;
-  for (const [codePoint, folded] of folder.table) {
-    lettersPerByte = Math.max(lettersPerByte, folded.length / utf8Length(codePoint));
-  }
   return {
     perName: jsonBytes({ name: '', folded: '', top: [] }) + 1 + labels.length * entryBytes,
-    lettersPerByte,
+    lettersPerByte: Math.max(1, reach.perUtf8Byte),
     symbolBytes: Math.max(...[...alphabet].map((symbol) => jsonBytes(symbol) - 2)),
     maxNames,
     maxLetters,

@@ -49,27 +49,19 @@ export async function readModelFiles(modelDir, { modelFile = 'char_rnn.onnx', ve
 }
 
 /**
- * What readModelFiles' bytes hold, checked: {source, folder, labels, alphabet, hiddenSize}. Throws ArtifactError
- * for a model without the metadata or a fold table that does not fit it.
+ * A model from readModelFiles' bytes, with an onnxruntime-node session (one thread):
+ * {ort, session, folder, labels, alphabet, hiddenSize}. Throws ArtifactError for a model without the metadata,
+ * a fold table that does not fit it, or a model ONNX Runtime cannot load.
  */
-export function parseModelFiles({ modelDir, modelFile, modelBytes, foldBytes }) {
+export async function modelFromFiles({ modelDir, modelFile, modelBytes, foldBytes }) {
   const source = path.join(modelDir, modelFile);
   const info = modelInfo(modelBytes, source);
   const foldText = new TextDecoder().decode(foldBytes);
   const folder = Folder.fromJson(foldText, info.alphabet, path.join(modelDir, 'fold_table.json'));
-  return { source, folder, ...info };
-}
-
-/**
- * A model from readModelFiles' bytes, with an onnxruntime-node session (one thread):
- * {ort, session, folder, labels, alphabet, hiddenSize}. Throws ArtifactError for a mismatched or unloadable file.
- */
-export async function modelFromFiles(files) {
-  const { source, ...model } = parseModelFiles(files);
   const { default: ort } = await import('onnxruntime-node');
   let session;
   try {
-    session = await ort.InferenceSession.create(files.modelBytes, {
+    session = await ort.InferenceSession.create(modelBytes, {
       intraOpNumThreads: 1,
       interOpNumThreads: 1,
       executionMode: 'sequential',
@@ -79,7 +71,7 @@ export async function modelFromFiles(files) {
     const reason = String(error.message || error).split('\n')[0];
     throw new ArtifactError(`'${source}' is not a loadable ONNX model: ${reason}`);
   }
-  return { ort, session, ...model };
+  return { ort, session, folder, ...info };
 }
 
 /** readModelFiles then modelFromFiles: MODEL_DIR/modelFile and fold_table.json, loaded. */

@@ -169,6 +169,20 @@ export class Folder {
     return this.letterIndex.size;
   }
 
+  /**
+   * How far the fold can multiply a text: {longest: the most letters one character folds to, perUtf8Byte: the
+   * most letters per byte of a character's UTF-8} (U+16809, 4 bytes, folds to 20: 20 and 5 with the usual table).
+   */
+  reach() {
+    const reach = { longest: 0, perUtf8Byte: 0 };
+    for (const [codePoint, folded] of this.table) {
+      const bytes = codePoint < 0x80 ? 1 : codePoint < 0x800 ? 2 : codePoint < 0x10000 ? 3 : 4;
+      reach.longest = Math.max(reach.longest, folded.length);
+      reach.perUtf8Byte = Math.max(reach.perUtf8Byte, folded.length / bytes);
+    }
+    return reach;
+  }
+
   /** Parses and checks fold_table.json's text against the model's alphabet; throws ArtifactError. */
   static fromJson(text, alphabet, source) {
     let doc;
@@ -329,9 +343,10 @@ export function foldNames(folder, names, maxLetters = Infinity) {
  * Classifies names (JS strings) with a loaded model {ort, session, folder, labels}: [{name, folded, top}], in
  * input order; `top` is [] for a name that gets no prediction. Names are sorted by length into batches (see
  * lengthBatches), so that short names are not padded to long ones. Options: `maxLetters` refuses names that
- * fold to more letters (LetterLimitError, see foldNames); `beforeBatch`, an async function awaited before each
- * model call (a worker thread yields there, so it reads its messages and other requests' batches take turns);
- * an AbortSignal `signal` stops the work between model calls (the promise then rejects with signal.reason).
+ * fold to more letters (LetterLimitError, see foldNames); `beforeBatch(left)`, an async function awaited before
+ * each model call with the padded letters (names x longest) still to run, this call's included (a worker thread
+ * waits there for its turn, see classify_worker.js); an AbortSignal `signal` stops the work between model calls
+ * (the promise then rejects with signal.reason).
  */
 export async function classifyNames(model, names, options = {}) {
   const { topK: k = 3, batchSize = 256, maxLetters, beforeBatch, signal } = options;
@@ -339,9 +354,13 @@ export async function classifyNames(model, names, options = {}) {
   const letters = folded.map((text) => model.folder.letters(text));
   const results = names.map((name, i) => ({ name, folded: folded[i], top: [] }));
   const lengths = letters.map((name) => name.length);
-  for (const rows of lengthBatches(lengths, batchSize)) {
-    await beforeBatch?.();
+  const batches = lengthBatches(lengths, batchSize);
+  const padded = (rows) => rows.length * lengths[rows[rows.length - 1]]; // the last row is the longest
+  let left = batches.reduce((sum, rows) => sum + padded(rows), 0);
+  for (const rows of batches) {
+    await beforeBatch?.(left);
     signal?.throwIfAborted();
+    left -= padded(rows);
     const logProbs = await runSequence(
       model.ort,
       model.session,

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { answerShape, ByteBudget, capConnections, rawJsonAnswer, requestBound } from './capacity.js';
-import { parseModelFiles, readModelFiles } from './model.js';
+import { readModelFiles } from './model.js';
 import { ArtifactError } from './names.js';
 import { WorkerPool } from './pool.js';
 import { HttpError } from './requests.js';
@@ -56,6 +56,7 @@ const INTEGERS = {
 };
 const GRACE_MS = 10_000;
 const DRAIN_BYTES = 64 * 1024 * 1024;
+const DRAIN_MS = 5_000;
 // An answer not handed to the kernel this long after it is ready (a client that does not read) is dropped with
 // its connection, so that it stops holding its bytes.
 const SEND_TIMEOUT_MS = 30_000;
@@ -117,18 +118,20 @@ const atCapacity = (budget) =>
 
 // The request body, at most `limit` bytes, held under `charge`: before each chunk is kept, the charge is raised
 // to requestBound of the body so far (at once to that of its content-length, when it has one). A longer body
-// is a 413 and one the budget has no room for a 503, answered once the body has been read and dropped (a client
-// that writes its whole body before reading, like Python's http.client, then gets the answer); past DRAIN_BYTES
-// the answer goes at once and the connection is closed.
+// is a 413 and one the budget has no room for a 503. The body is then read and dropped, and the answer goes
+// once it has all come (a client that writes its whole body before reading, like Python's http.client, then
+// gets the answer), or at once, with the connection closed, past DRAIN_BYTES or DRAIN_MS of it.
 function readBody(request, limit, charge, shape) {
   return new Promise((resolve, reject) => {
     let chunks = [];
     let size = 0;
     let refusal = null;
+    let drainTimer;
     const refuse = (error) => {
-      refusal ??= error;
+      refusal = error;
       chunks = [];
       charge.release();
+      drainTimer = setTimeout(() => reject(refusal), DRAIN_MS).unref();
     };
     const check = (bytes) => {
       if (bytes > limit) refuse(new HttpError(413, bodyTooLarge(limit)));
@@ -142,6 +145,7 @@ function readBody(request, limit, charge, shape) {
       if (refusal && size > DRAIN_BYTES) reject(refusal);
     });
     request.on('end', () => (refusal ? reject(refusal) : resolve(Buffer.concat(chunks))));
+    request.on('close', () => clearTimeout(drainTimer));
     request.on('error', () => reject(new ClientGone('the client closed the connection during the body')));
   });
 }
@@ -301,16 +305,14 @@ async function main() {
     return;
   }
   const files = await readModelFiles(options.modelDir, { verifyHash: options.verifyHash });
-  const model = parseModelFiles(files); // a bad fold table or model metadata is one line here, not per worker
-  const limits = { ...options, longestFold: longestFold(model.folder) };
-  const pool = await WorkerPool.start(options.workers, files, limits, (message) => logLine('worker', message));
+  const pool = await WorkerPool.start(options.workers, files, options, (message) => logLine('worker', message));
   const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 });
   const service = {
     options,
     pool,
-    labels: model.labels,
+    labels: pool.model.labels,
     budget: new ByteBudget(options.maxHeldBytes),
-    shape: answerShape(model, options),
+    shape: answerShape(pool.model, options),
     connections: capConnections(server, options.maxConnections),
   };
   const state = { closing: false, active: new Set() };
@@ -327,12 +329,6 @@ async function main() {
   process.stdout.write(`listening on http://${address}:${port}\n`);
   // A safety net only: the request handlers never reject. Log it and keep serving.
   process.on('unhandledRejection', (error) => logLine('unexpected error (still serving)', error));
-}
-
-function longestFold(folder) {
-  let longest = 0;
-  for (const folded of folder.table.values()) longest = Math.max(longest, folded.length);
-  return longest;
 }
 
 // Resolves once the server listens; a start-up failure (port in use, unknown host) is an Error naming both.
