@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import json
 import re
+import selectors
 import shutil
 import signal
 import socket
@@ -473,3 +474,175 @@ def test_healthz_and_small_requests_stay_fast_while_maximal_requests_run(node_sc
         assert figures["healthz_p99_ms"] <= 50, report
     assert report["one maximal request at a time"]["one_name_p99_ms"] <= 100, report
     assert report["two maximal requests at a time"]["one_name_p99_ms"] <= 750, report
+
+
+def _first_bytes(connections: list[socket.socket], wait_s: float) -> list[bytes]:
+    """What has come first on each connection within wait_s, all waited for at once (b"": nothing, or a reset)."""
+    first = {connection: b"" for connection in connections}
+    with selectors.DefaultSelector() as selector:
+        for connection in connections:
+            selector.register(connection, selectors.EVENT_READ)
+        deadline = time.monotonic() + wait_s
+        while selector.get_map() and (left := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(left):
+                with contextlib.suppress(OSError):
+                    first[key.fileobj] = key.fileobj.recv(65536)
+                selector.unregister(key.fileobj)
+    return [first[connection] for connection in connections]
+
+
+def test_over_capacity_gets_503_with_one_json_line(node_script):  # noqa: F811
+    """Past --max-connections a new connection gets a 503 at once, before it sends anything. A request that the
+    bytes held leave no room for gets a 503 (at once, without 100 Continue, when it asks first); one that would
+    need more than all of --max-held-bytes a 413. Each is one JSON line (retry-after on the 503s), and the
+    service serves as before once the room is back."""
+    caps = ["--max-connections", "2", "--max-held-bytes", "4000000"]
+    with running_server(_model_dir(), *caps) as (url, _):
+        parts = urlsplit(url)
+        first, second = (socket.create_connection((parts.hostname, parts.port), timeout=5) for _ in range(2))
+        time.sleep(0.2)
+        head, _, body = raw_exchange(url, b"").partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 ") and b"retry-after: 1" in head.lower(), head
+        assert json.loads(body)["error"].startswith("the service has 2 connections open (--max-connections)")
+        first.close()
+        second.close()
+        time.sleep(0.2)
+        status, answer = classify(url, ["Li"] * 8000)  # its answer's bound, four times over: over 4,000,000 bytes
+        assert status == 413 and "--max-held-bytes" in answer["error"] and "smaller top_k" in answer["error"]
+        (holder,) = _hold_bodies(url, 1, MIB)  # holds 3 MiB (the body as read, as text, parsed) of the 4 MB
+        time.sleep(0.2)
+        status, answer = classify(url, ["Li"] * 3000)  # needs about 3.2 MB
+        assert status == 503 and "no room" in answer["error"] and "\n" not in answer["error"], answer
+        post = b"POST /classify HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+        answer = raw_exchange(url, post + b"content-length: 400000\r\nexpect: 100-continue\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"100 Continue" not in answer, answer
+        holder.close()
+        time.sleep(0.2)
+        assert classify(url, ["Li"] * 3000)[0] == 200
+        assert _wait_until_idle(url)["held_bytes"] == 0
+
+
+class RssPeak:
+    """The highest resident memory of a process, sampled every 10 ms while the `with` block runs."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.peak = _rss_bytes(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, _rss_bytes(self.pid))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        self._thread.join()
+
+
+def _hold_bodies(url: str, clients: int, body_bytes: int) -> list[socket.socket]:
+    """`clients` connections, each sending a POST /classify with all of a body_bytes body but its last byte."""
+    parts = urlsplit(url)
+    head = b"POST /classify HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+    body = b" " * (body_bytes - 1)
+    held = []
+    for _ in range(clients):
+        connection = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        held.append(connection)
+        with contextlib.suppress(OSError):  # a refused connection may be closed before it all goes
+            connection.sendall(head % body_bytes + body)
+    return held
+
+
+def _slow_readers(url: str, clients: int, names: int) -> list[socket.socket]:
+    """`clients` connections, each sending a request for `names` names at top_k 18 (a ~1 kB answer per name)
+    with a small receive buffer, and reading nothing."""
+    parts = urlsplit(url)
+    body = json.dumps({"names": ["Dvořák"] * names, "top_k": 18}).encode()
+    head = b"POST /classify HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+    readers = []
+    for _ in range(clients):
+        connection = socket.socket()
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        connection.settimeout(10)
+        connection.connect((parts.hostname, parts.port))
+        readers.append(connection)
+        with contextlib.suppress(OSError):
+            connection.sendall(head % len(body) + body)
+    return readers
+
+
+def _idle_connections(url: str, count: int, keep_alive: int) -> list[socket.socket]:
+    """`count` connections that send nothing, but for the first `keep_alive`: a GET /healthz, then nothing."""
+    parts = urlsplit(url)
+    connections = [socket.create_connection((parts.hostname, parts.port), timeout=10) for _ in range(count)]
+    for connection in connections[:keep_alive]:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        connection.recv(65536)
+    return connections[keep_alive:]
+
+
+def _wait_until_idle(url: str) -> dict:
+    """/healthz once the service has no client connection but this one and holds no bytes (at most 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        status, health = request(url, "GET", "/healthz")
+        if status == 200 and health["connections"] == 1 and health["held_bytes"] == 0 or time.monotonic() > deadline:
+            return health
+        time.sleep(0.2)
+
+
+def _memory_wave(clients_of) -> dict:
+    """A fresh service with the default caps, warmed up (its arenas and heaps at working size); then the clients
+    `clients_of(url)` make, for 7 s: the peak growth of its resident memory, the first answer each client got
+    (its status, or "none"), and /healthz once they have gone."""
+    with running_server(_model_dir()) as (url, process):
+        for names in (["\U00016809" * 1000] * 10, ["Dvořák"] * 10_000, ["a" * 1000] * 200):
+            assert timed_classify(url, names, top_k=18, timeout=60)[0] == 200
+        baseline = _rss_bytes(process.pid)
+        with RssPeak(process.pid) as rss:
+            clients = clients_of(url)
+            time.sleep(1)
+            statuses = [answer[9:12].decode() or "none" for answer in _first_bytes(clients, 6)]  # drained 5 s
+        for client in clients:
+            client.close()
+        return {
+            "rss_baseline_mib": round(baseline / MIB, 1),
+            "rss_growth_mib": round((rss.peak - baseline) / MIB, 1),
+            "answers": {status: statuses.count(status) for status in sorted(set(statuses))},
+            "then": _wait_until_idle(url),
+        }
+
+
+@pytest.mark.slow
+def test_memory_stays_within_the_caps_whatever_the_number_of_clients(node_script):  # noqa: F811
+    """The load test for what clients can make the service hold (it held every body: 200 clients each holding a
+    1 MiB body added 127 MB, linear in clients). Each wave against a fresh service with the default caps: 100,
+    then 400, clients each sending all of a 1 MiB body but one byte; 600 connections that send nothing (50 of
+    them after one keep-alive request); 30 clients asking for ~10 MB answers that they do not read. Whatever the
+    number of clients, the peak resident memory grows by at most --max-held-bytes (64 MiB) plus 32 MiB; the
+    clients over the caps get a 503; once they have gone, the service holds nothing and answers. About 40 s; the
+    figures go to build/node-service-memory.json."""
+    held_bodies = MAX_HELD_BYTES // (3 * MIB)  # capacity.js bodyCost: a body counts three times
+    waves = {
+        "100 clients holding 1 MiB bodies": lambda url: _hold_bodies(url, 100, MIB),
+        "400 clients holding 1 MiB bodies": lambda url: _hold_bodies(url, 400, MIB),
+        "600 connections sending nothing": lambda url: _idle_connections(url, 600, keep_alive=50),
+        "30 clients not reading 10 MB answers": lambda url: _slow_readers(url, 30, 10_000),
+    }
+    report = {wave: _memory_wave(clients_of) for wave, clients_of in waves.items()}
+    (REPO / "build").mkdir(exist_ok=True)
+    (REPO / "build" / "node-service-memory.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report))
+    for figures in report.values():
+        assert figures["rss_growth_mib"] <= (MAX_HELD_BYTES + 32 * MIB) / MIB, report
+        assert figures["then"]["held_bytes"] == 0 and figures["then"]["connections"] == 1, report
+    for clients in (100, 400):
+        answers = report[f"{clients} clients holding 1 MiB bodies"]["answers"]
+        assert answers == {"503": clients - held_bodies, "none": held_bodies}, report
+    assert report["600 connections sending nothing"]["answers"]["503"] == 600 - MAX_CONNECTIONS, report
+    assert report["30 clients not reading 10 MB answers"]["answers"] == {"200": 1, "503": 29}, report

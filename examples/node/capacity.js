@@ -24,10 +24,12 @@ class Charge {
   constructor(budget) {
     this.budget = budget;
     this.bytes = 0;
+    this.closed = false;
   }
 
   /** Raises the charge to `bytes` if the budget has room (true), else leaves it as it is (false). */
   reserve(bytes) {
+    if (this.closed) return false; // its request has ended: nothing more may be held for it
     if (bytes <= this.bytes) return true;
     if (!this.budget.fits(bytes - this.bytes)) return false;
     this.set(bytes);
@@ -36,6 +38,7 @@ class Charge {
 
   /** Sets the charge to `bytes`, room or not: for bytes already held within what was reserved. */
   set(bytes) {
+    if (this.closed) return;
     this.budget.held += bytes - this.bytes;
     this.bytes = bytes;
   }
@@ -43,37 +46,71 @@ class Charge {
   release() {
     this.set(0);
   }
+
+  /** Releases the charge for good, when its request has ended. */
+  close() {
+    this.release();
+    this.closed = true;
+  }
 }
 
 /**
- * What requestBound needs to know of the model (labels and alphabet, and the fold's reach: see Folder.reach in
- * names.js) and the limits: per name, the longest JSON an answer gives it besides its echoed name and fold (every
- * label, with the longest number JSON writes); the most letters one body byte can fold to; and the longest JSON
- * of one alphabet symbol.
+ * What requestCost needs to know of the model (labels and alphabet, and the fold's reach: see Folder.reach in
+ * names.js) and the limits: per name, the JSON an answer gives it besides its echoed name and fold (`perName`,
+ * and `perLabel` for each label of its top), the most letters one body byte can fold to, and the longest JSON of
+ * one alphabet symbol.
  */
-export function answerShape({ labels, alphabet, reach }, { maxNames, maxLetters }) {
+export function answerShape({ labels, alphabet, reach }, { maxLetters }) {
   const jsonBytes = (value) => Buffer.byteLength(JSON.stringify(value));
   const probability = -1.2345678901234567e-300; // as long as a double gets in JSON
-  const entryBytes = Math.max(...labels.map((label) => jsonBytes({ label, probability }) + 1));
   return {
-    perName: jsonBytes({ name: '', folded: '', top: [] }) + 1 + labels.length * entryBytes,
+    perName: jsonBytes({ name: '', folded: '', top: [] }) + 1,
+    perLabel: Math.max(...labels.map((label) => jsonBytes({ label, probability }) + 1)),
     lettersPerByte: Math.max(1, reach.perUtf8Byte),
     symbolBytes: Math.max(...[...alphabet].map((symbol) => jsonBytes(symbol) - 2)),
-    maxNames,
     maxLetters,
   };
 }
 
+// What a request holds, in copies of its body (as received, then as text and parsed in a worker) and of its
+// answer's bound (the result objects, about two, then the JSON text and its UTF-8 bytes while a worker makes
+// it): 45-55 MB of resident memory for a 10 MB answer, measured.
+const BODY_COPIES = 3;
+const ANSWER_COPIES = 4;
+
+/** The bytes a body of `bodyBytes` holds while it is read and parsed. */
+export function bodyCost(bodyBytes) {
+  return BODY_COPIES * bodyBytes;
+}
+
 /**
- * The bytes a request with a body of `bodyBytes` may hold before its answer is sent: the body twice (as
- * received and as parsed in a worker) and the longest answer such a body can get: every name echoed (never
- * longer than in the body), the folds (at most maxLetters letters), and per name the top of every label. A body
- * has at most one name per 3 bytes (`"",`).
+ * The bytes a request may hold before its answer is sent, for a body of `bodyBytes` with `names` names and
+ * `topK`: its bodyCost and ANSWER_COPIES times the longest answer it can get: every name echoed (never longer
+ * than in the body), the folds (at most maxLetters letters), and per name its top of topK labels.
  */
-export function requestBound(bodyBytes, shape) {
-  const names = Math.min(shape.maxNames, Math.ceil(bodyBytes / 3));
+export function requestCost(bodyBytes, names, topK, shape) {
   const letters = Math.min(shape.maxLetters, Math.ceil(bodyBytes * shape.lettersPerByte));
-  return 3 * bodyBytes + letters * shape.symbolBytes + names * shape.perName + 64;
+  const answer = bodyBytes + letters * shape.symbolBytes + names * (shape.perName + topK * shape.perLabel) + 64;
+  return bodyCost(bodyBytes) + ANSWER_COPIES * answer;
+}
+
+/** Raises a request's charge to `bytes`: null if the budget has room, else the refusal (see refusal). */
+export function admit(charge, bytes) {
+  return charge.reserve(bytes) ? null : refusal(charge.budget, bytes);
+}
+
+/** The answer {status, error} to a request of `bytes` the budget has no room for: 503 now, 413 ever. */
+export function refusal(budget, bytes) {
+  if (bytes > budget.limit) {
+    const error =
+      `this request would hold about ${bytes} bytes while it is answered, more than the service holds at ` +
+      `once (${budget.limit}, --max-held-bytes); send fewer names, or ask for a smaller top_k`;
+    return { status: 413, error };
+  }
+  const error =
+    `the service holds ${budget.held} bytes of requests and answers and has no room for this one (at most ` +
+    `${budget.limit}, --max-held-bytes); retry later`;
+  return { status: 503, error };
 }
 
 /** The text of a complete HTTP/1.1 answer with a JSON body, for a bare socket; it closes the connection. */

@@ -3,14 +3,18 @@
 // parse the body, check it, fold, run the model, rank, and write the answer's JSON. The service's event loop
 // only moves bytes, so /healthz and other requests are answered while a model call runs here.
 //
-// Messages in:  {type: 'classify', id, body: Uint8Array} and {type: 'cancel', id} (the client has gone).
-// Messages out: {type: 'ready', labels, alphabet, reach (Folder.reach)} or {type: 'failed', message} once, at start; then one per
-//               request: {type: 'done', id, status: 200, answer: Uint8Array (the JSON answer; its buffer is
-//               transferred)}, {type: 'done', id, status: 4xx, error: message} or {type: 'done', id, status: 500,
+// Messages in:  {type: 'classify', id, body: Uint8Array}, {type: 'admit', id, refusal} (server.js's answer to
+//               'cost') and {type: 'cancel', id} (the client has gone).
+// Messages out: {type: 'ready', labels, alphabet, reach (Folder.reach)} or {type: 'failed', message} once, at
+//               start; then per request {type: 'cost', id, bytes} once it is parsed (capacity.js requestCost of
+//               its names and top_k: the model runs only if server.js's budget has room for it), and one of
+//               {type: 'done', id, status: 200, answer: Uint8Array (the JSON answer; its buffer is transferred)},
+//               {type: 'done', id, status: 4xx or 503, error: message} or {type: 'done', id, status: 500,
 //               internal: message} (a fault here: server.js logs it and answers "internal error").
 
 import { parentPort, workerData } from 'node:worker_threads';
 
+import { answerShape, requestCost } from './capacity.js';
 import { modelFromFiles } from './model.js';
 import { classifyNames, LetterLimitError } from './names.js';
 import { HttpError, parseRequest, tooManyLetters } from './requests.js';
@@ -18,6 +22,7 @@ import { HttpError, parseRequest, tooManyLetters } from './requests.js';
 const { files, limits } = workerData;
 const encoder = new TextEncoder();
 const inFlight = new Map(); // id -> AbortController
+const admissions = new Map(); // id -> resolve(refusal), while server.js weighs the request's cost
 
 /**
  * The model calls of the requests a worker holds take turns, one at a time: the turn goes to the request with
@@ -73,12 +78,14 @@ class Turns {
 
 const turns = new Turns();
 
-async function classify(model, reach, { id, body }) {
+async function classify(model, shape, reach, { id, body }) {
   const gone = new AbortController();
   const turn = turns.forRequest();
   inFlight.set(id, gone);
   try {
     const { names, topK } = parseRequest(body, limits, model.labels.length);
+    const refused = await admission(id, requestCost(body.length, names.length, topK, shape));
+    if (refused) throw new HttpError(refused.status, refused.error);
     const options = { topK, batchSize: limits.batchSize, maxLetters: limits.maxLetters, beforeBatch: turn.next };
     const predictions = await classifyNames(model, names, { ...options, signal: gone.signal });
     const answer = encoder.encode(JSON.stringify({ predictions }));
@@ -89,6 +96,14 @@ async function classify(model, reach, { id, body }) {
     turn.done();
     inFlight.delete(id);
   }
+}
+
+// Asks server.js whether its budget has room for `bytes`: resolves with null (yes) or its refusal.
+function admission(id, bytes) {
+  return new Promise((resolve) => {
+    admissions.set(id, resolve);
+    parentPort.postMessage({ type: 'cost', id, bytes });
+  });
 }
 
 function refusal(error, signal, longestFold) {
@@ -107,9 +122,13 @@ async function main() {
     return;
   }
   const reach = model.folder.reach();
+  const shape = answerShape({ ...model, reach }, limits);
   parentPort.on('message', (message) => {
     if (message.type === 'cancel') inFlight.get(message.id)?.abort();
-    else classify(model, reach, message);
+    else if (message.type === 'admit') {
+      admissions.get(message.id)(message.refusal);
+      admissions.delete(message.id);
+    } else classify(model, shape, reach, message);
   });
   parentPort.postMessage({ type: 'ready', labels: model.labels, alphabet: model.alphabet, reach });
 }

@@ -33,7 +33,7 @@ export class WorkerPool {
   constructor(workerData, onLost) {
     this.workerData = workerData;
     this.onLost = onLost;
-    this.workers = []; // {worker, pending: Map id -> {resolve, bytes}, bytes}, the ready ones
+    this.workers = []; // {worker, pending: Map id -> {resolve, admit, bytes}, bytes}, the ready ones
     this.threads = new Set(); // every Worker started and not yet exited, ready or not
     this.nextId = 1;
     this.closing = false;
@@ -46,11 +46,12 @@ export class WorkerPool {
   // Resolves with the new worker's 'ready' message; rejects (ArtifactError) if it fails or exits before.
   spawn() {
     return new Promise((resolve, reject) => {
-      const slot = { worker: new Worker(WORKER_FILE, { workerData: this.workerData, resourceLimits: YOUNG_LIMIT }), pending: new Map(), bytes: 0 };
+      const worker = new Worker(WORKER_FILE, { workerData: this.workerData, resourceLimits: YOUNG_LIMIT });
+      const slot = { worker, pending: new Map(), bytes: 0 };
       this.threads.add(slot.worker);
       slot.worker.once('message', (message) => {
         if (message.type !== 'ready') return reject(new ArtifactError(message.message));
-        slot.worker.on('message', (done) => this.settle(slot, done));
+        slot.worker.on('message', (message) => this.settle(slot, message));
         this.workers.push(slot);
         resolve(message);
       });
@@ -67,17 +68,19 @@ export class WorkerPool {
   /**
    * Classifies a request body (Uint8Array) in the least loaded worker. Resolves with the worker's answer:
    * {status: 200, answer: Uint8Array}, {status, error} (a refusal), or {status: 500, internal} (a fault). When
-   * `signal` aborts, the worker is told and stops before its next model call.
+   * `signal` aborts, the worker is told and stops before its next model call. Once the worker has parsed the
+   * request, `admit(cost)` is asked whether it may hold `cost` bytes (capacity.js requestCost): null lets it
+   * run, a refusal {status, error} is its answer. `body` is handed over: a Uint8Array over a whole ArrayBuffer.
    */
-  classify(body, signal) {
+  classify(body, signal, admit) {
     const slot = this.leastLoaded();
     if (!slot) return Promise.resolve({ status: 500, internal: 'no worker thread is running' });
     const id = this.nextId++;
-    const copy = new Uint8Array(body); // its own buffer, handed over without another copy
-    slot.bytes += copy.byteLength;
+    const bytes = body.byteLength;
+    slot.bytes += bytes;
     return new Promise((resolve) => {
-      slot.pending.set(id, { resolve, bytes: copy.byteLength });
-      slot.worker.postMessage({ type: 'classify', id, body: copy }, [copy.buffer]);
+      slot.pending.set(id, { resolve, admit, bytes });
+      slot.worker.postMessage({ type: 'classify', id, body }, [body.buffer]);
       signal?.addEventListener('abort', () => slot.worker.postMessage({ type: 'cancel', id }), { once: true });
     });
   }
@@ -91,12 +94,16 @@ export class WorkerPool {
     }, this.workers[0]);
   }
 
-  settle(slot, done) {
-    const request = slot.pending.get(done.id);
+  settle(slot, message) {
+    const request = slot.pending.get(message.id);
     if (!request) return;
-    slot.pending.delete(done.id);
+    if (message.type === 'cost') {
+      slot.worker.postMessage({ type: 'admit', id: message.id, refusal: request.admit(message.bytes) });
+      return;
+    }
+    slot.pending.delete(message.id);
     slot.bytes -= request.bytes;
-    request.resolve(done);
+    request.resolve(message);
   }
 
   // A worker died: its requests get a 500, and another takes its place (unless the pool is closing).

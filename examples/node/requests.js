@@ -38,7 +38,9 @@ export function parseRequest(body, limits, nLabels) {
 }
 
 function checkNames(names, limits) {
-  if (!Array.isArray(names)) throw new HttpError(400, '"names" must be a list of strings, e.g. {"names": ["Dvořák"]}');
+  if (!Array.isArray(names)) {
+    throw new HttpError(400, '"names" must be a list of strings, e.g. {"names": ["Dvořák"]}');
+  }
   if (names.length > limits.maxNames) {
     throw new HttpError(413, `${names.length} names in one request; send at most ${limits.maxNames} per request`);
   }

@@ -21,7 +21,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { answerShape, ByteBudget, capConnections, rawJsonAnswer, requestBound } from './capacity.js';
+import { admit, bodyCost, ByteBudget, capConnections, rawJsonAnswer, refusal } from './capacity.js';
 import { readModelFiles } from './model.js';
 import { ArtifactError } from './names.js';
 import { WorkerPool } from './pool.js';
@@ -112,16 +112,14 @@ function sendJson(response, status, body) {
 
 const bodyTooLarge = (limit) =>
   `request body over ${limit} bytes; send fewer names per request (at most --max-body-bytes)`;
-const atCapacity = (budget) =>
-  `the service holds ${budget.held} bytes of requests and answers and cannot take this one (at most ` +
-  `${budget.limit}, --max-held-bytes); retry later`;
 
-// The request body, at most `limit` bytes, held under `charge`: before each chunk is kept, the charge is raised
-// to requestBound of the body so far (at once to that of its content-length, when it has one). A longer body
-// is a 413 and one the budget has no room for a 503. The body is then read and dropped, and the answer goes
-// once it has all come (a client that writes its whole body before reading, like Python's http.client, then
-// gets the answer), or at once, with the connection closed, past DRAIN_BYTES or DRAIN_MS of it.
-function readBody(request, limit, charge, shape) {
+// The request body (a Uint8Array over an ArrayBuffer of its own, to be handed to a worker), at most `limit`
+// bytes, held under `charge`: before each chunk is kept, the charge is raised to the bodyCost of the body so far
+// (at once to that of its content-length, when it has one). A longer body is a 413 and one the budget has no
+// room for a 503. The body is then read and dropped, and the answer goes once it has all come (a client that
+// writes its whole body before reading, like Python's http.client, then gets the answer), or at once, with the
+// connection closed, past DRAIN_BYTES or DRAIN_MS of it.
+function readBody(request, limit, charge) {
   return new Promise((resolve, reject) => {
     let chunks = [];
     let size = 0;
@@ -134,8 +132,8 @@ function readBody(request, limit, charge, shape) {
       drainTimer = setTimeout(() => reject(refusal), DRAIN_MS).unref();
     };
     const check = (bytes) => {
-      if (bytes > limit) refuse(new HttpError(413, bodyTooLarge(limit)));
-      else if (!charge.reserve(requestBound(bytes, shape))) refuse(new HttpError(503, atCapacity(charge.budget)));
+      const over = bytes > limit ? { status: 413, error: bodyTooLarge(limit) } : admit(charge, bodyCost(bytes));
+      if (over) refuse(new HttpError(over.status, over.error));
     };
     check(Number(request.headers['content-length'] ?? 0));
     request.on('data', (chunk) => {
@@ -144,10 +142,20 @@ function readBody(request, limit, charge, shape) {
       if (!refusal) chunks.push(chunk);
       if (refusal && size > DRAIN_BYTES) reject(refusal);
     });
-    request.on('end', () => (refusal ? reject(refusal) : resolve(Buffer.concat(chunks))));
+    request.on('end', () => (refusal ? reject(refusal) : resolve(joined(chunks, size))));
     request.on('close', () => clearTimeout(drainTimer));
     request.on('error', () => reject(new ClientGone('the client closed the connection during the body')));
   });
+}
+
+function joined(chunks, size) {
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
 }
 
 function isJson(request) {
@@ -159,17 +167,17 @@ async function classifyRoute(request, response, service) {
   if (!isJson(request))
     throw new HttpError(415, 'send the body as JSON with the header content-type: application/json');
   const charge = service.budget.charge();
-  response.once('close', () => charge.release());
-  const body = await readBody(request, service.options.maxBodyBytes, charge, service.shape);
+  response.once('close', () => charge.close());
+  const body = await readBody(request, service.options.maxBodyBytes, charge);
   const gone = new AbortController(); // no model work for a client that has closed its connection
   const abandon = () => response.writableFinished || gone.abort(new ClientGone('the client closed the connection'));
   if (response.destroyed) abandon();
   response.on('close', abandon);
-  const done = await service.pool.classify(body, gone.signal);
+  const done = await service.pool.classify(body, gone.signal, (cost) => admit(charge, cost));
   if (gone.signal.aborted) throw gone.signal.reason;
   if (done.internal) throw new Error(done.internal);
   if (done.status !== 200) throw new HttpError(done.status, done.error);
-  charge.set(done.answer.byteLength); // within the bound reserved for the body
+  charge.set(done.answer.byteLength); // what it holds now: less than the cost it was admitted at
   sendAnswer(response, Buffer.from(done.answer.buffer, done.answer.byteOffset, done.answer.byteLength));
 }
 
@@ -264,18 +272,19 @@ const CLIENT_ERRORS = {
 // 503, at once and without 100 Continue, so the client never sends it; otherwise 100 Continue and the request
 // goes on as any other.
 function checkContinue(handle, service) {
-  const { options, budget, shape } = service;
+  const { options, budget } = service;
   return (request, response) => {
     const announced = Number(request.headers['content-length'] ?? 0);
-    const refusal =
+    const cost = bodyCost(announced);
+    const over =
       announced > options.maxBodyBytes
-        ? [413, bodyTooLarge(options.maxBodyBytes)]
-        : !budget.fits(requestBound(announced, shape))
-          ? [503, atCapacity(budget)]
-          : null;
-    if (refusal) {
+        ? { status: 413, error: bodyTooLarge(options.maxBodyBytes) }
+        : budget.fits(cost)
+          ? null
+          : refusal(budget, cost);
+    if (over) {
       response.setHeader('connection', 'close');
-      sendJson(response, refusal[0], { error: refusal[1] });
+      sendJson(response, over.status, { error: over.error });
       return;
     }
     response.writeContinue();
@@ -312,7 +321,6 @@ async function main() {
     pool,
     labels: pool.model.labels,
     budget: new ByteBudget(options.maxHeldBytes),
-    shape: answerShape(pool.model, options),
     connections: capConnections(server, options.maxConnections),
   };
   const state = { closing: false, active: new Set() };
