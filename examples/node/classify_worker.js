@@ -3,8 +3,9 @@
 // parse the body, check it, fold, run the model, rank, and write the answer's JSON. The service's event loop
 // only moves bytes, so /healthz and other requests are answered while a model call runs here.
 //
-// Messages in:  {type: 'classify', id, body: Uint8Array}, {type: 'admit', id, refusal} (server.js's answer to
-//               'cost') and {type: 'cancel', id} (the client has gone).
+// Messages in:  {type: 'classify', id, body: Uint8Array, sent: when, in ms on the clock of now() below},
+//               {type: 'admit', id, refusal} (server.js's answer to 'cost') and {type: 'cancel', id} (the client
+//               has gone).
 // Messages out: {type: 'ready', labels, alphabet, reach (Folder.reach)} or {type: 'failed', message} once, at
 //               start; then per request {type: 'cost', id, bytes} once it is parsed (capacity.js requestCost of
 //               its names and top_k: the model runs only if server.js's budget has room for it), and one of
@@ -20,38 +21,43 @@ import { classifyNames, LetterLimitError } from './names.js';
 import { HttpError, parseRequest, tooManyLetters } from './requests.js';
 
 const { files, limits } = workerData;
+// Milliseconds on a clock all threads share (each thread's performance.now() counts from its own start).
+const now = () => performance.timeOrigin + performance.now();
 const encoder = new TextEncoder();
 const inFlight = new Map(); // id -> AbortController
 const admissions = new Map(); // id -> resolve(refusal), while server.js weighs the request's cost
 
 /**
- * The model calls of the requests a worker holds take turns, one at a time: the turn goes to the request with
- * the least work left (padded letters), so a small request given to a busy worker waits for the batch that is
- * running, not for a large request's other batches. A turn is given in a setImmediate callback, after the
- * messages that came in meanwhile (a new request, a cancel) have been read.
+ * The model calls of the requests a worker holds take turns, one at a time, first come first served: the turn
+ * goes to the request that has been ready longest, a new request from the moment server.js sent it, one that has
+ * run a batch from the end of that batch. A turn is given in a setImmediate callback, after the messages that
+ * came in during the batch that ran (a new request, a cancel) have been read, so a small request given to a busy
+ * worker waits for the batch that is running, not for a large request's next one.
  */
 class Turns {
   constructor() {
-    this.waiting = []; // {left, grant}
+    this.waiting = []; // {since, grant}
     this.held = false;
     this.granting = false;
   }
 
-  /** For one request: {next(left): resolves when it may make its next model call, done(): it has finished}. */
-  forRequest() {
+  /** For a request sent at `sent`: {next(): resolves when it may make its next model call, done()}. */
+  forRequest(sent) {
     let holding = false;
+    let since = sent;
     const release = () => {
       if (holding) this.release();
       holding = false;
     };
-    const next = (left) =>
+    const next = () =>
       new Promise((resolve) => {
+        if (holding) since = now();
         release();
         const grant = () => {
           holding = true;
           resolve();
         };
-        this.waiting.push({ left, grant });
+        this.waiting.push({ since, grant });
         this.schedule();
       });
     return { next, done: release };
@@ -68,8 +74,8 @@ class Turns {
     setImmediate(() => {
       this.granting = false;
       if (this.held || this.waiting.length === 0) return;
-      const least = this.waiting.reduce((best, turn, i) => (turn.left < this.waiting[best].left ? i : best), 0);
-      const [turn] = this.waiting.splice(least, 1);
+      const first = this.waiting.reduce((best, turn, i) => (turn.since < this.waiting[best].since ? i : best), 0);
+      const [turn] = this.waiting.splice(first, 1);
       this.held = true;
       turn.grant();
     });
@@ -78,9 +84,9 @@ class Turns {
 
 const turns = new Turns();
 
-async function classify(model, shape, reach, { id, body }) {
+async function classify(model, shape, reach, { id, body, sent }) {
   const gone = new AbortController();
-  const turn = turns.forRequest();
+  const turn = turns.forRequest(sent);
   inFlight.set(id, gone);
   try {
     const { names, topK } = parseRequest(body, limits, model.labels.length);

@@ -343,10 +343,9 @@ export function foldNames(folder, names, maxLetters = Infinity) {
  * Classifies names (JS strings) with a loaded model {ort, session, folder, labels}: [{name, folded, top}], in
  * input order; `top` is [] for a name that gets no prediction. Names are sorted by length into batches (see
  * lengthBatches), so that short names are not padded to long ones. Options: `maxLetters` refuses names that
- * fold to more letters (LetterLimitError, see foldNames); `beforeBatch(left)`, an async function awaited before
- * each model call with the padded letters (names x longest) still to run, this call's included (a worker thread
- * waits there for its turn, see classify_worker.js); an AbortSignal `signal` stops the work between model calls
- * (the promise then rejects with signal.reason).
+ * fold to more letters (LetterLimitError, see foldNames); `beforeBatch`, an async function awaited before each
+ * model call (a worker thread waits there for its turn, see classify_worker.js); an AbortSignal `signal` stops
+ * the work between model calls (the promise then rejects with signal.reason).
  */
 export async function classifyNames(model, names, options = {}) {
   const { topK: k = 3, batchSize = 256, maxLetters, beforeBatch, signal } = options;
@@ -354,13 +353,9 @@ export async function classifyNames(model, names, options = {}) {
   const letters = folded.map((text) => model.folder.letters(text));
   const results = names.map((name, i) => ({ name, folded: folded[i], top: [] }));
   const lengths = letters.map((name) => name.length);
-  const batches = lengthBatches(lengths, batchSize);
-  const padded = (rows) => rows.length * lengths[rows[rows.length - 1]]; // the last row is the longest
-  let left = batches.reduce((sum, rows) => sum + padded(rows), 0);
-  for (const rows of batches) {
-    await beforeBatch?.(left);
+  for (const rows of lengthBatches(lengths, batchSize)) {
+    await beforeBatch?.();
     signal?.throwIfAborted();
-    left -= padded(rows);
     const logProbs = await runSequence(
       model.ort,
       model.session,

@@ -80,7 +80,8 @@ export class WorkerPool {
     slot.bytes += bytes;
     return new Promise((resolve) => {
       slot.pending.set(id, { resolve, admit, bytes });
-      slot.worker.postMessage({ type: 'classify', id, body }, [body.buffer]);
+      const sent = performance.timeOrigin + performance.now(); // the turns' clock (classify_worker.js)
+      slot.worker.postMessage({ type: 'classify', id, body, sent }, [body.buffer]);
       signal?.addEventListener('abort', () => slot.worker.postMessage({ type: 'cancel', id }), { once: true });
     });
   }
