@@ -291,6 +291,10 @@ def test_load_20000_requests_zero_errors_memory_flat(node_script, tmp_path):  # 
         (["--port", "x"], 2, "--port"),
         (["--port", "99999"], 2, "0 to 65535"),
         (["--bogus"], 2, "--bogus"),
+        (["--workers", "0"], 2, "--workers needs a positive integer"),
+        (["--max-letters", "x"], 2, "--max-letters needs a positive integer"),
+        (["--max-connections", "-1"], 2, "--max-connections"),
+        (["--max-held-bytes", "1e6"], 2, "--max-held-bytes needs a positive integer"),
         ([], 1, "does not exist"),
         (["--host", "999.1.1.1"], 1, "cannot listen on 999.1.1.1:8080"),
     ],
@@ -303,6 +307,19 @@ def test_bad_command_line_is_refused(node_script, tmp_path, arguments, status, m
     assert stderr.startswith("server.js: error: ") and message in stderr.splitlines()[0], stderr
     if status == 1:
         assert stderr.count("\n") == 1, f"one line, no stack: {stderr}"
+
+
+def test_help_describes_every_option(node_script):  # noqa: F811
+    """`server.js --help` prints the usage with every option and its default, and exits 0."""
+    result = _run(["node", str(SERVER), "--help"], REPO)
+    usage = result.stdout.decode()
+    assert result.returncode == 0 and usage.startswith("usage: server.js MODEL_DIR"), result
+    for option in ["host", "port", "workers", "batch-size", "no-verify-hash", "help"]:
+        assert f"--{option}" in usage, option
+    for option in ["body-bytes", "names", "name-length", "letters", "connections", "held-bytes"]:
+        assert f"--max-{option} N" in usage, option
+    for default in ("(default 2)", "(default 200000)", "(default 128)", "(default 67108864)"):
+        assert default in usage
 
 
 def test_port_in_use_is_one_line(node_script):  # noqa: F811
