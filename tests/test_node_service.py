@@ -1,8 +1,12 @@
 """The Node.js HTTP service (examples/node/server.js) agrees with Python, refuses bad requests and stays up.
 
-Starts `node server.js MODEL_DIR --port 0` on localhost, compares its answers with `rnnexport classify --runtime
-torch`, sends malformed requests on purpose, stops it with SIGTERM in the middle of a request, and loads it with
-examples/node/load_test.js (20,000 requests of 1-64 names at concurrency 32; zero errors, memory flat).
+Starts `node server.js MODEL_DIR --port 0` on localhost, compares its answers with the float64 reference, sends
+malformed requests on purpose, stops it with SIGTERM in the middle of a request, and loads it with
+examples/node/load_test.js (20,000 requests of 1-64 names at concurrency 32; zero errors, memory flat). Then its
+limits: letters counted after folding (--max-letters), /healthz and small requests fast while maximal requests
+run in the worker threads, 503 past --max-connections and --max-held-bytes, and a memory load test: the
+resident memory stays within the caps whatever the number of clients (held bodies, idle and keep-alive
+connections, clients that do not read their answers).
 """
 
 from __future__ import annotations
@@ -530,7 +534,7 @@ def test_over_capacity_gets_503_with_one_json_line(node_script):  # noqa: F811
         assert status == 413 and "--max-held-bytes" in answer["error"] and "smaller top_k" in answer["error"]
         (holder,) = _hold_bodies(url, 1, MIB)  # holds 3 MiB (the body as read, as text, parsed) of the 4 MB
         time.sleep(0.2)
-        status, answer = classify(url, ["Li"] * 3000)  # needs about 3.2 MB
+        status, answer = classify(url, ["Li"] * 3000)  # costs about 3.1 MB
         assert status == 503 and "no room" in answer["error"] and "\n" not in answer["error"], answer
         post = b"POST /classify HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
         answer = raw_exchange(url, post + b"content-length: 400000\r\nexpect: 100-continue\r\n\r\n")

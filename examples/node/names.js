@@ -1,7 +1,7 @@
 // names.js: fold, encode, run and rank names with the exported char-RNN; one module for every JS consumer.
 //
-// An ES module with no Node-only import: the CLI filter (classify_names.js), the HTTP service (server.js) and
-// the browser page (examples/web) all import it. Nothing about the model is hard-coded: the alphabet, the
+// An ES module with no Node-only import: the CLI filter (classify_names.js), the HTTP service's worker threads
+// (classify_worker.js) and the browser page (examples/web) all import it. Nothing about the model is hard-coded: the alphabet, the
 // labels and the hidden size come from the ONNX file's metadata, the fold from fold_table.json:
 //   fold(name) = concat over the code points c of name of TABLE[c]   (absent c -> dropped)
 // A name whose fold is empty or only spaces (a blank name) gets no prediction and never reaches the model.

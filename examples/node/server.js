@@ -38,8 +38,9 @@ const USAGE = `usage: server.js MODEL_DIR [options]
   --max-letters N        most letters the names of one request may fold to (a character can fold to
                          several, U+FDFA to 18); more get 413 (default 200000)
   --max-connections N    most open connections; the next one gets 503 and is closed (default 128)
-  --max-held-bytes N     most bytes of request bodies and answers held at once, each request counted at a
-                         bound of what its body can cost; a request over it gets 503 (default 67108864)
+  --max-held-bytes N     most bytes the requests in flight may hold: a body counts 3 times as it comes in,
+                         then, once parsed, 3 times plus 4 times the longest answer its names and top_k can
+                         get; a request with no room gets 503, one over all of it 413 (default 67108864)
   --batch-size N         most names per model call (default 256)
   --no-verify-hash       skip the SHA-256 check of the model files against manifest.json
   -h, --help             print this and exit`;
