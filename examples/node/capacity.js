@@ -1,6 +1,7 @@
 // capacity.js: the caps on what the HTTP service (server.js) holds at once, so that its memory is bounded by its
-// options whatever the number of clients: open connections (--max-connections) and bytes of request bodies and
-// answers (--max-held-bytes). What is over a cap is answered 503 at once and costs nothing to hold.
+// options whatever the number of clients: open connections (--max-connections), and the bytes that requests
+// hold (--max-held-bytes), each request charged by what its body, its parse and its answer cost. What is over a
+// cap is answered 503 at once (413 if it could never fit) and is not held.
 
 /** A number of bytes that requests may hold at once; each request holds a Charge on it. */
 export class ByteBudget {

@@ -6,12 +6,12 @@
 // Messages in:  {type: 'classify', id, body: Uint8Array, sent: when, in ms on the clock of now() below},
 //               {type: 'admit', id, refusal} (server.js's answer to 'cost') and {type: 'cancel', id} (the client
 //               has gone).
-// Messages out: {type: 'ready', labels, alphabet, reach (Folder.reach)} or {type: 'failed', message} once, at
-//               start; then per request {type: 'cost', id, bytes} once it is parsed (capacity.js requestCost of
-//               its names and top_k: the model runs only if server.js's budget has room for it), and one of
-//               {type: 'done', id, status: 200, answer: Uint8Array (the JSON answer; its buffer is transferred)},
-//               {type: 'done', id, status: 4xx or 503, error: message} or {type: 'done', id, status: 500,
-//               internal: message} (a fault here: server.js logs it and answers "internal error").
+// Messages out: {type: 'ready', labels} or {type: 'failed', message} once, at start; then per request
+//               {type: 'cost', id, bytes} once it is parsed (capacity.js requestCost of its names and top_k: the
+//               model runs only if server.js's budget has room for it), and one of {type: 'done', id, status:
+//               200, answer: Uint8Array (the JSON answer; its buffer is transferred)}, {type: 'done', id,
+//               status: 4xx or 503, error: message} or {type: 'done', id, status: 500, internal: message} (a
+//               fault here: server.js logs it and answers "internal error").
 
 import { parentPort, workerData } from 'node:worker_threads';
 
@@ -136,7 +136,7 @@ async function main() {
       admissions.delete(message.id);
     } else classify(model, shape, reach, message);
   });
-  parentPort.postMessage({ type: 'ready', labels: model.labels, alphabet: model.alphabet, reach });
+  parentPort.postMessage({ type: 'ready', labels: model.labels });
 }
 
 main();

@@ -20,14 +20,14 @@ export class WorkerPool {
   /**
    * Starts `size` workers over readModelFiles' bytes `files` with the request limits `limits` (see
    * classify_worker.js); resolves once every one has loaded the model, rejects with ArtifactError if one cannot.
-   * pool.model is then what the workers say of it: {labels, alphabet, reach} (see classify_worker.js).
+   * pool.labels is then the model's labels, as the workers read them.
    * `onLost(message)` hears of a worker that died after its start (it is replaced).
    */
   static async start(size, files, limits, onLost = () => {}) {
     const pool = new WorkerPool({ files, limits }, onLost);
     try {
       const [ready] = await Promise.all(Array.from({ length: size }, () => pool.spawn()));
-      pool.model = { labels: ready.labels, alphabet: ready.alphabet, reach: ready.reach };
+      pool.labels = ready.labels;
     } catch (error) {
       await pool.close();
       throw error;

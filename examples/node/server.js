@@ -320,7 +320,7 @@ async function main() {
   const service = {
     options,
     pool,
-    labels: pool.model.labels,
+    labels: pool.labels,
     budget: new ByteBudget(options.maxHeldBytes),
     connections: capConnections(server, options.maxConnections),
   };
