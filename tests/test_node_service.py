@@ -615,7 +615,7 @@ def _wait_until_idle(url: str) -> dict:
     deadline = time.monotonic() + 10
     while True:
         status, health = request(url, "GET", "/healthz")
-        idle = status == 200 and health["connections"] == 1 and health["held_bytes"] == 0
+        idle = status == 200 and health.get("connections") == 1 and health.get("held_bytes") == 0
         if idle or time.monotonic() > deadline:
             return health
         time.sleep(0.2)
@@ -665,7 +665,7 @@ def test_memory_stays_within_the_caps_whatever_the_number_of_clients(node_script
     print(json.dumps(report))
     for figures in report.values():
         assert figures["rss_growth_mib"] <= (MAX_HELD_BYTES + 32 * MIB) / MIB, report
-        assert figures["then"]["held_bytes"] == 0 and figures["then"]["connections"] == 1, report
+        assert figures["then"].get("held_bytes") == 0 and figures["then"].get("connections") == 1, report
     for clients in (100, 400):
         answers = report[f"{clients} clients holding 1 MiB bodies"]["answers"]
         assert answers == {"503": clients - held_bodies, "none": held_bodies}, report
