@@ -1,5 +1,6 @@
 // model.js: load an exported model directory in Node (hash-checked bytes -> ONNX Runtime session + fold).
-// Shared by the CLI filter (classify_names.js) and the HTTP service (server.js).
+// Shared by the CLI filter (classify_names.js) and the HTTP service (server.js reads and checks the files once;
+// each of its worker threads, classify_worker.js, opens its own session over those bytes).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -38,16 +39,25 @@ export async function readArtifact(modelDir, name, verifyHash) {
 }
 
 /**
- * Loads MODEL_DIR/modelFile with onnxruntime-node (one thread) and fold_table.json:
- * {ort, session, folder, labels, alphabet, hiddenSize}. Throws ArtifactError for a missing, corrupt or
- * mismatched file.
+ * The hash-checked bytes of MODEL_DIR/modelFile and fold_table.json: {modelDir, modelFile, modelBytes,
+ * foldBytes}, plain data that a worker thread can be given. Throws ArtifactError for a missing or corrupt file.
  */
-export async function loadModel(modelDir, { modelFile = 'char_rnn.onnx', verifyHash = true } = {}) {
+export async function readModelFiles(modelDir, { modelFile = 'char_rnn.onnx', verifyHash = true } = {}) {
   const modelBytes = await readArtifact(modelDir, modelFile, verifyHash);
   const foldBytes = await readArtifact(modelDir, 'fold_table.json', verifyHash);
+  return { modelDir, modelFile, modelBytes, foldBytes };
+}
+
+/**
+ * A model from readModelFiles' bytes, with an onnxruntime-node session (one thread):
+ * {ort, session, folder, labels, alphabet, hiddenSize}. Throws ArtifactError for a model without the metadata,
+ * a fold table that does not fit it, or a model ONNX Runtime cannot load.
+ */
+export async function modelFromFiles({ modelDir, modelFile, modelBytes, foldBytes }) {
   const source = path.join(modelDir, modelFile);
   const info = modelInfo(modelBytes, source);
-  const folder = Folder.fromJson(foldBytes.toString('utf8'), info.alphabet, path.join(modelDir, 'fold_table.json'));
+  const foldText = new TextDecoder().decode(foldBytes);
+  const folder = Folder.fromJson(foldText, info.alphabet, path.join(modelDir, 'fold_table.json'));
   const { default: ort } = await import('onnxruntime-node');
   let session;
   try {
@@ -62,4 +72,9 @@ export async function loadModel(modelDir, { modelFile = 'char_rnn.onnx', verifyH
     throw new ArtifactError(`'${source}' is not a loadable ONNX model: ${reason}`);
   }
   return { ort, session, folder, ...info };
+}
+
+/** readModelFiles then modelFromFiles: MODEL_DIR/modelFile and fold_table.json, loaded. */
+export async function loadModel(modelDir, options = {}) {
+  return modelFromFiles(await readModelFiles(modelDir, options));
 }

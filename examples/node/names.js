@@ -1,7 +1,7 @@
 // names.js: fold, encode, run and rank names with the exported char-RNN; one module for every JS consumer.
 //
-// An ES module with no Node-only import: the CLI filter (classify_names.js), the HTTP service (server.js) and
-// the browser page (examples/web) all import it. Nothing about the model is hard-coded: the alphabet, the
+// An ES module with no Node-only import: the CLI filter (classify_names.js), the HTTP service's worker threads
+// (classify_worker.js) and the browser page (examples/web) all import it. Nothing about the model is hard-coded: the alphabet, the
 // labels and the hidden size come from the ONNX file's metadata, the fold from fold_table.json:
 //   fold(name) = concat over the code points c of name of TABLE[c]   (absent c -> dropped)
 // A name whose fold is empty or only spaces (a blank name) gets no prediction and never reaches the model.
@@ -169,6 +169,20 @@ export class Folder {
     return this.letterIndex.size;
   }
 
+  /**
+   * How far the fold can multiply a text: {longest: the most letters one character folds to, perUtf8Byte: the
+   * most letters per byte of a character's UTF-8} (U+16809, 4 bytes, folds to 20: 20 and 5 with the usual table).
+   */
+  reach() {
+    const reach = { longest: 0, perUtf8Byte: 0 };
+    for (const [codePoint, folded] of this.table) {
+      const bytes = codePoint < 0x80 ? 1 : codePoint < 0x800 ? 2 : codePoint < 0x10000 ? 3 : 4;
+      reach.longest = Math.max(reach.longest, folded.length);
+      reach.perUtf8Byte = Math.max(reach.perUtf8Byte, folded.length / bytes);
+    }
+    return reach;
+  }
+
   /** Parses and checks fold_table.json's text against the model's alphabet; throws ArtifactError. */
   static fromJson(text, alphabet, source) {
     let doc;
@@ -301,18 +315,46 @@ export function lengthBatches(lengths, batchSize, maxPaddedLetters = MAX_PADDED_
   return batches;
 }
 
+/** A fold that passes the letter limit of foldNames: `index` is the name at which the count passed `limit`. */
+export class LetterLimitError extends InputError {
+  constructor(limit, index) {
+    super(`names[0..${index}] fold to more than ${limit} letters`);
+    this.limit = limit;
+    this.index = index;
+  }
+}
+
+/**
+ * The folds of names (JS strings), in order. Throws LetterLimitError as soon as their letters (symbols of the
+ * folds, spaces included) pass maxLetters: one character can fold to many letters (U+FDFA to 18, U+16809 to
+ * 20), so the letters, not the characters, measure the work; folding stops there, before that work is done.
+ */
+export function foldNames(folder, names, maxLetters = Infinity) {
+  let letters = 0;
+  return names.map((name, index) => {
+    const folded = folder.fold(name);
+    letters += folded.length; // UTF-16 units: never fewer than the symbols
+    if (letters > maxLetters) throw new LetterLimitError(maxLetters, index);
+    return folded;
+  });
+}
+
 /**
  * Classifies names (JS strings) with a loaded model {ort, session, folder, labels}: [{name, folded, top}], in
  * input order; `top` is [] for a name that gets no prediction. Names are sorted by length into batches (see
- * lengthBatches), so that short names are not padded to long ones. An AbortSignal `signal` stops the work
- * between model calls (the promise then rejects with signal.reason).
+ * lengthBatches), so that short names are not padded to long ones. Options: `maxLetters` refuses names that
+ * fold to more letters (LetterLimitError, see foldNames); `beforeBatch`, an async function awaited before each
+ * model call (a worker thread waits there for its turn, see classify_worker.js); an AbortSignal `signal` stops
+ * the work between model calls (the promise then rejects with signal.reason).
  */
-export async function classifyNames(model, names, { topK: k = 3, batchSize = 256, signal } = {}) {
-  const folded = names.map((name) => model.folder.fold(name));
+export async function classifyNames(model, names, options = {}) {
+  const { topK: k = 3, batchSize = 256, maxLetters, beforeBatch, signal } = options;
+  const folded = foldNames(model.folder, names, maxLetters);
   const letters = folded.map((text) => model.folder.letters(text));
   const results = names.map((name, i) => ({ name, folded: folded[i], top: [] }));
   const lengths = letters.map((name) => name.length);
   for (const rows of lengthBatches(lengths, batchSize)) {
+    await beforeBatch?.();
     signal?.throwIfAborted();
     const logProbs = await runSequence(
       model.ort,

@@ -1,28 +1,66 @@
 #!/usr/bin/env node
-// server.js MODEL_DIR [--host H] [--port P] [--max-body-bytes N] [--max-names N] [--max-name-length N]
-//                     [--batch-size N] [--no-verify-hash]
+// server.js MODEL_DIR [--host H] [--port P] [--workers N] [--max-body-bytes N] [--max-names N]
+//                     [--max-name-length N] [--max-letters N] [--max-connections N] [--max-held-bytes N]
+//                     [--batch-size N] [--no-verify-hash]              (server.js --help says what each does)
 //
-// A long-running HTTP service over the exported char-RNN: loads char_rnn.onnx and fold_table.json once, then
+// A long-running HTTP service over the exported char-RNN: reads and checks char_rnn.onnx and fold_table.json
+// once, then
 //   POST /classify  {"names": ["Dvořák", ...], "top_k": 3}
 //     -> 200 {"predictions": [{"name": "Dvořák", "folded": "Dvorak", "top": [{"label", "probability"}, ...]}]}
 //        a name that folds to nothing (or only to spaces) gets "top": []
-//   GET /healthz    -> 200 {"status": "ok", "model": ..., "labels": N}
-// Bad requests get a 4xx and {"error": "<what>, <how to fix>"}: 400 malformed JSON or fields, 413 a body or a
-// name list over the limits, 415 a body that is not application/json. SIGTERM stops accepting connections,
-// finishes the requests in flight, then exits 0. Prints "listening on http://HOST:PORT" once ready.
+//   GET /healthz    -> 200 {"status": "ok", "model": ..., "labels": N, "workers": N, "connections": N,
+//                           "held_bytes": N}
+// The event loop only moves bytes: a request's body goes to one of --workers worker threads (pool.js,
+// classify_worker.js), each with its own ONNX Runtime session, which parses it, folds, runs the model and writes
+// the answer. Refusals are {"error": "<what>; <how to fix>"}: 400 malformed JSON or fields, 413 a body, a name
+// list or their folds over the limits, 415 a body that is not application/json, 503 (retry-after: 1) when the
+// service is at capacity (capacity.js: open connections, bytes of bodies and answers held). SIGTERM stops
+// accepting connections, finishes the requests in flight, then exits 0. Prints "listening on http://HOST:PORT".
 
 import http from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { loadModel } from './model.js';
-import { ArtifactError, classifyNames } from './names.js';
+import { admit, bodyCost, ByteBudget, capConnections, rawJsonAnswer, refusal } from './capacity.js';
+import { readModelFiles } from './model.js';
+import { ArtifactError } from './names.js';
+import { WorkerPool } from './pool.js';
+import { HttpError } from './requests.js';
 
-const USAGE = `usage: server.js MODEL_DIR [--host 127.0.0.1] [--port 8080] [--max-body-bytes 1048576]
-                 [--max-names 10000] [--max-name-length 1000] [--batch-size 256] [--no-verify-hash]`;
+const USAGE = `usage: server.js MODEL_DIR [options]
+  Serves POST /classify {"names": [...], "top_k": 3} and GET /healthz over the exported model in MODEL_DIR.
+  --host H               address to listen on (default 127.0.0.1)
+  --port P               port, 0 for any free one (default 8080)
+  --workers N            worker threads running the model, each with its own session (default 2)
+  --max-body-bytes N     largest request body; a larger one gets 413 (default 1048576)
+  --max-names N          most names in one request; more get 413 (default 10000)
+  --max-name-length N    most characters (code points) in one name; a longer one gets 400 (default 1000)
+  --max-letters N        most letters the names of one request may fold to (a character can fold to
+                         several, U+FDFA to 18); more get 413 (default 200000)
+  --max-connections N    most open connections; the next one gets 503 and is closed (default 128)
+  --max-held-bytes N     most bytes the requests in flight may hold: a body counts 3 times as it comes in,
+                         then, once parsed, 3 times plus 4 times the longest answer its names and top_k can
+                         get; a request with no room gets 503, one over all of it 413 (default 67108864)
+  --batch-size N         most names per model call (default 256)
+  --no-verify-hash       skip the SHA-256 check of the model files against manifest.json
+  -h, --help             print this and exit`;
+const INTEGERS = {
+  port: 8080,
+  workers: 2,
+  'max-body-bytes': 1024 * 1024,
+  'max-names': 10_000,
+  'max-name-length': 1000,
+  'max-letters': 200_000,
+  'max-connections': 128,
+  'max-held-bytes': 64 * 1024 * 1024,
+  'batch-size': 256,
+};
 const GRACE_MS = 10_000;
 const DRAIN_BYTES = 64 * 1024 * 1024;
-const FIELDS = ['names', 'top_k'];
+const DRAIN_MS = 5_000;
+// An answer not handed to the kernel this long after it is ready (a client that does not read) is dropped with
+// its connection, so that it stops holding its bytes.
+const SEND_TIMEOUT_MS = 30_000;
 
 class UsageError extends Error {}
 class StartError extends Error {}
@@ -30,48 +68,42 @@ class StartError extends Error {}
 // The client closed its connection before the answer: nothing to answer, nothing to log.
 class ClientGone extends Error {}
 
-class HttpError extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
 function positiveInteger(values, key) {
   const text = values[key];
   if (key === 'port' && !(/^[0-9]+$/.test(text) && Number(text) <= 65535)) {
     throw new UsageError(`--port needs an integer from 0 to 65535 (0: any free port), got '${text}'`);
   }
-  if (!/^[0-9]+$/.test(text) || (key !== 'port' && Number(text) < 1)) {
+  if (!/^[0-9]+$/.test(text) || (key !== 'port' && Number(text) < 1) || !Number.isSafeInteger(Number(text))) {
     throw new UsageError(`--${key} needs a positive integer, got '${text}'`);
   }
   return Number(text);
 }
 
 function parseOptions(argv) {
-  const integers = ['port', 'max-body-bytes', 'max-names', 'max-name-length', 'batch-size'];
+  const integers = Object.fromEntries(
+    Object.entries(INTEGERS).map(([key, value]) => [key, { type: 'string', default: String(value) }]),
+  );
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
       host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '8080' },
-      'max-body-bytes': { type: 'string', default: String(1024 * 1024) },
-      'max-names': { type: 'string', default: '10000' },
-      'max-name-length': { type: 'string', default: '1000' },
-      'batch-size': { type: 'string', default: '256' },
+      ...integers,
       'no-verify-hash': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (values.help) return { help: true };
   if (positionals.length !== 1) throw new UsageError('expected exactly one MODEL_DIR');
   const options = { modelDir: positionals[0], host: values.host, verifyHash: !values['no-verify-hash'] };
-  for (const key of integers)
+  for (const key of Object.keys(INTEGERS))
     options[key.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = positiveInteger(values, key);
   return options;
 }
 
 function sendJson(response, status, body) {
   const text = JSON.stringify(body);
+  if (status === 503) response.setHeader('retry-after', '1');
   response.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
@@ -82,79 +114,49 @@ function sendJson(response, status, body) {
 const bodyTooLarge = (limit) =>
   `request body over ${limit} bytes; send fewer names per request (at most --max-body-bytes)`;
 
-// The request body, at most `limit` bytes. A longer one is a 413, answered once it has been read and dropped (a
-// client that writes its whole body before reading, like Python's http.client, then gets the answer); past
-// DRAIN_BYTES the 413 goes at once and the connection is closed.
-function readBody(request, limit) {
-  const tooLarge = () => new HttpError(413, bodyTooLarge(limit));
+// The request body (a Uint8Array over an ArrayBuffer of its own, to be handed to a worker), at most `limit`
+// bytes, held under `charge`: before each chunk is kept, the charge is raised to the bodyCost of the body so far
+// (at once to that of its content-length, when it has one). A longer body is a 413 and one the budget has no
+// room for a 503. The body is then read and dropped, and the answer goes once it has all come (a client that
+// writes its whole body before reading, like Python's http.client, then gets the answer), or at once, with the
+// connection closed, past DRAIN_BYTES or DRAIN_MS of it.
+function readBody(request, limit, charge) {
   return new Promise((resolve, reject) => {
-    const chunks = [];
+    let chunks = [];
     let size = 0;
-    let over = Number(request.headers['content-length'] ?? 0) > limit;
+    let refusal = null;
+    let drainTimer;
+    const refuse = (error) => {
+      refusal = error;
+      chunks = [];
+      charge.release();
+      drainTimer = setTimeout(() => reject(refusal), DRAIN_MS).unref();
+    };
+    const check = (bytes) => {
+      const over = bytes > limit ? { status: 413, error: bodyTooLarge(limit) } : admit(charge, bodyCost(bytes));
+      if (over) refuse(new HttpError(over.status, over.error));
+    };
+    check(Number(request.headers['content-length'] ?? 0));
     request.on('data', (chunk) => {
       size += chunk.length;
-      over ||= size > limit;
-      if (!over) chunks.push(chunk);
-      if (size > DRAIN_BYTES) reject(tooLarge());
+      if (!refusal) check(size);
+      if (!refusal) chunks.push(chunk);
+      if (refusal && size > DRAIN_BYTES) reject(refusal);
     });
-    request.on('end', () => (over ? reject(tooLarge()) : resolve(Buffer.concat(chunks))));
+    request.on('end', () => (refusal ? reject(refusal) : resolve(joined(chunks, size))));
+    request.on('close', () => clearTimeout(drainTimer));
     request.on('error', () => reject(new ClientGone('the client closed the connection during the body')));
   });
 }
 
-function parseRequest(body, options, nLabels) {
-  let text;
-  let doc;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
-  } catch {
-    throw new HttpError(400, 'request body is not UTF-8; send UTF-8 JSON');
+function joined(chunks, size) {
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
   }
-  try {
-    doc = JSON.parse(text);
-  } catch (error) {
-    throw new HttpError(400, `malformed JSON (${error.message}); send {"names": ["..."], "top_k": 3}`);
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new HttpError(400, 'the body must be a JSON object; send {"names": ["..."], "top_k": 3}');
-  }
-  const unknown = Object.keys(doc).filter((key) => !FIELDS.includes(key));
-  if (unknown.length)
-    throw new HttpError(400, `unknown field(s) ${unknown.join(', ')}; fields are: ${FIELDS.join(', ')}`);
-  const topK = Object.hasOwn(doc, 'top_k') ? doc.top_k : 3; // an explicit null is a bad top_k, like "3"
-  return { names: checkNames(doc.names, options), topK: checkTopK(topK, nLabels) };
-}
-
-function checkNames(names, options) {
-  if (!Array.isArray(names)) throw new HttpError(400, '"names" must be a list of strings, e.g. {"names": ["Dvořák"]}');
-  if (names.length > options.maxNames) {
-    throw new HttpError(413, `${names.length} names in one request; send at most ${options.maxNames} per request`);
-  }
-  names.forEach((name, i) => {
-    if (typeof name !== 'string') {
-      const kind = name === null ? 'null' : Array.isArray(name) ? 'a list' : `a ${typeof name}`;
-      throw new HttpError(400, `names[${i}] is ${kind}; every name must be a string`);
-    }
-    const length = codePointCount(name, options.maxNameLength);
-    if (length > options.maxNameLength) {
-      const limit = options.maxNameLength;
-      throw new HttpError(400, `names[${i}] is ${length} characters long; a name may have at most ${limit}`);
-    }
-  });
-  return names;
-}
-
-// The number of characters (code points, as Python counts them) of text, counted only when its UTF-16 length
-// (never fewer) is over the limit.
-function codePointCount(text, limit) {
-  return text.length <= limit ? text.length : [...text].length;
-}
-
-function checkTopK(topK, nLabels) {
-  if (!Number.isInteger(topK) || topK < 1 || topK > nLabels) {
-    throw new HttpError(400, `"top_k" must be an integer from 1 to ${nLabels}, got ${JSON.stringify(topK)}`);
-  }
-  return topK;
+  return bytes;
 }
 
 function isJson(request) {
@@ -162,23 +164,46 @@ function isJson(request) {
   return type === 'application/json';
 }
 
-async function classifyRoute(request, response, model, options) {
+async function classifyRoute(request, response, service) {
   if (!isJson(request))
     throw new HttpError(415, 'send the body as JSON with the header content-type: application/json');
-  const { names, topK } = parseRequest(await readBody(request, options.maxBodyBytes), options, model.labels.length);
+  const charge = service.budget.charge();
+  response.once('close', () => charge.close());
+  const body = await readBody(request, service.options.maxBodyBytes, charge);
   const gone = new AbortController(); // no model work for a client that has closed its connection
   const abandon = () => response.writableFinished || gone.abort(new ClientGone('the client closed the connection'));
   if (response.destroyed) abandon();
   response.on('close', abandon);
-  const predictions = await classifyNames(model, names, { topK, batchSize: options.batchSize, signal: gone.signal });
-  sendJson(response, 200, { predictions });
+  const done = await service.pool.classify(body, gone.signal, (cost) => admit(charge, cost));
+  if (gone.signal.aborted) throw gone.signal.reason;
+  if (done.internal) throw new Error(done.internal);
+  if (done.status !== 200) throw new HttpError(done.status, done.error);
+  charge.set(done.answer.byteLength); // what it holds now: less than the cost it was admitted at
+  sendAnswer(response, Buffer.from(done.answer.buffer, done.answer.byteOffset, done.answer.byteLength));
 }
 
-function router(model, options, state) {
-  const health = { status: 'ok', model: path.join(options.modelDir, 'char_rnn.onnx'), labels: model.labels.length };
+function sendAnswer(response, bytes) {
+  response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': bytes.length });
+  response.end(bytes);
+  if (response.writableFinished) return;
+  const deadline = setTimeout(() => response.destroy(), SEND_TIMEOUT_MS).unref();
+  response.once('close', () => clearTimeout(deadline));
+}
+
+function router(service, state) {
+  const { options, pool, budget, connections, labels } = service;
+  const model = path.join(options.modelDir, 'char_rnn.onnx');
+  const health = () => ({
+    status: 'ok',
+    model,
+    labels: labels.length,
+    workers: pool.size,
+    connections: connections.open,
+    held_bytes: budget.held,
+  });
   const routes = {
-    'GET /healthz': async (request, response) => sendJson(response, 200, health),
-    'POST /classify': (request, response) => classifyRoute(request, response, model, options),
+    'GET /healthz': async (request, response) => sendJson(response, 200, health()),
+    'POST /classify': (request, response) => classifyRoute(request, response, service),
   };
   const allowed = { '/healthz': 'GET', '/classify': 'POST' };
   // Never rejects: every error, whatever the request target, becomes an answer (or nothing, for a client gone).
@@ -217,7 +242,7 @@ function answerError(request, response, error) {
     return;
   }
   const status = error instanceof HttpError ? error.status : 500;
-  if (!request.complete) response.setHeader('connection', 'close'); // the rest of the body is not wanted
+  if (!request.complete || status === 503) response.setHeader('connection', 'close'); // no more from this client
   sendJson(response, status, { error: error instanceof HttpError ? error.message : 'internal error' });
 }
 
@@ -235,11 +260,8 @@ function answerClientError(error, socket) {
     return;
   }
   const [status, reason] = CLIENT_ERRORS[error.code] ?? [400, 'Bad Request'];
-  const text = JSON.stringify({ error: `malformed HTTP request (${error.code}); use POST /classify or GET /healthz` });
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
-  );
+  const doc = { error: `malformed HTTP request (${error.code}); use POST /classify or GET /healthz` };
+  socket.end(rawJsonAnswer(status, reason, doc));
 }
 
 const CLIENT_ERRORS = {
@@ -247,13 +269,23 @@ const CLIENT_ERRORS = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
 };
 
-// Expect: 100-continue: a body announced over the limit gets its 413 at once, without 100 Continue, so the
-// client never sends it; otherwise 100 Continue and the request goes on as any other.
-function checkContinue(handle, options) {
+// Expect: 100-continue: a body announced over the limit gets its 413, and one the budget has no room for its
+// 503, at once and without 100 Continue, so the client never sends it; otherwise 100 Continue and the request
+// goes on as any other.
+function checkContinue(handle, service) {
+  const { options, budget } = service;
   return (request, response) => {
-    if (Number(request.headers['content-length'] ?? 0) > options.maxBodyBytes) {
+    const announced = Number(request.headers['content-length'] ?? 0);
+    const cost = bodyCost(announced);
+    const over =
+      announced > options.maxBodyBytes
+        ? { status: 413, error: bodyTooLarge(options.maxBodyBytes) }
+        : budget.fits(cost)
+          ? null
+          : refusal(budget, cost);
+    if (over) {
       response.setHeader('connection', 'close');
-      sendJson(response, 413, { error: bodyTooLarge(options.maxBodyBytes) });
+      sendJson(response, over.status, { error: over.error });
       return;
     }
     response.writeContinue();
@@ -263,12 +295,12 @@ function checkContinue(handle, options) {
 
 // SIGTERM: stop accepting, let requests in flight finish (closing their connections), then exit 0; connections
 // still open after GRACE_MS are cut.
-function stopOnSigterm(server, model, state) {
+function stopOnSigterm(server, pool, state) {
   process.once('SIGTERM', () => {
     state.closing = true;
     for (const response of state.active) if (!response.headersSent) response.setHeader('connection', 'close');
     server.close(async () => {
-      await model.session.release();
+      await pool.close();
       process.exit(0);
     });
     server.closeIdleConnections();
@@ -278,15 +310,30 @@ function stopOnSigterm(server, model, state) {
 
 async function main() {
   const options = parseOptions(process.argv.slice(2));
-  const model = await loadModel(options.modelDir, { verifyHash: options.verifyHash });
+  if (options.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const files = await readModelFiles(options.modelDir, { verifyHash: options.verifyHash });
+  const pool = await WorkerPool.start(options.workers, files, options, (message) => logLine('worker', message));
   const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 });
+  const service = {
+    options,
+    pool,
+    labels: pool.labels,
+    budget: new ByteBudget(options.maxHeldBytes),
+    connections: capConnections(server, options.maxConnections),
+  };
   const state = { closing: false, active: new Set() };
-  const handle = router(model, options, state);
+  const handle = router(service, state);
   server.on('request', handle);
-  server.on('checkContinue', checkContinue(handle, options));
+  server.on('checkContinue', checkContinue(handle, service));
   server.on('clientError', answerClientError);
-  stopOnSigterm(server, model, state);
-  await listen(server, options);
+  stopOnSigterm(server, pool, state);
+  await listen(server, options).catch(async (error) => {
+    await pool.close();
+    throw error;
+  });
   const { address, port } = server.address();
   process.stdout.write(`listening on http://${address}:${port}\n`);
   // A safety net only: the request handlers never reject. Log it and keep serving.

@@ -1,0 +1,81 @@
+// requests.js: read a POST /classify body into {names, topK}, or refuse it with an HttpError (status + message).
+// Used by the service's worker threads (classify_worker.js): the event loop of server.js never parses a body.
+
+export class HttpError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+const FIELDS = ['names', 'top_k'];
+
+/**
+ * {names, topK} of a request body (Uint8Array) under limits {maxNames, maxNameLength}; HttpError 400 for
+ * malformed UTF-8, JSON or fields, 413 for more than maxNames names.
+ */
+export function parseRequest(body, limits, nLabels) {
+  let text;
+  let doc;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw new HttpError(400, 'request body is not UTF-8; send UTF-8 JSON');
+  }
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, `malformed JSON (${error.message}); send {"names": ["..."], "top_k": 3}`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new HttpError(400, 'the body must be a JSON object; send {"names": ["..."], "top_k": 3}');
+  }
+  const unknown = Object.keys(doc).filter((key) => !FIELDS.includes(key));
+  if (unknown.length)
+    throw new HttpError(400, `unknown field(s) ${unknown.join(', ')}; fields are: ${FIELDS.join(', ')}`);
+  const topK = Object.hasOwn(doc, 'top_k') ? doc.top_k : 3; // an explicit null is a bad top_k, like "3"
+  return { names: checkNames(doc.names, limits), topK: checkTopK(topK, nLabels) };
+}
+
+function checkNames(names, limits) {
+  if (!Array.isArray(names)) {
+    throw new HttpError(400, '"names" must be a list of strings, e.g. {"names": ["Dvořák"]}');
+  }
+  if (names.length > limits.maxNames) {
+    throw new HttpError(413, `${names.length} names in one request; send at most ${limits.maxNames} per request`);
+  }
+  names.forEach((name, i) => {
+    if (typeof name !== 'string') {
+      const kind = name === null ? 'null' : Array.isArray(name) ? 'a list' : `a ${typeof name}`;
+      throw new HttpError(400, `names[${i}] is ${kind}; every name must be a string`);
+    }
+    const length = codePointCount(name, limits.maxNameLength);
+    if (length > limits.maxNameLength) {
+      const limit = limits.maxNameLength;
+      throw new HttpError(400, `names[${i}] is ${length} characters long; a name may have at most ${limit}`);
+    }
+  });
+  return names;
+}
+
+// The number of characters (code points, as Python counts them) of text, counted only when its UTF-16 length
+// (never fewer) is over the limit.
+function codePointCount(text, limit) {
+  return text.length <= limit ? text.length : [...text].length;
+}
+
+function checkTopK(topK, nLabels) {
+  if (!Number.isInteger(topK) || topK < 1 || topK > nLabels) {
+    throw new HttpError(400, `"top_k" must be an integer from 1 to ${nLabels}, got ${JSON.stringify(topK)}`);
+  }
+  return topK;
+}
+
+/** The 413 for names that fold to more than maxLetters letters (a LetterLimitError of names.js). */
+export function tooManyLetters(maxLetters, longestFold) {
+  return new HttpError(
+    413,
+    `the names fold to more than ${maxLetters} letters in one request (a character can fold to up to ` +
+      `${longestFold}); send fewer or shorter names per request (at most --max-letters letters)`,
+  );
+}
