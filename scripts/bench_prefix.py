@@ -22,17 +22,17 @@ import numpy as np
 import onnx
 
 from rnnexport.bench.classify import gemm_gflops, naive_flops, prefix_flops
-from rnnexport.checkpoint import load_checkpoint, model_from_checkpoint
-from rnnexport.classify import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS, predict_log_probs
+from rnnexport.bench.synthetic import ngram_names
+from rnnexport.classify.stages import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS, predict_log_probs
 from rnnexport.export import artifact_metadata
 from rnnexport.export.onnx_step import build_head_model, build_step_model
-from rnnexport.prefix import build_schedule, distinct_names, run_schedule, scatter_rows
-from rnnexport.prefix_onnx import OnnxPrefixEngine
-from rnnexport.prefix_torch import TorchPrefixEngine
-from rnnexport.runtimes import OnnxSequenceRuntime, TorchRuntime, onnx_session
-from rnnexport.synthetic import ngram_names
-from rnnexport.text import RaggedNames, encode_ragged
-from rnnexport.verify import dataset_names
+from rnnexport.model.checkpoint import load_checkpoint, model_from_checkpoint
+from rnnexport.runtimes.prefix import build_schedule, distinct_names, run_schedule, scatter_rows
+from rnnexport.runtimes.prefix_onnx import OnnxPrefixEngine
+from rnnexport.runtimes.prefix_torch import TorchPrefixEngine
+from rnnexport.runtimes.registry import OnnxSequenceRuntime, TorchRuntime, onnx_session
+from rnnexport.text.encode import RaggedNames, encode_ragged
+from rnnexport.verification.verify import dataset_names
 
 
 def workload(name: str, rows: int, seed: int) -> RaggedNames:

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from rnnexport.bench.classify import sample_names
-from rnnexport.classify import predict_log_probs
-from rnnexport.data import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
+from rnnexport.classify.stages import predict_log_probs
+from rnnexport.data.labelled import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
 from rnnexport.errors import RnnExportError
-from rnnexport.model_dir import find_model_dir
-from rnnexport.parity import ATOL, RTOL, ParityCheck, Tolerance, failure_line
-from rnnexport.runtimes import Runtime, open_reference, open_runtime, use_one_intra_op_thread
-from rnnexport.text import RaggedNames, encode_ragged
-from rnnexport.verify import dataset_names, generated_names
+from rnnexport.model.folder import find_model_dir
+from rnnexport.runtimes.registry import Runtime, open_reference, open_runtime, use_one_intra_op_thread
+from rnnexport.text.encode import RaggedNames, encode_ragged
+from rnnexport.verification.parity import ATOL, RTOL, ParityCheck, Tolerance, failure_line
+from rnnexport.verification.verify import dataset_names, generated_names
 
 RUNTIME_NAMES = ("torch", "torchscript", "onnx")
 PARITY_BATCH = 4096

@@ -8,9 +8,9 @@ import argparse
 import json
 from pathlib import Path
 
-from rnnexport.model_dir import find_model_dir
-from rnnexport.runtimes import use_one_intra_op_thread
-from rnnexport.verify import parity_envelope
+from rnnexport.model.folder import find_model_dir
+from rnnexport.runtimes.registry import use_one_intra_op_thread
+from rnnexport.verification.verify import parity_envelope
 
 
 def main() -> None:

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rnnexport import text
-from rnnexport.classify import ClassifyOptions, classify_local, predict_top_k
+from rnnexport.classify.stages import ClassifyOptions, classify_local, predict_top_k
 from rnnexport.errors import InputError
-from rnnexport.runtimes import open_runtime
+from rnnexport.runtimes.registry import open_runtime
+from rnnexport.text import encode as text
 
 CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases" / "csv"
 ENTRY_POINT = str(Path(sys.executable).parent / "rnnexport")
@@ -157,7 +157,7 @@ BAD_INPUTS = {  # test_classify's bad inputs, and the README's, as (bytes, optio
 @pytest.mark.parametrize("label", sorted(BAD_INPUTS))
 def test_both_engines_refuse_bad_input_alike(label, tiny_model_dir, tmp_path):
     pytest.importorskip("distributed")
-    from rnnexport.dask_engine import classify_dask
+    from rnnexport.classify.dask_engine import classify_dask
 
     data, settings_ = BAD_INPUTS[label]
     path = tmp_path / "bad.csv"
@@ -186,7 +186,7 @@ TOKENS = st.sampled_from([b"a", b'"', b",", b";", b"\r", b"\n", b" ", "é".encod
 def test_dask_output_equals_the_local_engine_on_any_bytes(tiny_model_dir, tmp_path, pieces, chunk_rows, blocksize,
                                                           header):  # fmt: skip
     pytest.importorskip("distributed")
-    from rnnexport.dask_engine import classify_dask
+    from rnnexport.classify.dask_engine import classify_dask
 
     path = tmp_path / "any.csv"
     path.write_bytes(b"".join(pieces))

@@ -8,10 +8,10 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnexport.cli import main
+from rnnexport.cli.app import main
 from rnnexport.export.manifest import sha256_of
-from rnnexport.parity import ATOL, RTOL
-from rnnexport.text import fold
+from rnnexport.text.encode import fold
+from rnnexport.verification.parity import ATOL, RTOL
 from tests.helpers import flip_a_byte, rehash_in_manifest, tamper_onnx_weight
 
 ONNX_CONTRACT = r"""
@@ -90,7 +90,7 @@ def test_onnx_files_are_self_contained_old_ir_with_metadata(onnx_contract, tiny_
 def test_torchscript_archive_is_scripted_with_metadata(tiny_model_dir):
     import torch
 
-    from rnnexport.runtimes import TorchScriptRuntime
+    from rnnexport.runtimes.registry import TorchScriptRuntime
 
     with zipfile.ZipFile(tiny_model_dir / "char_rnn.pt") as archive:
         metadata_name = next(n for n in archive.namelist() if n.endswith("extra/metadata.json"))
@@ -257,7 +257,7 @@ def test_torchscript_forward_refuses_bad_lengths(tiny_model_dir, lengths, messag
 def test_torchscript_predict_names_refuses_unfolded_names_and_says_how_to_fold(tiny_model_dir):
     import torch
 
-    from rnnexport.text import fold
+    from rnnexport.text.encode import fold
 
     module = torch.jit.load(str(tiny_model_dir / "char_rnn.pt"))
     with pytest.raises(torch.jit.Error, match=r"Dvořák.*outside the alphabet.*rnnexport\.text\.fold.*fold_table"):

@@ -67,7 +67,7 @@ def test_an_artifact_whose_labels_differ_from_the_manifest_is_refused(tiny_model
     import shutil
 
     from rnnexport.export.manifest import MANIFEST_NAME
-    from rnnexport.runtimes import open_runtime
+    from rnnexport.runtimes.registry import open_runtime
 
     folder = tmp_path / "m"
     shutil.copytree(tiny_model_dir, folder)

@@ -1,7 +1,7 @@
 import torch
 
-from rnnexport.model import CharRNN, ModelConfig, predict_one_by_one
-from rnnexport.text import ALPHABET, encode_names
+from rnnexport.model.cell import CharRNN, ModelConfig, predict_one_by_one
+from rnnexport.text.encode import ALPHABET, encode_names
 
 
 def one_hot_name(name: str) -> torch.Tensor:

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnexport.csvio.records import (
+from rnnexport.errors import InputError
+from rnnexport.io.csv.records import (
     RecordReader,
     Utf8Check,
     choose_encoding,
@@ -23,7 +24,6 @@ from rnnexport.csvio.records import (
     sep_hint,
     text_encoding,
 )
-from rnnexport.errors import InputError
 
 LINE_END = re.compile(r"\r\n|\r|\n")
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnexport.errors import InputError
-from rnnexport.text import (
+from rnnexport.text.encode import (
     ALPHABET,
     N_LETTERS,
     check_alphabet,

@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import atomic_files, atomic_write_json
-from ..parity import Tolerance
-from ..text import MAX_CODE_POINT, fold_table
+from ..io.atomic import atomic_files, atomic_write_json
+from ..text.encode import MAX_CODE_POINT, fold_table
+from ..verification.parity import Tolerance
 from .manifest import (
     CHECKPOINT_FILE,
     FOLD_TABLE_FILE,
@@ -73,9 +73,9 @@ def export_artifacts(
     (or one without an operating point, with ``prior_shift``) and ParityError when a runtime breaks the parity
     rule (``tolerance``, default parity.Tolerance()); either way ``out_dir`` is left as it was.
     """
-    from ..checkpoint import load_checkpoint, save_checkpoint
-    from ..operating_point import reshift_checkpoint
-    from ..verify import verify_artifacts
+    from ..model.checkpoint import load_checkpoint, save_checkpoint
+    from ..training.operating_point import reshift_checkpoint
+    from ..verification.verify import verify_artifacts
 
     started = time.perf_counter()
     checkpoint = load_checkpoint(checkpoint_path)
@@ -97,7 +97,7 @@ def export_artifacts(
 def write_artifacts(checkpoint: dict, folder: Path) -> None:
     """The TorchScript archive, the ONNX graphs (sequence, cell, prefix step and head) and the fold table of
     ``checkpoint``, written into ``folder``."""
-    from ..checkpoint import model_from_checkpoint
+    from ..model.checkpoint import model_from_checkpoint
     from .onnx_cell import write_onnx_cell
     from .onnx_sequence import write_onnx_sequence
     from .onnx_step import write_onnx_step_and_head

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from ..model import CharRNN, CharRNNCell
+from ..model.cell import CharRNN, CharRNNCell
 from .manifest import CELL_OPSET
 from .onnx_sequence import set_metadata
 
