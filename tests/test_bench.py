@@ -17,7 +17,8 @@ from rnnexport.bench.classify import (
 )
 from rnnexport.model.checkpoint import load_checkpoint, model_from_checkpoint
 from rnnexport.runtimes.prefix import build_schedule
-from rnnexport.text.encode import ALPHABET, encode_ragged
+from rnnexport.text.alphabet import ALPHABET
+from rnnexport.text.encode import encode_ragged
 from tests.helpers import assert_parity, reference_log_probs
 
 

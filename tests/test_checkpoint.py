@@ -13,7 +13,8 @@ from rnnexport.model.checkpoint import (
     model_from_checkpoint,
     save_checkpoint,
 )
-from rnnexport.text.encode import ALPHABET, fold_identity
+from rnnexport.text.alphabet import ALPHABET
+from rnnexport.text.fold import fold_identity
 
 
 @pytest.fixture

@@ -137,7 +137,7 @@ def isolation() -> list[str]:
 @pytest.fixture(scope="module")
 def names_files(tmp_path_factory) -> dict:
     """All names and the seeded sample, folded, one per line; and where they came from."""
-    from rnnexport.text.encode import fold, has_prediction
+    from rnnexport.text.fold import fold, has_prediction
     from rnnexport.verification.verify import default_names
 
     names, source = default_names()  # the data set's names, else generated name-like names (the source says so)

@@ -20,7 +20,7 @@ from rnnexport.classify.csv_output import PROBABILITY_DECIMALS
 from rnnexport.cli.app import main
 from rnnexport.errors import ArtifactError, FoldVersionWarning
 from rnnexport.runtimes.registry import RUNTIMES, open_runtime
-from rnnexport.text.encode import fold, fold_identity
+from rnnexport.text.fold import fold, fold_identity
 from tests.conftest import LOWERCASE, THREE_LABELS, write_three_label_csv
 from tests.helpers import (
     assert_parity,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rnnexport.cli.app import main
 from rnnexport.export.manifest import sha256_of
-from rnnexport.text.encode import fold
+from rnnexport.text.fold import fold
 from rnnexport.verification.parity import ATOL, RTOL
 from tests.helpers import flip_a_byte, rehash_in_manifest, tamper_onnx_weight
 
@@ -257,7 +257,7 @@ def test_torchscript_forward_refuses_bad_lengths(tiny_model_dir, lengths, messag
 def test_torchscript_predict_names_refuses_unfolded_names_and_says_how_to_fold(tiny_model_dir):
     import torch
 
-    from rnnexport.text.encode import fold
+    from rnnexport.text.fold import fold
 
     module = torch.jit.load(str(tiny_model_dir / "char_rnn.pt"))
     with pytest.raises(torch.jit.Error, match=r"Dvořák.*outside the alphabet.*rnnexport\.text\.fold.*fold_table"):

@@ -1,7 +1,8 @@
 import torch
 
 from rnnexport.model.cell import CharRNN, ModelConfig, predict_one_by_one
-from rnnexport.text.encode import ALPHABET, encode_names
+from rnnexport.text.alphabet import ALPHABET
+from rnnexport.text.encode import encode_names
 
 
 def one_hot_name(name: str) -> torch.Tensor:

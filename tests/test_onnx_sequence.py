@@ -9,7 +9,7 @@ import torch
 from rnnexport.export.manifest import SEQUENCE_IR_VERSION, SEQUENCE_OPSET
 from rnnexport.export.onnx_sequence import build_sequence_model
 from rnnexport.model.cell import CharRNN, ModelConfig
-from rnnexport.text.encode import ALPHABET
+from rnnexport.text.alphabet import ALPHABET
 from tests.helpers import assert_parity, float64_log_probs
 
 

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from rnnexport.cli.app import main
 from rnnexport.io.parquet.arrow import encode_arrow_names
-from rnnexport.text.encode import ALPHABET, encode_ragged
+from rnnexport.text.alphabet import ALPHABET
+from rnnexport.text.encode import encode_ragged
 
 NAMES = ["Smith", "Łukasz", None, 'O"Brien', "🙂", "", "  ", "Nguyễn", "van Dijk", "Weiß", "a,b", "Kim\nLee"]
 

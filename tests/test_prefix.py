@@ -18,7 +18,8 @@ from rnnexport.export.onnx_step import build_head_model, build_step_model
 from rnnexport.model.checkpoint import load_checkpoint
 from rnnexport.runtimes.prefix import MIN_ROWS, build_schedule, distinct_names, run_schedule
 from rnnexport.runtimes.registry import RUNTIMES, open_reference, open_runtime
-from rnnexport.text.encode import ALPHABET, RaggedNames, encode_ragged
+from rnnexport.text.alphabet import ALPHABET
+from rnnexport.text.encode import RaggedNames, encode_ragged
 from rnnexport.verification.verify import dataset_names, generated_names, run_batched
 
 from .conftest import _real_names_dir

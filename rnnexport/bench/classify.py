@@ -17,7 +17,8 @@ import pandas as pd
 
 from ..runtimes.prefix import PrefixSchedule
 from ..runtimes.registry import Runtime
-from ..text.encode import RaggedNames, encode_ragged, fold
+from ..text.encode import RaggedNames, encode_ragged
+from ..text.fold import fold
 from .synthetic import ngram_names
 
 

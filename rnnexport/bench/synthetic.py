@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..text.encode import ALPHABET, encode_ragged, pad_time_major
+from ..text.alphabet import ALPHABET
+from ..text.encode import encode_ragged, pad_time_major
 
 MAX_LENGTH = 40  # longer draws are dropped (the data set's longest name has 19 letters)
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..errors import DataError, OptionError
 from ..io.atomic import atomic_folder
-from ..text.encode import ALPHABET, fold, has_prediction
+from ..text.alphabet import ALPHABET
+from ..text.fold import fold, has_prediction
 
 DATA_URL = "https://download.pytorch.org/tutorial/data.zip"
 NAMES_DIR_ENV = "RNNEXPORT_NAMES_DIR"

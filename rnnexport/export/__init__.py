@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io.atomic import atomic_files, atomic_write_json
-from ..text.encode import MAX_CODE_POINT, fold_table
+from ..text.fold import MAX_CODE_POINT, fold_table
 from ..verification.parity import Tolerance
 from .manifest import (
     CHECKPOINT_FILE,

@@ -13,7 +13,8 @@ import torch
 from .. import __version__
 from ..errors import CheckpointError, InputError
 from ..io.atomic import atomic_save
-from ..text.encode import check_alphabet, check_fold, fold_identity
+from ..text.alphabet import check_alphabet
+from ..text.fold import check_fold, fold_identity
 from .cell import CharRNN, ModelConfig
 
 FORMAT = "rnnexport-checkpoint/1"

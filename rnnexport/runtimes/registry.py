@@ -23,7 +23,8 @@ from ..export.manifest import (
     check_recorded_model,
     checked_artifact,
 )
-from ..text.encode import ALPHABET, check_alphabet, check_fold
+from ..text.alphabet import ALPHABET, check_alphabet
+from ..text.fold import check_fold
 
 # The one registry: runtime name -> the artifact it loads (the class is RUNTIME_CLASSES[name], below).
 RUNTIME_ARTIFACTS = {

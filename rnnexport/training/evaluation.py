@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..text.encode import ALPHABET, encode_ragged
+from ..text.alphabet import ALPHABET
+from ..text.encode import encode_ragged
 from .calibration import expected_calibration_error, reliability_bins, softmax
 from .metrics import summarize
 

@@ -14,7 +14,8 @@ import torch
 from ..data.labelled import LabelledData, Split, label_ids
 from ..errors import DataError, RnnExportError, TrainingError
 from ..model.cell import CharRNN, ModelConfig
-from ..text.encode import ALPHABET, check_alphabet, encode_ragged
+from ..text.alphabet import ALPHABET, check_alphabet
+from ..text.encode import encode_ragged
 from .augment import Augmentation, augmenter
 from .calibration import calibration_rows
 from .evaluation import evaluate_model, log_probs_of

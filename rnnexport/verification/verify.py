@@ -17,7 +17,9 @@ from ..runtimes.registry import (
     open_reference,
     open_runtime,
 )
-from ..text.encode import ALPHABET, RaggedNames, encode_ragged, fold, has_prediction
+from ..text.alphabet import ALPHABET
+from ..text.encode import RaggedNames, encode_ragged
+from ..text.fold import fold, has_prediction
 from .parity import ParityCheck, Tolerance, failure_line
 
 BATCH_SIZES = (1, 7, 1024)
