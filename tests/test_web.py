@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 
 from rnnexport.classify.csv_output import PROBABILITY_DECIMALS, prediction_fields
 from rnnexport.errors import InputError
+from rnnexport.io.csv.exact import UnclosedQuoteError, exact_record
 from rnnexport.io.csv.reader import read_csv_input
-from rnnexport.io.csv.records import UnclosedQuoteError, exact_record
 
 from .test_cases import CASES
 from .test_embed import (

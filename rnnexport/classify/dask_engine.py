@@ -31,8 +31,9 @@ from ..export.manifest import (
     read_manifest,
 )
 from ..io.atomic import atomic_write_bytes, check_output_file
+from ..io.csv.dialect import Utf8Check
 from ..io.csv.reader import CsvInput
-from ..io.csv.records import RecordReader, StreamPosition, Utf8Check
+from ..io.csv.records import RecordReader, StreamPosition
 from ..runtimes.registry import (
     PREFIX_ARTIFACTS,
     RUNTIME_ARTIFACTS,

@@ -25,8 +25,10 @@ import numpy as np
 from ..errors import InputError, RnnExportError
 from ..io.atomic import atomic_file, check_not_input
 from ..io.columns import choose_column
+from ..io.csv.chunks import FieldColumn, RecordChunk
+from ..io.csv.dialect import Utf8Check
 from ..io.csv.reader import CsvInput, opened_csv, wider_than_header
-from ..io.csv.records import DEFAULT_CHUNK_ROWS, FieldColumn, RecordChunk, Utf8Check
+from ..io.csv.records import DEFAULT_CHUNK_ROWS
 from ..io.formats import input_format, output_format
 from ..runtimes.prefix import DEFAULT_BLOCK_SIZE, build_schedule, run_schedule
 from ..runtimes.registry import (

@@ -656,8 +656,8 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     reader went away.
     """
     from ..classify.stages import ClassifyRequest, DaskOptions, classify_file
+    from ..io.csv.dialect import DELIMITERS
     from ..io.csv.reader import delimiter_option
-    from ..io.csv.records import DELIMITERS
 
     if engine == "dask":
         _check_dask_options(device, check, input_path, output_path)

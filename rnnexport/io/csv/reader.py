@@ -16,24 +16,20 @@ from typing import BinaryIO
 
 from ...errors import InputError, OptionError
 from ..formats import PARQUET_MAGIC, parquet_pipe_error
-from .records import (
-    DEFAULT_CHUNK_BYTES,
-    DEFAULT_CHUNK_ROWS,
+from .chunks import RecordChunk
+from .dialect import (
     DELIMITERS,
-    READ_BLOCK,
-    RecordChunk,
-    RecordReader,
-    StreamPosition,
     Utf8Check,
     check_delimiter,
     choose_encoding,
-    count_line_ends,
     detect_bom,
     detect_delimiter,
-    record_fields,
     sep_hint,
     undecodable_message,
 )
+from .exact import record_fields
+from .records import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_ROWS, READ_BLOCK, RecordReader, StreamPosition
+from .scan import count_line_ends
 
 DELIMITER_NAMES = {"\\t": "\t", "tab": "\t"}  # how a tab may be typed on a command line
 

@@ -13,7 +13,7 @@ import pyarrow.csv as pacsv
 from ...classify.csv_output import prediction_names, top_k
 from ...errors import InputError
 from ...text.encode import RaggedNames, encode_byte_fields, encode_ragged, ragged_positions
-from ..csv.records import FieldColumn
+from ..csv.chunks import FieldColumn
 from .reader import one_line
 
 
