@@ -11,7 +11,7 @@ import torch
 
 from ..model.cell import CharRNN, CharRNNCell
 from .manifest import CELL_OPSET
-from .onnx_sequence import set_metadata
+from .onnx_parts import set_metadata
 
 
 def write_onnx_cell(model: CharRNN, metadata: dict[str, str], path: Path) -> None:
