@@ -54,7 +54,9 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """A model trained for a few steps on tiny data, then exported and verified (once per session)."""
     from rnnexport.data.labelled import read_pairs, split_pairs
     from rnnexport.export import export_artifacts
-    from rnnexport.training.loop import recipe_config, train, write_training_outputs
+    from rnnexport.training.loop import train
+    from rnnexport.training.recipes import recipe_config
+    from rnnexport.training.reports import write_training_outputs
 
     root = tmp_path_factory.mktemp("tiny-model")
     names_dir = write_tiny_names(root / "names")

@@ -10,8 +10,9 @@ from rnnexport.errors import CheckpointError
 from rnnexport.model.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint
 from rnnexport.text.encode import encode_ragged
 from rnnexport.training.evaluation import log_probs_of
-from rnnexport.training.loop import recipe_config, train
+from rnnexport.training.loop import train
 from rnnexport.training.operating_point import adjusted_log_probs, apply_operating_point, reshift_checkpoint
+from rnnexport.training.recipes import recipe_config
 from tests.helpers import assert_parity, float64_log_probs
 
 LABELS = list(EXPECTED_LABELS)

@@ -28,7 +28,7 @@ TARGETS = {
 def run_train_bench(pairs, labels, report) -> dict:
     """Each of CV_RECIPES' 10-fold summary (crossval.cross_validate) and the seed recipe's fold-0 result."""
     from ..training.crossval import cross_validate, run_fold
-    from ..training.loop import recipe_config
+    from ..training.recipes import recipe_config
 
     seed_config = recipe_config("seed")
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -230,8 +230,9 @@ def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_no
     """
     from ..data.labelled import find_names_dir, read_labelled, split_pairs
     from ..export.manifest import EXPORT_FILES
-    from ..training.loop import data_record, recipe_config, write_training_outputs
     from ..training.loop import train as train_model
+    from ..training.recipes import recipe_config
+    from ..training.reports import data_record, write_training_outputs
 
     if clip_grad_norm is not None:
         overrides["clip_grad_norm"] = clip_grad_norm or None
@@ -340,7 +341,7 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
         overrides = {"prior_shift": prior_shift, **shape}
         _cross_validate((data_path, name_column, label_column), n_folds, recipe, overrides, folds, jobs, report)
         return
-    from ..training.loop import evaluate_checkpoint
+    from ..training.evaluation import evaluate_checkpoint
     from ..training.metrics import format_table
 
     checkpoint = checkpoint or model_dir / "checkpoint.pt"
@@ -355,7 +356,7 @@ def _cross_validate(data, n_folds, recipe, overrides, folds, jobs, report) -> No
     from ..data.labelled import find_names_dir, read_labelled
     from ..io.atomic import atomic_write_json, check_output_file
     from ..training.crossval import cross_validate, format_cross_validation
-    from ..training.loop import recipe_config
+    from ..training.recipes import recipe_config
 
     data_path, name_column, label_column = data
     try:

@@ -78,7 +78,7 @@ def cross_validate(
     folds = list(range(n_folds)) if folds is None else list(folds)
     if n_folds < 2 or not folds or any(not 0 <= k < n_folds for k in folds) or jobs < 1:
         raise ValueError(f"need n_folds >= 2, folds in [0, {n_folds}) and jobs >= 1")
-    from .loop import config_dict
+    from .recipes import config_dict
 
     shifts = sorted({*prior_shifts, config.prior_shift})
     started = time.perf_counter()

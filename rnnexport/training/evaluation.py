@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from ..data.labelled import label_ids
+from ..errors import DataError, RnnExportError
 from ..text.alphabet import ALPHABET
 from ..text.encode import encode_ragged
 from .calibration import expected_calibration_error, reliability_bins, softmax
@@ -61,3 +65,40 @@ def evaluate_model(
     """Held-out metrics of a model on names folded to ``alphabet`` (see :func:`evaluate_log_probs`)."""
     log_probs = case_log_probs(model, names, alphabet)
     return evaluate_log_probs(log_probs, np.asarray(label_ids, dtype=np.int64), labels)
+
+
+def evaluate_checkpoint(
+    checkpoint_path: Path, data: Path | None = None, name_column: str | None = None, label_column: str | None = None
+) -> tuple[str, dict]:
+    """The held-out metrics of a saved checkpoint, and the data they were measured on (a folder of
+    ``<label>.txt`` files or a table, see data.read_labelled; default: the data the checkpoint records it was
+    trained on, else the names data set).
+
+    Raises CheckpointError (bad checkpoint) or DataError (no data, or labels the model does not have).
+    """
+    from ..data.labelled import find_names_dir, read_labelled, split_pairs
+    from ..model.checkpoint import load_checkpoint, model_from_checkpoint
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    labels, alphabet = checkpoint["labels"], checkpoint["alphabet"]
+    trained_on = checkpoint.get("data") if isinstance(checkpoint.get("data"), dict) else {}
+    if data is None and trained_on.get("path"):  # the data it was trained on, columns included
+        data = Path(trained_on["path"])
+        name_column = name_column or trained_on.get("name_column")
+        label_column = label_column or trained_on.get("label_column")
+        if not data.exists():
+            raise DataError(f"{data}, the data {checkpoint_path} was trained on, is gone; pass --data")
+    try:
+        labelled = read_labelled(find_names_dir(data), alphabet, name_column, label_column)
+    except RnnExportError as error:
+        if not trained_on.get("path") or Path(trained_on["path"]) != Path(data):
+            raise
+        raise DataError(f"{data}, the data {checkpoint_path} was trained on, no longer reads as then: {error}; "
+                        "pass --data") from None  # fmt: skip
+    unknown = sorted(set(labelled.labels) - set(labels))
+    if unknown:
+        raise DataError(f"{labelled.source} has labels the model does not know: {', '.join(unknown)}; give its data")
+    held_out = split_pairs(labelled.pairs).held_out
+    names = [pair.name for pair in held_out]
+    model = model_from_checkpoint(checkpoint)
+    return labelled.source, evaluate_model(model, names, label_ids(held_out, labels), labels, alphabet)

@@ -1,4 +1,5 @@
-"""Training reports: training.json and three plots (loss curve, confusion matrix, reliability diagram)."""
+"""Training outputs: checkpoint.pt, training.json and three plots (loss curve, confusion matrix, reliability
+diagram), swapped into the model folder together."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..io.atomic import atomic_write_json
-from .loop import TrainResult, config_dict
+from ..data.labelled import LabelledData
+from ..export.manifest import EXPORT_FILES
+from ..io.atomic import atomic_files, atomic_write_json
+from ..model.checkpoint import make_checkpoint, save_checkpoint
+from .loop import TrainResult
+from .recipes import config_dict
 
 REPORT_FILES = ("training.json", "loss_curve.png", "confusion_matrix.png", "reliability.png")
 
@@ -118,3 +123,34 @@ def plot_reliability(reliability: dict, path: Path) -> None:
     bottom.set_xlim(0, 1)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+
+
+def data_record(labelled: LabelledData, given: Path | None, name_column: str | None,
+                label_column: str | None) -> dict:  # fmt: skip
+    """What training.json (and, for data given explicitly, the checkpoint) records of the training data: the
+    names read, those dropped for want of a letter of the alphabet, the distinct pairs; and, when ``given``,
+    its absolute path and columns, from which ``evaluate`` reads it again by default."""
+    record = {"names": labelled.rows, "without_letter": labelled.without_letter, "pairs": len(labelled.pairs)}
+    if given is not None:
+        record.update(path=str(Path(given).resolve()), name_column=name_column, label_column=label_column)
+    return record
+
+
+def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path, data: dict | None = None
+                           ) -> list[Path]:  # fmt: skip
+    """Save checkpoint.pt, training.json and the plots into ``out_dir``; return the paths.
+
+    Everything is written into a staging folder first and renamed into ``out_dir`` only when all of it is
+    written: a failure (or Ctrl-C) leaves the folder as it was. An export of an earlier checkpoint in the
+    folder (export.manifest.EXPORT_FILES) is removed then, so that no loader serves the earlier model. Raises
+    OutputError (full disk, read-only)."""
+    report = {**training_report(result, labels), **({"data": data} if data else {})}
+    out_dir = Path(out_dir)
+    with atomic_files(out_dir, "train", stale=EXPORT_FILES) as staging:
+        checkpoint = make_checkpoint(result.model, labels, result.config.alphabet, report["config"], result.metrics,
+                                     result.operating_point.as_dict())  # fmt: skip
+        if data and "path" in data:
+            checkpoint["data"] = {key: data[key] for key in ("path", "name_column", "label_column")}
+        save_checkpoint(checkpoint, staging / "checkpoint.pt")
+        written = write_training_reports(report, result, labels, staging)
+    return [out_dir / path.name for path in [staging / "checkpoint.pt", *written]]
