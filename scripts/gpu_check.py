@@ -16,7 +16,7 @@ import numpy as np
 
 from rnnexport.bench.classify import sample_names
 from rnnexport.classify.stages import predict_log_probs
-from rnnexport.data.labelled import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
+from rnnexport.data.fetch import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
 from rnnexport.errors import RnnExportError
 from rnnexport.model.folder import find_model_dir
 from rnnexport.runtimes.registry import Runtime, open_reference, open_runtime, use_one_intra_op_thread

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnexport.data.labelled import EXPECTED_LABELS, find_names_dir, validate_names_dir
+from rnnexport.data.fetch import EXPECTED_LABELS, find_names_dir, validate_names_dir
 from rnnexport.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +52,8 @@ def tiny_names_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A model trained for a few steps on tiny data, then exported and verified (once per session)."""
-    from rnnexport.data.labelled import read_pairs, split_pairs
+    from rnnexport.data.labelled import read_pairs
+    from rnnexport.data.split import split_pairs
     from rnnexport.export import export_artifacts
     from rnnexport.training.loop import train
     from rnnexport.training.recipes import recipe_config

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rnnexport.data.labelled import EXPECTED_LABELS
+from rnnexport.data.fetch import EXPECTED_LABELS
 from rnnexport.errors import CheckpointError, FoldVersionWarning
 from rnnexport.model.cell import CharRNN, ModelConfig
 from rnnexport.model.checkpoint import (

@@ -5,7 +5,9 @@ import json
 from click.testing import CliRunner
 
 from rnnexport.cli.app import main
-from rnnexport.data.labelled import EXPECTED_LABELS, fold_of, is_held_out, read_pairs
+from rnnexport.data.fetch import EXPECTED_LABELS
+from rnnexport.data.labelled import read_pairs
+from rnnexport.data.split import fold_of, is_held_out
 from rnnexport.training.crossval import fold_split
 from rnnexport.training.recipes import RECIPES
 

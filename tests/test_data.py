@@ -7,15 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from rnnexport.cli.app import main
-from rnnexport.data.labelled import (
-    Pair,
-    fetch_names,
-    is_held_out,
-    read_labelled,
-    read_pairs,
-    split_pairs,
-    validate_names_dir,
-)
+from rnnexport.data.fetch import fetch_names, validate_names_dir
+from rnnexport.data.labelled import Pair, read_labelled, read_pairs
+from rnnexport.data.split import is_held_out, split_pairs
 from rnnexport.errors import DataError, RnnExportError
 
 

@@ -5,7 +5,9 @@ import torch
 from click.testing import CliRunner
 
 from rnnexport.cli.app import main
-from rnnexport.data.labelled import EXPECTED_LABELS, read_pairs, split_pairs
+from rnnexport.data.fetch import EXPECTED_LABELS
+from rnnexport.data.labelled import read_pairs
+from rnnexport.data.split import split_pairs
 from rnnexport.errors import CheckpointError
 from rnnexport.model.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint
 from rnnexport.text.encode import encode_ragged

@@ -9,7 +9,9 @@ import torch
 from click.testing import CliRunner
 
 from rnnexport.cli.app import main
-from rnnexport.data.labelled import EXPECTED_LABELS, read_pairs, split_pairs
+from rnnexport.data.fetch import EXPECTED_LABELS
+from rnnexport.data.labelled import read_pairs
+from rnnexport.data.split import split_pairs
 from rnnexport.model.cell import CharRNN, ModelConfig
 from rnnexport.model.checkpoint import PARAMETER_NAMES, REQUIRED_KEYS, load_checkpoint, model_from_checkpoint
 from rnnexport.text.encode import encode_names
@@ -250,7 +252,8 @@ def test_training_outputs_are_swapped_in_together(tiny_names_dir, tmp_path, monk
 def test_a_label_without_a_training_name_is_refused_with_the_reason(tmp_path):
     """A label whose names all fold to nothing, or whose only names are held out, once trained silently: the
     model learned nothing for it, and a prior shift made it win ('Smith -> Emoji')."""
-    from rnnexport.data.labelled import Pair, Split, is_held_out
+    from rnnexport.data.labelled import Pair
+    from rnnexport.data.split import Split, is_held_out
     from rnnexport.errors import DataError
     from rnnexport.training.loop import check_every_label_trained
 

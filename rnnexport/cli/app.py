@@ -123,7 +123,8 @@ def data(source: Path | None, dest: Path, refresh: bool) -> None:
     Without --from or $RNNEXPORT_NAMES_DIR it keeps a valid copy already in place, or downloads the
     PyTorch tutorial's data.zip (always with --refresh).
     """
-    from ..data.labelled import fetch_names, read_pairs
+    from ..data.fetch import fetch_names
+    from ..data.labelled import read_pairs
 
     with user_errors():
         folder = fetch_names(dest, source, refresh=refresh)
@@ -228,7 +229,9 @@ def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_no
       rnnexport train --data people.csv --name-column surname --label-column origin --out runs/people
       rnnexport train --data folder_of_label_files --alphabet abcdefghijklmnopqrstuvwxyz --hidden-size 64
     """
-    from ..data.labelled import find_names_dir, read_labelled, split_pairs
+    from ..data.fetch import find_names_dir
+    from ..data.labelled import read_labelled
+    from ..data.split import split_pairs
     from ..export.manifest import EXPORT_FILES
     from ..training.loop import train as train_model
     from ..training.recipes import recipe_config
@@ -353,7 +356,8 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
 
 def _cross_validate(data, n_folds, recipe, overrides, folds, jobs, report) -> None:
     """``data``: (path, name column, label column) as train --data reads them; ``overrides``: of the recipe."""
-    from ..data.labelled import find_names_dir, read_labelled
+    from ..data.fetch import find_names_dir
+    from ..data.labelled import read_labelled
     from ..io.atomic import atomic_write_json, check_output_file
     from ..training.crossval import cross_validate, format_cross_validation
     from ..training.recipes import recipe_config
@@ -830,7 +834,8 @@ def bench_train(names_dir: Path | None, workdir: Path) -> None:
       rnnexport bench-train
     """
     from ..bench.train import CV_RECIPES, TARGET_RECIPE, run_train_bench, target_rows
-    from ..data.labelled import find_names_dir, read_labelled
+    from ..data.fetch import find_names_dir
+    from ..data.labelled import read_labelled
     from ..training.crossval import format_cross_validation
 
     with user_errors():

@@ -16,7 +16,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..data.labelled import Pair, Split, fold_of, label_ids
+from ..data.labelled import Pair
+from ..data.split import Split, fold_of, label_ids
 from ..errors import DataError
 from .evaluation import CASE_VARIANTS, case_log_probs, evaluate_log_probs
 from .metrics import balanced_accuracy, format_per_label, per_label

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.labelled import label_ids
+from ..data.split import label_ids
 from ..errors import DataError, RnnExportError
 from ..text.alphabet import ALPHABET
 from ..text.encode import encode_ragged
@@ -76,7 +76,9 @@ def evaluate_checkpoint(
 
     Raises CheckpointError (bad checkpoint) or DataError (no data, or labels the model does not have).
     """
-    from ..data.labelled import find_names_dir, read_labelled, split_pairs
+    from ..data.fetch import find_names_dir
+    from ..data.labelled import read_labelled
+    from ..data.split import split_pairs
     from ..model.checkpoint import load_checkpoint, model_from_checkpoint
 
     checkpoint = load_checkpoint(checkpoint_path)

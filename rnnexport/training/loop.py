@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..data.labelled import Split, label_ids
+from ..data.split import Split, label_ids
 from ..errors import DataError, TrainingError
 from ..model.cell import CharRNN, ModelConfig
 from ..text.alphabet import ALPHABET

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.labelled import find_names_dir, folder_labels, read_names, read_pairs
+from ..data.fetch import find_names_dir
+from ..data.labelled import folder_labels, read_names, read_pairs
 from ..errors import DataError, ParityError, RnnExportError
 from ..runtimes.prefix import build_schedule, run_schedule
 from ..runtimes.registry import (
