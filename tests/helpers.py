@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from rnnexport.export.manifest import sha256_of
+from rnnexport.model.manifest import sha256_of
 
 
 def rehash_in_manifest(model_dir: Path, file_name: str) -> None:

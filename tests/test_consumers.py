@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnexport.export.manifest import CHECKPOINT_FILE, FOLD_TABLE_FILE, read_manifest
+from rnnexport.model.manifest import CHECKPOINT_FILE, FOLD_TABLE_FILE, read_manifest
 from rnnexport.verification.parity import Tolerance, compare, failure_line
 
 pytestmark = [pytest.mark.consumers, pytest.mark.slow]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnexport.cli.app import main
-from rnnexport.export.manifest import sha256_of
+from rnnexport.model.manifest import sha256_of
 from rnnexport.text.fold import fold
 from rnnexport.verification.parity import ATOL, RTOL
 from tests.helpers import flip_a_byte, rehash_in_manifest, tamper_onnx_weight

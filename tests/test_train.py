@@ -276,7 +276,7 @@ def test_training_into_an_exported_folder_removes_the_earlier_models_export(tiny
     (old labels, exit 0) while evaluate read the new checkpoint."""
     import shutil
 
-    from rnnexport.export.manifest import EXPORT_FILES
+    from rnnexport.model.manifest import EXPORT_FILES
 
     folder = tmp_path / "m"
     shutil.copytree(tiny_model_dir, folder)

@@ -25,15 +25,11 @@ from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, get_wo
 from distributed.comm.addressing import parse_address, parse_host_port
 
 from ..errors import ArtifactError, InputError, OptionError, RnnExportError
-from ..export.manifest import (
-    MANIFEST_NAME,
-    checked_artifact,
-    read_manifest,
-)
 from ..io.atomic import atomic_write_bytes, check_output_file
 from ..io.csv.dialect import Utf8Check
 from ..io.csv.reader import CsvInput
 from ..io.csv.records import RecordReader, StreamPosition
+from ..model.manifest import MANIFEST_NAME, checked_artifact, read_manifest
 from ..runtimes.registry import (
     PREFIX_ARTIFACTS,
     RUNTIME_ARTIFACTS,

@@ -15,6 +15,7 @@ from ..classify.stages import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, DEFAULT_CHU
 from ..errors import OptionError, ParityError, RnnExportError, RnnExportWarning
 from ..io.csv.records import DEFAULT_CHUNK_BYTES
 from ..io.formats import AUTO, FORMAT_NAMES, FORMATS
+from ..model.manifest import check_pin
 from ..runtimes.registry import (  # torch-free: keeps `classify --runtime onnx` light
     DEVICES,
     ONNX_GRAPHS,
@@ -23,7 +24,7 @@ from ..runtimes.registry import (  # torch-free: keeps `classify --runtime onnx`
 )
 from ..verification.parity import Tolerance, failure_line
 from .exits import DEBUG_ENV, GuardedGroup
-from .options import FINITE, check_pin, manifest_pin_option, refuse_unless, tolerance_options
+from .options import FINITE, manifest_pin_option, refuse_unless, tolerance_options
 
 DEFAULT_MODEL_DIR = Path("exported")
 RECIPE_NAMES = ["default", "adamw", "sgd-2024", "seed"]  # train.RECIPES (not imported here: torch is heavy)
@@ -232,7 +233,7 @@ def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_no
     from ..data.fetch import find_names_dir
     from ..data.labelled import read_labelled
     from ..data.split import split_pairs
-    from ..export.manifest import EXPORT_FILES
+    from ..model.manifest import EXPORT_FILES
     from ..training.loop import train as train_model
     from ..training.recipes import recipe_config
     from ..training.reports import data_record, write_training_outputs

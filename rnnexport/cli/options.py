@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import click
 
@@ -56,17 +55,6 @@ manifest_pin_option = click.option(
     help=f"Refuse the model folder unless sha256(manifest.json) is HEX (also: ${MANIFEST_PIN_ENV}). "
     "The manifest holds every artifact's hash, so this pins the whole folder.",
 )  # fmt: skip
-
-
-def check_pin(model_dir: Path, pin: str | None, verify_hash: bool = True) -> None:
-    """Before anything is loaded: the model folder's manifest must hash to ``pin`` (when given)."""
-    if pin is None:
-        return
-    if not verify_hash:
-        raise click.UsageError("--expect-manifest-sha256 relies on the artifact hashes: drop --no-verify-hash")
-    from ..export.manifest import check_manifest_pin
-
-    check_manifest_pin(model_dir, pin)
 
 
 def refuse_unless(condition: bool, names: tuple[str, ...], needs: str) -> None:

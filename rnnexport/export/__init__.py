@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io.atomic import atomic_files, atomic_write_json
-from ..text.fold import MAX_CODE_POINT, fold_table
-from ..verification.parity import Tolerance
-from .manifest import (
+from ..model.manifest import (
     CHECKPOINT_FILE,
     FOLD_TABLE_FILE,
     MANIFEST_NAME,
@@ -26,9 +24,10 @@ from .manifest import (
     ONNX_STEP_FILE,
     PARITY_FILE,
     TORCHSCRIPT_FILE,
-    artifact_metadata,
-    build_manifest,
 )
+from ..text.fold import MAX_CODE_POINT, fold_table
+from ..verification.parity import Tolerance
+from .manifest import artifact_metadata, build_manifest
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArtifactError, InputError, ModelInputError, RnnExportError, first_line
-from ..export.manifest import (
+from ..model.manifest import (
     CHECKPOINT_FILE,
     ONNX_CELL_FILE,
     ONNX_HEAD_FILE,

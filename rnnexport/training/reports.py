@@ -10,9 +10,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..data.labelled import LabelledData
-from ..export.manifest import EXPORT_FILES
 from ..io.atomic import atomic_files, atomic_write_json
 from ..model.checkpoint import make_checkpoint, save_checkpoint
+from ..model.manifest import EXPORT_FILES
 from .loop import TrainResult
 from .recipes import config_dict
 
