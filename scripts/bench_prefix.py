@@ -27,10 +27,11 @@ from rnnexport.classify.stages import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS, pr
 from rnnexport.export import artifact_metadata
 from rnnexport.export.onnx_step import build_head_model, build_step_model
 from rnnexport.model.checkpoint import load_checkpoint, model_from_checkpoint
+from rnnexport.runtimes.onnx_runtimes import OnnxSequenceRuntime, onnx_session
 from rnnexport.runtimes.prefix import build_schedule, distinct_names, run_schedule, scatter_rows
 from rnnexport.runtimes.prefix_onnx import OnnxPrefixEngine
 from rnnexport.runtimes.prefix_torch import TorchPrefixEngine
-from rnnexport.runtimes.registry import OnnxSequenceRuntime, TorchRuntime, onnx_session
+from rnnexport.runtimes.torch_runtimes import TorchRuntime
 from rnnexport.text.encode import RaggedNames, encode_ragged
 from rnnexport.verification.verify import dataset_names
 

@@ -19,7 +19,9 @@ from rnnexport.classify.stages import predict_log_probs
 from rnnexport.data.fetch import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
 from rnnexport.errors import RnnExportError
 from rnnexport.model.folder import find_model_dir
-from rnnexport.runtimes.registry import Runtime, open_reference, open_runtime, use_one_intra_op_thread
+from rnnexport.runtimes.base import Runtime
+from rnnexport.runtimes.registry import open_reference, open_runtime
+from rnnexport.runtimes.torch_runtimes import use_one_intra_op_thread
 from rnnexport.text.encode import RaggedNames, encode_ragged
 from rnnexport.verification.parity import ATOL, RTOL, ParityCheck, Tolerance, failure_line
 from rnnexport.verification.verify import dataset_names, generated_names

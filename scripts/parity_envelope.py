@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from rnnexport.model.folder import find_model_dir
-from rnnexport.runtimes.registry import use_one_intra_op_thread
+from rnnexport.runtimes.torch_runtimes import use_one_intra_op_thread
 from rnnexport.verification.verify import parity_envelope
 
 

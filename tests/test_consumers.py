@@ -167,7 +167,7 @@ def exact(names_files) -> dict:
     (log-probs reach -22, where a float32 step is 1.9e-6), in either direction: eager float32 at batch 1 and
     at batch 64 differ from each other by 1.05e-5. Batching moves the float64 result by < 1e-13.
     """
-    from rnnexport.runtimes.registry import TorchRuntime
+    from rnnexport.runtimes.torch_runtimes import TorchRuntime
 
     runtime = TorchRuntime(MODEL_DIR)
     runtime.module.double()
@@ -294,7 +294,7 @@ def test_eager_float32_matches_float64(names_files, exact, table):
     """The reference's own float32 run (what `classify --runtime torch` computes) meets the same bound."""
     import torch
 
-    from rnnexport.runtimes.registry import TorchRuntime
+    from rnnexport.runtimes.torch_runtimes import TorchRuntime
 
     runtime = TorchRuntime(MODEL_DIR)
     _, names = names_files["files"]["all"]

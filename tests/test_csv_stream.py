@@ -14,7 +14,7 @@ from rnnexport.classify.csv_output import prediction_fields, probability_digits
 from rnnexport.classify.stages import ClassifyOptions, classify_local
 from rnnexport.errors import InputError
 from rnnexport.io.csv import records
-from rnnexport.runtimes.registry import Runtime
+from rnnexport.runtimes.base import Runtime
 from rnnexport.text.encode import encode_byte_fields, encode_names, encode_ragged
 
 LABELS = ["Arabic", "Chinese", "Czech", "Dutch", "Vietnamese"]

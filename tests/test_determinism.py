@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from rnnexport.classify.stages import predict_log_probs
-from rnnexport.runtimes.registry import RUNTIMES, open_runtime, use_one_intra_op_thread
+from rnnexport.runtimes.registry import RUNTIMES, open_runtime
+from rnnexport.runtimes.torch_runtimes import use_one_intra_op_thread
 from rnnexport.text.encode import encode_ragged
 from rnnexport.verification.verify import generated_names
 

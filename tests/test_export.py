@@ -90,7 +90,7 @@ def test_onnx_files_are_self_contained_old_ir_with_metadata(onnx_contract, tiny_
 def test_torchscript_archive_is_scripted_with_metadata(tiny_model_dir):
     import torch
 
-    from rnnexport.runtimes.registry import TorchScriptRuntime
+    from rnnexport.runtimes.torch_runtimes import TorchScriptRuntime
 
     with zipfile.ZipFile(tiny_model_dir / "char_rnn.pt") as archive:
         metadata_name = next(n for n in archive.namelist() if n.endswith("extra/metadata.json"))

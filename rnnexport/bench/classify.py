@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..runtimes.base import Runtime
 from ..runtimes.prefix import PrefixSchedule
-from ..runtimes.registry import Runtime
 from ..text.encode import RaggedNames, encode_ragged
 from ..text.fold import fold
 from .synthetic import ngram_names
@@ -306,7 +306,8 @@ def gemm_rate(threads: int, hidden: int) -> tuple[float, dict]:
 def run_classify_bench(model_dir: Path, workdir: Path, names: list[str], rows: int, report) -> dict:
     """Everything `rnnexport bench` measures, as a dict (also written to bench/results.json by the CLI)."""
     from ..model.checkpoint import load_checkpoint, model_from_checkpoint
-    from ..runtimes.registry import open_runtime, use_one_intra_op_thread
+    from ..runtimes.registry import open_runtime
+    from ..runtimes.torch_runtimes import use_one_intra_op_thread
 
     workdir.mkdir(parents=True, exist_ok=True)
     threads = os.cpu_count() or 1

@@ -30,15 +30,10 @@ from ..io.csv.dialect import Utf8Check
 from ..io.csv.reader import CsvInput
 from ..io.csv.records import RecordReader, StreamPosition
 from ..model.manifest import MANIFEST_NAME, checked_artifact, read_manifest
-from ..runtimes.registry import (
-    PREFIX_ARTIFACTS,
-    RUNTIME_ARTIFACTS,
-    RUNTIMES,
-    TORCH_RUNTIMES,
-    Runtime,
-    open_runtime,
-    use_one_intra_op_thread,
-)
+from ..runtimes.base import Runtime
+from ..runtimes.onnx_runtimes import PREFIX_ARTIFACTS
+from ..runtimes.registry import RUNTIME_ARTIFACTS, RUNTIMES, TORCH_RUNTIMES, open_runtime
+from ..runtimes.torch_runtimes import use_one_intra_op_thread
 from .csv_output import check_top_k
 from .stages import (
     DEFAULT_BLOCKSIZE,

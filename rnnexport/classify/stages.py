@@ -30,15 +30,10 @@ from ..io.csv.dialect import Utf8Check
 from ..io.csv.reader import CsvInput, opened_csv, wider_than_header
 from ..io.csv.records import DEFAULT_CHUNK_ROWS
 from ..io.formats import input_format, output_format
+from ..runtimes.base import Runtime
 from ..runtimes.prefix import DEFAULT_BLOCK_SIZE, build_schedule, run_schedule
-from ..runtimes.registry import (
-    TORCH_RUNTIMES,
-    Runtime,
-    open_reference,
-    open_runtime,
-    runtime_name,
-    use_one_intra_op_thread,
-)
+from ..runtimes.registry import TORCH_RUNTIMES, open_reference, open_runtime, runtime_name
+from ..runtimes.torch_runtimes import use_one_intra_op_thread
 from ..text.encode import RaggedNames, encode_byte_fields, encode_ragged, folded_strings
 from ..verification.parity import ParityCheck, Tolerance
 from .csv_output import (

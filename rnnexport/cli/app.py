@@ -416,7 +416,7 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
     """
     from ..data.labelled import read_names
     from ..export import export_artifacts
-    from ..runtimes.registry import use_one_intra_op_thread
+    from ..runtimes.torch_runtimes import use_one_intra_op_thread
 
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls
 
@@ -485,7 +485,7 @@ def verify(runtime: str, atol: float, rtol: float, names_csv: Path | None, name_
     """
     from ..data.labelled import read_names
     from ..io.atomic import atomic_write_json
-    from ..runtimes.registry import use_one_intra_op_thread
+    from ..runtimes.torch_runtimes import use_one_intra_op_thread
     from ..verification.verify import verify_artifacts
 
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls

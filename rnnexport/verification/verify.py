@@ -9,15 +9,11 @@ import numpy as np
 from ..data.fetch import find_names_dir
 from ..data.labelled import folder_labels, read_names, read_pairs
 from ..errors import DataError, ParityError, RnnExportError
+from ..runtimes.base import Runtime
+from ..runtimes.onnx_runtimes import OnnxCellRuntime
 from ..runtimes.prefix import build_schedule, run_schedule
-from ..runtimes.registry import (
-    VERIFY_RUNTIMES,
-    OnnxCellRuntime,
-    Runtime,
-    TorchScriptRuntime,
-    open_reference,
-    open_runtime,
-)
+from ..runtimes.registry import VERIFY_RUNTIMES, open_reference, open_runtime
+from ..runtimes.torch_runtimes import TorchScriptRuntime
 from ..text.alphabet import ALPHABET
 from ..text.encode import RaggedNames, encode_ragged
 from ..text.fold import fold, has_prediction
