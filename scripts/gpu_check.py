@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnexport.bench.classify import sample_names
-from rnnexport.classify.stages import predict_log_probs
+from rnnexport.classify.log_probs import predict_log_probs
 from rnnexport.data.fetch import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
 from rnnexport.errors import RnnExportError
 from rnnexport.model.folder import find_model_dir

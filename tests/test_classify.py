@@ -307,25 +307,25 @@ def test_sigint_leaves_no_partial_output(tiny_model_dir, tmp_path):
 def test_names_over_the_prefix_limit_go_per_name(tiny_model_dir, monkeypatch):
     """A 100,000-letter name would make one trie level per letter (13.9 s and 1.25 GB for a 1 MB name): names
     over PREFIX_MAX_LENGTH skip prefix sharing, and the chunk's results stay those of the per-name path."""
-    import rnnexport.classify.stages as classify_module
+    import rnnexport.classify.log_probs as log_probs_module
     from rnnexport.runtimes.registry import open_runtime
     from rnnexport.text.encode import encode_ragged
 
     runtime = open_runtime("onnx", tiny_model_dir)
-    limit = classify_module.PREFIX_MAX_LENGTH
+    limit = log_probs_module.PREFIX_MAX_LENGTH
     names = ["Smith", "Ab" * 50_000, "", "Kim", "x" * (limit + 1), "y" * limit, "Nowak"]
     encoded = encode_ragged(names, runtime.alphabet)
     scheduled = []
-    build = classify_module.build_schedule
+    build = log_probs_module.build_schedule
 
     def recording_build(chunk_names, *args):
         scheduled.append(int(chunk_names.lengths.max()))
         return build(chunk_names, *args)
 
-    monkeypatch.setattr(classify_module, "build_schedule", recording_build)
-    shared = classify_module.predict_chunk_log_probs(runtime, encoded, 512, prefix_sharing=True)
+    monkeypatch.setattr(log_probs_module, "build_schedule", recording_build)
+    shared = log_probs_module.predict_chunk_log_probs(runtime, encoded, 512, prefix_sharing=True)
     assert scheduled == [limit]  # the two long names never reached the schedule
-    per_name = classify_module.predict_chunk_log_probs(runtime, encoded, 512, prefix_sharing=False)
+    per_name = log_probs_module.predict_chunk_log_probs(runtime, encoded, 512, prefix_sharing=False)
     np.testing.assert_array_equal(np.isnan(shared), np.isnan(per_name))
     ordinary = np.array([0, 3, 6])  # Smith, Kim, Nowak: the shared path, held to the rule like the per-name one
     padded = encoded.select(ordinary).padded()

@@ -57,7 +57,7 @@ def _broken_predict(*args, **kwargs):
 
 
 def test_an_unexpected_exception_is_one_line_and_debug_shows_the_traceback(monkeypatch, tiny_model_dir):
-    monkeypatch.setattr("rnnexport.classify.stages.predict_top_k", _broken_predict)
+    monkeypatch.setattr("rnnexport.classify.predict.predict_top_k", _broken_predict)
     args = ["predict", "Smith", "--model-dir", str(tiny_model_dir)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1

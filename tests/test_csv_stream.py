@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnexport.classify.csv_output import prediction_fields, probability_digits
-from rnnexport.classify.stages import ClassifyOptions, classify_local
+from rnnexport.classify.options import ClassifyOptions
+from rnnexport.classify.pipeline import classify_local
 from rnnexport.errors import InputError
 from rnnexport.io.csv import records
 from rnnexport.runtimes.base import Runtime

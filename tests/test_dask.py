@@ -21,8 +21,11 @@ distributed = pytest.importorskip("distributed")
 
 from rnnexport.bench.dask import bench_dask  # noqa: E402
 from rnnexport.classify.csv_output import PROBABILITY_DECIMALS  # noqa: E402
-from rnnexport.classify.dask_engine import block_bytes, classify_dask, model_files, partitions  # noqa: E402
-from rnnexport.classify.stages import ClassifyOptions, classify_local  # noqa: E402
+from rnnexport.classify.dask_partitions import partitions  # noqa: E402
+from rnnexport.classify.model_source import model_files  # noqa: E402
+from rnnexport.classify.options import ClassifyOptions  # noqa: E402
+from rnnexport.classify.pipeline import classify_dask, classify_local  # noqa: E402
+from rnnexport.classify.plan import block_bytes  # noqa: E402
 from rnnexport.cli.app import main  # noqa: E402
 from rnnexport.errors import ArtifactError, InputError  # noqa: E402
 from rnnexport.io.csv.reader import opened_csv  # noqa: E402
@@ -118,7 +121,7 @@ runtime_folders_on_worker = lambda dask_worker: (  # noqa: E731
     dask_worker.local_directory,
     sorted(
         str(folder)
-        for folder, _ in getattr(sys.modules.get("rnnexport.classify.dask_engine"), "_RUNTIMES", {}).values()
+        for folder, _ in getattr(sys.modules.get("rnnexport.classify.dask_workers"), "_RUNTIMES", {}).values()
     ),
 )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnexport.classify.stages import predict_log_probs
+from rnnexport.classify.log_probs import predict_log_probs
 from rnnexport.runtimes.registry import RUNTIMES, open_runtime
 from rnnexport.runtimes.torch_runtimes import use_one_intra_op_thread
 from rnnexport.text.encode import encode_ragged

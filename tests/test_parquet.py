@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnexport.classify.arrow_stages import encode_arrow_names
 from rnnexport.cli.app import main
-from rnnexport.io.parquet.arrow import encode_arrow_names
 from rnnexport.text.alphabet import ALPHABET
 from rnnexport.text.encode import encode_ragged
 

@@ -227,7 +227,8 @@ def test_step_and_head_graphs_declare_their_contract(model_dir):
 def test_the_onnx_path_never_imports_torch():
     code = (
         "import sys, rnnexport.runtimes.prefix, rnnexport.runtimes.prefix_onnx, rnnexport.bench.synthetic, "
-        "rnnexport.classify.stages, rnnexport.classify.arrow_stages; "
+        "rnnexport.classify.pipeline, rnnexport.classify.local_engine, rnnexport.classify.arrow_stages, "
+        "rnnexport.classify.arrow_inputs; "
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -280,7 +281,8 @@ def test_classify_shares_prefixes_by_default_and_agrees_with_the_per_name_path(m
 def test_the_onnx_runtime_shares_prefixes_without_importing_torch(model_dir):
     code = (
         "import sys; from rnnexport.runtimes.registry import open_runtime; "
-        "from rnnexport.classify.stages import ClassifyOptions, predict_chunk_log_probs; "
+        "from rnnexport.classify.options import ClassifyOptions; "
+        "from rnnexport.classify.log_probs import predict_chunk_log_probs; "
         "from rnnexport.text.encode import encode_ragged; "
         f"runtime = open_runtime('onnx', {str(model_dir)!r}); "
         "log_probs = predict_chunk_log_probs(runtime, encode_ragged(['Abe', 'Abel', '']), ClassifyOptions()); "

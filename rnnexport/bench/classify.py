@@ -140,7 +140,8 @@ class PackedRNNRuntime(Runtime):
 
 def in_process_throughput(label: str, runtime: Runtime, csv_path: Path, rows: int) -> Measurement:
     """The same streaming classify, in this process, with another Runtime (for baselines)."""
-    from ..classify.stages import ClassifyOptions, classify_local
+    from ..classify.options import ClassifyOptions
+    from ..classify.pipeline import classify_local
 
     out = csv_path.with_name("out-baseline.csv")
     summary = classify_local(str(csv_path), str(out), runtime, ClassifyOptions())
@@ -271,7 +272,9 @@ def format_throughput(model_dir: Path, workdir: Path, names: list[str], rows: in
 def model_part(runtime: Runtime, encoded: RaggedNames, prefix_sharing: bool, hidden: int) -> dict:
     """In process, per chunk as classify streams them: seconds of the schedule build and of the model calls,
     and the FLOPs computed (rnnexport.prefix; or per name in length batches)."""
-    from ..classify.stages import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS, predict_log_probs
+    from ..classify.log_probs import predict_log_probs
+    from ..classify.options import DEFAULT_BATCH_SIZE
+    from ..io.csv.records import DEFAULT_CHUNK_ROWS
     from ..runtimes.prefix import build_schedule, run_schedule
 
     n_labels, build_seconds, model_seconds, flops = len(runtime.labels), 0.0, 0.0, 0.0

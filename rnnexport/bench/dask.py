@@ -9,8 +9,11 @@ from pathlib import Path
 
 import dask
 
-from ..classify.dask_engine import block_bytes, classify_dask, dask_client
-from ..classify.stages import ClassifyOptions, ClassifySummary, classify_local
+from ..classify.dask_cluster import dask_client
+from ..classify.options import ClassifyOptions
+from ..classify.pipeline import classify_dask, classify_local
+from ..classify.plan import block_bytes
+from ..classify.summary import ClassifySummary
 from ..runtimes.registry import open_runtime
 from ..verification.verify import default_names
 from .classify import sample_names_csv

@@ -1,35 +1,21 @@
-"""classify's per-chunk steps where Arrow is involved: Parquet input (its layout, its batches checked and
-encoded) and Arrow output pieces (Parquet rows, or Parquet rows as CSV). Both engines run these, like
-classify.prepare_chunk and classify.chunk_output for CSV."""
+"""The chunk stages where Arrow is involved: Parquet input (its batches' names encoded straight from Arrow's UTF-8
+buffer, checked with --strict) and Arrow output pieces (Parquet rows, or Parquet rows as CSV text). Both engines
+run these, as they run csv_stages for CSV."""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from ..errors import InputError
-from ..io.columns import choose_column
-from ..io.csv.reader import CsvInput
-from ..io.parquet.arrow import (
-    check_name_type,
-    csv_fields_table,
-    csv_text,
-    encode_arrow_names,
-    output_schema,
-    unique_columns,
-    with_predictions,
-)
-from ..io.parquet.reader import ArrowChunk, opened_parquet
-from ..text.encode import RaggedNames
-from .csv_output import check_no_clash
-from .stages import ChunkLayout, ClassifyOptions, NameCounts, OpenedInput, PreparedChunk
-
-CSV_ONLY_OPTIONS = {"encoding": "--encoding", "header": "--no-header"}
+from ..io.parquet.arrow import as_large_string, csv_fields_table, csv_text
+from ..io.parquet.reader import ArrowChunk
+from ..text.encode import RaggedNames, encode_byte_fields, encode_ragged
+from .arrow_output import with_predictions
+from .csv_stages import PreparedChunk
+from .layout import ChunkLayout, NameCounts
 
 
 @dataclass
@@ -76,56 +62,20 @@ def arrow_piece(prepared: PreparedChunk | PreparedBatch, log_probs: np.ndarray, 
     return csv_text(table, layout.delimiter), table.num_rows
 
 
-# --- layouts ----------------------------------------------------------------------------------------------------------
-
-
-def with_table_columns(layout: ChunkLayout, csv_input: CsvInput) -> ChunkLayout:
-    """A CSV input's layout for Parquet output: its columns (the header's, unique; without a header
-    column_1 .. column_N, N the first record's field count) become text columns, then the predictions."""
-    if csv_input.header is not None:
-        unique_columns(csv_input.columns, csv_input.source)
-        names = tuple(csv_input.columns)
-    else:
-        names = tuple(f"column_{i + 1}" for i in range(max(_first_record_width(csv_input), layout.column + 1)))
-    schema = output_schema(pa.schema([pa.field(name, pa.string()) for name in names]), list(layout.labels),
-                           layout.top_k)  # fmt: skip
-    return dataclasses.replace(layout, columns=names, schema=schema)
-
-
-def _first_record_width(csv_input: CsvInput) -> int:
-    chunk = csv_input.first_chunk()
-    if chunk is None:
-        return 1
-    counts = chunk.field(0).counts[~chunk.blank]
-    return int(counts[0]) if len(counts) else 1
-
-
-@contextlib.contextmanager
-def opened_parquet_input(path: str, labels: list[str], alphabet: str, options: ClassifyOptions,
-                         output_format: str) -> Iterator[OpenedInput]:  # fmt: skip
-    """A Parquet file opened for classifying into ``output_format``. InputError for CSV-only options, a name
-    column that is not text, a clash with the prediction columns, or a column CSV output cannot hold."""
-    defaults = ClassifyOptions()
-    given = [flag for option, flag in CSV_ONLY_OPTIONS.items() if getattr(options, option) != getattr(defaults, option)]
-    if given:
-        verb = "applies" if len(given) == 1 else "apply"
-        raise InputError(f"{' and '.join(given)} {verb} to CSV input only; this input is Parquet")
-    with opened_parquet(path, options.chunk_rows) as parquet_input:
-        layout = parquet_layout(parquet_input, labels, alphabet, options, output_format)
-        header = csv_text(layout.schema.empty_table(), layout.delimiter, header=True) if output_format == "csv" else b""
-        yield OpenedInput(parquet_input, layout, header, parquet_input.columns[layout.column], None)
-
-
-def parquet_layout(parquet_input, labels: list[str], alphabet: str, options: ClassifyOptions,
-                   output_format: str) -> ChunkLayout:  # fmt: skip
-    """The layout of an opened Parquet input: the name column by classify's rule, checked to hold text."""
-    source, columns = parquet_input.source, parquet_input.columns
-    column = choose_column(columns, options.column, source)
-    check_name_type(parquet_input.schema.field(column), source)
-    check_no_clash(columns, labels, options.top_k)
-    if output_format == "parquet":
-        unique_columns(columns, source)
-    return ChunkLayout(source, options.delimiter or ",", column, None, b"\n", tuple(labels), options.top_k,
-                       options.strict, options.batch_size, alphabet, options.prefix_sharing, options.block_size,
-                       input_format="parquet", output_format=output_format,
-                       schema=output_schema(parquet_input.schema, labels, options.top_k))  # fmt: skip
+def encode_arrow_names(array: pa.Array | pa.ChunkedArray, alphabet: str) -> RaggedNames:
+    """Fold and encode an Arrow text column straight from its UTF-8 buffer (text.encode_byte_fields); only
+    values that need folding go through Python strings. A null is a name with no letter."""
+    strings = as_large_string(array)
+    count = len(strings)
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64, count=strings.offset + count + 1)
+    offsets = offsets[strings.offset :]
+    data_buffer = strings.buffers()[2]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, dtype=np.uint8)
+    starts, stops = offsets[:-1].copy(), offsets[1:].copy()
+    if strings.null_count:
+        stops = np.where(strings.is_null().to_numpy(zero_copy_only=False), starts, stops)
+    encoded, special = encode_byte_fields(data, starts, stops, alphabet)
+    if len(special):
+        texts = strings.take(pa.array(special)).to_pylist()
+        encoded = encoded.replace_rows(special, encode_ragged(texts, alphabet))
+    return encoded

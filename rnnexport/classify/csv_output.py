@@ -1,46 +1,12 @@
-"""Writing classified CSV: prediction columns (top-k labels and probabilities) spliced into the input records."""
+"""Writing classified CSV: prediction fields (top-k labels and probabilities, as bytes, without a Python loop per
+row) spliced into the input records before their line ends, and the output's header record."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError, OptionError
 from ..io.csv.chunks import RecordChunk
-
-
-def top_k(log_probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The k best labels of each row, best first: indices [B, k], their log-probs [B, k], and valid [B].
-
-    Rows without a prediction (NaN) are not valid; their indices are 0 and log-probs NaN.
-    """
-    valid = ~np.isnan(log_probs[:, 0])
-    if k == 1:  # argmax: a partition and a sort per row are ~10x slower
-        index = log_probs.argmax(axis=1)[:, None]
-        return index, np.take_along_axis(log_probs, index, axis=1), valid
-    scores = np.where(valid[:, None], log_probs, 0.0)
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # ties: the lower label index first
-    chosen = np.take_along_axis(log_probs, order, axis=1)
-    return np.where(valid[:, None], order, 0), chosen, valid
-
-
-def check_top_k(top_k: int, labels: list[str]) -> None:
-    """OptionError unless 1 <= top_k <= the model's label count."""
-    if not 1 <= top_k <= len(labels):
-        count = len(labels)
-        raise OptionError(f"--top-k {top_k} is out of range: the model has {count} labels; use 1 to {count}")
-
-
-def top_k_columns(log_probs: np.ndarray, labels: list[str], k: int) -> dict[str, np.ndarray]:
-    """language, probability, language_2, probability_2, ...; empty/NaN for rows without a prediction."""
-    order, chosen, valid = top_k(log_probs, k)
-    label_array = np.array(labels, dtype=object)
-    columns = {}
-    for rank in range(k):
-        suffix = "" if rank == 0 else f"_{rank + 1}"
-        columns[f"language{suffix}"] = np.where(valid, label_array[order[:, rank]], "")
-        columns[f"probability{suffix}"] = np.exp(chosen[:, rank].astype(np.float64))
-    return columns
-
+from .predictions import top_k
 
 _THREE_DIGITS = np.array([list(f"{number:03d}".encode()) for number in range(1000)], dtype=np.uint8)
 
@@ -136,16 +102,6 @@ def insert_before_line_ends(chunk: RecordChunk, fields: np.ndarray, field_length
     output[~is_field] = chunk.data
     output[is_field] = fields
     return output
-
-
-def prediction_names(labels: list[str], top_k: int) -> list[str]:
-    return list(top_k_columns(np.zeros((0, len(labels)), dtype=np.float32), labels, top_k))
-
-
-def check_no_clash(columns: list[str], labels: list[str], top_k: int) -> None:
-    clashing = [name for name in prediction_names(labels, top_k) if name in columns]
-    if clashing:
-        raise InputError(f"input already has column(s) {', '.join(clashing)}; rename them before classifying")
 
 
 def output_header(header: bytes, names: list[str], delimiter: str, line_end: bytes) -> bytes:

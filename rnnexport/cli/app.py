@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..classify.stages import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, DEFAULT_CHUNK_ROWS, ENGINES, ClassifyOptions
+from ..classify.options import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, ENGINES, ClassifyOptions
 from ..errors import OptionError, ParityError, RnnExportError, RnnExportWarning
-from ..io.csv.records import DEFAULT_CHUNK_BYTES
+from ..io.csv.records import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_ROWS
 from ..io.formats import AUTO, FORMAT_NAMES, FORMATS
 from ..model.manifest import check_pin
 from ..runtimes.registry import (  # torch-free: keeps `classify --runtime onnx` light
@@ -661,16 +661,12 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     --atol (the output is still written), 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP, 141 stdout's
     reader went away.
     """
-    from ..classify.stages import ClassifyRequest, DaskOptions, classify_file
+    from ..classify.options import ClassifyRequest, DaskOptions
+    from ..classify.pipeline import classify_file
     from ..io.csv.dialect import DELIMITERS
     from ..io.csv.reader import delimiter_option
 
-    if engine == "dask":
-        _check_dask_options(device, check, input_path, output_path)
     refuse_unless(engine == "dask", ("scheduler", "blocksize", "workers"), "with --engine dask")
-    if workers is not None and scheduler not in (None, "threads"):
-        raise click.UsageError(f"--workers sizes a LocalCluster (or the threads scheduler); with --scheduler "
-                               f"{scheduler} it would be ignored: drop it")  # fmt: skip
     refuse_unless(runtime == "onnx", ("onnx_graph",), "with --runtime onnx")
     with user_errors(), _rows_bar(quiet) as on_rows:
         request = ClassifyRequest(
@@ -679,9 +675,8 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
                 prefix_sharing=prefix_sharing, input_format=input_format, output_format=output_format,
             ),
             runtime, onnx_graph, threads, Tolerance(atol, rtol) if check else None, not no_verify_hash, device, engine,
-            DaskOptions(scheduler, blocksize, workers),
+            DaskOptions(scheduler, blocksize, workers), manifest_pin,
         )  # fmt: skip
-        check_pin(model_dir, manifest_pin, not no_verify_hash)
         summary = classify_file(request, on_rows)
     if not quiet:
         copied = "copied" if summary.output_format == "csv" else "not written (Parquet has no blank rows)"
@@ -704,15 +699,6 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
                  + ("ok; " if report["passed"] else "MISMATCH; ") + failure_line(summary.runtime, report))  # fmt: skip
         if not report["passed"]:
             sys.exit(3)
-
-
-def _check_dask_options(device: str, check: bool, input_path: str, output_path: str) -> None:
-    if device != "cpu":
-        raise click.UsageError("--engine dask runs on the CPU; use --engine local with --device cuda")
-    if check:
-        raise click.UsageError("--check runs with --engine local only (it needs the eager reference in-process)")
-    if input_path == "-" or output_path == "-":
-        raise click.UsageError("--engine dask reads and writes files: give INPUT and -o OUTPUT paths, not '-'")
 
 
 @contextlib.contextmanager
@@ -738,7 +724,7 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int | None, model_dir: 
       rnnexport predict 'Yue Tingsong' Dvořák Müller
       Dvořák -> Dvorak: Czech 0.889, ...
     """
-    from ..classify.stages import predict_top_k
+    from ..classify.predict import predict_top_k
 
     with user_errors():
         check_pin(model_dir, manifest_pin)

@@ -10,9 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ...classify.csv_output import prediction_names, top_k
 from ...errors import InputError
-from ...text.encode import RaggedNames, encode_byte_fields, encode_ragged, ragged_positions
+from ...text.encode import ragged_positions
 from ..csv.chunks import FieldColumn
 from .reader import one_line
 
@@ -35,25 +34,6 @@ def as_large_string(array: pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     return array.cast(pa.large_string())
-
-
-def encode_arrow_names(array: pa.Array | pa.ChunkedArray, alphabet: str) -> RaggedNames:
-    """Fold and encode an Arrow text column straight from its UTF-8 buffer (text.encode_byte_fields); only
-    values that need folding go through Python strings. A null is a name with no letter."""
-    strings = as_large_string(array)
-    count = len(strings)
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64, count=strings.offset + count + 1)
-    offsets = offsets[strings.offset :]
-    data_buffer = strings.buffers()[2]
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, dtype=np.uint8)
-    starts, stops = offsets[:-1].copy(), offsets[1:].copy()
-    if strings.null_count:
-        stops = np.where(strings.is_null().to_numpy(zero_copy_only=False), starts, stops)
-    encoded, special = encode_byte_fields(data, starts, stops, alphabet)
-    if len(special):
-        texts = strings.take(pa.array(special)).to_pylist()
-        encoded = encoded.replace_rows(special, encode_ragged(texts, alphabet))
-    return encoded
 
 
 def csv_field_array(field: FieldColumn, rows: np.ndarray) -> pa.StringArray:
@@ -80,41 +60,6 @@ def csv_fields_table(chunk, rows: np.ndarray, names: tuple[str, ...]) -> pa.Tabl
     table = pa.Table.from_arrays(arrays, names=list(names))
     table.validate(full=True)
     return table
-
-
-def prediction_fields(labels: list[str], k: int) -> list[pa.Field]:
-    """The CSV writer's prediction columns (csvio.writer.prediction_names: language, probability, language_2,
-    ...) typed: language string, probability float64; null where a name has no letter."""
-    names = prediction_names(labels, k)
-    return [pa.field(name, pa.string() if rank % 2 == 0 else pa.float64()) for rank, name in enumerate(names)]
-
-
-def prediction_arrays(log_probs: np.ndarray, labels: list[str], k: int) -> list[pa.Array]:
-    """The columns of prediction_fields for float32 [B, L] log-probs (NaN rows: no prediction, nulls)."""
-    order, chosen, valid = top_k(log_probs, k)
-    missing = ~valid
-    label_dictionary = pa.array(labels, pa.string())
-    arrays = []
-    for rank in range(k):
-        indices = pa.array(order[:, rank].astype(np.int32), mask=missing)
-        arrays.append(pa.DictionaryArray.from_arrays(indices, label_dictionary).dictionary_decode())
-        arrays.append(pa.array(np.exp(chosen[:, rank].astype(np.float64)), mask=missing))
-    return arrays
-
-
-def with_predictions(table: pa.Table | pa.RecordBatch, log_probs: np.ndarray, labels: list[str], k: int,
-                     schema: pa.Schema) -> pa.Table:  # fmt: skip
-    """``table``'s columns, then the prediction columns, as ``schema`` (the output's: same names and order)."""
-    columns = list(table.columns) + prediction_arrays(log_probs, labels, k)
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def output_schema(schema: pa.Schema, labels: list[str], k: int) -> pa.Schema:
-    """The input's schema (its metadata kept) with the prediction columns appended."""
-    result = schema
-    for field in prediction_fields(labels, k):
-        result = result.append(field)
-    return result
 
 
 def csv_text(table: pa.Table, delimiter: str, header: bool = False) -> bytes:
