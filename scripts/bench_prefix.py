@@ -2,7 +2,7 @@
 
 For eager torch and ONNX Runtime, on 2 threads: today's per-name batches of 512 over length buckets
 (classify.predict_log_probs), dedup only (each distinct name once, same batches), and dedup + prefix sharing
-(rnnexport.prefix) at several block sizes; each per chunk of ``--chunk-rows`` rows as classify streams them.
+(rnnexport.runtimes.prefix) at several block sizes; each per chunk of ``--chunk-rows`` rows as classify streams them.
 Reports names/s, × the naive GEMM ceiling (GEMM rate ÷ FLOPs of computing every name from scratch), FLOPs
 computed, kernel efficiency (FLOPs computed ÷ model seconds ÷ GEMM rate), and max |Δ| against the
 per-name eager-torch log_probs of the same rows.

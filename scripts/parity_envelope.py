@@ -1,6 +1,7 @@
 """The parity envelope of a model folder: each runtime's worst ratio |a - b| / (atol + rtol·|b|) against float64,
-by name length, on random capitalised names (rnnexport.verify.parity_envelope); prints the markdown table that
-docs/model.md ('Parity') shows. usage: python scripts/parity_envelope.py [MODEL_DIR] [--per-band N] [--json PATH]"""
+by name length, on random capitalised names (rnnexport.verification.verify.parity_envelope); prints the markdown
+table that docs/model.md ('Parity') shows.
+usage: python scripts/parity_envelope.py [MODEL_DIR] [--per-band N] [--json PATH]"""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ COMMITTED_MODEL_DIR = REPO / "exported"
 
 
 def _real_names_dir() -> Path | None:
-    """The library's own finder (rnnexport.data.find_names_dir), if it finds a complete data set."""
+    """The library's own finder (rnnexport.data.fetch.find_names_dir), if it finds a complete data set."""
     try:
         folder = find_names_dir()
         validate_names_dir(folder)

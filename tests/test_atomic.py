@@ -63,8 +63,9 @@ def test_a_signal_after_an_output_is_in_place_says_it_was_written(tmp_path, caps
     """SIGTERM between the rename and the exit: the message must not claim that nothing was written."""
     import signal
 
-    from rnnexport.cli.exits import Terminated, ended_by
+    from rnnexport.cli.console import ended_by
     from rnnexport.io import atomic
+    from rnnexport.io.interrupts import Terminated
 
     atomic.COMMITTED.clear()
     ended_by(Terminated(signal.SIGTERM), debug=False)

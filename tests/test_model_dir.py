@@ -1,4 +1,4 @@
-"""rnnexport.model_dir: --model-dir, else $RNNEXPORT_MODEL_DIR, else the packaged model; never ./exported."""
+"""rnnexport.model.folder: --model-dir, else $RNNEXPORT_MODEL_DIR, else the packaged model; never ./exported."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def arrow_piece(prepared: PreparedChunk | PreparedBatch, log_probs: np.ndarray, 
 
 
 def encode_arrow_names(array: pa.Array | pa.ChunkedArray, alphabet: str) -> RaggedNames:
-    """Fold and encode an Arrow text column straight from its UTF-8 buffer (text.encode_byte_fields); only
+    """Fold and encode an Arrow text column straight from its UTF-8 buffer (text.encode.encode_byte_fields); only
     values that need folding go through Python strings. A null is a name with no letter."""
     strings = as_large_string(array)
     count = len(strings)

@@ -1,4 +1,4 @@
-"""An input opened for classifying, CSV or Parquet (formats.input_format): its reader and its layout (the name
+"""An input opened for classifying, CSV or Parquet (io.formats.input_format): its reader and its layout (the name
 column by the one rule, checked against the prediction columns), and the header the output starts with.
 Parquet's side is arrow_inputs.py, imported only when Arrow is involved (CSV to CSV never imports pyarrow)."""
 
@@ -55,7 +55,7 @@ def output_header_bytes(csv_input: CsvInput, layout: ChunkLayout) -> bytes:
 @contextlib.contextmanager
 def opened_input(path: str, labels: list[str], alphabet: str, options: ClassifyOptions,
                  output_path: str) -> Iterator[OpenedInput]:  # fmt: skip
-    """Open ``path`` (CSV or Parquet, see formats.input_format) for classifying into ``output_path``.
+    """Open ``path`` (CSV or Parquet, see io.formats.input_format) for classifying into ``output_path``.
 
     Raises InputError for an unreadable file, an unusable encoding, delimiter, header or column, a clash with
     the prediction columns, or options that do not apply to the input's format."""

@@ -24,6 +24,14 @@ class Prediction:
     folded: str
     top: list[tuple[str, float]] | None
 
+    def describe(self) -> str:
+        """``predict``'s line: the name, the folded form the model saw when folding changed it, the top labels
+        ("Łukasz -> Lukasz: Polish 0.712, ...")."""
+        if self.top is None:
+            return f"{self.name}: no prediction (no letter of the alphabet)"
+        shown = self.name if self.folded == self.name else f"{self.name} -> {self.folded}"
+        return f"{shown}: " + ", ".join(f"{label} {probability:.3f}" for label, probability in self.top)
+
 
 def predict_top_k(names: list[str], model_dir: Path, runtime: str = "onnx", top_k: int | None = None
                   ) -> list[Prediction]:  # fmt: skip

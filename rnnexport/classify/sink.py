@@ -14,7 +14,7 @@ from .layout import ChunkLayout
 @contextlib.contextmanager
 def output_sink(path: str, layout: ChunkLayout, header: bytes) -> Iterator[Callable[[Any], None]]:
     """Yield ``write(piece)`` for chunk_piece's pieces, in order; the file appears at ``path`` only when the
-    block completes (atomic.atomic_file). CSV: ``header`` then the pieces' bytes; Parquet: one row group per
+    block completes (io.atomic.atomic_file). CSV: ``header`` then the pieces' bytes; Parquet: one row group per
     piece, then the footer."""
     with atomic_file(path, binary=True) as handle:
         if layout.output_format == "csv":

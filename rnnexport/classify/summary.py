@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import RnnExportError
-from ..verification.parity import ParityCheck
+from ..io.csv.dialect import DELIMITERS
+from ..io.formats import FORMAT_NAMES
+from ..verification.parity import ParityCheck, failure_line
 
 
 @dataclass
@@ -31,6 +33,23 @@ class ClassifySummary:
     @property
     def names_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
+
+    def describe(self, engine: str) -> str:
+        """The one line ``classify`` prints on stderr: counts, speed, runtime, ``engine``, column and formats."""
+        copied = "copied" if self.output_format == "csv" else "not written (Parquet has no blank rows)"
+        blank = f", {self.blank} blank lines {copied}" if self.blank else ""
+        lost = f", {self.lost} {'name' if self.lost == 1 else 'names'} lost characters in folding" if self.lost else ""
+        source = f"CSV ({DELIMITERS[self.delimiter]})" if self.delimiter else "Parquet"
+        return (f"{self.records} records in, {self.rows} rows out ({self.skipped} skipped: no letter{blank}{lost}) in "
+                f"{self.seconds:.2f} s, {self.names_per_second:,.0f} names/s, runtime {self.runtime}, engine {engine}, "
+                f"column {self.column!r}, {source} -> {FORMAT_NAMES[self.output_format]}")  # fmt: skip
+
+    def check_verdict(self) -> tuple[str, bool]:
+        """With --check: the line that reports it, and whether every row kept the parity rule."""
+        report = self.check.report()
+        verdict = "ok; " if report["passed"] else "MISMATCH; "
+        line = f"check against eager PyTorch (float64) over {report['names']} names: {verdict}"
+        return line + failure_line(self.runtime, report), report["passed"]
 
     def add(self, records: int, rows: int, blank: int, skipped: int, lost: int = 0) -> None:
         self.records += records

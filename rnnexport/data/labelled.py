@@ -31,6 +31,14 @@ class LabelledData:
     rows: int = 0  # the names read (blank lines aside)
     without_letter: int = 0  # of them, names that fold to nothing or only spaces in the alphabet: dropped
 
+    @property
+    def dropped_note(self) -> str | None:
+        """What training says when names were dropped for want of a letter of the alphabet (else None)."""
+        if not self.without_letter:
+            return None
+        return (f"{self.without_letter:,} of {self.rows:,} names have no letter of the alphabet and were dropped "
+                f"({self.source})")  # fmt: skip
+
 
 def folder_labels(folder: Path) -> list[str]:
     """The labels of a folder of ``<label>.txt`` files (sorted), after checking there are at least 2 and each
@@ -94,7 +102,7 @@ def read_labelled(
 ) -> LabelledData:
     """Labelled names from a folder of ``<label>.txt`` files, or a table with a name and a label column
     (default: the columns called 'name' and 'label', any case): CSV (any delimiter classify detects) or
-    Parquet, read as classify reads its input (tables.read_text_table).
+    Parquet, read as classify reads its input (io.tables.read_text_table).
 
     Names are folded to ``alphabet``; labels are the data's own, stripped and sorted (at least 2). Raises
     DataError for the data (a missing file, a row without a label, too few labels), InputError for the file.

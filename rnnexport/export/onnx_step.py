@@ -1,6 +1,6 @@
 """The step and head ONNX graphs of prefix-shared evaluation, built from the checkpoint's weights.
 
-``char_rnn_step.onnx`` takes one batched step for the nodes of one trie level (see prefix.py):
+``char_rnn_step.onnx`` takes one batched step for the nodes of one trie level (see runtimes/prefix.py):
 
     hidden_next = tanh(hidden[parent] @ W^T + input_table[letter])
 

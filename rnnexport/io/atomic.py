@@ -27,7 +27,7 @@ from ..errors import InputError, OutputError
 
 PARTIAL_SUFFIX = ".partial"
 # Every output this process has put in place, in order: a signal that arrives afterwards must not claim that
-# nothing was written (cli_exit says which outputs were already complete).
+# nothing was written (io.interrupts says which outputs were already complete).
 COMMITTED: list[Path] = []
 ASIDE_SUFFIX = ".old"
 # Errors of the file system rather than of our code: one line naming the path, never a traceback.

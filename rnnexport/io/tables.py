@@ -1,6 +1,6 @@
 """Whole tables read into memory as text: training data (train, evaluate) and the names export and verify check.
 
-They go through classify's readers, so a file classify reads is read the same way here: CSV through csvio (a
+They go through classify's readers, so a file classify reads is read the same way here: CSV through io/csv (a
 UTF-8 or UTF-16 byte-order mark, an Excel ``sep=`` line, the delimiter detected from the header, RFC 4180 quoting,
 blank lines skipped, an invalid byte or a record wider than the header refused with its line), Parquet through
 pyarrow (by extension or magic bytes).
@@ -35,7 +35,7 @@ class TextTable:
     def texts(self, position: int, text_only: bool = False) -> list[str | None]:
         """Column ``position`` as Python strings (None for a null). InputError when it cannot be text, or with
         ``text_only`` (names) when it holds numbers or other values that are not text (classify's rule,
-        parquetio.arrow.check_name_type)."""
+        io.parquet.arrow.check_name_type)."""
         column = self.table.column(position)
         if text_only:
             check_name_type(pa.field(self.columns[position], column.type), self.source, "--name-column")

@@ -31,7 +31,7 @@ def check_model_inputs(indices: object, lengths: object, n_letters: int) -> None
     if lengths.min() < 1 or lengths.max() > steps:
         raise ModelInputError(
             f"lengths must lie in 1..T = 1..{steps}; got {lengths.min()}..{lengths.max()} (encode names with "
-            "rnnexport.text.encode_ragged; a name with no letter has no prediction)"
+            "rnnexport.text.encode.encode_ragged; a name with no letter has no prediction)"
         )
     if indices.min() < 0 or indices.max() >= n_letters:
         raise ModelInputError(f"indices must lie in 0..{n_letters - 1} (the alphabet); got "
@@ -41,7 +41,7 @@ def check_model_inputs(indices: object, lengths: object, n_letters: int) -> None
 class Runtime:
     """Common surface: ``name``, ``labels``, ``alphabet`` (what indices refer to: encode names with it),
     ``parallel_calls``, ``log_probs(indices, lengths)`` and ``prefix_engine()`` (prefix-shared evaluation,
-    rnnexport/prefix.py; None where the runtime has none)."""
+    runtimes/prefix.py; None where the runtime has none)."""
 
     name = "runtime"
     labels: list[str]

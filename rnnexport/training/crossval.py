@@ -1,6 +1,6 @@
 """Cross-validation over the crc32 rule's folds: train a recipe on nine folds, evaluate on the tenth, at each τ.
 
-Fold k holds the pairs whose ``crc32(label<TAB>name) % n_folds == k`` (data.fold_of); fold 0 of 10 is the fixed
+Fold k holds the pairs whose ``crc32(label<TAB>name) % n_folds == k`` (data.split.fold_of); fold 0 of 10 is the fixed
 held-out split. Each fold trains exactly as ``rnnexport train`` does (calibration hold-back, τ, T), then the
 unshifted model is re-read at every τ of a grid with T re-fitted, as ``rnnexport export --prior-shift`` would.
 Folds run in worker processes, one thread each.
@@ -71,7 +71,7 @@ def cross_validate(
     prior_shifts=PRIOR_SHIFT_GRID,
     on_fold=None,
 ) -> dict:
-    """Train ``config`` (train.TrainConfig) on each fold's complement in ``jobs`` processes; the summary of
+    """Train ``config`` (recipes.TrainConfig) on each fold's complement in ``jobs`` processes; the summary of
     :func:`summarize_folds`, plus ``wall_seconds``. ``on_fold(fold_result)`` is called as each fold finishes.
 
     Raises ValueError for n_folds < 2, a fold outside [0, n_folds) or jobs < 1.

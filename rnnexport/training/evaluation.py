@@ -71,7 +71,7 @@ def evaluate_checkpoint(
     checkpoint_path: Path, data: Path | None = None, name_column: str | None = None, label_column: str | None = None
 ) -> tuple[str, dict]:
     """The held-out metrics of a saved checkpoint, and the data they were measured on (a folder of
-    ``<label>.txt`` files or a table, see data.read_labelled; default: the data the checkpoint records it was
+    ``<label>.txt`` files or a table, see data.labelled.read_labelled; default: the data the checkpoint records it was
     trained on, else the names data set).
 
     Raises CheckpointError (bad checkpoint) or DataError (no data, or labels the model does not have).

@@ -9,26 +9,16 @@ the checkpoint, so ``rnnexport export --prior-shift τ`` re-bakes another operat
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, OptionError
+from ..errors import CheckpointError
 from .calibration import fit_temperature
+from .recipes import check_prior_shift
 
 CHECKPOINT_KEY = "operating_point"
-MAX_PRIOR_SHIFT = 10.0  # |τ|: 0 is the plain model, 1 removes the training prior; far beyond is a typo
-
-
-def check_prior_shift(prior_shift: float) -> float:
-    """τ, if usable: OptionError unless finite and within ±MAX_PRIOR_SHIFT (past it the readout's weights grow
-    until float32 runtimes can no longer agree)."""
-    if not (math.isfinite(prior_shift) and abs(prior_shift) <= MAX_PRIOR_SHIFT):
-        raise OptionError(f"--prior-shift must be between -{MAX_PRIOR_SHIFT:g} and {MAX_PRIOR_SHIFT:g} (0: the plain "
-                         f"model, 1: no training prior); got {prior_shift}")  # fmt: skip
-    return prior_shift
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 
+from ..errors import OptionError
 from ..text.alphabet import ALPHABET, check_alphabet
 from .augment import Augmentation
-from .operating_point import check_prior_shift
 
 SAMPLINGS = ("balanced", "shuffled")
 
@@ -103,6 +103,43 @@ def config_problem(config: TrainConfig) -> str | None:
         return (f"--lr times --weight-decay must be below 1 (each step scales the weights by 1 - lr * weight_decay); "
                 f"got --lr {config.lr}, --weight-decay {config.weight_decay}")  # fmt: skip
     return None
+
+
+MAX_PRIOR_SHIFT = 10.0  # |τ|: 0 is the plain model, 1 removes the training prior; far beyond is a typo
+
+
+def check_prior_shift(prior_shift: float) -> float:
+    """τ, if usable: OptionError unless finite and within ±MAX_PRIOR_SHIFT (past it the readout's weights grow
+    until float32 runtimes can no longer agree)."""
+    if not (math.isfinite(prior_shift) and abs(prior_shift) <= MAX_PRIOR_SHIFT):
+        raise OptionError(f"--prior-shift must be between -{MAX_PRIOR_SHIFT:g} and {MAX_PRIOR_SHIFT:g} (0: the plain "
+                         f"model, 1: no training prior); got {prior_shift}")  # fmt: skip
+    return prior_shift
+
+
+# The fields `rnnexport train` overrides by option (training.run, cli/training.py): how the value reads (a type,
+# "count" for an integer >= 1, or the choices) and what it means; None leaves the recipe's value.
+OVERRIDES = {
+    "alphabet": (str, 'The symbols names are folded to (printable ASCII, each once) [default: a-z A-Z and " .,;\'"].'),
+    "hidden_size": ("count", "Hidden units of the RNN [default: 128]."),
+    "epochs": (float, "Passes over the training pairs (ignored with --iterations)."),
+    "iterations": (int, "Number of updates (overrides --epochs)."),
+    "batch_size": ("count", None),
+    "lr": (float, "Learning rate of p -= lr * p.grad."),
+    "lr_schedule": (SCHEDULES, None),
+    "sampling": (("shuffled", "balanced"), "'balanced': label first, uniformly, then a name of it (the seed's way)."),
+    "class_weight_power": (float, "Loss weight of a label ~ count**-P: 0 none, 0.5 sqrt-inverse, 1 inverse."),
+    "weight_decay": (float, "Decoupled weight decay applied in the manual update."),
+    "optimizer": (OPTIMIZERS, "The hand-written update."),
+    "case_lower": (float, "Probability a training name is lower-cased."),
+    "case_upper": (float, "Probability a training name is UPPER-cased."),
+    "letter_substitution": (float, "Per-letter probability of a random letter."),
+    "calibration_holdback": (float, "Share of training pairs held back to fit the temperature."),
+    "prior_shift": (float, "τ of v.bias -= τ·log(label frequency): 0 accuracy, 1 balance."),
+    "clip_grad_norm": (float, "Clip the global gradient norm (0 turns it off)."),
+    "seed": (int, "Random seed: same seed, same weights."),
+    "threads": ("count", "torch intra-op threads."),
+}
 
 
 # The default recipe (the committed model's): hand-written SGD with loss weights, no augmentation, no

@@ -142,7 +142,7 @@ def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path
 
     Everything is written into a staging folder first and renamed into ``out_dir`` only when all of it is
     written: a failure (or Ctrl-C) leaves the folder as it was. An export of an earlier checkpoint in the
-    folder (export.manifest.EXPORT_FILES) is removed then, so that no loader serves the earlier model. Raises
+    folder (model.manifest.EXPORT_FILES) is removed then, so that no loader serves the earlier model. Raises
     OutputError (full disk, read-only)."""
     report = {**training_report(result, labels), **({"data": data} if data else {})}
     out_dir = Path(out_dir)

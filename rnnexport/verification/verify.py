@@ -9,6 +9,7 @@ import numpy as np
 from ..data.fetch import find_names_dir
 from ..data.labelled import folder_labels, read_names, read_pairs
 from ..errors import DataError, ParityError, RnnExportError
+from ..io.atomic import atomic_write_json
 from ..runtimes.base import Runtime
 from ..runtimes.onnx_runtimes import OnnxCellRuntime
 from ..runtimes.prefix import build_schedule, run_schedule
@@ -24,6 +25,30 @@ PREFIX_BLOCK_SIZES = (1, 7, 8192)  # sorted distinct names per trie: one name, o
 # Prefix-shared evaluation of each runtime: onnx-cell's engine is onnx's (the same step and head graphs).
 PREFIX_RUNTIMES = ("torch", "torchscript", "onnx")
 PREFIX_SUFFIX = " prefix-shared"
+
+
+def names_to_verify(path: Path | None, column: str | None = None) -> tuple[list[str] | None, str]:
+    """The names of ``path`` (--names: a CSV or Parquet file, or a folder of <label>.txt files; ``column``:
+    --name-column) and where they came from; (None, "given") without a path: :func:`verify_artifacts` then
+    chooses (default_names)."""
+    return read_names(path, column) if path else (None, "given")
+
+
+def verify_folder(model_dir: Path, names_path: Path | None, name_column: str | None, tolerance: Tolerance,
+                  runtimes: tuple[str, ...], verify_hash: bool, report_path: Path | None) -> dict:  # fmt: skip
+    """``rnnexport verify``: :func:`verify_artifacts` on the names of ``names_path`` (default: default_names),
+    the report also written as JSON to ``report_path`` when given, whether it passed or not (the model folder
+    is never written). Raises ParityError (its report attached) after writing it."""
+    names, source = names_to_verify(names_path, name_column)
+    try:
+        report = verify_artifacts(model_dir, names, source, tolerance, runtimes, verify_hash)
+    except ParityError as error:
+        if report_path is not None:
+            atomic_write_json(report_path, error.report)
+        raise
+    if report_path is not None:
+        atomic_write_json(report_path, report)
+    return report
 
 
 def dataset_names(names_dir: Path | None = None) -> tuple[list[str], str]:
@@ -97,7 +122,7 @@ def run_batched(runtime: Runtime, encoded: RaggedNames, batch_size: int) -> np.n
 
 
 def run_prefix_shared(runtime: Runtime, encoded: RaggedNames, block_size: int) -> np.ndarray:
-    """The runtime's prefix-shared evaluation (rnnexport/prefix.py) of names in their given order."""
+    """The runtime's prefix-shared evaluation (runtimes/prefix.py) of names in their given order."""
     schedule = build_schedule(encoded, block_size)
     return run_schedule(schedule, runtime.prefix_engine().block_log_probs, len(runtime.labels), runtime.parallel_calls)
 
@@ -206,3 +231,31 @@ def parity_envelope(model_dir: Path, per_band: int = 2000, seed: int = 0, tolera
                    for name in PREFIX_RUNTIMES}  # fmt: skip
         envelope[f"{low}-{high}"] = ratios
     return {**tolerance.as_dict(), "names_per_band": per_band, "seed": seed, "worst_ratio": envelope}
+
+
+def format_report(parity: dict) -> str:
+    """The parity report as a compact table: one row per runtime, then the worst ratio by reference band."""
+    lines = [f"rule: |a - b| <= {parity['atol']:g} + {parity['rtol']:g}·|b|, b = {parity['reference']}",
+             f"{'runtime':<25} {'max abs':>9} {'max rel':>9} {'ratio':>6} {'min atol':>9} {'top-1':>8}  result  "
+             "worst: name, label (reference log-prob)"]  # fmt: skip
+    for name, entry in parity["runtimes"].items():
+        worst = entry["worst"]
+        lines.append(
+            f"{name:<25} {entry['max_abs_diff']:>9.3g} {entry['max_rel_diff']:>9.3g} {entry['worst_ratio']:>6.3f} "
+            f"{entry['min_atol_to_pass']:>9.3g} {entry['top1_agreement']:>8.2%}  "
+            f"{'pass' if entry['passed'] else 'FAIL':<6}  "
+            + (f"{worst['name']!r}, {worst['label']} ({worst['reference_log_prob']:.3g})" if worst else "-")
+        )
+    entries = list(parity["runtimes"].values())
+    if entries:
+        bands = [
+            f"{band} {max(e['by_band'][band]['worst_ratio'] for e in entries):.3f}"
+            f" ({sum(e['by_band'][band]['beyond'] for e in entries)} beyond)"
+            for band in entries[0]["by_band"]
+        ]
+        lines.append("worst ratio by reference log-prob, every runtime: " + "; ".join(bands))
+    hidden = parity.get("onnx_cell_vs_torchscript_hidden_states")
+    if hidden:
+        lines.append(f"onnx cell vs torchscript hidden states: max abs diff {hidden['max_abs_diff']:.3g}, "
+                     f"ratio {hidden['worst_ratio']:.3f}")  # fmt: skip
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Writing Parquet: one row group per classified chunk into a file handle that atomic.atomic_file commits."""
+"""Writing Parquet: one row group per classified chunk into a file handle that io.atomic.atomic_file commits."""
 
 from __future__ import annotations
 
