@@ -25,7 +25,7 @@ from rnnexport.bench.classify import gemm_gflops, naive_flops, prefix_flops
 from rnnexport.bench.synthetic import ngram_names
 from rnnexport.classify.log_probs import predict_log_probs
 from rnnexport.classify.options import DEFAULT_BATCH_SIZE
-from rnnexport.export import artifact_metadata
+from rnnexport.export.manifest import artifact_metadata
 from rnnexport.export.onnx_step import build_head_model, build_step_model
 from rnnexport.io.csv.records import DEFAULT_CHUNK_ROWS
 from rnnexport.model.checkpoint import load_checkpoint, model_from_checkpoint

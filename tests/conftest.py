@@ -54,7 +54,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """A model trained for a few steps on tiny data, then exported and verified (once per session)."""
     from rnnexport.data.labelled import read_pairs
     from rnnexport.data.split import split_pairs
-    from rnnexport.export import export_artifacts
+    from rnnexport.export.artifacts import export_artifacts
     from rnnexport.training.loop import train
     from rnnexport.training.recipes import recipe_config
     from rnnexport.training.reports import write_training_outputs

@@ -225,7 +225,7 @@ def test_committed_artifacts_match_manifest_and_parity(committed_model_dir, tmp_
 
 def test_export_is_byte_reproducible(tiny_model_dir, tmp_path):
     """The same checkpoint, exported twice into different folders, gives identical bytes in every file."""
-    from rnnexport.export import export_artifacts
+    from rnnexport.export.artifacts import export_artifacts
 
     names = ["Abc", "Zyx", "Nguyen"]
     for folder in ("first", "second"):

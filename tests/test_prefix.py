@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnexport.bench.synthetic import ngram_names
-from rnnexport.export import artifact_metadata, export_artifacts
+from rnnexport.export.artifacts import export_artifacts
+from rnnexport.export.manifest import artifact_metadata
 from rnnexport.export.onnx_step import build_head_model, build_step_model
 from rnnexport.model.checkpoint import load_checkpoint
 from rnnexport.runtimes.prefix import MIN_ROWS, build_schedule, distinct_names, run_schedule

@@ -37,7 +37,7 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
       rnnexport export --checkpoint exported/checkpoint.pt --out exported
       rnnexport export --prior-shift 1.0 --out runs/balanced   # same training, another operating point
     """
-    from ..export import export_artifacts
+    from ..export.artifacts import export_artifacts
     from ..runtimes.torch_runtimes import use_one_intra_op_thread
     from ..verification.verify import format_report, names_to_verify
 
