@@ -11,7 +11,7 @@ Dask engine's scheduler, input file, the artifact's bytes and labels (read on th
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import InputError, OptionError, RnnExportError
@@ -76,9 +76,11 @@ def plan_classify(request: ClassifyRequest, runtime: Runtime | None = None, refe
     check_engine_options(request)
     check_pin(request.model_dir, request.manifest_pin, request.verify_hash)
     check_not_input(request.input_path, request.output_path)  # before anything is read or loaded
-    if request.engine == "dask":
-        return _dask_plan(request)
-    return _local_plan(request, runtime, reference)
+    plan = _dask_plan(request) if request.engine == "dask" else _local_plan(request, runtime)
+    check_top_k(request.options.top_k, plan.labels)
+    if plan.dask is None and request.check is not None and reference is None:
+        reference = open_reference(request.model_dir, request.verify_hash, _threads(request))
+    return replace(plan, reference=reference)
 
 
 def check_engine_options(request: ClassifyRequest) -> None:
@@ -97,21 +99,23 @@ def check_engine_options(request: ClassifyRequest) -> None:
                           f"{scheduler} it would be ignored: drop it")  # fmt: skip
 
 
-def _local_plan(request: ClassifyRequest, runtime: Runtime | None, reference: Runtime | None) -> ClassifyPlan:
-    threads = request.threads or os.cpu_count() or 1
+def _local_plan(request: ClassifyRequest, runtime: Runtime | None) -> ClassifyPlan:
+    """The local engine's plan with its runtime: ``runtime`` when given, else opened from the model folder."""
     if runtime is None:
         name = runtime_name(request.runtime, request.onnx_graph)
         if name in TORCH_RUNTIMES or request.check is not None:
             use_one_intra_op_thread()  # torch runtimes run 1-thread calls side by side
-        runtime = open_runtime(name, request.model_dir, request.verify_hash, threads, request.device)
-    check_top_k(request.options.top_k, runtime.labels)
-    if request.check is not None and reference is None:
-        reference = open_reference(request.model_dir, request.verify_hash, threads)
+        runtime = open_runtime(name, request.model_dir, request.verify_hash, _threads(request), request.device)
     return ClassifyPlan(request.input_path, request.output_path, request.options, runtime.labels, runtime.alphabet,
-                        runtime.name, request.verify_hash, runtime, reference, request.check)  # fmt: skip
+                        runtime.name, request.verify_hash, runtime, tolerance=request.check)  # fmt: skip
+
+
+def _threads(request: ClassifyRequest) -> int:
+    return request.threads or os.cpu_count() or 1
 
 
 def _dask_plan(request: ClassifyRequest) -> ClassifyPlan:
+    """The Dask engine's plan: its options checked and the model read on the driver, as its workers receive it."""
     require_dask()
     check_scheduler(request.dask.scheduler)
     check_input_file(request.input_path)
@@ -119,7 +123,6 @@ def _dask_plan(request: ClassifyRequest) -> ClassifyPlan:
     files, digest = model_files(model_dir, request.runtime, request.verify_hash)
     labels, alphabet = model_vocabulary(model_dir, request.runtime, request.verify_hash)
     size = block_bytes(request.dask.blocksize)
-    check_top_k(request.options.top_k, labels)
     dask = DaskPlan(request.dask.scheduler, size, request.dask.workers, files, digest, model_dir)
     return ClassifyPlan(request.input_path, request.output_path, request.options, labels, alphabet, request.runtime,
                         request.verify_hash, dask=dask)  # fmt: skip
