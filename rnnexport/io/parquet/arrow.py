@@ -1,5 +1,5 @@
-"""Arrow columns for ``classify``: names out of an Arrow string column, a CSV chunk's fields as Arrow strings,
-the prediction columns, and Arrow tables as CSV text (pyarrow's CSV writer)."""
+"""Arrow text columns: a name column checked to hold text (and read as one large_string array), a CSV chunk's
+fields as Arrow strings, unique column names, and Arrow tables written as CSV text (pyarrow's CSV writer)."""
 
 from __future__ import annotations
 
