@@ -12,7 +12,7 @@ import io
 import random
 import time
 
-from rnnexport.csvio.records import RecordReader
+from rnnexport.io.csv.records import RecordReader
 
 NAMES = ["Smith", "Nowak", "O'Brien", "Müller", "Dubois", "Rossi", "García", "Kowalski", "Tanaka", "Ivanov"]
 

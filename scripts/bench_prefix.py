@@ -2,7 +2,7 @@
 
 For eager torch and ONNX Runtime, on 2 threads: today's per-name batches of 512 over length buckets
 (classify.predict_log_probs), dedup only (each distinct name once, same batches), and dedup + prefix sharing
-(rnnexport.prefix) at several block sizes; each per chunk of ``--chunk-rows`` rows as classify streams them.
+(rnnexport.runtimes.prefix) at several block sizes; each per chunk of ``--chunk-rows`` rows as classify streams them.
 Reports names/s, × the naive GEMM ceiling (GEMM rate ÷ FLOPs of computing every name from scratch), FLOPs
 computed, kernel efficiency (FLOPs computed ÷ model seconds ÷ GEMM rate), and max |Δ| against the
 per-name eager-torch log_probs of the same rows.
@@ -22,17 +22,20 @@ import numpy as np
 import onnx
 
 from rnnexport.bench.classify import gemm_gflops, naive_flops, prefix_flops
-from rnnexport.checkpoint import load_checkpoint, model_from_checkpoint
-from rnnexport.classify import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS, predict_log_probs
-from rnnexport.export import artifact_metadata
+from rnnexport.bench.synthetic import ngram_names
+from rnnexport.classify.log_probs import predict_log_probs
+from rnnexport.classify.options import DEFAULT_BATCH_SIZE
+from rnnexport.export.manifest import artifact_metadata
 from rnnexport.export.onnx_step import build_head_model, build_step_model
-from rnnexport.prefix import build_schedule, distinct_names, run_schedule, scatter_rows
-from rnnexport.prefix_onnx import OnnxPrefixEngine
-from rnnexport.prefix_torch import TorchPrefixEngine
-from rnnexport.runtimes import OnnxSequenceRuntime, TorchRuntime, onnx_session
-from rnnexport.synthetic import ngram_names
-from rnnexport.text import RaggedNames, encode_ragged
-from rnnexport.verify import dataset_names
+from rnnexport.io.csv.records import DEFAULT_CHUNK_ROWS
+from rnnexport.model.checkpoint import load_checkpoint, model_from_checkpoint
+from rnnexport.runtimes.onnx_runtimes import OnnxSequenceRuntime, onnx_session
+from rnnexport.runtimes.prefix import build_schedule, distinct_names, run_schedule, scatter_rows
+from rnnexport.runtimes.prefix_onnx import OnnxPrefixEngine
+from rnnexport.runtimes.prefix_torch import TorchPrefixEngine
+from rnnexport.runtimes.torch_runtimes import TorchRuntime
+from rnnexport.text.encode import RaggedNames, encode_ragged
+from rnnexport.verification.verify import dataset_names
 
 
 def workload(name: str, rows: int, seed: int) -> RaggedNames:

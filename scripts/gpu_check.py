@@ -1,5 +1,5 @@
 """GPU check: parity of torch, TorchScript and ONNX on the GPU with eager float64 on the CPU (the project's one rule,
-rnnexport.parity) on every distinct name, then names/s on the GPU."""
+rnnexport.verification.parity) on every distinct name, then names/s on the GPU."""
 
 from __future__ import annotations
 
@@ -15,14 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from rnnexport.bench.classify import sample_names
-from rnnexport.classify import predict_log_probs
-from rnnexport.data import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
+from rnnexport.classify.log_probs import predict_log_probs
+from rnnexport.data.fetch import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
 from rnnexport.errors import RnnExportError
-from rnnexport.model_dir import find_model_dir
-from rnnexport.parity import ATOL, RTOL, ParityCheck, Tolerance, failure_line
-from rnnexport.runtimes import Runtime, open_reference, open_runtime, use_one_intra_op_thread
-from rnnexport.text import RaggedNames, encode_ragged
-from rnnexport.verify import dataset_names, generated_names
+from rnnexport.model.folder import find_model_dir
+from rnnexport.runtimes.base import Runtime
+from rnnexport.runtimes.registry import open_reference, open_runtime
+from rnnexport.runtimes.torch_runtimes import use_one_intra_op_thread
+from rnnexport.text.encode import RaggedNames, encode_ragged
+from rnnexport.verification.parity import ATOL, RTOL, ParityCheck, Tolerance, failure_line
+from rnnexport.verification.verify import dataset_names, generated_names
 
 RUNTIME_NAMES = ("torch", "torchscript", "onnx")
 PARITY_BATCH = 4096
@@ -105,8 +107,8 @@ class TimedRuntime(Runtime):
 
 
 def log_probs_of(runtime: Runtime, encoded: RaggedNames, batch_size: int) -> tuple[np.ndarray, float]:
-    """[N, L] log-probs by classify's own batching (rnnexport.classify.predict_log_probs; NaN rows: no letter),
-    and the seconds spent inside the runtime."""
+    """[N, L] log-probs by classify's own batching (rnnexport.classify.log_probs.predict_log_probs; NaN rows: no
+    letter), and the seconds spent inside the runtime."""
     timed = TimedRuntime(runtime)
     log_probs = predict_log_probs(timed, encoded, len(runtime.labels), batch_size)
     return log_probs, timed.seconds
@@ -114,7 +116,8 @@ def log_probs_of(runtime: Runtime, encoded: RaggedNames, batch_size: int) -> tup
 
 def parity(name: str, model_dir: Path, device: str, encoded: RaggedNames, reference: np.ndarray,
            tolerance: Tolerance) -> dict:  # fmt: skip
-    """One runtime on the device against the float64 reference over the same names (rnnexport.parity's report)."""
+    """One runtime on the device against the float64 reference over the same names (the report of
+    rnnexport.verification.parity)."""
     on_device, reason = open_or_skip(name, model_dir, device)
     if on_device is None:
         return {"runtime": name, "status": "skipped", "reason": reason}

@@ -1,6 +1,7 @@
 """The parity envelope of a model folder: each runtime's worst ratio |a - b| / (atol + rtol·|b|) against float64,
-by name length, on random capitalised names (rnnexport.verify.parity_envelope); prints the markdown table that
-docs/model.md ('Parity') shows. usage: python scripts/parity_envelope.py [MODEL_DIR] [--per-band N] [--json PATH]"""
+by name length, on random capitalised names (rnnexport.verification.verify.parity_envelope); prints the markdown
+table that docs/model.md ('Parity') shows.
+usage: python scripts/parity_envelope.py [MODEL_DIR] [--per-band N] [--json PATH]"""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import argparse
 import json
 from pathlib import Path
 
-from rnnexport.model_dir import find_model_dir
-from rnnexport.runtimes import use_one_intra_op_thread
-from rnnexport.verify import parity_envelope
+from rnnexport.model.folder import find_model_dir
+from rnnexport.runtimes.torch_runtimes import use_one_intra_op_thread
+from rnnexport.verification.verify import parity_envelope
 
 
 def main() -> None:

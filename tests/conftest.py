@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnexport.data import EXPECTED_LABELS, find_names_dir, validate_names_dir
+from rnnexport.data.fetch import EXPECTED_LABELS, find_names_dir, validate_names_dir
 from rnnexport.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,7 +16,7 @@ COMMITTED_MODEL_DIR = REPO / "exported"
 
 
 def _real_names_dir() -> Path | None:
-    """The library's own finder (rnnexport.data.find_names_dir), if it finds a complete data set."""
+    """The library's own finder (rnnexport.data.fetch.find_names_dir), if it finds a complete data set."""
     try:
         folder = find_names_dir()
         validate_names_dir(folder)
@@ -52,9 +52,12 @@ def tiny_names_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A model trained for a few steps on tiny data, then exported and verified (once per session)."""
-    from rnnexport.data import read_pairs, split_pairs
-    from rnnexport.export import export_artifacts
-    from rnnexport.train import recipe_config, train, write_training_outputs
+    from rnnexport.data.labelled import read_pairs
+    from rnnexport.data.split import split_pairs
+    from rnnexport.export.artifacts import export_artifacts
+    from rnnexport.training.loop import train
+    from rnnexport.training.recipes import recipe_config
+    from rnnexport.training.reports import write_training_outputs
 
     root = tmp_path_factory.mktemp("tiny-model")
     names_dir = write_tiny_names(root / "names")
@@ -109,7 +112,7 @@ def three_label_model_dir(tmp_path_factory) -> Path:
     then `rnnexport export` (verified), through the CLI; once per session."""
     from click.testing import CliRunner
 
-    from rnnexport.cli import main
+    from rnnexport.cli.app import main
 
     root = tmp_path_factory.mktemp("three-labels")
     data = write_three_label_csv(root / "people.csv")

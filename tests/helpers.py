@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from rnnexport.export.manifest import sha256_of
+from rnnexport.model.manifest import sha256_of
 
 
 def rehash_in_manifest(model_dir: Path, file_name: str) -> None:
@@ -40,7 +40,7 @@ def flip_a_byte(path: Path, offset_from_end: int = 100) -> None:
 
 def reference_log_probs(model_dir: Path, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """float64 [B, L]: eager PyTorch in float64 on ``model_dir``'s checkpoint, the parity rule's reference."""
-    from rnnexport.runtimes import open_reference
+    from rnnexport.runtimes.registry import open_reference
 
     return open_reference(model_dir).log_probs(indices, lengths)
 
@@ -48,7 +48,7 @@ def reference_log_probs(model_dir: Path, indices: np.ndarray, lengths: np.ndarra
 def assert_parity(reference: np.ndarray, candidate: np.ndarray, names, what: str, labels=None) -> dict:
     """Hold ``candidate`` log-probs [N, L] to the project's one parity rule (rnnexport.parity) against the float64
     ``reference``; fails with the rule's own one-line explanation. Returns the report."""
-    from rnnexport.parity import compare, failure_line
+    from rnnexport.verification.parity import compare, failure_line
 
     report = compare(reference, candidate, names, labels=labels)
     assert report["passed"], failure_line(what, report)
@@ -59,7 +59,7 @@ def assert_printed_probabilities(printed: np.ndarray, reference: np.ndarray, dec
     """Probabilities printed with ``decimals`` decimals (classify's CSV) against float64 reference log-probs b:
     the parity rule carried to probabilities, |p - e^b| <= e^b·expm1(atol + rtol·|b|), plus half a unit of the
     last printed place."""
-    from rnnexport.parity import Tolerance
+    from rnnexport.verification.parity import Tolerance
 
     reference = np.asarray(reference, dtype=np.float64)
     allowed = np.exp(reference) * np.expm1(Tolerance().bound(reference)) + 0.5 * 10.0**-decimals
@@ -79,9 +79,9 @@ def float64_log_probs(model, indices: np.ndarray, lengths: np.ndarray) -> np.nda
 
 def reference_rows(model_dir: Path, names: list[str]) -> tuple[list[str], list[np.ndarray | None]]:
     """The model's labels, and per name its float64 reference log-probs [L] (None: the name has no letter)."""
-    from rnnexport.runtimes import open_reference
-    from rnnexport.text import encode_ragged
-    from rnnexport.verify import run_batched
+    from rnnexport.runtimes.registry import open_reference
+    from rnnexport.text.encode import encode_ragged
+    from rnnexport.verification.verify import run_batched
 
     runtime = open_reference(model_dir)
     encoded = encode_ragged(names, runtime.alphabet)
@@ -98,7 +98,7 @@ def assert_top_k_within_rule(shown: list[tuple[str, float]], reference: np.ndarr
     name, by the parity rule: the top-1 label is the reference's; each shown log(probability) is within the rule
     of the reference; the labels are distinct, in descending order, and a hidden label outranks a shown one only
     by less than their two bounds together (float32 may order near-ties either way)."""
-    from rnnexport.parity import Tolerance, compare, failure_line
+    from rnnexport.verification.parity import Tolerance, compare, failure_line
 
     assert shown, f"{what}: no prediction"
     indices = [labels.index(label) for label, _ in shown]

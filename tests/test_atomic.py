@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from rnnexport.atomic import atomic_file, atomic_folder, atomic_save, atomic_write_json, atomic_write_text
 from rnnexport.errors import InputError
+from rnnexport.io.atomic import atomic_file, atomic_folder, atomic_save, atomic_write_json, atomic_write_text
 
 
 def test_atomic_file_appears_only_when_complete(tmp_path):
@@ -63,8 +63,9 @@ def test_a_signal_after_an_output_is_in_place_says_it_was_written(tmp_path, caps
     """SIGTERM between the rename and the exit: the message must not claim that nothing was written."""
     import signal
 
-    from rnnexport import atomic
-    from rnnexport.cli_exit import Terminated, ended_by
+    from rnnexport.cli.console import ended_by
+    from rnnexport.io import atomic
+    from rnnexport.io.interrupts import Terminated
 
     atomic.COMMITTED.clear()
     ended_by(Terminated(signal.SIGTERM), debug=False)
@@ -89,7 +90,7 @@ def test_a_failed_atomic_folder_removes_the_parents_it_created(tmp_path):
 def test_files_written_into_a_staging_folder_are_not_reported_as_outputs(tmp_path):
     """SIGTERM during export said '<folder>/.export.*.partial/checkpoint.pt had already been written in full':
     a file in the staging folder is scratch, removed with it, never an output."""
-    from rnnexport.atomic import COMMITTED, atomic_files, atomic_write_json
+    from rnnexport.io.atomic import COMMITTED, atomic_files, atomic_write_json
 
     COMMITTED.clear()
     with pytest.raises(KeyboardInterrupt), atomic_files(tmp_path, "export") as staging:

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnexport.augment import Augmentation, augment_indices, augmenter, case_maps
-from rnnexport.text import ALPHABET, encode_names
+from rnnexport.text.alphabet import ALPHABET
+from rnnexport.text.encode import encode_names
+from rnnexport.training.augment import Augmentation, augment_indices, augmenter, case_maps
 
 names_strategy = st.lists(st.text(alphabet=ALPHABET, min_size=3, max_size=3), min_size=1, max_size=8)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rnnexport.cli import main
+from rnnexport.cli.app import main
 
 ZEROS = "0" * 64
 

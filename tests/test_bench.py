@@ -15,9 +15,10 @@ from rnnexport.bench.classify import (
     seed_style_loop,
     workload_csv,
 )
-from rnnexport.checkpoint import load_checkpoint, model_from_checkpoint
-from rnnexport.prefix import build_schedule
-from rnnexport.text import ALPHABET, encode_ragged
+from rnnexport.model.checkpoint import load_checkpoint, model_from_checkpoint
+from rnnexport.runtimes.prefix import build_schedule
+from rnnexport.text.alphabet import ALPHABET
+from rnnexport.text.encode import encode_ragged
 from tests.helpers import assert_parity, reference_log_probs
 
 

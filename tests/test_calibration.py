@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from rnnexport.calibration import (
+from rnnexport.training.calibration import (
     calibration_rows,
     expected_calibration_error,
     fit_temperature,

@@ -14,10 +14,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rnnexport import text
-from rnnexport.classify import ClassifyOptions, classify_local, predict_top_k
+from rnnexport.classify.options import ClassifyOptions
+from rnnexport.classify.pipeline import classify_local
+from rnnexport.classify.predict import predict_top_k
 from rnnexport.errors import InputError
-from rnnexport.runtimes import open_runtime
+from rnnexport.runtimes.registry import open_runtime
+from rnnexport.text.fold import fold
 
 CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases" / "csv"
 ENTRY_POINT = str(Path(sys.executable).parent / "rnnexport")
@@ -115,7 +117,7 @@ def test_equally_matching_columns_are_an_error_naming_their_numbers(tiny_model_d
 
 @needs_cases
 def test_case_unfoldable_letters(tiny_model_dir):
-    assert [text.fold(name) for name in ("O’Brien", "Łukasz", "Søren", "Weiß")] == [
+    assert [fold(name) for name in ("O’Brien", "Łukasz", "Søren", "Weiß")] == [
         "O'Brien",
         "Lukasz",
         "Soren",
@@ -157,7 +159,7 @@ BAD_INPUTS = {  # test_classify's bad inputs, and the README's, as (bytes, optio
 @pytest.mark.parametrize("label", sorted(BAD_INPUTS))
 def test_both_engines_refuse_bad_input_alike(label, tiny_model_dir, tmp_path):
     pytest.importorskip("distributed")
-    from rnnexport.dask_engine import classify_dask
+    from rnnexport.classify.pipeline import classify_dask
 
     data, settings_ = BAD_INPUTS[label]
     path = tmp_path / "bad.csv"
@@ -186,7 +188,7 @@ TOKENS = st.sampled_from([b"a", b'"', b",", b";", b"\r", b"\n", b" ", "é".encod
 def test_dask_output_equals_the_local_engine_on_any_bytes(tiny_model_dir, tmp_path, pieces, chunk_rows, blocksize,
                                                           header):  # fmt: skip
     pytest.importorskip("distributed")
-    from rnnexport.dask_engine import classify_dask
+    from rnnexport.classify.pipeline import classify_dask
 
     path = tmp_path / "any.csv"
     path.write_bytes(b"".join(pieces))

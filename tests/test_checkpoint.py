@@ -3,17 +3,18 @@
 import pytest
 import torch
 
-from rnnexport.checkpoint import (
+from rnnexport.data.fetch import EXPECTED_LABELS
+from rnnexport.errors import CheckpointError, FoldVersionWarning
+from rnnexport.model.cell import CharRNN, ModelConfig
+from rnnexport.model.checkpoint import (
     FORMAT,
     load_checkpoint,
     make_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
 )
-from rnnexport.data import EXPECTED_LABELS
-from rnnexport.errors import CheckpointError, FoldVersionWarning
-from rnnexport.model import CharRNN, ModelConfig
-from rnnexport.text import ALPHABET, fold_identity
+from rnnexport.text.alphabet import ALPHABET
+from rnnexport.text.fold import fold_identity
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ def test_a_bad_alphabet_is_refused(small_model, tmp_path, alphabet, problem):
 
 def test_the_same_checkpoint_saves_to_the_same_bytes(tmp_path):
     """torch.save named its zip's folder after the random partial file, so equal checkpoints differed in bytes."""
-    from rnnexport.checkpoint import save_checkpoint
+    from rnnexport.model.checkpoint import save_checkpoint
 
     checkpoint = {"state_dict": {"w": torch.arange(6.0).reshape(2, 3)}, "labels": ["a", "b"]}
     save_checkpoint(checkpoint, tmp_path / "one.pt")

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnexport.cli import main
-from rnnexport.csvio.writer import PROBABILITY_DECIMALS
-from rnnexport.text import encode_ragged
+from rnnexport.classify.csv_output import PROBABILITY_DECIMALS
+from rnnexport.cli.app import main
+from rnnexport.text.encode import encode_ragged
 from tests.helpers import assert_parity, assert_printed_probabilities, reference_log_probs, tamper_onnx_weight
 
 RUNTIMES = ["onnx", "torchscript", "torch"]
@@ -247,7 +247,7 @@ def test_failed_run_leaves_existing_output_untouched(tiny_model_dir, tmp_path):
 
 def test_onnx_runtime_never_imports_torch(tiny_model_dir, names_csv):
     code = (
-        "import sys\nfrom rnnexport.cli import main\n"
+        "import sys\nfrom rnnexport.cli.app import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
         "print('torch' in sys.modules, file=sys.stderr)\n"
     )
@@ -307,25 +307,25 @@ def test_sigint_leaves_no_partial_output(tiny_model_dir, tmp_path):
 def test_names_over_the_prefix_limit_go_per_name(tiny_model_dir, monkeypatch):
     """A 100,000-letter name would make one trie level per letter (13.9 s and 1.25 GB for a 1 MB name): names
     over PREFIX_MAX_LENGTH skip prefix sharing, and the chunk's results stay those of the per-name path."""
-    import rnnexport.classify as classify_module
-    from rnnexport.runtimes import open_runtime
-    from rnnexport.text import encode_ragged
+    import rnnexport.classify.log_probs as log_probs_module
+    from rnnexport.runtimes.registry import open_runtime
+    from rnnexport.text.encode import encode_ragged
 
     runtime = open_runtime("onnx", tiny_model_dir)
-    limit = classify_module.PREFIX_MAX_LENGTH
+    limit = log_probs_module.PREFIX_MAX_LENGTH
     names = ["Smith", "Ab" * 50_000, "", "Kim", "x" * (limit + 1), "y" * limit, "Nowak"]
     encoded = encode_ragged(names, runtime.alphabet)
     scheduled = []
-    build = classify_module.build_schedule
+    build = log_probs_module.build_schedule
 
     def recording_build(chunk_names, *args):
         scheduled.append(int(chunk_names.lengths.max()))
         return build(chunk_names, *args)
 
-    monkeypatch.setattr(classify_module, "build_schedule", recording_build)
-    shared = classify_module.predict_chunk_log_probs(runtime, encoded, 512, prefix_sharing=True)
+    monkeypatch.setattr(log_probs_module, "build_schedule", recording_build)
+    shared = log_probs_module.predict_chunk_log_probs(runtime, encoded, 512, prefix_sharing=True)
     assert scheduled == [limit]  # the two long names never reached the schedule
-    per_name = classify_module.predict_chunk_log_probs(runtime, encoded, 512, prefix_sharing=False)
+    per_name = log_probs_module.predict_chunk_log_probs(runtime, encoded, 512, prefix_sharing=False)
     np.testing.assert_array_equal(np.isnan(shared), np.isnan(per_name))
     ordinary = np.array([0, 3, 6])  # Smith, Kim, Nowak: the shared path, held to the rule like the per-name one
     padded = encoded.select(ordinary).padded()
@@ -361,7 +361,7 @@ def test_a_wide_header_is_listed_in_short_and_an_empty_headerless_file_is_zero_r
 def test_prediction_fields_read_back_as_the_labels_through_csv_reader(labels, delimiter, k, data):
     """Any label, whatever the output delimiter, reads back through csv.reader as itself (a ';' label in a
     ';' file once split a row into more fields than its header)."""
-    from rnnexport.csvio.writer import prediction_fields
+    from rnnexport.classify.csv_output import prediction_fields
 
     rows = data.draw(st.integers(1, 5))
     log_probs = np.log(np.random.default_rng(rows).dirichlet(np.ones(len(labels)), size=rows)).astype(np.float32)

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rnnexport.cli import main
+from rnnexport.cli.app import main
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -57,7 +57,7 @@ def _broken_predict(*args, **kwargs):
 
 
 def test_an_unexpected_exception_is_one_line_and_debug_shows_the_traceback(monkeypatch, tiny_model_dir):
-    monkeypatch.setattr("rnnexport.classify.predict_top_k", _broken_predict)
+    monkeypatch.setattr("rnnexport.classify.predict.predict_top_k", _broken_predict)
     args = ["predict", "Smith", "--model-dir", str(tiny_model_dir)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
@@ -102,7 +102,7 @@ def test_a_pinned_folder_with_a_rewritten_manifest_loads_nothing(model_copy, mon
     manifest = (model_copy / "manifest.json").read_text()
     (model_copy / "manifest.json").write_text(manifest.replace('"onnx"', '"onnx" '))
     loaded = []
-    monkeypatch.setattr("rnnexport.runtimes.open_runtime", lambda *args, **kwargs: loaded.append(args))
+    monkeypatch.setattr("rnnexport.runtimes.registry.open_runtime", lambda *args, **kwargs: loaded.append(args))
     for command in (["predict", "Smith"], ["classify", "-"], ["verify"]):
         result = CliRunner().invoke(
             main, [*command, "--model-dir", str(model_copy), "--expect-manifest-sha256", digest], input="name\nA\n"

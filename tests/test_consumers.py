@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnexport.export.manifest import CHECKPOINT_FILE, FOLD_TABLE_FILE, read_manifest
-from rnnexport.parity import Tolerance, compare, failure_line
+from rnnexport.model.manifest import CHECKPOINT_FILE, FOLD_TABLE_FILE, read_manifest
+from rnnexport.verification.parity import Tolerance, compare, failure_line
 
 pytestmark = [pytest.mark.consumers, pytest.mark.slow]
 
@@ -137,8 +137,8 @@ def isolation() -> list[str]:
 @pytest.fixture(scope="module")
 def names_files(tmp_path_factory) -> dict:
     """All names and the seeded sample, folded, one per line; and where they came from."""
-    from rnnexport.text import fold, has_prediction
-    from rnnexport.verify import default_names
+    from rnnexport.text.fold import fold, has_prediction
+    from rnnexport.verification.verify import default_names
 
     names, source = default_names()  # the data set's names, else generated name-like names (the source says so)
     names = [folded for folded in map(fold, [*names, *EDGE_NAMES]) if has_prediction(folded)]
@@ -167,7 +167,7 @@ def exact(names_files) -> dict:
     (log-probs reach -22, where a float32 step is 1.9e-6), in either direction: eager float32 at batch 1 and
     at batch 64 differ from each other by 1.05e-5. Batching moves the float64 result by < 1e-13.
     """
-    from rnnexport.runtimes import TorchRuntime
+    from rnnexport.runtimes.torch_runtimes import TorchRuntime
 
     runtime = TorchRuntime(MODEL_DIR)
     runtime.module.double()
@@ -294,7 +294,7 @@ def test_eager_float32_matches_float64(names_files, exact, table):
     """The reference's own float32 run (what `classify --runtime torch` computes) meets the same bound."""
     import torch
 
-    from rnnexport.runtimes import TorchRuntime
+    from rnnexport.runtimes.torch_runtimes import TorchRuntime
 
     runtime = TorchRuntime(MODEL_DIR)
     _, names = names_files["files"]["all"]

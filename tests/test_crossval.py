@@ -4,10 +4,12 @@ import json
 
 from click.testing import CliRunner
 
-from rnnexport.cli import main
-from rnnexport.crossval import fold_split
-from rnnexport.data import EXPECTED_LABELS, fold_of, is_held_out, read_pairs
-from rnnexport.train import RECIPES
+from rnnexport.cli.app import main
+from rnnexport.data.fetch import EXPECTED_LABELS
+from rnnexport.data.labelled import read_pairs
+from rnnexport.data.split import fold_of, is_held_out
+from rnnexport.training.crossval import fold_split
+from rnnexport.training.recipes import RECIPES
 
 
 def test_folds_partition_the_pairs_and_fold_zero_is_the_held_out_split(tiny_names_dir):
@@ -43,8 +45,8 @@ def test_evaluate_cv_refuses_a_fold_out_of_range(tiny_names_dir):
 
 def test_bench_targets_are_judged_on_the_cross_validation_means(tiny_names_dir):
     from rnnexport.bench.train import TARGETS, target_rows
-    from rnnexport.crossval import cross_validate
-    from rnnexport.train import recipe_config
+    from rnnexport.training.crossval import cross_validate
+    from rnnexport.training.recipes import recipe_config
 
     pairs = read_pairs(tiny_names_dir)
     config = recipe_config("adamw", iterations=10, batch_size=8)

@@ -10,12 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnnexport.classify import ClassifyOptions, classify_local
-from rnnexport.csvio import records
-from rnnexport.csvio.writer import prediction_fields, probability_digits
+from rnnexport.classify.csv_output import prediction_fields, probability_digits
+from rnnexport.classify.options import ClassifyOptions
+from rnnexport.classify.pipeline import classify_local
 from rnnexport.errors import InputError
-from rnnexport.runtimes import Runtime
-from rnnexport.text import encode_byte_fields, encode_names, encode_ragged
+from rnnexport.io.csv import records
+from rnnexport.runtimes.base import Runtime
+from rnnexport.text.encode import encode_byte_fields, encode_names, encode_ragged
 
 LABELS = ["Arabic", "Chinese", "Czech", "Dutch", "Vietnamese"]
 

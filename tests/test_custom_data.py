@@ -16,11 +16,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from rnnexport.cli import main
-from rnnexport.csvio.writer import PROBABILITY_DECIMALS
+from rnnexport.classify.csv_output import PROBABILITY_DECIMALS
+from rnnexport.cli.app import main
 from rnnexport.errors import ArtifactError, FoldVersionWarning
-from rnnexport.runtimes import RUNTIMES, open_runtime
-from rnnexport.text import fold, fold_identity
+from rnnexport.runtimes.registry import RUNTIMES, open_runtime
+from rnnexport.text.fold import fold, fold_identity
 from tests.conftest import LOWERCASE, THREE_LABELS, write_three_label_csv
 from tests.helpers import (
     assert_parity,

@@ -20,13 +20,16 @@ pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 from rnnexport.bench.dask import bench_dask  # noqa: E402
-from rnnexport.classify import ClassifyOptions, classify_local  # noqa: E402
-from rnnexport.cli import main  # noqa: E402
-from rnnexport.csvio.reader import opened_csv  # noqa: E402
-from rnnexport.csvio.writer import PROBABILITY_DECIMALS  # noqa: E402
-from rnnexport.dask_engine import block_bytes, classify_dask, model_files, partitions  # noqa: E402
+from rnnexport.classify.csv_output import PROBABILITY_DECIMALS  # noqa: E402
+from rnnexport.classify.dask_partitions import partitions  # noqa: E402
+from rnnexport.classify.model_source import model_files  # noqa: E402
+from rnnexport.classify.options import ClassifyOptions  # noqa: E402
+from rnnexport.classify.pipeline import classify_dask, classify_local  # noqa: E402
+from rnnexport.classify.plan import block_bytes  # noqa: E402
+from rnnexport.cli.app import main  # noqa: E402
 from rnnexport.errors import ArtifactError, InputError  # noqa: E402
-from rnnexport.runtimes import open_runtime  # noqa: E402
+from rnnexport.io.csv.reader import opened_csv  # noqa: E402
+from rnnexport.runtimes.registry import open_runtime  # noqa: E402
 from tests.helpers import flip_a_byte  # noqa: E402
 
 # A Dask partition holds whole chunks of the local engine (so that its model batches, and its output bytes, are the
@@ -117,7 +120,10 @@ def test_local_cluster_matches_local_engine(cluster, tiny_model_dir, tmp_path):
 # A lambda travels by value to the workers (they cannot import this test module); sys is there already.
 runtime_folders_on_worker = lambda dask_worker: (  # noqa: E731
     dask_worker.local_directory,
-    sorted(str(folder) for folder, _ in getattr(sys.modules.get("rnnexport.dask_engine"), "_RUNTIMES", {}).values()),
+    sorted(
+        str(folder)
+        for folder, _ in getattr(sys.modules.get("rnnexport.classify.dask_workers"), "_RUNTIMES", {}).values()
+    ),
 )
 
 

@@ -6,16 +6,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rnnexport.cli import main
-from rnnexport.data import (
-    Pair,
-    fetch_names,
-    is_held_out,
-    read_labelled,
-    read_pairs,
-    split_pairs,
-    validate_names_dir,
-)
+from rnnexport.cli.app import main
+from rnnexport.data.fetch import fetch_names, validate_names_dir
+from rnnexport.data.labelled import Pair, read_labelled, read_pairs
+from rnnexport.data.split import is_held_out, split_pairs
 from rnnexport.errors import DataError, RnnExportError
 
 
@@ -237,7 +231,7 @@ def test_names_must_be_text_labels_may_be_any_value(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from rnnexport.data import read_names
+    from rnnexport.data.labelled import read_names
 
     pq.write_table(pa.table({"name": [1, 2], "label": ["a", "b"]}), tmp_path / "numbers.parquet")
     for read in (read_labelled, read_names):

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnexport.classify import predict_log_probs
-from rnnexport.runtimes import RUNTIMES, open_runtime, use_one_intra_op_thread
-from rnnexport.text import encode_ragged
-from rnnexport.verify import generated_names
+from rnnexport.classify.log_probs import predict_log_probs
+from rnnexport.runtimes.registry import RUNTIMES, open_runtime
+from rnnexport.runtimes.torch_runtimes import use_one_intra_op_thread
+from rnnexport.text.encode import encode_ragged
+from rnnexport.verification.verify import generated_names
 
 RNNEXPORT = str(Path(sys.executable).parent / "rnnexport")
 REPO = Path(__file__).resolve().parents[1]

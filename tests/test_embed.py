@@ -135,7 +135,7 @@ def assert_top_k_matches_python(names: list[str], entries: list[dict], model_dir
     """A JS consumer's answers (``{"folded", "top": [{"label", "probability"}]}`` per name) against Python's fold
     and the float64 reference, by the parity rule (tests.helpers.assert_top_k_within_rule); a name with no letter
     gets an empty ``top``."""
-    from rnnexport.text import fold
+    from rnnexport.text.fold import fold
 
     labels, reference = reference_rows(model_dir, names)
     for name, entry, expected in zip(names, entries, reference, strict=True):
@@ -164,7 +164,7 @@ def consumer(request) -> list[str]:
 
 
 def _sample_names(count: int) -> list[str]:
-    from rnnexport.verify import default_names
+    from rnnexport.verification.verify import default_names
 
     names, _ = default_names()  # the data set's names, else generated name-like names
     rng = np.random.default_rng(0)
@@ -487,7 +487,7 @@ def test_node_fold_matches_python_per_script(model_dir):
     """examples/node/names.js folds like rnnexport.text.fold on code points of every script in fold_table.json,
     from JS strings (the page, the service) and from UTF-8 bytes (the filter)."""
     _require_tools("node")
-    from rnnexport.text import fold
+    from rnnexport.text.fold import fold
 
     table_path = model_dir / "fold_table.json"
     content = json.loads(table_path.read_text(encoding="utf-8"))
@@ -559,7 +559,7 @@ def _fold_with(binary: Path, model_dir: Path, lines: list[bytes]) -> list[bytes]
 
 
 def test_cpp_fold_matches_python_on_every_script(fold_binary, model_dir):
-    from rnnexport.text import fold
+    from rnnexport.text.fold import fold
 
     content = json.loads((model_dir / "fold_table.json").read_text(encoding="utf-8"))
     texts = _fold_sample(content["table"], int(content["max_code_point"], 16))

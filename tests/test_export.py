@@ -8,10 +8,10 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnexport.cli import main
-from rnnexport.export.manifest import sha256_of
-from rnnexport.parity import ATOL, RTOL
-from rnnexport.text import fold
+from rnnexport.cli.app import main
+from rnnexport.model.manifest import sha256_of
+from rnnexport.text.fold import fold
+from rnnexport.verification.parity import ATOL, RTOL
 from tests.helpers import flip_a_byte, rehash_in_manifest, tamper_onnx_weight
 
 ONNX_CONTRACT = r"""
@@ -90,7 +90,7 @@ def test_onnx_files_are_self_contained_old_ir_with_metadata(onnx_contract, tiny_
 def test_torchscript_archive_is_scripted_with_metadata(tiny_model_dir):
     import torch
 
-    from rnnexport.runtimes import TorchScriptRuntime
+    from rnnexport.runtimes.torch_runtimes import TorchScriptRuntime
 
     with zipfile.ZipFile(tiny_model_dir / "char_rnn.pt") as archive:
         metadata_name = next(n for n in archive.namelist() if n.endswith("extra/metadata.json"))
@@ -225,7 +225,7 @@ def test_committed_artifacts_match_manifest_and_parity(committed_model_dir, tmp_
 
 def test_export_is_byte_reproducible(tiny_model_dir, tmp_path):
     """The same checkpoint, exported twice into different folders, gives identical bytes in every file."""
-    from rnnexport.export import export_artifacts
+    from rnnexport.export.artifacts import export_artifacts
 
     names = ["Abc", "Zyx", "Nguyen"]
     for folder in ("first", "second"):
@@ -257,7 +257,7 @@ def test_torchscript_forward_refuses_bad_lengths(tiny_model_dir, lengths, messag
 def test_torchscript_predict_names_refuses_unfolded_names_and_says_how_to_fold(tiny_model_dir):
     import torch
 
-    from rnnexport.text import fold
+    from rnnexport.text.fold import fold
 
     module = torch.jit.load(str(tiny_model_dir / "char_rnn.pt"))
     with pytest.raises(torch.jit.Error, match=r"Dvořák.*outside the alphabet.*rnnexport\.text\.fold.*fold_table"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnexport.data import read_pairs
+from rnnexport.data.labelled import read_pairs
 from tests.conftest import write_tiny_names
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,5 @@
-"""rnnexport.export.manifest: hashes, the loader's check, and what every artifact declares (torch-free)."""
+"""rnnexport.model.manifest and rnnexport.export.manifest: hashes, the loader's check, and what every artifact
+declares (torch-free)."""
 
 import hashlib
 import json
@@ -6,15 +7,8 @@ import json
 import pytest
 
 from rnnexport.errors import ArtifactError
-from rnnexport.export.manifest import (
-    CELL_OPSET,
-    SEQUENCE_IR_VERSION,
-    SEQUENCE_OPSET,
-    checked_artifact,
-    file_entry,
-    read_manifest,
-    sha256_of,
-)
+from rnnexport.export.manifest import CELL_OPSET, SEQUENCE_IR_VERSION, SEQUENCE_OPSET, file_entry
+from rnnexport.model.manifest import checked_artifact, read_manifest, sha256_of
 
 
 def test_sha256_of_matches_hashlib(tmp_path):
@@ -66,8 +60,8 @@ def test_an_artifact_whose_labels_differ_from_the_manifest_is_refused(tiny_model
     said 'Hellenic' for the same output, and verify passed."""
     import shutil
 
-    from rnnexport.export.manifest import MANIFEST_NAME
-    from rnnexport.runtimes import open_runtime
+    from rnnexport.model.manifest import MANIFEST_NAME
+    from rnnexport.runtimes.registry import open_runtime
 
     folder = tmp_path / "m"
     shutil.copytree(tiny_model_dir, folder)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnexport.metrics import confusion_matrix, format_table, summarize
+from rnnexport.training.metrics import confusion_matrix, format_table, summarize
 
 
 def test_confusion_matrix_counts_true_rows_predicted_columns():

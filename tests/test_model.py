@@ -1,7 +1,8 @@
 import torch
 
-from rnnexport.model import CharRNN, ModelConfig, predict_one_by_one
-from rnnexport.text import ALPHABET, encode_names
+from rnnexport.model.cell import CharRNN, ModelConfig, predict_one_by_one
+from rnnexport.text.alphabet import ALPHABET
+from rnnexport.text.encode import encode_names
 from tests.helpers import assert_parity, float64_log_probs
 
 

@@ -1,4 +1,4 @@
-"""rnnexport.model_dir: --model-dir, else $RNNEXPORT_MODEL_DIR, else the packaged model; never ./exported."""
+"""rnnexport.model.folder: --model-dir, else $RNNEXPORT_MODEL_DIR, else the packaged model; never ./exported."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rnnexport.cli import main
-from rnnexport.model_dir import MODEL_DIR_ENV, find_model_dir, packaged_model_dir
+from rnnexport.cli.app import main
+from rnnexport.model.folder import MODEL_DIR_ENV, find_model_dir, packaged_model_dir
 from tests.conftest import COMMITTED_MODEL_DIR
 
 
@@ -41,7 +41,7 @@ def test_the_working_directory_plays_no_part(committed_model_dir, tiny_model_dir
 
 
 def test_no_packaged_model_says_how_to_fix(monkeypatch):
-    from rnnexport import model_dir
+    from rnnexport.model import folder as model_dir
 
     monkeypatch.setattr(model_dir, "DEFAULT_MODEL_PACKAGE", "rnnexport.no_such_model")
     with pytest.raises(model_dir.ArtifactError, match="pass --model-dir DIR or set RNNEXPORT_MODEL_DIR"):

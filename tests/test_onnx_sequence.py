@@ -8,8 +8,8 @@ import torch
 
 from rnnexport.export.manifest import SEQUENCE_IR_VERSION, SEQUENCE_OPSET
 from rnnexport.export.onnx_sequence import build_sequence_model
-from rnnexport.model import CharRNN, ModelConfig
-from rnnexport.text import ALPHABET
+from rnnexport.model.cell import CharRNN, ModelConfig
+from rnnexport.text.alphabet import ALPHABET
 from tests.helpers import assert_parity, float64_log_probs
 
 

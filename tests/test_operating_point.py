@@ -4,14 +4,17 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from rnnexport.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint
-from rnnexport.cli import main
-from rnnexport.data import EXPECTED_LABELS, read_pairs, split_pairs
+from rnnexport.cli.app import main
+from rnnexport.data.fetch import EXPECTED_LABELS
+from rnnexport.data.labelled import read_pairs
+from rnnexport.data.split import split_pairs
 from rnnexport.errors import CheckpointError
-from rnnexport.evaluation import log_probs_of
-from rnnexport.operating_point import adjusted_log_probs, apply_operating_point, reshift_checkpoint
-from rnnexport.text import encode_ragged
-from rnnexport.train import recipe_config, train
+from rnnexport.model.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint
+from rnnexport.text.encode import encode_ragged
+from rnnexport.training.evaluation import log_probs_of
+from rnnexport.training.loop import train
+from rnnexport.training.operating_point import adjusted_log_probs, apply_operating_point, reshift_checkpoint
+from rnnexport.training.recipes import recipe_config
 from tests.helpers import assert_parity, float64_log_probs
 
 LABELS = list(EXPECTED_LABELS)

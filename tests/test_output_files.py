@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rnnexport.cli import main
+from rnnexport.cli.app import main
 
 RNNEXPORT = str(Path(sys.executable).parent / "rnnexport")
 NAMES = "name\nSmith\nDvořák\nNguyen\n"
@@ -251,7 +251,7 @@ def test_file_system_errors_at_the_rename_are_one_line(work, tiny_model_dir, mon
     def failing_replace(source, target):
         raise OSError(code, os.strerror(code), str(target))
 
-    monkeypatch.setattr("rnnexport.atomic.os.replace", failing_replace)
+    monkeypatch.setattr("rnnexport.io.atomic.os.replace", failing_replace)
     (work / "out.csv").write_text("old\n")
     result = CliRunner().invoke(main, classify_args(tiny_model_dir, str(work / "in.csv"), "-o", str(work / "out.csv")))
     assert result.exit_code == 1

@@ -19,9 +19,10 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnexport.cli import main
-from rnnexport.parquetio.arrow import encode_arrow_names
-from rnnexport.text import ALPHABET, encode_ragged
+from rnnexport.classify.arrow_stages import encode_arrow_names
+from rnnexport.cli.app import main
+from rnnexport.text.alphabet import ALPHABET
+from rnnexport.text.encode import encode_ragged
 
 NAMES = ["Smith", "Łukasz", None, 'O"Brien', "🙂", "", "  ", "Nguyễn", "van Dijk", "Weiß", "a,b", "Kim\nLee"]
 

@@ -12,14 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnexport.checkpoint import load_checkpoint
-from rnnexport.export import artifact_metadata, export_artifacts
+from rnnexport.bench.synthetic import ngram_names
+from rnnexport.export.artifacts import export_artifacts
+from rnnexport.export.manifest import artifact_metadata
 from rnnexport.export.onnx_step import build_head_model, build_step_model
-from rnnexport.prefix import MIN_ROWS, build_schedule, distinct_names, run_schedule
-from rnnexport.runtimes import RUNTIMES, open_reference, open_runtime
-from rnnexport.synthetic import ngram_names
-from rnnexport.text import ALPHABET, RaggedNames, encode_ragged
-from rnnexport.verify import dataset_names, generated_names, run_batched
+from rnnexport.model.checkpoint import load_checkpoint
+from rnnexport.runtimes.prefix import MIN_ROWS, build_schedule, distinct_names, run_schedule
+from rnnexport.runtimes.registry import RUNTIMES, open_reference, open_runtime
+from rnnexport.text.alphabet import ALPHABET
+from rnnexport.text.encode import RaggedNames, encode_ragged
+from rnnexport.verification.verify import dataset_names, generated_names, run_batched
 
 from .conftest import _real_names_dir
 from .helpers import assert_parity
@@ -225,7 +227,9 @@ def test_step_and_head_graphs_declare_their_contract(model_dir):
 
 def test_the_onnx_path_never_imports_torch():
     code = (
-        "import sys, rnnexport.prefix, rnnexport.prefix_onnx, rnnexport.synthetic, rnnexport.classify; "
+        "import sys, rnnexport.runtimes.prefix, rnnexport.runtimes.prefix_onnx, rnnexport.bench.synthetic, "
+        "rnnexport.classify.pipeline, rnnexport.classify.local_engine, rnnexport.classify.arrow_stages, "
+        "rnnexport.classify.arrow_inputs; "
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -277,8 +281,10 @@ def test_classify_shares_prefixes_by_default_and_agrees_with_the_per_name_path(m
 
 def test_the_onnx_runtime_shares_prefixes_without_importing_torch(model_dir):
     code = (
-        "import sys; from rnnexport.runtimes import open_runtime; from rnnexport.classify import ClassifyOptions, "
-        "predict_chunk_log_probs; from rnnexport.text import encode_ragged; "
+        "import sys; from rnnexport.runtimes.registry import open_runtime; "
+        "from rnnexport.classify.options import ClassifyOptions; "
+        "from rnnexport.classify.log_probs import predict_chunk_log_probs; "
+        "from rnnexport.text.encode import encode_ragged; "
         f"runtime = open_runtime('onnx', {str(model_dir)!r}); "
         "log_probs = predict_chunk_log_probs(runtime, encode_ragged(['Abe', 'Abel', '']), ClassifyOptions()); "
         "assert runtime.prefix_engine() is not None and log_probs.shape == (3, 18); sys.exit('torch' in sys.modules)"

@@ -12,18 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnexport.csvio.records import (
-    RecordReader,
-    Utf8Check,
-    choose_encoding,
-    detect_bom,
-    detect_delimiter,
-    exact_record,
-    record_fields,
-    sep_hint,
-    text_encoding,
-)
 from rnnexport.errors import InputError
+from rnnexport.io.csv.dialect import Utf8Check, choose_encoding, detect_bom, detect_delimiter, sep_hint, text_encoding
+from rnnexport.io.csv.exact import exact_record, record_fields
+from rnnexport.io.csv.records import RecordReader
 
 LINE_END = re.compile(r"\r\n|\r|\n")
 

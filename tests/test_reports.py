@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from rnnexport.reports import REPORT_FILES, plot_confusion_matrix, plot_loss_curve
+from rnnexport.training.reports import REPORT_FILES, plot_confusion_matrix, plot_loss_curve
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -27,7 +27,7 @@ def test_plots_are_pngs(tmp_path):
 
 def test_import_leaves_matplotlib_backend_alone():
     """A user's backend choice survives importing (and plotting with) rnnexport.reports."""
-    code = "import rnnexport.reports, matplotlib; print(matplotlib.get_backend())"
+    code = "import rnnexport.training.reports, matplotlib; print(matplotlib.get_backend())"
     env = {**os.environ, "MPLBACKEND": "svg"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rnnexport.runtimes import RUNTIME_ARTIFACTS, RUNTIME_CLASSES, RUNTIMES, open_runtime, runtime_name
-from rnnexport.text import encode_names
+from rnnexport.runtimes.registry import RUNTIME_ARTIFACTS, RUNTIME_CLASSES, RUNTIMES, open_runtime, runtime_name
+from rnnexport.text.encode import encode_names
 from tests.helpers import assert_parity, reference_log_probs
 
 

@@ -7,20 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnexport.errors import InputError
-from rnnexport.text import (
-    ALPHABET,
-    N_LETTERS,
-    check_alphabet,
-    encode_byte_fields,
-    encode_names,
-    encode_ragged,
-    fold,
-    fold_code_point,
-    fold_identity,
-    fold_table,
-    folded_strings,
-    has_prediction,
-)
+from rnnexport.text.alphabet import ALPHABET, N_LETTERS, check_alphabet
+from rnnexport.text.encode import encode_byte_fields, encode_names, encode_ragged, folded_strings
+from rnnexport.text.fold import fold, fold_code_point, fold_identity, fold_table, has_prediction
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,16 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from rnnexport.checkpoint import PARAMETER_NAMES, REQUIRED_KEYS, load_checkpoint, model_from_checkpoint
-from rnnexport.cli import main
-from rnnexport.data import EXPECTED_LABELS, read_pairs, split_pairs
-from rnnexport.model import CharRNN, ModelConfig
-from rnnexport.text import encode_names
-from rnnexport.train import RECIPES, batch_loss, make_training_set, recipe_config, sgd_step, train
+from rnnexport.cli.app import main
+from rnnexport.data.fetch import EXPECTED_LABELS
+from rnnexport.data.labelled import read_pairs
+from rnnexport.data.split import split_pairs
+from rnnexport.model.cell import CharRNN, ModelConfig
+from rnnexport.model.checkpoint import PARAMETER_NAMES, REQUIRED_KEYS, load_checkpoint, model_from_checkpoint
+from rnnexport.text.encode import encode_names
+from rnnexport.training.loop import batch_loss, make_training_set, train
+from rnnexport.training.recipes import RECIPES, recipe_config
+from rnnexport.training.updates import sgd_step
 
 
 def test_one_manual_step_moves_each_parameter_by_minus_lr_times_grad():
@@ -34,7 +38,7 @@ def test_one_manual_step_moves_each_parameter_by_minus_lr_times_grad():
 def test_a_batch_of_one_letter_names_leaves_w_unreached_and_still_steps(optimizer):
     """h_1 = tanh(u(x_1) + biases): a batch of one-letter names gives w.weight no gradient (None), which is a
     zero gradient, not a crash (found training on --alphabet abc)."""
-    from rnnexport.train import make_update
+    from rnnexport.training.updates import make_update
 
     torch.manual_seed(0)
     model = CharRNN(ModelConfig())
@@ -52,12 +56,14 @@ def test_training_module_updates_by_hand_only():
     import ast
     from pathlib import Path
 
-    import rnnexport.train
+    import rnnexport.training.updates
 
-    source = Path(rnnexport.train.__file__).read_text(encoding="utf-8")
-    imported = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import | ast.ImportFrom)]
-    assert not any("optim" in ast.unparse(node) for node in imported)
-    assert "optim." not in source.replace("never torch.optim", "")
+    for path in Path(rnnexport.training.updates.__file__).parent.glob("*.py"):  # every module of training/
+        source = path.read_text(encoding="utf-8")
+        imported = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import | ast.ImportFrom)]
+        assert not any("optim" in ast.unparse(node) for node in imported), path
+        assert "optim." not in source.replace("never torch.optim", ""), path
+    source = Path(rnnexport.training.updates.__file__).read_text(encoding="utf-8")
     assert "with torch.no_grad():" in source and "p -= " in source
 
 
@@ -132,7 +138,7 @@ def test_recipe_config_refuses_unknown_choices():
 
 def test_first_adamw_step_is_sign_like_and_decays_weights():
     """At t = 1 the bias-corrected Adam step is g / (|g| + eps); decay multiplies p by 1 - lr * weight_decay."""
-    from rnnexport.train import adam_state, adamw_step
+    from rnnexport.training.updates import adam_state, adamw_step
 
     torch.manual_seed(0)
     model = CharRNN(ModelConfig())
@@ -228,14 +234,14 @@ def test_a_loss_that_stops_being_finite_stops_training_and_writes_nothing(tiny_n
 
 def test_training_outputs_are_swapped_in_together(tiny_names_dir, tmp_path, monkeypatch):
     """A failure while writing (here: the second plot) leaves the existing folder exactly as it was."""
-    from rnnexport import reports
+    from rnnexport.training import reports
 
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "checkpoint.pt").write_bytes(b"the old model")
     monkeypatch.setattr(reports, "plot_confusion_matrix", lambda *args: (_ for _ in ()).throw(OSError("boom")))
     split = split_pairs(read_pairs(tiny_names_dir))
     result = train(split, list(EXPECTED_LABELS), recipe_config("default", iterations=2, batch_size=4))
-    from rnnexport.train import write_training_outputs
+    from rnnexport.training.reports import write_training_outputs
 
     with pytest.raises(OSError, match="boom"):
         write_training_outputs(result, list(EXPECTED_LABELS), tmp_path / "out")
@@ -246,9 +252,10 @@ def test_training_outputs_are_swapped_in_together(tiny_names_dir, tmp_path, monk
 def test_a_label_without_a_training_name_is_refused_with_the_reason(tmp_path):
     """A label whose names all fold to nothing, or whose only names are held out, once trained silently: the
     model learned nothing for it, and a prior shift made it win ('Smith -> Emoji')."""
-    from rnnexport.data import Pair, Split, is_held_out
+    from rnnexport.data.labelled import Pair
+    from rnnexport.data.split import Split, is_held_out
     from rnnexport.errors import DataError
-    from rnnexport.train import check_every_label_trained
+    from rnnexport.training.loop import check_every_label_trained
 
     rare = next(Pair(f"Zz{i}", "Rare") for i in range(1000) if is_held_out(Pair(f"Zz{i}", "Rare")))
     split = Split(train=[Pair("Ivanov", "Russian")], held_out=[Pair("Petrov", "Russian"), rare])
@@ -269,7 +276,7 @@ def test_training_into_an_exported_folder_removes_the_earlier_models_export(tiny
     (old labels, exit 0) while evaluate read the new checkpoint."""
     import shutil
 
-    from rnnexport.export.manifest import EXPORT_FILES
+    from rnnexport.model.manifest import EXPORT_FILES
 
     folder = tmp_path / "m"
     shutil.copytree(tiny_model_dir, folder)

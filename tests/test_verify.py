@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from rnnexport.errors import DataError, ParityError
-from rnnexport.parity import Tolerance, compare
-from rnnexport.verify import BATCH_SIZES, NAME_LENGTHS, generated_names, name_like_names, verify_artifacts
+from rnnexport.verification.parity import Tolerance, compare
+from rnnexport.verification.verify import BATCH_SIZES, NAME_LENGTHS, generated_names, name_like_names, verify_artifacts
 from tests.helpers import tamper_onnx_weight
 
 
@@ -40,7 +40,7 @@ def test_installed_verify_passes_on_the_packaged_model_without_the_data_set(comm
     import sys
     from pathlib import Path
 
-    from rnnexport.data import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
+    from rnnexport.data.fetch import DEFAULT_NAMES_DIR, NAMES_DIR_ENV
 
     env = {key: value for key, value in os.environ.items() if key != NAMES_DIR_ENV}
     command = [str(Path(sys.executable).with_name("rnnexport")), "verify", "--model-dir", str(committed_model_dir)]

@@ -28,10 +28,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnexport.csvio.reader import read_csv_input
-from rnnexport.csvio.records import UnclosedQuoteError, exact_record
-from rnnexport.csvio.writer import prediction_fields
+from rnnexport.classify.csv_output import prediction_fields
 from rnnexport.errors import InputError
+from rnnexport.io.csv.exact import UnclosedQuoteError, exact_record
+from rnnexport.io.csv.reader import read_csv_input
 
 from .test_cases import CASES
 from .test_embed import (
@@ -390,7 +390,7 @@ process.stdout.write(JSON.stringify(padded));
 def test_name_column_padding_is_what_python_strip_removes():
     """chooseColumn takes 'name' padded by a code point exactly when classify's column rule does (Python's
     str.strip(): U+001C-U+001F and U+0085 are padding, U+FEFF and U+200B are not), for every code point."""
-    from rnnexport.columns import choose_column
+    from rnnexport.io.columns import choose_column
 
     script = COLUMN_RULE_IN_NODE % (WEB_DIR / "csv_file.js").as_uri()
     result = subprocess.run(

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..prefix import PrefixSchedule
-from ..runtimes import Runtime
-from ..synthetic import ngram_names
-from ..text import RaggedNames, encode_ragged, fold
+from ..runtimes.base import Runtime
+from ..runtimes.prefix import PrefixSchedule
+from ..text.encode import RaggedNames, encode_ragged
+from ..text.fold import fold
+from .synthetic import ngram_names
 
 
 @dataclass
@@ -91,7 +92,7 @@ def seed_style_loop(model, names: list[str], alphabet: str) -> Measurement:
     """The tutorial's inference: one name at a time, one-hot (L, 1, n_letters), a Python loop over letters."""
     import torch
 
-    from ..model import predict_one_by_one
+    from ..model.cell import predict_one_by_one
 
     torch.set_num_threads(1)  # its best setting: 2 threads only add overhead to ops this small (as in docs/model.md)
     one_hots = []
@@ -139,7 +140,8 @@ class PackedRNNRuntime(Runtime):
 
 def in_process_throughput(label: str, runtime: Runtime, csv_path: Path, rows: int) -> Measurement:
     """The same streaming classify, in this process, with another Runtime (for baselines)."""
-    from ..classify import ClassifyOptions, classify_local
+    from ..classify.options import ClassifyOptions
+    from ..classify.pipeline import classify_local
 
     out = csv_path.with_name("out-baseline.csv")
     summary = classify_local(str(csv_path), str(out), runtime, ClassifyOptions())
@@ -270,8 +272,10 @@ def format_throughput(model_dir: Path, workdir: Path, names: list[str], rows: in
 def model_part(runtime: Runtime, encoded: RaggedNames, prefix_sharing: bool, hidden: int) -> dict:
     """In process, per chunk as classify streams them: seconds of the schedule build and of the model calls,
     and the FLOPs computed (rnnexport.prefix; or per name in length batches)."""
-    from ..classify import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS, predict_log_probs
-    from ..prefix import build_schedule, run_schedule
+    from ..classify.log_probs import predict_log_probs
+    from ..classify.options import DEFAULT_BATCH_SIZE
+    from ..io.csv.records import DEFAULT_CHUNK_ROWS
+    from ..runtimes.prefix import build_schedule, run_schedule
 
     n_labels, build_seconds, model_seconds, flops = len(runtime.labels), 0.0, 0.0, 0.0
     warm_up = encoded.select(np.arange(min(5_000, len(encoded.lengths))))  # sessions opened, JIT profiled
@@ -304,8 +308,9 @@ def gemm_rate(threads: int, hidden: int) -> tuple[float, dict]:
 
 def run_classify_bench(model_dir: Path, workdir: Path, names: list[str], rows: int, report) -> dict:
     """Everything `rnnexport bench` measures, as a dict (also written to bench/results.json by the CLI)."""
-    from ..checkpoint import load_checkpoint, model_from_checkpoint
-    from ..runtimes import open_runtime, use_one_intra_op_thread
+    from ..model.checkpoint import load_checkpoint, model_from_checkpoint
+    from ..runtimes.registry import open_runtime
+    from ..runtimes.torch_runtimes import use_one_intra_op_thread
 
     workdir.mkdir(parents=True, exist_ok=True)
     threads = os.cpu_count() or 1

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import dask
 
-from ..classify import ClassifyOptions, ClassifySummary, classify_local
-from ..dask_engine import block_bytes, classify_dask, dask_client
-from ..runtimes import open_runtime
-from ..verify import default_names
+from ..classify.dask_cluster import dask_client
+from ..classify.options import ClassifyOptions
+from ..classify.pipeline import classify_dask, classify_local
+from ..classify.plan import block_bytes
+from ..classify.summary import ClassifySummary
+from ..runtimes.registry import open_runtime
+from ..verification.verify import default_names
 from .classify import sample_names_csv
 
 DASK_BENCH_ROWS = 2_000_000

@@ -6,9 +6,12 @@ one thread each, so the whole bench takes about as long as the 20 folds.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 N_FOLDS = 10
 CV_RECIPES = ("default", "adamw")  # cross-validated; issue 13's targets are judged on TARGET_RECIPE
@@ -27,8 +30,8 @@ TARGETS = {
 
 def run_train_bench(pairs, labels, report) -> dict:
     """Each of CV_RECIPES' 10-fold summary (crossval.cross_validate) and the seed recipe's fold-0 result."""
-    from ..crossval import cross_validate, run_fold
-    from ..train import recipe_config
+    from ..training.crossval import cross_validate, run_fold
+    from ..training.recipes import recipe_config
 
     seed_config = recipe_config("seed")
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -81,3 +84,41 @@ def target_rows(results: dict) -> list[tuple[str, str, float, float, bool]]:
         value = measured[name]
         rows.append((name, comparison, bound, value, value >= bound if comparison == ">=" else value <= bound))
     return rows
+
+
+def bench_training(names_dir: Path | None, workdir: Path, report: Callable[[str], None]) -> dict:
+    """`rnnexport bench-train`: :func:`run_train_bench` on the labelled data at ``names_dir`` (default: the data
+    set), its tables and issue 13's targets ``report``-ed line by line, then WORKDIR/train.json written."""
+    from ..data.fetch import find_names_dir
+    from ..data.labelled import read_labelled
+
+    labelled = read_labelled(find_names_dir(names_dir))
+    results = run_train_bench(labelled.pairs, labelled.labels, report)
+    for line in summary_lines(results):
+        report(line)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "train.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def summary_lines(results: dict) -> list[str]:
+    """The cross-validation tables, the recipes side by side and issue 13's targets, as printed."""
+    from ..training.crossval import format_cross_validation
+
+    lines = []
+    for recipe in CV_RECIPES:
+        lines += [f"\n{recipe} recipe, 10-fold cross-validation:", format_cross_validation(results[recipe])]
+    seed = results["seed"]
+    lines.append(f"\n{'recipe':<28} {'accuracy':>9} {'balanced':>9} {'ECE':>7} {'train s':>8}")
+    lines.append(f"{'seed, fold 0':<28} {seed['accuracy']:>9.3f} {seed['balanced_accuracy']:>9.3f} "
+                 f"{seed['ece']:>7.3f} {seed['train_seconds']:>8.1f}")  # fmt: skip
+    for recipe in CV_RECIPES:
+        summary = results[recipe]
+        at_tau = summary["frontier"][summary["prior_shift"]]["original"]
+        lines.append(f"{recipe + ', 10-fold mean, τ ' + str(summary['prior_shift']):<28} "
+                     f"{at_tau['accuracy']['mean']:>9.3f} {at_tau['balanced_accuracy']['mean']:>9.3f} "
+                     f"{at_tau['ece']['mean']:>7.3f} {summary['train_seconds']['mean']:>8.1f}")  # fmt: skip
+    lines.append(f"bench wall time {results['wall_seconds']:.0f} s\n\nissue 13's targets, {TARGET_RECIPE} recipe:")
+    for name, comparison, bound, value, met in target_rows(results):
+        lines.append(f"{name:<44} {value:>8.4f} {comparison} {bound:<6} {'met' if met else 'MISSED'}")
+    return lines

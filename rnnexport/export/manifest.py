@@ -1,105 +1,27 @@
-"""manifest.json: what each exported artifact is, its SHA-256, and the check every loader makes (no torch)."""
+"""manifest.json, write side: what each exported artifact is (inputs, outputs, opset, IR), its SHA-256 and size,
+the library versions and the parity report; and the metadata every artifact carries. The read side, the checks
+every loader makes, is model/manifest.py."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from .. import __version__
-from ..errors import ArtifactError
-
-MANIFEST_NAME = "manifest.json"
-TORCHSCRIPT_FILE = "char_rnn.pt"
-ONNX_SEQUENCE_FILE = "char_rnn.onnx"
-ONNX_CELL_FILE = "char_rnn_cell.onnx"
-ONNX_STEP_FILE = "char_rnn_step.onnx"  # prefix-shared evaluation: one trie level (rnnexport/onnx_step.py)
-ONNX_HEAD_FILE = "char_rnn_head.onnx"  # its readout
-FOLD_TABLE_FILE = "fold_table.json"
-CHECKPOINT_FILE = "checkpoint.pt"
-PARITY_FILE = "parity.json"
-# What `rnnexport export` writes besides the checkpoint, the manifest first: training a new checkpoint into the
-# folder removes them (in this order), so that no loader serves the previous model.
-EXPORT_FILES = (MANIFEST_NAME, TORCHSCRIPT_FILE, ONNX_SEQUENCE_FILE, ONNX_CELL_FILE, ONNX_STEP_FILE, ONNX_HEAD_FILE,
-                FOLD_TABLE_FILE, PARITY_FILE)  # fmt: skip
+from ..model.manifest import (
+    CHECKPOINT_FILE,
+    FOLD_TABLE_FILE,
+    ONNX_CELL_FILE,
+    ONNX_HEAD_FILE,
+    ONNX_SEQUENCE_FILE,
+    ONNX_STEP_FILE,
+    TORCHSCRIPT_FILE,
+    sha256_of,
+)
 
 SEQUENCE_OPSET = 17
 SEQUENCE_IR_VERSION = 8  # the IR of opset 17; old runtimes (ONNX Runtime 1.30 in Node.js) reject newer IRs
 CELL_OPSET = 18
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_manifest(model_dir: Path) -> dict:
-    path = Path(model_dir) / MANIFEST_NAME
-    if not path.is_file():
-        raise ArtifactError(f"{path} not found; run `rnnexport export` to create the artifacts and their manifest")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ArtifactError(f"{path} is not valid JSON; run `rnnexport export` again") from None
-    artifacts = manifest.get("artifacts") if isinstance(manifest, dict) else None
-    well_formed = isinstance(artifacts, dict) and all(
-        isinstance(entry, dict) and isinstance(entry.get("sha256"), str) for entry in artifacts.values()
-    )
-    if not well_formed:
-        raise ArtifactError(
-            f"{path} is not an rnnexport manifest (no 'artifacts' object of file -> sha256 entries); "
-            "run `rnnexport export` again"
-        )
-    return manifest
-
-
-def check_manifest_pin(model_dir: Path, expected_sha256: str) -> None:
-    """ArtifactError unless ``model_dir``'s manifest.json has this SHA-256 (it pins every artifact's hash)."""
-    path = Path(model_dir) / MANIFEST_NAME
-    if not path.is_file():
-        raise ArtifactError(f"{path} not found; the pinned model folder must hold its manifest.json")
-    actual = sha256_of(path)
-    if actual != expected_sha256.lower():
-        raise ArtifactError(
-            f"{path} has sha256 {actual[:12]}…, not the pinned {expected_sha256[:12]}…: the model folder changed; "
-            "restore it, or re-pin after checking where it came from"
-        )
-
-
-def checked_artifact(model_dir: Path, file_name: str, verify_hash: bool = True) -> Path:
-    """The path of an artifact, after checking it exists and (unless told not to) matches the manifest."""
-    path = Path(model_dir) / file_name
-    if not path.is_file():
-        raise ArtifactError(f"{path} not found; run `rnnexport export --out {model_dir}` or pass --model-dir")
-    if verify_hash:
-        entry = read_manifest(model_dir)["artifacts"].get(file_name)
-        if entry is None:
-            raise ArtifactError(f"{file_name} is not listed in {Path(model_dir) / MANIFEST_NAME}; re-export")
-        actual = sha256_of(path)
-        if actual != entry["sha256"]:
-            raise ArtifactError(
-                f"{path} does not match {MANIFEST_NAME} (sha256 {actual[:12]}… != {entry['sha256'][:12]}…); "
-                "re-export with `rnnexport export`, or pass --no-verify-hash to use it anyway"
-            )
-    return path
-
-
-def check_recorded_model(model_dir: Path, source: Path, alphabet: str, labels: list[str]) -> None:
-    """ArtifactError unless the alphabet and labels an artifact records are manifest.json's: a hand-edited file,
-    re-hashed into the manifest, once made runtimes of one folder name the same output differently."""
-    manifest = read_manifest(model_dir)
-    for key, value in (("labels", list(labels)), ("alphabet", alphabet)):
-        if key in manifest and manifest[key] != value:
-            raise ArtifactError(f"{source} records other {key} than {Path(model_dir) / MANIFEST_NAME} "
-                                f"({_shown(value)} vs {_shown(manifest[key])}); re-export the model")  # fmt: skip
-
-
-def _shown(value) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def file_entry(path: Path, **details) -> dict:

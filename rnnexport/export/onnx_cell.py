@@ -9,9 +9,9 @@ from pathlib import Path
 import onnx
 import torch
 
-from ..model import CharRNN, CharRNNCell
+from ..model.cell import CharRNN, CharRNNCell
 from .manifest import CELL_OPSET
-from .onnx_sequence import set_metadata
+from .onnx_parts import set_metadata
 
 
 def write_onnx_cell(model: CharRNN, metadata: dict[str, str], path: Path) -> None:

@@ -25,7 +25,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .manifest import SEQUENCE_IR_VERSION, SEQUENCE_OPSET
-from .onnx_step import input_table  # one definition for the sequence and step graphs
+from .onnx_parts import float32_weights, input_table, set_metadata
 
 
 def _step_body(hidden_size: int, masked: bool) -> onnx.GraphProto:
@@ -147,15 +147,8 @@ def build_sequence_model(weights: dict[str, np.ndarray], metadata: dict[str, str
     return model
 
 
-def set_metadata(model: onnx.ModelProto, metadata: dict[str, str]) -> None:
-    """Replace the model's metadata_props with ``metadata``."""
-    del model.metadata_props[:]
-    for key, value in metadata.items():
-        model.metadata_props.add(key=key, value=value)
-
-
 def write_onnx_sequence(model, metadata: dict[str, str], path: Path) -> None:
-    weights = {name: tensor.detach().numpy().astype(np.float32) for name, tensor in model.state_dict().items()}
+    weights = float32_weights(model)
     proto = build_sequence_model(weights, metadata)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save_model(proto, str(path))

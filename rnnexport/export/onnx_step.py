@@ -1,6 +1,6 @@
 """The step and head ONNX graphs of prefix-shared evaluation, built from the checkpoint's weights.
 
-``char_rnn_step.onnx`` takes one batched step for the nodes of one trie level (see prefix.py):
+``char_rnn_step.onnx`` takes one batched step for the nodes of one trie level (see runtimes/prefix.py):
 
     hidden_next = tanh(hidden[parent] @ W^T + input_table[letter])
 
@@ -22,16 +22,10 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .manifest import SEQUENCE_IR_VERSION, SEQUENCE_OPSET
-
-
-def input_table(weights: dict[str, np.ndarray]) -> np.ndarray:
-    """float32 [n_letters, H]: row i is u(one_hot(i)) + u.bias + w.bias, so the input projection is a lookup."""
-    return (weights["u.weight"].T + weights["u.bias"] + weights["w.bias"]).astype(np.float32)
+from .onnx_parts import float32_weights, input_table, set_metadata
 
 
 def _model(graph: onnx.GraphProto, doc: str, metadata: dict[str, str]) -> onnx.ModelProto:
-    from .onnx_sequence import set_metadata  # onnx_sequence imports input_table from here
-
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", SEQUENCE_OPSET)],
                               producer_name="rnnexport", doc_string=doc)  # fmt: skip
     model.ir_version = SEQUENCE_IR_VERSION  # the sequence graph's IR and opset: what old runtimes load
@@ -88,6 +82,6 @@ def build_head_model(weights: dict[str, np.ndarray], metadata: dict[str, str]) -
 
 def write_onnx_step_and_head(model, metadata: dict[str, str], step_path: Path, head_path: Path) -> None:
     """Both graphs of prefix-shared evaluation from a CharRNN's weights."""
-    weights = {name: tensor.detach().numpy().astype(np.float32) for name, tensor in model.state_dict().items()}
+    weights = float32_weights(model)
     onnx.save_model(build_step_model(weights, metadata), str(step_path))
     onnx.save_model(build_head_model(weights, metadata), str(head_path))

@@ -11,7 +11,7 @@ from typing import Dict, List  # noqa: UP035 - TorchScript needs typing generics
 
 import torch
 
-from ..model import CharRNN, ModelConfig
+from ..model.cell import CharRNN, ModelConfig
 
 FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
 

@@ -156,7 +156,7 @@ std::vector<int64_t> FoldTable::encode(const std::string& utf8_name) const {
     if (code_point + 1 >= offsets_.size()) continue;  // above max_code_point: folds to nothing
     letters.insert(letters.end(), letters_.begin() + offsets_[code_point], letters_.begin() + offsets_[code_point + 1]);
   }
-  // A blank name (only spaces once folded) gets no prediction, as in rnnexport.text.encode_ragged.
+  // A blank name (only spaces once folded) gets no prediction, as in rnnexport.text.encode.encode_ragged.
   bool blank = std::all_of(letters.begin(), letters.end(), [this](int64_t i) { return i == space_index_; });
   if (blank) letters.clear();
   return letters;

@@ -2,7 +2,7 @@
 //
 // Prints each UTF-8 line of stdin folded with MODEL_DIR/fold_table.json, exactly as classify_names folds it
 // before classifying (the same embed::FoldTable); names are not checked for blankness. No LibTorch: this is
-// how tests compare the C++ fold with Python's rnnexport.text.fold, code point by code point.
+// how tests compare the C++ fold with Python's rnnexport.text.fold.fold, code point by code point.
 #include <cstdio>
 #include <iostream>
 #include <string>

@@ -1,0 +1,57 @@
+"""``rnnexport predict``: the top-k labels of a few names given as text, with the folded form the model saw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..runtimes.registry import open_runtime
+from ..text.encode import encode_ragged, folded_strings
+from .log_probs import predict_log_probs
+from .plan import check_top_k
+from .predictions import top_k_columns
+
+PREDICT_BATCH_SIZE = 4096  # names per model call of ``predict`` (a handful of names: one call)
+PREDICT_TOP_K = 3  # labels ``predict`` shows by default
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One name of ``predict``: as given, as folded for the model, and its top-k (label, probability) pairs,
+    best first (None when it folds to no letter)."""
+
+    name: str
+    folded: str
+    top: list[tuple[str, float]] | None
+
+    def describe(self) -> str:
+        """``predict``'s line: the name, the folded form the model saw when folding changed it, the top labels
+        ("Łukasz -> Lukasz: Polish 0.712, ...")."""
+        if self.top is None:
+            return f"{self.name}: no prediction (no letter of the alphabet)"
+        shown = self.name if self.folded == self.name else f"{self.name} -> {self.folded}"
+        return f"{shown}: " + ", ".join(f"{label} {probability:.3f}" for label, probability in self.top)
+
+
+def predict_top_k(names: list[str], model_dir: Path, runtime: str = "onnx", top_k: int | None = None
+                  ) -> list[Prediction]:  # fmt: skip
+    """Each name's folded form and top-k labels (None: 3, or every label of a model with fewer), ranked as
+    classify's label/probability columns.
+
+    Raises InputError when ``top_k`` exceeds the model's labels; ArtifactError/CheckpointError for the model.
+    """
+    model = open_runtime(runtime, model_dir)
+    top_k = min(PREDICT_TOP_K, len(model.labels)) if top_k is None else top_k
+    check_top_k(top_k, model.labels)
+    encoded = encode_ragged(list(names), model.alphabet)
+    log_probs = predict_log_probs(model, encoded, len(model.labels), PREDICT_BATCH_SIZE)
+    columns = list(top_k_columns(log_probs, model.labels, top_k).values())
+    folded = folded_strings(encoded.padded(), model.alphabet)
+    predictions = []
+    for i, name in enumerate(names):
+        pairs = [
+            (labels[i], float(probabilities[i]))
+            for labels, probabilities in zip(columns[0::2], columns[1::2], strict=True)
+        ]
+        predictions.append(Prediction(name, folded[i], pairs if columns[0][i] else None))
+    return predictions

@@ -1,0 +1,134 @@
+"""The classification commands: ``classify`` (a CSV or Parquet file of names, any size, local or on Dask) and
+``predict`` (a few names on the command line)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..classify.options import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, ENGINES, ClassifyOptions
+from ..classify.options import OPTION_HELP as HELP
+from ..io.csv.records import DEFAULT_CHUNK_ROWS
+from ..io.formats import AUTO, FORMATS
+from ..model.manifest import check_pin
+from ..runtimes.registry import DEVICES, ONNX_GRAPHS, RUNTIMES  # torch-free: keeps `classify --runtime onnx` light
+from ..verification.parity import Tolerance
+from . import options as opt
+from .console import echo_err, progress_bar, user_errors
+
+FORMAT_CHOICE = click.Choice([AUTO, *FORMATS])
+COUNT = click.IntRange(min=1)
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT", default="-")
+@opt.stacked(
+    click.option("-o", "--output", "output_path", default="-", show_default=True, help=HELP["output_path"]),
+    click.option("--runtime", type=click.Choice(RUNTIMES), default="onnx", show_default=True, help=HELP["runtime"]),
+    click.option("--onnx-graph", type=click.Choice(ONNX_GRAPHS), default="sequence", show_default=True,
+                 help=HELP["onnx_graph"]),
+    click.option("--column", help=HELP["column"]),
+    click.option("--delimiter", help=HELP["delimiter"]),
+    click.option("--no-header", is_flag=True, help=HELP["no_header"]),
+    click.option("--top-k", type=COUNT, default=1, show_default=True, help=HELP["top_k"]),
+    click.option("--batch-size", type=COUNT, default=DEFAULT_BATCH_SIZE, show_default=True, help=HELP["batch_size"]),
+    click.option("--chunk-rows", type=COUNT, default=DEFAULT_CHUNK_ROWS, show_default=True, help=HELP["chunk_rows"]),
+    click.option("--threads", type=COUNT, help=HELP["threads"]),
+    click.option("--prefix-sharing/--no-prefix-sharing", default=True, show_default=True,
+                 help=HELP["prefix_sharing"]),
+    click.option("--check", is_flag=True, help=HELP["check"]),
+    opt.tolerance_options("With --check"), opt.model_dir_option, opt.no_verify_hash_option, opt.manifest_pin_option,
+    click.option("--encoding", help=HELP["encoding"]),
+    click.option("--strict", is_flag=True, help=HELP["strict"]),
+    click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True, help=HELP["device"]),
+    click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True, help=HELP["engine"]),
+    click.option("--scheduler", help=HELP["scheduler"]),
+    click.option("--blocksize", default=DEFAULT_BLOCKSIZE, show_default=True, help=HELP["blocksize"]),
+    click.option("--workers", type=COUNT, help=HELP["workers"]),
+    click.option("--input-format", type=FORMAT_CHOICE, default=AUTO, show_default=True, help=HELP["input_format"]),
+    click.option("--output-format", "--format", type=FORMAT_CHOICE, default=AUTO, show_default=True,
+                 help=HELP["output_format"]),
+    click.option("--quiet", is_flag=True, help="No progress bar, no summary."),
+)  # fmt: skip
+def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no_header, top_k, batch_size,
+             chunk_rows, threads, check, atol, rtol, model_dir, no_verify_hash, encoding, strict, device, engine,
+             scheduler, blocksize, workers, input_format, output_format, quiet, manifest_pin,
+             prefix_sharing) -> None:  # fmt: skip
+    """Classify every name of a CSV or Parquet file and write it back with language and probability columns.
+
+    \b
+    The file is read as Python's csv module reads it (quotes, "" inside quotes, LF, CRLF or
+    CR line ends). Every input record is written back byte for byte (as UTF-8), in order,
+    with language, probability (and language_2, probability_2, ... with --top-k) inserted
+    before its line end, separated by the input's delimiter; a last line without a line
+    end gets the file's first one. Blank lines are not rows: they are copied through as
+    they are, with no prediction. An Excel 'sep=X' first line sets the delimiter and is
+    not copied. A name with no letter of the alphabet (blank, digits, emoji) gets empty
+    prediction columns and is counted as skipped.
+    \b
+    Parquet (by a .parquet/.parq/.pq name or --input-format/--format) is read row group
+    by row group; a Parquet output keeps every input column with its type, then
+    language (string) and probability (float64). CSV -> Parquet and back work in one run.
+    \b
+    Examples:
+      rnnexport classify names.csv -o labelled.csv
+      rnnexport classify names.csv --runtime torchscript --top-k 3 -o top3.csv
+      cat names.csv | rnnexport classify - --column surname > labelled.csv
+      rnnexport classify names.csv -o out.csv --check      # exit 3 if not equal to PyTorch
+      rnnexport classify people.parquet -o labelled.parquet
+      rnnexport classify names.csv -o labelled.parquet     # CSV in, Parquet out
+    \b
+    A file OUTPUT appears only once complete (an existing one is untouched on any error or signal);
+    with -o - (stdout) rows are written as they are classified, like any Unix filter: on a failure
+    the Error line and the exit status say the output is incomplete.
+    Exit status: 0 ok, 1 bad input or artifacts, 2 a bad option, 3 --check found a difference beyond
+    --atol (the output is still written), 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP, 141 stdout's
+    reader went away.
+    """
+    from ..classify.options import ClassifyRequest, DaskOptions
+    from ..classify.pipeline import classify_file
+    from ..io.csv.reader import delimiter_option
+
+    opt.refuse_unless(engine == "dask", ("scheduler", "blocksize", "workers"), "with --engine dask")
+    opt.refuse_unless(runtime == "onnx", ("onnx_graph",), "with --runtime onnx")
+    with user_errors(), progress_bar(quiet, "classifying", " rows") as bar:
+        options = ClassifyOptions(column, top_k, batch_size, chunk_rows, encoding, strict, delimiter_option(delimiter),
+                                  not no_header, prefix_sharing=prefix_sharing, input_format=input_format,
+                                  output_format=output_format)  # fmt: skip
+        request = ClassifyRequest(input_path, output_path, model_dir, options, runtime, onnx_graph, threads,
+                                  Tolerance(atol, rtol) if check else None, not no_verify_hash, device, engine,
+                                  DaskOptions(scheduler, blocksize, workers), manifest_pin)  # fmt: skip
+        summary = classify_file(request, None if bar is None else bar.update)
+    echo_err(summary.describe(engine), quiet)
+    if summary.check is not None:
+        line, passed = summary.check_verdict()
+        echo_err(line)
+        if not passed:
+            sys.exit(3)
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True)
+@opt.stacked(
+    click.option("--runtime", type=click.Choice(RUNTIMES), default="onnx", show_default=True),
+    click.option("--top-k", type=click.IntRange(min=1), help="How many labels to show [default: 3, or all of a "
+                 "model with fewer]."),
+    opt.model_dir_option, opt.manifest_pin_option,
+)  # fmt: skip
+def predict(names: tuple[str, ...], runtime: str, top_k: int | None, model_dir: Path, manifest_pin: str | None) -> None:
+    """Print the top-k labels of names given on the command line, with the folded form the model saw.
+
+    \b
+    Example:
+      rnnexport predict 'Yue Tingsong' Dvořák Müller
+      Dvořák -> Dvorak: Czech 0.889, ...
+    """
+    from ..classify.predict import predict_top_k
+
+    with user_errors():
+        check_pin(model_dir, manifest_pin)
+        predictions = predict_top_k(list(names), model_dir, runtime, top_k)
+    for prediction in predictions:
+        click.echo(prediction.describe())

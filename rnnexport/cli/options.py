@@ -1,0 +1,129 @@
+"""Option types and the options several commands share: finite numbers, the model folder and its pin, the
+parity rule's numbers, the names to verify on, the training data's columns and the model's shape."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import click
+
+from ..training.recipes import OVERRIDES, option_name  # torch-free
+from .console import user_errors
+
+MANIFEST_PIN_ENV = "RNNEXPORT_MANIFEST_SHA256"
+DEFAULT_MODEL_DIR = Path("exported")
+RECIPE_NAMES = ["default", "adamw", "sgd-2024", "seed"]  # training.recipes.RECIPES, in --help's order
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float in a range that is also finite: click's FloatRange lets 'nan' through (no comparison fails)."""
+
+    name = "float"  # the metavar --help shows: FLOAT
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+    def _describe_range(self) -> str:
+        """The range --help shows: none for an unbounded one (click would print 'x<=None')."""
+        return super()._describe_range() if self.min is not None or self.max is not None else ""
+
+
+NON_NEGATIVE_FINITE = FiniteFloatRange(min=0.0)
+FINITE = FiniteFloatRange()
+
+
+def tolerance_options(what: str):
+    """--atol and --rtol, the parity rule's numbers (rnnexport.parity): |a - b| <= atol + rtol·|b| per log-prob,
+    b eager PyTorch's in float64; ``what`` names the check they set. The command gets ``atol`` and ``rtol``."""
+    from ..verification.parity import ATOL, RTOL
+
+    atol = click.option("--atol", type=NON_NEGATIVE_FINITE, default=ATOL, show_default=True,
+                        help=f"{what}: the absolute part of |a - b| <= atol + rtol·|b| per log-prob.")  # fmt: skip
+    rtol = click.option("--rtol", type=NON_NEGATIVE_FINITE, default=RTOL, show_default=True,
+                        help="The relative part (b: eager PyTorch's log-prob in float64).")  # fmt: skip
+    return lambda command: atol(rtol(command))
+
+
+def _pin_format(ctx, param, value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise click.BadParameter("expected the 64 hex digits of manifest.json's SHA-256 (sha256sum manifest.json)")
+    return value.lower()
+
+
+manifest_pin_option = click.option(
+    "--expect-manifest-sha256", "manifest_pin", envvar=MANIFEST_PIN_ENV, callback=_pin_format, metavar="HEX",
+    help=f"Refuse the model folder unless sha256(manifest.json) is HEX (also: ${MANIFEST_PIN_ENV}). "
+    "The manifest holds every artifact's hash, so this pins the whole folder.",
+)  # fmt: skip
+
+
+def refuse_unless(condition: bool, names: tuple[str, ...], needs: str) -> None:
+    """A usage error (exit 2) when an option among ``names`` (parameter names) was given on the command line or
+    in the environment although ``condition`` is false: it would be ignored without a word."""
+    if condition:
+        return
+    ctx = click.get_current_context()
+    sources = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    given = [param.opts[0] for param in ctx.command.params if param.name in names
+             and ctx.get_parameter_source(param.name) in sources]  # fmt: skip
+    if given:
+        raise click.UsageError(f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} only {needs}")
+
+
+def stacked(*options):
+    """One decorator applying ``options`` so that they are listed in this order."""
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _find_model_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+    """--model-dir through the library's one lookup (model.folder.find_model_dir)."""
+    from ..model.folder import find_model_dir
+
+    with user_errors():
+        return find_model_dir(value)
+
+
+model_dir_option = click.option(
+    "--model-dir", type=click.Path(file_okay=False, path_type=Path), callback=_find_model_dir,
+    help="The exported model (artifacts plus manifest.json) [default: $RNNEXPORT_MODEL_DIR, else the model "
+    "packaged with rnnexport].",
+)  # fmt: skip
+no_verify_hash_option = click.option(
+    "--no-verify-hash", is_flag=True, help="Load artifacts even if they do not match manifest.json."
+)
+verify_names_options = stacked(  # export's and verify's
+    click.option("--names", "names_csv", type=click.Path(exists=True, path_type=Path),
+                 help="Verify on these names instead of the data set's (used only for a model of its labels): a "
+                 "CSV or Parquet file, or a folder of <label>.txt files."),
+    click.option("--name-column", help="With --names: the names' column, by name or 1-based number [default: "
+                 "'name' in any case, else the only column]."),
+)  # fmt: skip
+DATA_COLUMN_OPTIONS = tuple(  # train's and evaluate's, for a table given as --data
+    click.option(f"--{kind}-column", help=f"With a table as --data: the {kind}s' column, by name or 1-based number "
+                 f"[default: '{kind}', any case].")
+    for kind in ("name", "label")
+)  # fmt: skip
+SHAPE = ("alphabet", "hidden_size")  # the model's shape: train's, and evaluate --cv's (cross-validated as trained)
+
+
+def overrides(*fields: str) -> tuple:
+    """The options that override these recipe fields (training.recipes.OVERRIDES: how each reads, its help)."""
+    kinds = {"count": click.IntRange(min=1), str: None}
+    return tuple(
+        click.option(option_name(field), type=click.Choice(kind) if isinstance(kind, tuple) else kinds.get(kind, kind),
+                     help=text)
+        for field, (kind, text) in ((field, OVERRIDES[field]) for field in fields)
+    )  # fmt: skip

@@ -1,0 +1,2 @@
+"""The runtimes that turn encoded names into log-probs (ONNX Runtime, TorchScript, eager torch), their registry,
+and prefix-shared evaluation (each distinct name and prefix once)."""
