@@ -57,22 +57,22 @@ def test_bench_targets_are_judged_on_the_cross_validation_means(tiny_names_dir):
     assert rows[0][3] == accuracy_at_zero and rows[0][4] == (accuracy_at_zero >= 0.81)
 
 
-def test_bench_train_command_sets_the_seed_beside_the_default_and_adamw(tiny_names_dir, tmp_path, monkeypatch):
+def test_bench_train_command_sets_the_seed_beside_the_default_and_sgd(tiny_names_dir, tmp_path, monkeypatch):
     """The whole bench through the CLI, with every recipe shortened (the real ones take minutes)."""
     from dataclasses import replace
 
     monkeypatch.setitem(RECIPES, "seed", replace(RECIPES["seed"], iterations=200))
     monkeypatch.setitem(RECIPES, "default", replace(RECIPES["default"], iterations=20, batch_size=8))
-    monkeypatch.setitem(RECIPES, "adamw", replace(RECIPES["adamw"], iterations=20, batch_size=8))
+    monkeypatch.setitem(RECIPES, "sgd", replace(RECIPES["sgd"], iterations=20, batch_size=8))
     workdir = tmp_path / "bench"
     args = ["bench-train", "--names-dir", str(tiny_names_dir), "--workdir", str(workdir)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "seed, fold 0" in result.output and "default, 10-fold mean" in result.output
-    assert "adamw, 10-fold mean" in result.output and "targets, adamw recipe" in result.output
+    assert "sgd, 10-fold mean" in result.output and "targets, default recipe" in result.output
     assert "ECE at the default τ" in result.output and ("met" in result.output or "MISSED" in result.output)
     saved = json.loads((workdir / "train.json").read_text())
-    assert saved["default"]["folds"] == saved["adamw"]["folds"] == list(range(10)) and saved["seed"]["fold"] == 0
+    assert saved["default"]["folds"] == saved["sgd"]["folds"] == list(range(10)) and saved["seed"]["fold"] == 0
 
 
 def test_evaluate_cv_checks_the_report_path_before_training(tiny_names_dir, tmp_path):

@@ -42,7 +42,7 @@ def test_a_batch_of_one_letter_names_leaves_w_unreached_and_still_steps(optimize
 
     torch.manual_seed(0)
     model = CharRNN(ModelConfig())
-    config = replace(recipe_config("adamw" if optimizer == "adamw" else "default"), clip_grad_norm=1.0)
+    config = replace(recipe_config("adamw" if optimizer == "adamw" else "sgd"), clip_grad_norm=1.0)
     data = make_training_set(["A", "b", "C"], [0, 1, 2])
     batch_loss(model, data, torch.tensor([0, 1, 2]), None).backward()
     assert model.w.weight.grad is None and model.u.weight.grad is not None
@@ -157,14 +157,18 @@ def test_first_adamw_step_is_sign_like_and_decays_weights():
 
 def test_recipes_by_name():
     default = RECIPES["default"]
-    assert (default.optimizer, default.lr, default.class_weight_power, default.weight_decay) == ("sgd", 0.5, 0.65, 5e-4)
-    assert (default.case_lower, default.case_upper, default.prior_shift, default.calibration_holdback) == (0, 0, 0, 0)
-    assert replace(RECIPES["sgd-2024"], recipe="default") == default
+    assert (default.optimizer, default.lr, default.epochs, default.class_weight_power, default.weight_decay) == (
+        "adamw", 4e-3, 60.0, 0, 0.1)  # fmt: skip
+    assert (default.case_lower, default.case_upper, default.prior_shift, default.calibration_holdback) == (
+        0.2, 0.3, 0.52, 0.1)  # fmt: skip
+    assert default.spectral_bound == 1.5 and default.calibration_model == "sibling"
     adamw = RECIPES["adamw"]
-    assert (adamw.optimizer, adamw.lr, adamw.epochs, adamw.class_weight_power, adamw.weight_decay) == (
-        "adamw", 4e-3, 40.0, 0, 0.1)  # fmt: skip
-    assert (adamw.case_lower, adamw.case_upper, adamw.prior_shift, adamw.calibration_holdback) == (0.2, 0.2, 0.52, 0.1)
-    assert adamw.calibration_model == "sibling"
+    assert replace(adamw, recipe="default", epochs=60.0, case_upper=0.3, spectral_bound=1.5) == default
+    sgd = RECIPES["sgd"]
+    assert (sgd.optimizer, sgd.lr, sgd.epochs, sgd.class_weight_power, sgd.weight_decay) == ("sgd", 0.5, 30.0, 0.65, 5e-4)
+    assert (sgd.case_lower, sgd.case_upper, sgd.prior_shift, sgd.calibration_holdback, sgd.spectral_bound) == (
+        0, 0, 0, 0, None)  # fmt: skip
+    assert replace(RECIPES["sgd-2024"], recipe="sgd") == sgd
     assert RECIPES["seed"].optimizer == "sgd" and RECIPES["seed"].batch_size == 1
 
 
@@ -306,3 +310,24 @@ def test_labels_in_scripts_the_plot_font_lacks_give_no_warnings(tmp_path):
     assert result.exit_code == 0, result.output
     assert [str(warning.message) for warning in caught if "Glyph" in str(warning.message)] == []
     assert json.loads((tmp_path / "m" / "training.json").read_text())["labels"] == ["漢字", "😀Greek"]
+
+
+@pytest.mark.parametrize("field", ["clip_grad_norm", "spectral_bound"])
+def test_zero_turns_a_clip_or_bound_off(field):
+    """`--clip-grad-norm 0` was dropped as 'not given' and the recipe's 1.0 kept, silently."""
+    assert getattr(recipe_config("default", **{field: 0}), field) is None
+    assert getattr(recipe_config("default", **{field: 2.0}), field) == 2.0
+    assert getattr(recipe_config("default", **{field: None}), field) == getattr(RECIPES["default"], field)
+
+
+def test_spectral_bound_clamps_the_singular_values_of_w():
+    from rnnexport.training.updates import bound_singular_values
+
+    torch.manual_seed(0)
+    weight = torch.randn(16, 16) * 0.6
+    before = torch.linalg.svdvals(weight.double())
+    bound_singular_values(weight, 1.5)
+    after = torch.linalg.svdvals(weight.double())
+    assert after.max() <= 1.5 * (1 + 2**-20) and before.max() > 1.5
+    kept = before < 1.5  # singular values under the bound stay as they were
+    assert torch.allclose(after[kept], before[kept], rtol=2**-18, atol=0)

@@ -1,4 +1,4 @@
-"""`rnnexport bench-train`: the default and adamw recipes under 10-fold cross-validation beside the seed on fold 0.
+"""`rnnexport bench-train`: the default and sgd recipes under 10-fold cross-validation beside the seed on fold 0.
 
 The seed (one process) and the recipes' folds (another process, one fold after the other) run at the same time,
 one thread each, so the whole bench takes about as long as the 20 folds.
@@ -14,17 +14,15 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 N_FOLDS = 10
-CV_RECIPES = ("default", "adamw")  # cross-validated; issue 13's targets are judged on TARGET_RECIPE
-TARGET_RECIPE = "adamw"
-# Issue 13's targets: 10-fold means of TARGET_RECIPE.
+CV_RECIPES = ("default", "sgd")  # cross-validated; the targets are judged on TARGET_RECIPE
+TARGET_RECIPE = "default"
+# Issue 24's targets: 10-fold means of TARGET_RECIPE (its training time is reported beside them).
 TARGETS = {
-    "accuracy at τ = 0": (">=", 0.81),
+    "accuracy at τ = 0": (">=", 0.80),
     "accuracy at the default τ": (">=", 0.78),
     "balanced accuracy at the default τ": (">=", 0.52),
     "ECE at the default τ": ("<=", 0.03),
     "largest |lower/UPPER - original| accuracy": ("<=", 0.01),
-    "training seconds (wall, mean per fold)": ("<=", 40.0),
-    "10-fold wall seconds": ("<=", 600.0),
 }
 
 
@@ -71,8 +69,6 @@ def measured_targets(results: dict) -> dict[str, float]:
         "largest |lower/UPPER - original| accuracy": max(
             abs(at_default[variant]["accuracy"]["mean"] - original) for variant in ("lower", "upper")
         ),
-        "training seconds (wall, mean per fold)": default["train_seconds"]["mean"],
-        "10-fold wall seconds": default["wall_seconds"],
     }
 
 
@@ -88,7 +84,7 @@ def target_rows(results: dict) -> list[tuple[str, str, float, float, bool]]:
 
 def bench_training(names_dir: Path | None, workdir: Path, report: Callable[[str], None]) -> dict:
     """`rnnexport bench-train`: :func:`run_train_bench` on the labelled data at ``names_dir`` (default: the data
-    set), its tables and issue 13's targets ``report``-ed line by line, then WORKDIR/train.json written."""
+    set), its tables and issue 24's targets ``report``-ed line by line, then WORKDIR/train.json written."""
     from ..data.fetch import find_names_dir
     from ..data.labelled import read_labelled
 
@@ -102,7 +98,7 @@ def bench_training(names_dir: Path | None, workdir: Path, report: Callable[[str]
 
 
 def summary_lines(results: dict) -> list[str]:
-    """The cross-validation tables, the recipes side by side and issue 13's targets, as printed."""
+    """The cross-validation tables, the recipes side by side and issue 24's targets, as printed."""
     from ..training.crossval import format_cross_validation
 
     lines = []
@@ -118,7 +114,11 @@ def summary_lines(results: dict) -> list[str]:
         lines.append(f"{recipe + ', 10-fold mean, τ ' + str(summary['prior_shift']):<28} "
                      f"{at_tau['accuracy']['mean']:>9.3f} {at_tau['balanced_accuracy']['mean']:>9.3f} "
                      f"{at_tau['ece']['mean']:>7.3f} {summary['train_seconds']['mean']:>8.1f}")  # fmt: skip
-    lines.append(f"bench wall time {results['wall_seconds']:.0f} s\n\nissue 13's targets, {TARGET_RECIPE} recipe:")
+    default = results[TARGET_RECIPE]
+    lines.append(f"bench wall time {results['wall_seconds']:.0f} s; {TARGET_RECIPE} recipe: "
+                 f"{default['train_cpu_seconds']['mean']:.1f} CPU s per fold (calibration sibling and final model), "
+                 f"10 folds in {default['wall_seconds']:.0f} s")  # fmt: skip
+    lines.append(f"\nissue 24's targets, {TARGET_RECIPE} recipe:")
     for name, comparison, bound, value, met in target_rows(results):
         lines.append(f"{name:<44} {value:>8.4f} {comparison} {bound:<6} {'met' if met else 'MISSED'}")
     return lines

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-from ..training.recipes import OVERRIDES, option_name  # torch-free
+from ..training.recipes import OVERRIDES, RECIPES, option_name  # torch-free
 from .console import user_errors
 
 MANIFEST_PIN_ENV = "RNNEXPORT_MANIFEST_SHA256"
 DEFAULT_MODEL_DIR = Path("exported")
-RECIPE_NAMES = ["default", "adamw", "sgd-2024", "seed"]  # training.recipes.RECIPES, in --help's order
+RECIPE_NAMES = list(RECIPES)
 
 
 class FiniteFloatRange(click.FloatRange):

@@ -58,16 +58,17 @@ def _config(recipe: str, **overrides):
                  "data/names, else $RNNEXPORT_NAMES_DIR]."),
     *opt.DATA_COLUMN_OPTIONS, *opt.overrides(*opt.SHAPE),
     click.option("--recipe", type=click.Choice(opt.RECIPE_NAMES), default="default", show_default=True,
-                 help="'default': SGD with loss weights (the committed model); 'adamw': AdamW, case augmentation, "
-                 "calibration and prior shift 0.52 (docs/model.md); 'sgd-2024': the default's earlier name; 'seed': "
-                 "the original tutorial recipe (batch 1, label-uniform, lr 0.005, 200,000 steps)."),
+                 help="'default': AdamW with w's singular values clamped at 1.5, case augmentation, calibration and "
+                 "prior shift 0.52 (the committed model, docs/model.md); 'adamw': the same unclamped, 40 epochs; "
+                 "'sgd' (or 'sgd-2024'): SGD with loss weights, the default until 2026-12; 'seed': the original "
+                 "tutorial recipe (batch 1, label-uniform, lr 0.005, 200,000 steps)."),
     *opt.overrides(*(field for field in OVERRIDES if field not in opt.SHAPE)),
     click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=opt.DEFAULT_MODEL_DIR,
                  show_default=True, help="Where checkpoint.pt, training.json and the plots go (an earlier model's "
                  "export there is removed)."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
 )  # fmt: skip
-def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_norm, **overrides) -> None:
+def train(data_path, name_column, label_column, recipe, out, quiet, **overrides) -> None:
     """Train the RNN with a hand-written update (SGD; AdamW in --recipe adamw) and write checkpoint.pt,
     training.json and three plots (loss curve, confusion matrix, reliability diagram).
 
@@ -82,8 +83,6 @@ def train(data_path, name_column, label_column, recipe, out, quiet, clip_grad_no
     """
     from ..training.run import train_into
 
-    if clip_grad_norm is not None:
-        overrides["clip_grad_norm"] = clip_grad_norm or None
     config = _config(recipe, **overrides)
     with user_errors(), _training_bar(quiet) as on_step:
         run = train_into(out, config, data_path, name_column, label_column, _warn_dropped, on_step)
