@@ -165,7 +165,8 @@ def test_recipes_by_name():
     adamw = RECIPES["adamw"]
     assert replace(adamw, recipe="default", epochs=60.0, case_upper=0.3, spectral_bound=1.5) == default
     sgd = RECIPES["sgd"]
-    assert (sgd.optimizer, sgd.lr, sgd.epochs, sgd.class_weight_power, sgd.weight_decay) == ("sgd", 0.5, 30.0, 0.65, 5e-4)
+    assert (sgd.optimizer, sgd.lr, sgd.epochs, sgd.class_weight_power, sgd.weight_decay) == (
+        "sgd", 0.5, 30.0, 0.65, 5e-4)  # fmt: skip
     assert (sgd.case_lower, sgd.case_upper, sgd.prior_shift, sgd.calibration_holdback, sgd.spectral_bound) == (
         0, 0, 0, 0, None)  # fmt: skip
     assert replace(RECIPES["sgd-2024"], recipe="sgd") == sgd

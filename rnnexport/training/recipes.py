@@ -146,16 +146,36 @@ OVERRIDES = {
 # "adamw", issue 13's recipe (40 epochs, w unconstrained: float32 runtimes break the parity rule past ~12 letters);
 # "sgd", the default until issue 24 (hand-written SGD with loss weights); "seed", the tutorial's.
 ADAMW = TrainConfig(recipe="adamw", epochs=40.0, spectral_bound=None, case_upper=0.2)
-SGD = TrainConfig(recipe="sgd", epochs=30.0, optimizer="sgd", lr=0.5, class_weight_power=0.65, weight_decay=5e-4,
-                  spectral_bound=None, case_lower=0.0, case_upper=0.0, calibration_holdback=0.0, prior_shift=0.0)
+SGD = TrainConfig(
+    recipe="sgd",
+    epochs=30.0,
+    optimizer="sgd",
+    lr=0.5,
+    class_weight_power=0.65,
+    weight_decay=5e-4,
+    spectral_bound=None,
+    case_lower=0.0,
+    case_upper=0.0,
+    calibration_holdback=0.0,
+    prior_shift=0.0,
+)
 RECIPES = {
     "default": TrainConfig(),
     "adamw": ADAMW,
     "sgd": SGD,
     "sgd-2024": replace(SGD, recipe="sgd-2024"),  # the sgd recipe's earlier name
     # The seed: batch 1, label-uniform sampling, lr 0.005, 200,000 iterations, nothing else.
-    "seed": replace(SGD, recipe="seed", iterations=200_000, batch_size=1, lr=0.005, lr_schedule="constant",
-                    sampling="balanced", class_weight_power=0.0, clip_grad_norm=None),
+    "seed": replace(
+        SGD,
+        recipe="seed",
+        iterations=200_000,
+        batch_size=1,
+        lr=0.005,
+        lr_schedule="constant",
+        sampling="balanced",
+        class_weight_power=0.0,
+        clip_grad_norm=None,
+    ),
 }
 
 
