@@ -21,6 +21,7 @@ from .parity import Tolerance, failure_line
 from .runtimes import (  # torch-free: keeps `classify --runtime onnx` light
     DEVICES,
     ONNX_GRAPHS,
+    OPTIONAL_RUNTIMES,
     RUNTIMES,
     VERIFY_RUNTIMES,
 )
@@ -396,16 +397,24 @@ def _cross_validate(data, n_folds, recipe, overrides, folds, jobs, report) -> No
 @verify_names_options
 @tolerance_options("Parity rule of the verification")
 @click.option("--prior-shift", type=FINITE, help="Re-bake v at this τ from the unshifted weights (T re-fitted).")
+@click.option(
+    "--aoti",
+    is_flag=True,
+    help="Also compile char_rnn_aoti.pt2 with AOTInductor, for this CPU and torch (40-90 s on 2 cores).",
+)
 def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_column: str | None, atol: float,
-           rtol: float, prior_shift: float | None) -> None:  # fmt: skip
-    """Export a checkpoint to TorchScript and ONNX, then verify every artifact against PyTorch.
+           rtol: float, prior_shift: float | None, aoti: bool) -> None:  # fmt: skip
+    """Export a checkpoint to TorchScript, torch.export and ONNX, then verify every artifact against PyTorch.
 
     \b
-    Writes char_rnn.pt (scripted loop), char_rnn_cell.onnx (one step), char_rnn.onnx (whole name),
-    char_rnn_step.onnx and char_rnn_head.onnx (prefix sharing), fold_table.json, parity.json and
-    manifest.json. Nothing is replaced unless verification passes.
+    Writes char_rnn.pt (scripted loop), char_rnn.pt2 (torch.export: the loop and the prefix programs),
+    char_rnn_cell.onnx (one step), char_rnn.onnx (whole name), char_rnn_step.onnx and char_rnn_head.onnx
+    (prefix sharing), fold_table.json, parity.json and manifest.json; with --aoti, char_rnn_aoti.pt2
+    (AOTInductor, for C++ without Python; it runs only on this CPU's kind and this torch version).
+    Nothing is replaced unless verification passes.
     Example:
       rnnexport export --checkpoint exported/checkpoint.pt --out exported
+      rnnexport export --aoti --out exported                   # plus the AOTInductor package
       rnnexport export --prior-shift 1.0 --out runs/balanced   # same training, another operating point
     """
     from .data import read_names
@@ -418,9 +427,11 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
     with user_errors():
         names, source = read_names(names_csv, name_column) if names_csv else (None, "given")
         result = export_artifacts(checkpoint, out, names=names, names_source=source, tolerance=Tolerance(atol, rtol),
-                                  prior_shift=prior_shift)  # fmt: skip
+                                  prior_shift=prior_shift, aoti=aoti)  # fmt: skip
+    compiled = f" (AOTInductor compile {result.aoti_seconds:.1f} s)" if result.aoti_seconds is not None else ""
     click.echo(
-        f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s; parity on {result.parity['n_names']} names:"
+        f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s{compiled}; parity on {result.parity['n_names']} "
+        "names:"
     )
     click.echo(format_parity(result.parity))
 
@@ -454,7 +465,9 @@ def format_parity(parity: dict) -> str:
 
 
 @main.command()
-@click.option("--runtime", type=click.Choice([*VERIFY_RUNTIMES, "all"]), default="all", show_default=True)
+@click.option(
+    "--runtime", type=click.Choice([*VERIFY_RUNTIMES, *OPTIONAL_RUNTIMES, "all"]), default="all", show_default=True
+)
 @tolerance_options("Parity rule")
 @verify_names_options
 @model_dir_option
@@ -484,7 +497,7 @@ def verify(runtime: str, atol: float, rtol: float, names_csv: Path | None, name_
 
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls
 
-    runtimes = VERIFY_RUNTIMES if runtime == "all" else (runtime,)
+    runtimes = None if runtime == "all" else (runtime,)  # all: every runtime whose artifact is there
     with user_errors():
         check_pin(model_dir, manifest_pin, not no_verify_hash)
         names, source = read_names(names_csv, name_column) if names_csv else (None, "given")

@@ -1,4 +1,5 @@
-"""The runtimes that turn encoded names into log-probs: ONNX Runtime (no torch import), TorchScript, eager torch.
+"""The runtimes that turn encoded names into log-probs: ONNX Runtime (no torch import), TorchScript, torch.export and
+AOTInductor (runtime_torch_export.py), eager torch.
 
 Each takes time-major int64 indices [T, B] and lengths [B] (all >= 1) and returns float32 log-probs [B, L].
 """
@@ -14,14 +15,17 @@ import numpy as np
 
 from .errors import ArtifactError, InputError, ModelInputError, RnnExportError, first_line
 from .export.manifest import (
+    AOTI_FILE,
     CHECKPOINT_FILE,
     ONNX_CELL_FILE,
     ONNX_HEAD_FILE,
     ONNX_SEQUENCE_FILE,
     ONNX_STEP_FILE,
+    TORCH_EXPORT_FILE,
     TORCHSCRIPT_FILE,
     check_recorded_model,
     checked_artifact,
+    read_manifest,
 )
 from .text import ALPHABET, check_alphabet, check_fold
 
@@ -30,15 +34,20 @@ RUNTIME_ARTIFACTS = {
     "onnx": ONNX_SEQUENCE_FILE,
     "onnx-cell": ONNX_CELL_FILE,
     "torchscript": TORCHSCRIPT_FILE,
+    "export": TORCH_EXPORT_FILE,
+    "aoti": AOTI_FILE,
     "torch": CHECKPOINT_FILE,
 }
 RUNTIMES = tuple(RUNTIME_ARTIFACTS)
+# Runtimes whose artifact `export` writes only when asked (export --aoti): verify checks them where present.
+OPTIONAL_RUNTIMES = ("aoti",)
+DEFAULT_RUNTIMES = tuple(name for name in RUNTIMES if name not in OPTIONAL_RUNTIMES)  # those every export has
 # The files an ONNX runtime's prefix sharing reads beside its artifact (when the folder has them): an engine that
 # ships a runtime elsewhere (Dask workers) must ship these too, or the worker computes per name. onnx-cell has
 # none: it runs the cell graph name by name, the way an embedding service drives it.
 PREFIX_ARTIFACTS = {"onnx": (ONNX_STEP_FILE, ONNX_HEAD_FILE)}
-TORCH_RUNTIMES = ("torchscript", "torch")  # those that import torch (see use_one_intra_op_thread)
-EXPORTED_RUNTIMES = ("torchscript", "onnx-cell", "onnx")
+TORCH_RUNTIMES = ("torchscript", "export", "aoti", "torch")  # those that import torch (use_one_intra_op_thread)
+EXPORTED_RUNTIMES = ("torchscript", "export", "onnx-cell", "onnx")
 # What verify checks against eager PyTorch in float64: eager float32 too, since classify offers it.
 VERIFY_RUNTIMES = ("torch", *EXPORTED_RUNTIMES)
 ONNX_GRAPHS = ("sequence", "cell")
@@ -347,12 +356,29 @@ class ReferenceRuntime(TorchRuntime):
         return None  # the reference stays the plain per-name forward
 
 
+from .runtime_torch_export import AotiRuntime, TorchExportRuntime  # noqa: E402 - they build on the classes above
+
 RUNTIME_CLASSES: dict[str, type[Runtime]] = {
     "onnx": OnnxSequenceRuntime,
     "onnx-cell": OnnxCellRuntime,
     "torchscript": TorchScriptRuntime,
+    "export": TorchExportRuntime,
+    "aoti": AotiRuntime,
     "torch": TorchRuntime,
 }
+
+
+def verify_runtimes(model_dir: Path) -> tuple[str, ...]:
+    """What ``verify --runtime all`` checks in ``model_dir``: eager torch, and each exported runtime whose artifact
+    the folder's manifest lists (without a readable manifest: that the folder holds). So a folder exported before a
+    runtime existed (no char_rnn.pt2), or without ``export --aoti``, is verified on what it has, while a listed
+    artifact that has gone missing is still an error."""
+    try:
+        listed = set(read_manifest(model_dir)["artifacts"])
+    except ArtifactError:
+        listed = {path.name for path in Path(model_dir).iterdir()} if Path(model_dir).is_dir() else set()
+    exported = (*EXPORTED_RUNTIMES, *OPTIONAL_RUNTIMES)
+    return ("torch", *(name for name in exported if RUNTIME_ARTIFACTS[name] in listed))
 
 
 def runtime_name(runtime: str, onnx_graph: str = "sequence") -> str:

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from rnnexport.cli import main
 from rnnexport.csvio.writer import PROBABILITY_DECIMALS
 from rnnexport.errors import ArtifactError, FoldVersionWarning
-from rnnexport.runtimes import RUNTIMES, open_runtime
+from rnnexport.runtimes import DEFAULT_RUNTIMES, open_runtime
 from rnnexport.text import fold, fold_identity
 from tests.conftest import LOWERCASE, THREE_LABELS, write_three_label_csv
 from tests.helpers import (
@@ -84,7 +84,7 @@ def test_verify_passes_on_every_runtime(three_label_model_dir, tmp_path):
     ]
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("runtime", DEFAULT_RUNTIMES)
 def test_classify_writes_the_models_labels_in_every_runtime(three_label_model_dir, tmp_path, runtime):
     source = tmp_path / "in.csv"
     source.write_text("name\n" + "\n".join(NAMES) + "\n", encoding="utf-8")
@@ -119,7 +119,7 @@ def test_top_k_beyond_the_models_labels_is_refused(three_label_model_dir, tmp_pa
     assert result.exit_code == 2 and "use 1 to 3" in result.output
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("runtime", DEFAULT_RUNTIMES)
 def test_predict_shows_the_folded_form_in_every_runtime(three_label_model_dir, runtime):
     result = invoke("predict", "Łukasz", "ko", "😀", "--runtime", runtime, "--model-dir", three_label_model_dir)
     assert result.exit_code == 0, result.output
@@ -130,7 +130,7 @@ def test_predict_shows_the_folded_form_in_every_runtime(three_label_model_dir, r
 
 
 def test_runtimes_agree_on_the_models_alphabet(three_label_model_dir):
-    runtimes = [open_runtime(name, three_label_model_dir) for name in RUNTIMES]
+    runtimes = [open_runtime(name, three_label_model_dir) for name in DEFAULT_RUNTIMES]
     assert {runtime.alphabet for runtime in runtimes} == {LOWERCASE}
     indices, lengths = np.array([[0, 25], [11, 3], [2, 0]]), np.array([3, 2])
     reference = reference_log_probs(three_label_model_dir, indices, lengths)

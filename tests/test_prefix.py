@@ -16,7 +16,7 @@ from rnnexport.checkpoint import load_checkpoint
 from rnnexport.export import artifact_metadata, export_artifacts
 from rnnexport.export.onnx_step import build_head_model, build_step_model
 from rnnexport.prefix import MIN_ROWS, build_schedule, distinct_names, run_schedule
-from rnnexport.runtimes import RUNTIMES, open_reference, open_runtime
+from rnnexport.runtimes import DEFAULT_RUNTIMES, open_reference, open_runtime
 from rnnexport.synthetic import ngram_names
 from rnnexport.text import ALPHABET, RaggedNames, encode_ragged
 from rnnexport.verify import dataset_names, generated_names, run_batched
@@ -138,7 +138,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def runtimes(model_dir) -> dict:
-    return {name: open_runtime(name, model_dir, threads=2) for name in RUNTIMES}
+    return {name: open_runtime(name, model_dir, threads=2) for name in DEFAULT_RUNTIMES}
 
 
 def test_a_chunk_where_no_name_has_a_letter_gets_no_prediction():

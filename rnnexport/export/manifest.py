@@ -11,6 +11,8 @@ from ..errors import ArtifactError
 
 MANIFEST_NAME = "manifest.json"
 TORCHSCRIPT_FILE = "char_rnn.pt"
+TORCH_EXPORT_FILE = "char_rnn.pt2"  # torch.export programs (rnnexport/export/torch_export.py)
+AOTI_FILE = "char_rnn_aoti.pt2"  # its loop compiled by AOTInductor for one CPU and torch (export --aoti only)
 ONNX_SEQUENCE_FILE = "char_rnn.onnx"
 ONNX_CELL_FILE = "char_rnn_cell.onnx"
 ONNX_STEP_FILE = "char_rnn_step.onnx"  # prefix-shared evaluation: one trie level (rnnexport/onnx_step.py)
@@ -21,7 +23,9 @@ PARITY_FILE = "parity.json"
 # What `rnnexport export` writes besides the checkpoint, the manifest first: training a new checkpoint into the
 # folder removes them (in this order), so that no loader serves the previous model.
 EXPORT_FILES = (MANIFEST_NAME, TORCHSCRIPT_FILE, ONNX_SEQUENCE_FILE, ONNX_CELL_FILE, ONNX_STEP_FILE, ONNX_HEAD_FILE,
-                FOLD_TABLE_FILE, PARITY_FILE)  # fmt: skip
+                FOLD_TABLE_FILE, PARITY_FILE, TORCH_EXPORT_FILE, AOTI_FILE)  # fmt: skip
+# Those written only when asked (export --aoti): an export without it removes the earlier one.
+OPTIONAL_EXPORT_FILES = (AOTI_FILE,)
 
 SEQUENCE_OPSET = 17
 SEQUENCE_IR_VERSION = 8  # the IR of opset 17; old runtimes (ONNX Runtime 1.30 in Node.js) reject newer IRs
@@ -161,6 +165,29 @@ def _torchscript_io(n_labels: int) -> dict:
     }
 
 
+def _torch_export_io(n_labels: int) -> dict:
+    """char_rnn.pt2: the same contract as char_rnn.pt's forward, as the program "model" (torch.export.load)."""
+    io = _torchscript_io(n_labels)
+    return {
+        "format": "torch.export",
+        "inputs": io["inputs"],
+        "outputs": io["outputs"],
+        "extra_files": io["extra_files"],
+        "programs": {
+            "model": "forward(indices, lengths) -> log_probs",
+            "prefix_step": "(hidden [parents, H], parent [nodes], letter [nodes]) -> hidden_next [nodes, H]",
+            "prefix_head": "(hidden [batch, H]) -> log_probs [batch, L]",
+        },
+    }
+
+
+def _aoti_io(n_labels: int, target: dict) -> dict:
+    """char_rnn_aoti.pt2: char_rnn.pt2's "model" compiled by AOTInductor; runs only where ``target`` holds."""
+    io = _torchscript_io(n_labels)
+    return {"format": "aoti", "inputs": io["inputs"], "outputs": io["outputs"], "compiled_for": target,
+            "compiled_from": TORCH_EXPORT_FILE}  # fmt: skip
+
+
 def operating_point_summary(checkpoint: dict) -> dict | None:
     """τ, T and the training label frequencies baked into ``v`` (None for a checkpoint without them)."""
     stored = checkpoint.get("operating_point")
@@ -169,7 +196,8 @@ def operating_point_summary(checkpoint: dict) -> dict | None:
     return {key: stored[key] for key in ("prior_shift", "temperature", "label_frequencies")}
 
 
-def build_manifest(out_dir: Path, checkpoint: dict, parity: dict) -> dict:
+def build_manifest(out_dir: Path, checkpoint: dict, parity: dict, aoti_target: dict | None = None) -> dict:
+    """manifest.json's content; ``aoti_target`` (AotiTarget.as_metadata()) when char_rnn_aoti.pt2 was built."""
     import onnx
     import onnxruntime
     import torch
@@ -181,9 +209,12 @@ def build_manifest(out_dir: Path, checkpoint: dict, parity: dict) -> dict:
         ONNX_SEQUENCE_FILE: file_entry(out_dir / ONNX_SEQUENCE_FILE, **_onnx_io(out_dir / ONNX_SEQUENCE_FILE)),
         ONNX_STEP_FILE: file_entry(out_dir / ONNX_STEP_FILE, **_onnx_io(out_dir / ONNX_STEP_FILE)),
         ONNX_HEAD_FILE: file_entry(out_dir / ONNX_HEAD_FILE, **_onnx_io(out_dir / ONNX_HEAD_FILE)),
+        TORCH_EXPORT_FILE: file_entry(out_dir / TORCH_EXPORT_FILE, **_torch_export_io(n_labels)),
         FOLD_TABLE_FILE: file_entry(out_dir / FOLD_TABLE_FILE, format="json"),
         CHECKPOINT_FILE: file_entry(out_dir / CHECKPOINT_FILE, format="torch.save dict (weights_only)"),
     }
+    if aoti_target is not None:
+        artifacts[AOTI_FILE] = file_entry(out_dir / AOTI_FILE, **_aoti_io(n_labels, aoti_target))
     return {
         "rnnexport_version": __version__,
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
