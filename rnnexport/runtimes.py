@@ -294,7 +294,8 @@ class TorchScriptRuntime(_TorchModuleRuntime):
         extra_files = {"metadata.json": ""}
         try:
             with warnings.catch_warnings():
-                # torch 2.13 deprecates TorchScript loading too; the archive is still what we ship.
+                # torch 2.13 deprecates TorchScript loading too; the archive is still what we ship for existing
+                # LibTorch consumers. Its successor is the 'export' runtime (char_rnn.pt2, torch.export.load).
                 warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.load.*")
                 self.module = torch.jit.load(str(path), map_location=self.device, _extra_files=extra_files)
             metadata = json.loads(extra_files["metadata.json"])

@@ -161,6 +161,9 @@ def write_aoti_package(program_path: Path, metadata: dict[str, str], path: Path)
     package_metadata = {**metadata, **{f"rnnexport_{key}": value for key, value in target.as_metadata().items()}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch's internal pytree deprecations, as above
+        # Inductor imports torch/utils/mkldnn.py, whose classes use torch.jit.script_method (deprecated with
+        # TorchScript): torch's own code, not a TorchScript call of ours.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.script_method")
         compiled = torch._inductor.aoti_compile_and_package(
             program, package_path=str(path), inductor_configs={"aot_inductor.metadata": package_metadata}
         )
