@@ -76,9 +76,10 @@ def test_verify_passes_on_every_runtime(three_label_model_dir, tmp_path):
     names = write_three_label_csv(tmp_path / "names.csv", per_label=20, seed=5)
     result = invoke("verify", "--model-dir", three_label_model_dir, "--names", names, "--name-column", "surname")
     assert result.exit_code == 0, result.output
-    assert [line.split()[0] for line in result.output.splitlines()[3:7]] == [
+    assert [line.split()[0] for line in result.output.splitlines()[3:8]] == [
         "torch",
         "torchscript",
+        "export",
         "onnx-cell",
         "onnx",
     ]
