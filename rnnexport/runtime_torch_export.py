@@ -83,6 +83,9 @@ class AotiRuntime(_TorchModuleRuntime):
         import torch
 
         _cpu_only(device, self.name)
+        if not (Path(model_dir) / AOTI_FILE).is_file():  # export writes it only when asked
+            raise ArtifactError(f"{Path(model_dir) / AOTI_FILE} not found; build it on this machine with "
+                                f"`rnnexport export --aoti --out {model_dir}` (make aoti)")  # fmt: skip
         path = checked_artifact(model_dir, AOTI_FILE, verify_hash)
         metadata = package_metadata(path)
         self.target = AotiTarget.from_metadata(metadata, str(path))
