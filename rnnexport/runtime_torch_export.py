@@ -33,6 +33,8 @@ class TorchExportRuntime(_TorchModuleRuntime):
         import torch
         from torch.export.pt2_archive._package import load_pt2
 
+        from .export.torch_export import METADATA_FILE, PROGRAM_NAMES
+
         _cpu_only(device, self.name)
         path = checked_artifact(model_dir, TORCH_EXPORT_FILE, verify_hash)
         self.device, self.parallel_calls = torch.device("cpu"), max(1, threads or 1)
@@ -40,8 +42,8 @@ class TorchExportRuntime(_TorchModuleRuntime):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # torch's internal pytree deprecations
                 contents = load_pt2(str(path))
-            self.programs = {name: contents.exported_programs[name] for name in ("model", "prefix_step", "prefix_head")}
-            metadata = json.loads(contents.extra_files["metadata.json"])
+            self.programs = {name: contents.exported_programs[name] for name in PROGRAM_NAMES}
+            metadata = json.loads(contents.extra_files[METADATA_FILE])
         except Exception as error:  # zipfile, pickle, JSON and torch's deserialiser each raise their own types
             raise ArtifactError(f"{path} is not a loadable torch.export archive (corrupt or truncated?): "
                                 f"{type(error).__name__}: {first_line(error)}") from None  # fmt: skip
