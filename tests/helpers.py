@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -114,3 +115,43 @@ def assert_top_k_within_rule(shown: list[tuple[str, float]], reference: np.ndarr
     for s in indices:
         for h in hidden:
             assert reference[h] <= reference[s] + bound[s] + bound[h], f"{what}: {labels[h]} outranks shown {labels[s]}"
+
+
+REPO = Path(__file__).resolve().parents[1]
+AOTI_CACHE = REPO / "build" / "aoti"
+# What an AOTInductor package depends on besides the checkpoint: a change to these rebuilds the cached package.
+AOTI_SOURCES = ("rnnexport/export/torch_export.py", "rnnexport/model/aoti_target.py")
+
+
+def aoti_export(model_dir: Path, names: list[str] | None = None) -> Path:
+    """``model_dir``'s checkpoint exported with ``--aoti`` (every artifact plus char_rnn_aoti.pt2, verified) into
+    build/aoti/, cached by the checkpoint, the torch version and the exporter's sources, like the consumer
+    environments under build/consumers/: the package is compiled for one CPU and one torch, so it is never
+    committed, and a fresh clone compiles it once (40-90 s of CPU on 2 cores)."""
+    import hashlib
+
+    import torch
+
+    from rnnexport.export.artifacts import export_artifacts
+    from rnnexport.model.manifest import AOTI_FILE, MANIFEST_NAME
+
+    digest = hashlib.sha256((model_dir / "checkpoint.pt").read_bytes() + torch.__version__.encode())
+    for source in AOTI_SOURCES:
+        digest.update((REPO / source).read_bytes())
+    folder = AOTI_CACHE / digest.hexdigest()[:16]
+    if not ((folder / MANIFEST_NAME).is_file() and (folder / AOTI_FILE).is_file()):
+        export_artifacts(model_dir / "checkpoint.pt", folder, names=names, aoti=True)
+    return folder
+
+
+def rewrite_aoti_metadata(path: Path, **changes: str) -> None:
+    """Change entries of an AOTInductor package's metadata (as a package built elsewhere would have them)."""
+    import zipfile
+
+    original = path.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(original)) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            content = source.read(info)
+            if info.filename.endswith("wrapper_metadata.json"):
+                content = json.dumps({**json.loads(content), **changes}).encode()
+            target.writestr(info, content)

@@ -64,6 +64,12 @@ CONSUMERS = (
     Consumer("tract", "tract", "tract", "onnx"),
     Consumer("onnxruntime-web, wasm in Node", "ort-web", "onnxruntime-web", "onnx"),
     Consumer("torch.jit.load", "torchscript", "torchscript", "torchscript"),
+    # The newest torch on PyPI (beyond the package's pin): what a user upgrading torch meets.
+    Consumer("torch.jit.load, newest torch", "torch-newest", "torchscript", "torchscript"),
+    Consumer("torch.export.load", "torchscript", "torch-export", "torch.export"),
+    Consumer("torch.export.load, newest torch", "torch-newest", "torch-export", "torch.export"),
+    # Only where the folder has the package (export --aoti): compiled for this CPU and the pinned torch.
+    Consumer("aoti_load_package", "torchscript", "aoti", "aoti"),
 )
 CHECKERS = (
     Consumer("onnx checker, newest", "onnx-reference", "onnx-checker", "onnx"),
@@ -98,8 +104,9 @@ def drives(artifacts: dict) -> dict[str, list[tuple[str, ...]]]:
         if entry.get("format") == "onnx":
             kinds.setdefault(driver.graph_kind(entry), []).append(file_name)
     onnx_drives = [combo for drive in driver.DRIVES for combo in itertools.product(*(kinds.get(k, []) for k in drive))]
-    torchscript = [(file_name,) for file_name, entry in artifacts.items() if entry.get("format") == "torchscript"]
-    return {"onnx": onnx_drives, "torchscript": torchscript}
+    singles = {fmt: [(name,) for name, entry in artifacts.items() if entry.get("format") == fmt]
+               for fmt in ("torchscript", "torch.export", "aoti")}  # fmt: skip
+    return {"onnx": onnx_drives, **singles}
 
 
 def unhandled(artifacts: dict) -> list[str]:

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from rnnexport.classify.csv_output import PROBABILITY_DECIMALS
 from rnnexport.cli.app import main
 from rnnexport.errors import ArtifactError, FoldVersionWarning
-from rnnexport.runtimes.registry import RUNTIMES, open_runtime
+from rnnexport.runtimes.registry import DEFAULT_RUNTIMES, open_runtime
 from rnnexport.text.fold import fold, fold_identity
 from tests.conftest import LOWERCASE, THREE_LABELS, write_three_label_csv
 from tests.helpers import (
@@ -76,15 +76,16 @@ def test_verify_passes_on_every_runtime(three_label_model_dir, tmp_path):
     names = write_three_label_csv(tmp_path / "names.csv", per_label=20, seed=5)
     result = invoke("verify", "--model-dir", three_label_model_dir, "--names", names, "--name-column", "surname")
     assert result.exit_code == 0, result.output
-    assert [line.split()[0] for line in result.output.splitlines()[3:7]] == [
+    assert [line.split()[0] for line in result.output.splitlines()[3:8]] == [
         "torch",
         "torchscript",
+        "export",
         "onnx-cell",
         "onnx",
     ]
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("runtime", DEFAULT_RUNTIMES)
 def test_classify_writes_the_models_labels_in_every_runtime(three_label_model_dir, tmp_path, runtime):
     source = tmp_path / "in.csv"
     source.write_text("name\n" + "\n".join(NAMES) + "\n", encoding="utf-8")
@@ -119,7 +120,7 @@ def test_top_k_beyond_the_models_labels_is_refused(three_label_model_dir, tmp_pa
     assert result.exit_code == 2 and "use 1 to 3" in result.output
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("runtime", DEFAULT_RUNTIMES)
 def test_predict_shows_the_folded_form_in_every_runtime(three_label_model_dir, runtime):
     result = invoke("predict", "Łukasz", "ko", "😀", "--runtime", runtime, "--model-dir", three_label_model_dir)
     assert result.exit_code == 0, result.output
@@ -130,7 +131,7 @@ def test_predict_shows_the_folded_form_in_every_runtime(three_label_model_dir, r
 
 
 def test_runtimes_agree_on_the_models_alphabet(three_label_model_dir):
-    runtimes = [open_runtime(name, three_label_model_dir) for name in RUNTIMES]
+    runtimes = [open_runtime(name, three_label_model_dir) for name in DEFAULT_RUNTIMES]
     assert {runtime.alphabet for runtime in runtimes} == {LOWERCASE}
     indices, lengths = np.array([[0, 25], [11, 3], [2, 0]]), np.array([3, 2])
     reference = reference_log_probs(three_label_model_dir, indices, lengths)

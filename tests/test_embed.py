@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import assert_top_k_within_rule, reference_rows, rehash_in_manifest
+from tests.helpers import (
+    aoti_export,
+    assert_top_k_within_rule,
+    reference_rows,
+    rehash_in_manifest,
+    rewrite_aoti_metadata,
+)
 
 pytestmark = [pytest.mark.embed, pytest.mark.slow]  # builds C++ and Node consumers: > 10 s
 
@@ -592,3 +598,102 @@ def test_cpp_follows_a_general_fold_table(cpp_binary, fold_binary, model_dir, tm
     labels, rows = reference_rows(general, folded)
     reference = {"echoed": lines, "rows": rows, "labels": labels}
     _assert_matches(_classify([str(cpp_binary)], general, lines, "--top-k", "2"), reference, k=2)
+
+
+# classify_names_aoti: the same program over char_rnn_aoti.pt2 (AOTIModelPackageLoader). The package is compiled
+# for this CPU and torch, so it is not committed: each model's checkpoint is exported with --aoti into build/aoti/
+# once (tests.helpers.aoti_export, cached like the consumer environments).
+AOTI_BENCH = REPO / "build" / "embed-aoti-bench.json"
+AOTI_RATIO_LIMIT = 1.5  # the AOTInductor consumer's model time per name at most 1.5x the TorchScript consumer's
+
+
+@pytest.fixture(scope="module")
+def cpp_aoti_binary(cpp_binary) -> Path:
+    return cpp_binary.parent / "classify_names_aoti"  # built with classify_names
+
+
+@pytest.fixture(scope="module")
+def aoti_model_dir(model_dir) -> Path:
+    return aoti_export(model_dir)
+
+
+def test_aoti_top1_matches_python(cpp_aoti_binary, aoti_model_dir, input_lines, reference):
+    _assert_matches(_classify([str(cpp_aoti_binary)], aoti_model_dir, input_lines), reference, k=1)
+
+
+def test_aoti_top3_small_batches_and_batch_size_one_match_python(cpp_aoti_binary, aoti_model_dir, input_lines,
+                                                                 reference):  # fmt: skip
+    rows = _classify([str(cpp_aoti_binary)], aoti_model_dir, input_lines, "--top-k", "3", "--batch-size", "7")
+    _assert_matches(rows, reference, k=3)
+    subset = {"echoed": reference["echoed"][:200], "rows": reference["rows"][:200], "labels": reference["labels"]}
+    rows = _classify([str(cpp_aoti_binary)], aoti_model_dir, input_lines[:200], "--batch-size", "1")
+    _assert_matches(rows, subset, k=1)
+
+
+def test_aoti_empty_input_and_a_flipped_byte(cpp_aoti_binary, aoti_model_dir, tmp_path):
+    result = subprocess.run([str(cpp_aoti_binary), str(aoti_model_dir)], input=b"", capture_output=True, timeout=60)
+    assert result.returncode == 0 and result.stdout == b"", result.stderr
+    corrupt = _flip_a_byte(aoti_model_dir, tmp_path / "model", "char_rnn_aoti.pt2")
+    result = subprocess.run([str(cpp_aoti_binary), str(corrupt)], input=b"Smith\n", capture_output=True, timeout=60)
+    message = _one_error_line(result, "classify_names_aoti")
+    assert "hash" in message.lower() and "char_rnn_aoti.pt2" in message, message
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"rnnexport_torch_version": "2.12.0"}, "compiled by torch 2.12.0 for "),
+        ({"rnnexport_machine": "riscv64"}, "but this machine is "),
+        ({"rnnexport_cpu_flags": "fma an_instruction_set_of_the_future"}, "this CPU lacks an_instruction_set_of_the"),
+    ],
+)
+def test_aoti_package_for_another_torch_or_cpu_is_one_line(cpp_aoti_binary, aoti_model_dir, tmp_path, changes,
+                                                           message):  # fmt: skip
+    """Checked from the package's metadata before its code is loaded (a mismatched .so would fail to load or stop
+    on an illegal instruction)."""
+    copy = Path(shutil.copytree(aoti_model_dir, tmp_path / "model"))
+    rewrite_aoti_metadata(copy / "char_rnn_aoti.pt2", **changes)
+    rehash_in_manifest(copy, "char_rnn_aoti.pt2")
+    result = subprocess.run([str(cpp_aoti_binary), str(copy)], input=b"Smith\n", capture_output=True, timeout=60)
+    error = _one_error_line(result, "classify_names_aoti")
+    assert message in error and "rebuild it on this machine with `rnnexport export --aoti`" in error, error
+    assert result.stdout == b""
+
+
+def _bench(binary: Path, model_dir: Path, stdin: bytes) -> tuple[list[list[bytes]], dict[str, float]]:
+    result = subprocess.run([str(binary), str(model_dir), "--bench", "--batch-size", "256"], input=stdin,
+                            capture_output=True, timeout=TIMEOUT_S)  # fmt: skip
+    _check(result, f"{binary.name} --bench")
+    fields = dict(item.split("=") for item in result.stderr.decode().split(":", 1)[1].split())
+    return [row.split(b"\t") for row in result.stdout[:-1].split(b"\n")], {k: float(v) for k, v in fields.items()}
+
+
+def test_aoti_and_torchscript_on_every_data_set_name_side_by_side(cpp_binary, cpp_aoti_binary, real_names_dir):
+    """Every distinct data-set name through both C++ consumers (batch 256, 3 interleaved runs each): both hold to
+    the parity rule with 100% top-1, and the AOTInductor consumer's model time per name is within 1.5x of the
+    TorchScript consumer's (medians; written to build/embed-aoti-bench.json)."""
+    from rnnexport.verification.verify import dataset_names
+
+    model_dir = _model_dir()
+    aoti_dir = aoti_export(model_dir)
+    names, _ = dataset_names(real_names_dir)
+    lines = [name.encode() for name in names]
+    labels, rows = reference_rows(model_dir, names)
+    reference = {"echoed": lines, "rows": rows, "labels": labels}
+    runs = {"torchscript": [], "aoti": []}
+    for _ in range(3):
+        for label, binary, folder in (("torchscript", cpp_binary, model_dir), ("aoti", cpp_aoti_binary, aoti_dir)):
+            output, timings = _bench(binary, folder, b"\n".join(lines) + b"\n")
+            _assert_matches(output, reference, k=1)
+            runs[label].append(timings)
+    summary = {
+        label: {key: float(np.median([run[key] for run in timings])) for key in ("us_per_name", "steady_us_per_name",
+                                                                                "load_ms", "first_call_ms")}
+        for label, timings in runs.items()
+    }  # fmt: skip
+    summary["names"] = len(names)
+    summary["ratio_us_per_name"] = summary["aoti"]["us_per_name"] / summary["torchscript"]["us_per_name"]
+    AOTI_BENCH.parent.mkdir(parents=True, exist_ok=True)
+    AOTI_BENCH.write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"\nC++ consumers on {len(names)} data-set names, batch 256 (medians of 3): {json.dumps(summary)}")
+    assert summary["ratio_us_per_name"] <= AOTI_RATIO_LIMIT, summary

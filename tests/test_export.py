@@ -127,7 +127,7 @@ def test_manifest_describes_every_artifact(tiny_model_dir):
     assert manifest["parity"]["passed"] is True and len(manifest["labels"]) == 18
 
 
-@pytest.mark.parametrize("runtime", ["torchscript", "onnx-cell", "onnx"])
+@pytest.mark.parametrize("runtime", ["torchscript", "export", "onnx-cell", "onnx"])
 def test_parity_report_per_runtime(tiny_model_dir, runtime):
     parity = json.loads((tiny_model_dir / "parity.json").read_text())
     entry = parity["runtimes"][runtime]
@@ -157,21 +157,25 @@ def test_verify_fails_loudly_on_tampered_weights(model_copy):
     assert (model_copy / "parity.json").read_bytes() == before  # verify never writes the model folder
 
 
-@pytest.mark.parametrize("file_name", ["char_rnn.onnx", "char_rnn_cell.onnx", "char_rnn.pt"])
+RUNTIME_OF = {"char_rnn.onnx": "onnx", "char_rnn_cell.onnx": "onnx-cell", "char_rnn.pt": "torchscript",
+              "char_rnn.pt2": "export"}  # fmt: skip
+
+
+@pytest.mark.parametrize("file_name", ["char_rnn.onnx", "char_rnn_cell.onnx", "char_rnn.pt", "char_rnn.pt2"])
 def test_wrong_hash_is_refused(model_copy, file_name):
     flip_a_byte(model_copy / file_name)
-    runtime = "torchscript" if file_name.endswith(".pt") else "onnx-cell" if "cell" in file_name else "onnx"
+    runtime = RUNTIME_OF[file_name]
     result = CliRunner().invoke(main, ["verify", "--model-dir", str(model_copy), "--runtime", runtime])
     assert result.exit_code == 1
     assert "does not match manifest.json" in result.output and "--no-verify-hash" in result.output
 
 
-@pytest.mark.parametrize("file_name", ["char_rnn.onnx", "char_rnn.pt"])
+@pytest.mark.parametrize("file_name", ["char_rnn.onnx", "char_rnn.pt", "char_rnn.pt2"])
 def test_truncated_artifact_gives_a_clear_error(model_copy, file_name):
     path = model_copy / file_name
     path.write_bytes(path.read_bytes()[:500])
     rehash_in_manifest(model_copy, file_name)
-    runtime = "torchscript" if file_name.endswith(".pt") else "onnx"
+    runtime = RUNTIME_OF[file_name]
     result = CliRunner().invoke(main, ["verify", "--model-dir", str(model_copy), "--runtime", runtime])
     assert result.exit_code == 1
     assert "corrupt or truncated" in result.output
@@ -189,11 +193,11 @@ def test_export_prints_a_short_summary_and_nothing_else(tiny_model_dir, tmp_path
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    # the summary, the rule, a header, a row per runtime (4 per name, 3 prefix-shared), bands, the hidden states
-    assert result.stdout.startswith("exported ") and len(result.stdout.splitlines()) == 12
+    # the summary, the rule, a header, a row per runtime (5 per name, 4 prefix-shared), bands, the hidden states
+    assert result.stdout.startswith("exported ") and len(result.stdout.splitlines()) == 14
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "char_rnn.onnx", "char_rnn.pt", "char_rnn_cell.onnx", "char_rnn_head.onnx", "char_rnn_step.onnx",
-        "checkpoint.pt", "fold_table.json", "manifest.json", "parity.json",
+        "char_rnn.onnx", "char_rnn.pt", "char_rnn.pt2", "char_rnn_cell.onnx", "char_rnn_head.onnx",
+        "char_rnn_step.onnx", "checkpoint.pt", "fold_table.json", "manifest.json", "parity.json",
     ]  # fmt: skip
 
 

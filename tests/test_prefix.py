@@ -18,7 +18,7 @@ from rnnexport.export.manifest import artifact_metadata
 from rnnexport.export.onnx_step import build_head_model, build_step_model
 from rnnexport.model.checkpoint import load_checkpoint
 from rnnexport.runtimes.prefix import MIN_ROWS, build_schedule, distinct_names, run_schedule
-from rnnexport.runtimes.registry import RUNTIMES, open_reference, open_runtime
+from rnnexport.runtimes.registry import DEFAULT_RUNTIMES, open_reference, open_runtime
 from rnnexport.text.alphabet import ALPHABET
 from rnnexport.text.encode import RaggedNames, encode_ragged
 from rnnexport.verification.verify import dataset_names, generated_names, run_batched
@@ -140,7 +140,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def runtimes(model_dir) -> dict:
-    return {name: open_runtime(name, model_dir, threads=2) for name in RUNTIMES}
+    return {name: open_runtime(name, model_dir, threads=2) for name in DEFAULT_RUNTIMES}
 
 
 def test_a_chunk_where_no_name_has_a_letter_gets_no_prediction():

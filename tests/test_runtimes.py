@@ -1,19 +1,30 @@
 """rnnexport.runtimes: one registry from runtime name to artifact and class; every runtime equals eager torch."""
 
+import json
+
 import numpy as np
 import pytest
 
-from rnnexport.runtimes.registry import RUNTIME_ARTIFACTS, RUNTIME_CLASSES, RUNTIMES, open_runtime, runtime_name
+from rnnexport.runtimes.registry import (
+    DEFAULT_RUNTIMES,
+    RUNTIME_ARTIFACTS,
+    RUNTIME_CLASSES,
+    RUNTIMES,
+    open_runtime,
+    runtime_name,
+    verify_runtimes,
+)
 from rnnexport.text.encode import encode_names
 from tests.helpers import assert_parity, reference_log_probs
 
 
 def test_registry_names_one_artifact_and_class_per_runtime():
-    assert RUNTIMES == ("onnx", "onnx-cell", "torchscript", "torch")
+    assert RUNTIMES == ("onnx", "onnx-cell", "torchscript", "export", "aoti", "torch")
     assert RUNTIME_ARTIFACTS == {
         "onnx": "char_rnn.onnx", "onnx-cell": "char_rnn_cell.onnx", "torchscript": "char_rnn.pt",
-        "torch": "checkpoint.pt",
+        "export": "char_rnn.pt2", "aoti": "char_rnn_aoti.pt2", "torch": "checkpoint.pt",
     }  # fmt: skip
+    assert DEFAULT_RUNTIMES == ("onnx", "onnx-cell", "torchscript", "export", "torch")
     assert {name: cls.name for name, cls in RUNTIME_CLASSES.items()} == {name: name for name in RUNTIMES}
 
 
@@ -23,7 +34,18 @@ def test_onnx_graph_cell_is_the_onnx_cell_runtime():
     assert runtime_name("torch", "cell") == "torch"
 
 
-@pytest.mark.parametrize("name", ["onnx", "onnx-cell", "torchscript"])
+def test_verify_checks_the_runtimes_whose_artifacts_the_manifest_lists(model_copy, tmp_path):
+    assert verify_runtimes(model_copy) == ("torch", "torchscript", "export", "onnx-cell", "onnx")
+    manifest = json.loads((model_copy / "manifest.json").read_text())
+    del manifest["artifacts"]["char_rnn.pt2"]  # a folder exported before torch.export
+    manifest["artifacts"]["char_rnn_aoti.pt2"] = manifest["artifacts"]["char_rnn.pt"]  # with export --aoti
+    (model_copy / "manifest.json").write_text(json.dumps(manifest))
+    assert verify_runtimes(model_copy) == ("torch", "torchscript", "onnx-cell", "onnx", "aoti")
+    (tmp_path / "char_rnn_aoti.pt2").write_bytes(b"")  # no manifest (a staging folder): the files present
+    assert verify_runtimes(tmp_path) == ("torch", "aoti")
+
+
+@pytest.mark.parametrize("name", ["onnx", "onnx-cell", "torchscript", "export"])
 def test_every_runtime_matches_eager_torch(tiny_model_dir, name):
     names = ["Smith", "Nguyen", "O'Neill", "Abc"]
     encoded = encode_names(names)
@@ -51,7 +73,7 @@ BAD_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("name", RUNTIMES)
+@pytest.mark.parametrize("name", DEFAULT_RUNTIMES)
 @pytest.mark.parametrize("case", BAD_INPUTS)
 def test_every_runtime_refuses_inputs_outside_its_contract(tiny_model_dir, name, case):
     """One shared check before any backend: the ONNX graph itself has no assert op and would answer garbage."""

@@ -281,10 +281,11 @@ def test_training_into_an_exported_folder_removes_the_earlier_models_export(tiny
     (old labels, exit 0) while evaluate read the new checkpoint."""
     import shutil
 
-    from rnnexport.model.manifest import EXPORT_FILES
+    from rnnexport.model.manifest import EXPORT_FILES, OPTIONAL_EXPORT_FILES
 
     folder = tmp_path / "m"
     shutil.copytree(tiny_model_dir, folder)
+    (folder / OPTIONAL_EXPORT_FILES[0]).write_bytes(b"an earlier AOTInductor package")
     assert all((folder / name).exists() for name in EXPORT_FILES)
     (folder / "notes.txt").write_text("mine\n")
     runner = CliRunner()

@@ -54,8 +54,8 @@ def test_verify_returns_a_report_and_writes_nothing(model_copy):
     before = {path.name: path.read_bytes() for path in model_copy.iterdir()}
     report = verify_artifacts(model_copy, ["Abe", "Nguyen", "Smith"], "given")
     assert report["passed"] and report["n_names"] == 3 and report["batch_sizes"] == list(BATCH_SIZES)
-    prefix_shared = {"torch prefix-shared", "torchscript prefix-shared", "onnx prefix-shared"}
-    assert set(report["runtimes"]) == {"torch", "torchscript", "onnx-cell", "onnx", *prefix_shared}
+    prefix_shared = {"torch prefix-shared", "torchscript prefix-shared", "export prefix-shared", "onnx prefix-shared"}
+    assert set(report["runtimes"]) == {"torch", "torchscript", "export", "onnx-cell", "onnx", *prefix_shared}
     assert all(set(report["runtimes"][name]["by_block_size"]) == {"1", "7", "8192"} for name in prefix_shared)
     assert "seconds" not in report
     assert {path.name: path.read_bytes() for path in model_copy.iterdir()} == before

@@ -214,10 +214,11 @@ WORKLOADS = {
     "W3": "W1 with every field quoted",
     "W4": "W1 as 6 columns, CRLF, the name 3rd (--column surname)",
 }
-# End to end runs per workload (each with prefix sharing on and off); W1 also runs eager torch.
-E2E_RUNTIMES = {"W1": ("onnx", "torchscript", "torch"), "W2": ("onnx", "torchscript"),
+# End to end runs per workload (each with prefix sharing on and off); W1 also runs torch.export, AOTInductor and eager
+# torch. A runtime whose artifact the model folder lacks (aoti without export --aoti) is left out, and said so.
+E2E_RUNTIMES = {"W1": ("onnx", "torchscript", "export", "aoti", "torch"), "W2": ("onnx", "torchscript"),
                 "W3": ("onnx", "torchscript"), "W4": ("onnx", "torchscript")}  # fmt: skip
-MODEL_PART_RUNTIMES = ("onnx", "torchscript")
+MODEL_PART_RUNTIMES = ("onnx", "torchscript", "export", "aoti")
 
 
 def workload_csv(kind: str, names: list[str], rows: int, workdir: Path, seed: int = 0) -> tuple[Path, str]:
@@ -280,7 +281,8 @@ def model_part(runtime: Runtime, encoded: RaggedNames, prefix_sharing: bool, hid
     n_labels, build_seconds, model_seconds, flops = len(runtime.labels), 0.0, 0.0, 0.0
     warm_up = encoded.select(np.arange(min(5_000, len(encoded.lengths))))  # sessions opened, JIT profiled
     for _ in range(3):
-        run_schedule(build_schedule(warm_up), runtime.prefix_engine().block_log_probs, n_labels)
+        if runtime.prefix_engine() is not None:
+            run_schedule(build_schedule(warm_up), runtime.prefix_engine().block_log_probs, n_labels)
         predict_log_probs(runtime, warm_up, n_labels, DEFAULT_BATCH_SIZE)
     for start in range(0, len(encoded.lengths), DEFAULT_CHUNK_ROWS):
         chunk = encoded.select(np.arange(start, min(start + DEFAULT_CHUNK_ROWS, len(encoded.lengths))))
@@ -309,7 +311,7 @@ def gemm_rate(threads: int, hidden: int) -> tuple[float, dict]:
 def run_classify_bench(model_dir: Path, workdir: Path, names: list[str], rows: int, report) -> dict:
     """Everything `rnnexport bench` measures, as a dict (also written to bench/results.json by the CLI)."""
     from ..model.checkpoint import load_checkpoint, model_from_checkpoint
-    from ..runtimes.registry import open_runtime
+    from ..runtimes.registry import open_runtime, verify_runtimes
     from ..runtimes.torch_runtimes import use_one_intra_op_thread
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -328,14 +330,20 @@ def run_classify_bench(model_dir: Path, workdir: Path, names: list[str], rows: i
                                                  w1_path, rows), report)  # fmt: skip
     results["nn_rnn_packed"] = packed.__dict__
     use_one_intra_op_thread()
-    runtimes = {name: open_runtime(name, model_dir, threads=threads) for name in MODEL_PART_RUNTIMES}
+    available = verify_runtimes(model_dir)
+    missing = [name for name in MODEL_PART_RUNTIMES if name not in available]
+    if missing:
+        report(f"left out (no artifact in {model_dir}): {', '.join(missing)}")
+    runtimes = {
+        name: open_runtime(name, model_dir, threads=threads) for name in MODEL_PART_RUNTIMES if name in available
+    }
     for kind, description in WORKLOADS.items():
         csv_path, column = workload_csv(kind, names, rows, workdir)
         encoded = encode_ragged(pd.read_csv(csv_path, dtype=str, keep_default_na=False)[column], alphabet)
         ceiling = gflops * 1e9 * rows / naive_flops(encoded, hidden, n_labels)
         report(f"{kind} ({description}), {rows:,} rows: naive GEMM ceiling {ceiling:,.0f} names/s")
         entry: dict = {"description": description, "naive_ceiling_names_per_second": ceiling, "end_to_end": []}
-        for runtime in E2E_RUNTIMES[kind]:
+        for runtime in (name for name in E2E_RUNTIMES[kind] if name in available):
             for prefix_sharing in (True, False):
                 extra = ["--column", column] + ([] if prefix_sharing else ["--no-prefix-sharing"])
                 measured_run = classify_throughput(csv_path, rows, runtime, model_dir, extra)
@@ -360,7 +368,7 @@ def _model_parts(runtimes: dict, encoded: RaggedNames, hidden: int, gflops: floa
     """The model part of each in-process runtime, prefix sharing on and off, with its kernel efficiency."""
     rows = []
     for name, runtime in runtimes.items():
-        for prefix_sharing in (True, False):
+        for prefix_sharing in (True, False) if runtime.prefix_engine() is not None else (False,):  # aoti: per name
             part = model_part(runtime, encoded, prefix_sharing, hidden)
             part.update(runtime=name, prefix_sharing=prefix_sharing,
                         kernel_efficiency=part["flops"] / part["model_seconds"] / (gflops * 1e9))  # fmt: skip

@@ -9,7 +9,7 @@ import click
 
 from ..errors import ParityError
 from ..model.manifest import check_pin
-from ..runtimes.registry import VERIFY_RUNTIMES  # torch-free
+from ..runtimes.registry import OPTIONAL_RUNTIMES, VERIFY_RUNTIMES  # torch-free
 from ..verification.parity import Tolerance
 from . import options as opt
 from .console import user_errors
@@ -24,17 +24,22 @@ from .console import user_errors
     opt.verify_names_options, opt.tolerance_options("Parity rule of the verification"),
     click.option("--prior-shift", type=opt.FINITE,
                  help="Re-bake v at this τ from the unshifted weights (T re-fitted)."),
+    click.option("--aoti", is_flag=True,
+                 help="Also compile char_rnn_aoti.pt2 with AOTInductor, for this CPU and torch (40-90 s on 2 cores)."),
 )  # fmt: skip
 def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_column: str | None, atol: float,
-           rtol: float, prior_shift: float | None) -> None:  # fmt: skip
-    """Export a checkpoint to TorchScript and ONNX, then verify every artifact against PyTorch.
+           rtol: float, prior_shift: float | None, aoti: bool) -> None:  # fmt: skip
+    """Export a checkpoint to TorchScript, torch.export and ONNX, then verify every artifact against PyTorch.
 
     \b
-    Writes char_rnn.pt (scripted loop), char_rnn_cell.onnx (one step), char_rnn.onnx (whole name),
-    char_rnn_step.onnx and char_rnn_head.onnx (prefix sharing), fold_table.json, parity.json and
-    manifest.json. Nothing is replaced unless verification passes.
+    Writes char_rnn.pt (scripted loop), char_rnn.pt2 (torch.export: the loop and the prefix programs),
+    char_rnn_cell.onnx (one step), char_rnn.onnx (whole name), char_rnn_step.onnx and char_rnn_head.onnx
+    (prefix sharing), fold_table.json, parity.json and manifest.json; with --aoti, char_rnn_aoti.pt2
+    (AOTInductor, for C++ without Python; it runs only on this CPU's kind and this torch version).
+    Nothing is replaced unless verification passes.
     Example:
       rnnexport export --checkpoint exported/checkpoint.pt --out exported
+      rnnexport export --aoti --out exported                   # plus the AOTInductor package
       rnnexport export --prior-shift 1.0 --out runs/balanced   # same training, another operating point
     """
     from ..export.artifacts import export_artifacts
@@ -46,16 +51,17 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
     checkpoint = checkpoint or out / "checkpoint.pt"
     with user_errors():
         names, source = names_to_verify(names_csv, name_column)
-        result = export_artifacts(checkpoint, out, names, source, Tolerance(atol, rtol), prior_shift)
-    click.echo(
-        f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s; parity on {result.parity['n_names']} names:"
-    )
+        result = export_artifacts(checkpoint, out, names, source, Tolerance(atol, rtol), prior_shift, aoti)
+    compiled = f" (AOTInductor compile {result.aoti_seconds:.1f} s)" if result.aoti_seconds is not None else ""
+    click.echo(f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s{compiled}; parity on "
+               f"{result.parity['n_names']} names:")  # fmt: skip
     click.echo(format_report(result.parity))
 
 
 @click.command()
 @opt.stacked(
-    click.option("--runtime", type=click.Choice([*VERIFY_RUNTIMES, "all"]), default="all", show_default=True),
+    click.option("--runtime", type=click.Choice([*VERIFY_RUNTIMES, *OPTIONAL_RUNTIMES, "all"]), default="all",
+                 show_default=True),
     opt.tolerance_options("Parity rule"), opt.verify_names_options, opt.model_dir_option, opt.no_verify_hash_option,
     opt.manifest_pin_option,
     click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -77,7 +83,7 @@ def verify(runtime: str, atol: float, rtol: float, names_csv: Path | None, name_
 
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls
 
-    runtimes = VERIFY_RUNTIMES if runtime == "all" else (runtime,)
+    runtimes = None if runtime == "all" else (runtime,)  # all: every runtime whose artifact is there
     with user_errors():
         check_pin(model_dir, manifest_pin, not no_verify_hash)
         try:

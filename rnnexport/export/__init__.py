@@ -1,2 +1,3 @@
-"""Export: a checkpoint to every artifact (TorchScript, the ONNX graphs, the fold table), staged, verified
-against eager PyTorch, then swapped into the model folder with parity.json and manifest.json (the write side)."""
+"""Export: a checkpoint to every artifact (TorchScript, torch.export, the ONNX graphs, the fold table; with
+``--aoti`` the AOTInductor package), staged, verified against eager PyTorch, then swapped into the model folder
+with parity.json and manifest.json (the write side)."""

@@ -1,5 +1,6 @@
 """Export a checkpoint: write every artifact into a staging folder, verify it against eager PyTorch, then swap
-it into place (TorchScript, ONNX cell and sequence, the fold table, parity.json and manifest.json).
+it into place (TorchScript, torch.export, ONNX cell and sequence, the fold table, parity.json and manifest.json;
+with ``aoti``, the AOTInductor package too).
 
 The artifact writers import torch and onnx; they are imported inside :func:`export_artifacts`, so that importing
 this module (the command line does) stays torch-free.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from ..io.atomic import atomic_files, atomic_write_json
 from ..model.manifest import (
+    AOTI_FILE,
     CHECKPOINT_FILE,
     FOLD_TABLE_FILE,
     MANIFEST_NAME,
@@ -22,7 +24,9 @@ from ..model.manifest import (
     ONNX_HEAD_FILE,
     ONNX_SEQUENCE_FILE,
     ONNX_STEP_FILE,
+    OPTIONAL_EXPORT_FILES,
     PARITY_FILE,
+    TORCH_EXPORT_FILE,
     TORCHSCRIPT_FILE,
 )
 from ..text.fold import MAX_CODE_POINT, fold_table
@@ -36,6 +40,7 @@ class ExportResult:
     manifest: dict
     parity: dict
     seconds: float
+    aoti_seconds: float | None = None  # the AOTInductor compile, when asked for
 
 
 def write_fold_table(path: Path, alphabet: str, fold: dict) -> None:
@@ -64,13 +69,16 @@ def export_artifacts(
     names_source: str = "given",
     tolerance: Tolerance | None = None,
     prior_shift: float | None = None,
+    aoti: bool = False,
 ) -> ExportResult:
     """Stage every artifact, verify it against eager PyTorch, then swap it into ``out_dir``.
 
     The same checkpoint gives byte-identical files. With ``prior_shift``, the exported checkpoint and artifacts
     are re-baked at that τ (operating_point.reshift_checkpoint). Raises CheckpointError for a bad checkpoint
     (or one without an operating point, with ``prior_shift``) and ParityError when a runtime breaks the parity
-    rule (``tolerance``, default parity.Tolerance()); either way ``out_dir`` is left as it was.
+    rule (``tolerance``, default parity.Tolerance()); either way ``out_dir`` is left as it was. With ``aoti``,
+    char_rnn.pt2 is also compiled by AOTInductor into char_rnn_aoti.pt2 (40-90 s on 2 cores) and verified with the
+    rest; without it, an earlier char_rnn_aoti.pt2 in ``out_dir`` is removed (it would be another model's).
     """
     from ..model.checkpoint import load_checkpoint, save_checkpoint
     from ..training.operating_point import reshift_checkpoint
@@ -78,33 +86,43 @@ def export_artifacts(
 
     started = time.perf_counter()
     checkpoint = load_checkpoint(checkpoint_path)
-    with atomic_files(Path(out_dir), "export") as staging:
+    aoti_built = None
+    with atomic_files(Path(out_dir), "export", stale=() if aoti else OPTIONAL_EXPORT_FILES) as staging:
         if prior_shift is None:
             shutil.copyfile(checkpoint_path, staging / CHECKPOINT_FILE)
         else:
             checkpoint = reshift_checkpoint(checkpoint, prior_shift)
             save_checkpoint(checkpoint, staging / CHECKPOINT_FILE)
         write_artifacts(checkpoint, staging)
+        if aoti:
+            from .torch_export import write_aoti_package
+
+            aoti_built = write_aoti_package(staging / TORCH_EXPORT_FILE, artifact_metadata(checkpoint),
+                                            staging / AOTI_FILE)  # fmt: skip
         parity = verify_artifacts(staging, names=names, names_source=names_source, tolerance=tolerance,
                                    verify_hash=False)  # fmt: skip
         atomic_write_json(staging / PARITY_FILE, parity)
-        manifest = build_manifest(staging, checkpoint, parity)
+        target = aoti_built["target"].as_metadata() if aoti_built else None
+        manifest = build_manifest(staging, checkpoint, parity, target)
         atomic_write_json(staging / MANIFEST_NAME, manifest)
-    return ExportResult(Path(out_dir), manifest, parity, time.perf_counter() - started)
+    aoti_seconds = aoti_built["seconds"] if aoti_built else None
+    return ExportResult(Path(out_dir), manifest, parity, time.perf_counter() - started, aoti_seconds)
 
 
 def write_artifacts(checkpoint: dict, folder: Path) -> None:
-    """The TorchScript archive, the ONNX graphs (sequence, cell, prefix step and head) and the fold table of
-    ``checkpoint``, written into ``folder``."""
+    """The TorchScript archive, the torch.export programs, the ONNX graphs (sequence, cell, prefix step and head)
+    and the fold table of ``checkpoint``, written into ``folder``."""
     from ..model.checkpoint import model_from_checkpoint
     from .onnx_cell import write_onnx_cell
     from .onnx_sequence import write_onnx_sequence
     from .onnx_step import write_onnx_step_and_head
+    from .torch_export import write_torch_export
     from .torchscript import write_torchscript
 
     model = model_from_checkpoint(checkpoint)
     metadata = artifact_metadata(checkpoint)
     write_torchscript(model, metadata, folder / TORCHSCRIPT_FILE)
+    write_torch_export(model, metadata, folder / TORCH_EXPORT_FILE)
     write_onnx_cell(model, metadata, folder / ONNX_CELL_FILE)
     write_onnx_sequence(model, metadata, folder / ONNX_SEQUENCE_FILE)
     write_onnx_step_and_head(model, metadata, folder / ONNX_STEP_FILE, folder / ONNX_HEAD_FILE)

@@ -9,12 +9,14 @@ from pathlib import Path
 
 from .. import __version__
 from ..model.manifest import (
+    AOTI_FILE,
     CHECKPOINT_FILE,
     FOLD_TABLE_FILE,
     ONNX_CELL_FILE,
     ONNX_HEAD_FILE,
     ONNX_SEQUENCE_FILE,
     ONNX_STEP_FILE,
+    TORCH_EXPORT_FILE,
     TORCHSCRIPT_FILE,
     sha256_of,
 )
@@ -83,6 +85,29 @@ def _torchscript_io(n_labels: int) -> dict:
     }
 
 
+def _torch_export_io(n_labels: int) -> dict:
+    """char_rnn.pt2: the same contract as char_rnn.pt's forward, as the program "model" (torch.export.load)."""
+    io = _torchscript_io(n_labels)
+    return {
+        "format": "torch.export",
+        "inputs": io["inputs"],
+        "outputs": io["outputs"],
+        "extra_files": io["extra_files"],
+        "programs": {
+            "model": "forward(indices, lengths) -> log_probs",
+            "prefix_step": "(hidden [parents, H], parent [nodes], letter [nodes]) -> hidden_next [nodes, H]",
+            "prefix_head": "(hidden [batch, H]) -> log_probs [batch, L]",
+        },
+    }
+
+
+def _aoti_io(n_labels: int, target: dict) -> dict:
+    """char_rnn_aoti.pt2: char_rnn.pt2's "model" compiled by AOTInductor; runs only where ``target`` holds."""
+    io = _torchscript_io(n_labels)
+    return {"format": "aoti", "inputs": io["inputs"], "outputs": io["outputs"], "compiled_for": target,
+            "compiled_from": TORCH_EXPORT_FILE}  # fmt: skip
+
+
 def operating_point_summary(checkpoint: dict) -> dict | None:
     """τ, T and the training label frequencies baked into ``v`` (None for a checkpoint without them)."""
     stored = checkpoint.get("operating_point")
@@ -91,7 +116,8 @@ def operating_point_summary(checkpoint: dict) -> dict | None:
     return {key: stored[key] for key in ("prior_shift", "temperature", "label_frequencies")}
 
 
-def build_manifest(out_dir: Path, checkpoint: dict, parity: dict) -> dict:
+def build_manifest(out_dir: Path, checkpoint: dict, parity: dict, aoti_target: dict | None = None) -> dict:
+    """manifest.json's content; ``aoti_target`` (AotiTarget.as_metadata()) when char_rnn_aoti.pt2 was built."""
     import onnx
     import onnxruntime
     import torch
@@ -103,9 +129,12 @@ def build_manifest(out_dir: Path, checkpoint: dict, parity: dict) -> dict:
         ONNX_SEQUENCE_FILE: file_entry(out_dir / ONNX_SEQUENCE_FILE, **_onnx_io(out_dir / ONNX_SEQUENCE_FILE)),
         ONNX_STEP_FILE: file_entry(out_dir / ONNX_STEP_FILE, **_onnx_io(out_dir / ONNX_STEP_FILE)),
         ONNX_HEAD_FILE: file_entry(out_dir / ONNX_HEAD_FILE, **_onnx_io(out_dir / ONNX_HEAD_FILE)),
+        TORCH_EXPORT_FILE: file_entry(out_dir / TORCH_EXPORT_FILE, **_torch_export_io(n_labels)),
         FOLD_TABLE_FILE: file_entry(out_dir / FOLD_TABLE_FILE, format="json"),
         CHECKPOINT_FILE: file_entry(out_dir / CHECKPOINT_FILE, format="torch.save dict (weights_only)"),
     }
+    if aoti_target is not None:
+        artifacts[AOTI_FILE] = file_entry(out_dir / AOTI_FILE, **_aoti_io(n_labels, aoti_target))
     return {
         "rnnexport_version": __version__,
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},

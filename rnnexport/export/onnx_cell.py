@@ -68,9 +68,13 @@ STACK_TRACE_KEY = "pkg.torch.onnx.stack_trace"
 
 
 def drop_stack_traces(proto: onnx.ModelProto) -> None:
-    """Remove the exporter's per-node Python stack traces: they name absolute source paths, so the same
-    checkpoint exported from another folder gave other bytes. The graph itself is untouched."""
-    for node in proto.graph.node:
-        kept = [entry for entry in node.metadata_props if entry.key != STACK_TRACE_KEY]
-        del node.metadata_props[:]
-        node.metadata_props.extend(kept)
+    """Remove the exporter's per-node Python stack traces, in subgraphs (a Loop's body) too: they name absolute
+    source paths, so the same checkpoint exported from another folder gave other bytes. The graph is untouched."""
+    graphs = [proto.graph]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            kept = [entry for entry in node.metadata_props if entry.key != STACK_TRACE_KEY]
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+            graphs.extend(attribute.g for attribute in node.attribute if attribute.type == onnx.AttributeProto.GRAPH)

@@ -43,7 +43,7 @@ class ScriptableCharRNN(CharRNN):
 
     @torch.jit.export
     def prefix_step(self, hidden: torch.Tensor, parent: torch.Tensor, letter: torch.Tensor) -> torch.Tensor:
-        """One trie level of prefix-shared evaluation (rnnexport/prefix.py), the maths of ``forward``'s step:
+        """One trie level of prefix-shared evaluation (runtimes/prefix.py), the maths of ``forward``'s step:
         hidden float32 (parents, H) (level 1: one zero row), parent int64 (nodes,) (level 1: all 0), letter
         int64 (nodes,) -> tanh(hidden[parent] @ W^T + input_table[letter]), float32 (nodes, H)."""
         table = self.u.weight.t() + (self.u.bias + self.w.bias)  # (57, H): as in forward
@@ -115,8 +115,10 @@ def script_model(model: CharRNN, alphabet: str) -> torch.jit.ScriptModule:
     scriptable = ScriptableCharRNN(config, alphabet)
     scriptable.load_state_dict(model.state_dict())
     with warnings.catch_warnings():
-        # torch 2.13 deprecates torch.jit.script (TorchScript is in maintenance), yet a scripted archive is
-        # what LibTorch services load; the warning says nothing actionable to our users.
+        # torch 2.13 deprecates torch.jit.script (TorchScript is in maintenance), yet char_rnn.pt is what
+        # existing LibTorch services load, so we keep writing it; the warning says nothing actionable to our users.
+        # Its successor ships beside it: char_rnn.pt2 (torch.export) and, for C++, char_rnn_aoti.pt2 (AOTInductor,
+        # export --aoti); see docs/embedding.md. A torch that turns this warning into an error fails here loudly.
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.script.*")
         return torch.jit.script(scriptable.eval())
 
@@ -126,7 +128,8 @@ def write_torchscript(model: CharRNN, metadata: dict[str, str], path: Path) -> N
     extra = {**metadata, "labels": json.loads(metadata["labels"]), "hidden_size": int(metadata["hidden_size"]),
              "fold": json.loads(metadata["fold"])}  # fmt: skip
     with warnings.catch_warnings():
-        # Deprecated with TorchScript itself in torch 2.13; still the format LibTorch loads.
+        # Deprecated with TorchScript itself in torch 2.13; still the format existing LibTorch consumers load
+        # (successor: char_rnn.pt2 / char_rnn_aoti.pt2, as above).
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.save.*")
         buffer = io.BytesIO()
         torch.jit.save(scripted, buffer, _extra_files={"metadata.json": json.dumps(extra)})

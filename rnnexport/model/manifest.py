@@ -12,6 +12,8 @@ from ..errors import ArtifactError, OptionError
 
 MANIFEST_NAME = "manifest.json"
 TORCHSCRIPT_FILE = "char_rnn.pt"
+TORCH_EXPORT_FILE = "char_rnn.pt2"  # torch.export programs (export/torch_export.py)
+AOTI_FILE = "char_rnn_aoti.pt2"  # its loop compiled by AOTInductor for one CPU and torch (export --aoti only)
 ONNX_SEQUENCE_FILE = "char_rnn.onnx"
 ONNX_CELL_FILE = "char_rnn_cell.onnx"
 ONNX_STEP_FILE = "char_rnn_step.onnx"  # prefix-shared evaluation: one trie level (export/onnx_step.py)
@@ -22,7 +24,13 @@ PARITY_FILE = "parity.json"
 # What `rnnexport export` writes besides the checkpoint, the manifest first: training a new checkpoint into the
 # folder removes them (in this order), so that no loader serves the previous model.
 EXPORT_FILES = (MANIFEST_NAME, TORCHSCRIPT_FILE, ONNX_SEQUENCE_FILE, ONNX_CELL_FILE, ONNX_STEP_FILE, ONNX_HEAD_FILE,
-                FOLD_TABLE_FILE, PARITY_FILE)  # fmt: skip
+                FOLD_TABLE_FILE, PARITY_FILE, TORCH_EXPORT_FILE, AOTI_FILE)  # fmt: skip
+# Those written only when asked (export --aoti): an export without it removes the earlier one.
+OPTIONAL_EXPORT_FILES = (AOTI_FILE,)
+# Inside char_rnn.pt2: its programs (torch.export.load gives "model"; the prefix programs are read with load_pt2)
+# and its metadata file, named as in char_rnn.pt.
+TORCH_EXPORT_PROGRAMS = ("model", "prefix_step", "prefix_head")
+ARCHIVE_METADATA_FILE = "metadata.json"
 
 
 def sha256_of(path: Path) -> str:

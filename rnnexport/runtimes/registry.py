@@ -6,9 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..model.manifest import CHECKPOINT_FILE, ONNX_CELL_FILE, ONNX_SEQUENCE_FILE, TORCHSCRIPT_FILE
+from ..errors import ArtifactError
+from ..model.manifest import (
+    AOTI_FILE,
+    CHECKPOINT_FILE,
+    ONNX_CELL_FILE,
+    ONNX_SEQUENCE_FILE,
+    TORCH_EXPORT_FILE,
+    TORCHSCRIPT_FILE,
+    read_manifest,
+)
 from .base import Runtime
 from .onnx_runtimes import OnnxCellRuntime, OnnxSequenceRuntime
+from .torch_export_runtimes import AotiRuntime, TorchExportRuntime
 from .torch_runtimes import ReferenceRuntime, TorchRuntime, TorchScriptRuntime
 
 # The one registry: runtime name -> the artifact it loads (the class is RUNTIME_CLASSES[name], below).
@@ -16,11 +26,16 @@ RUNTIME_ARTIFACTS = {
     "onnx": ONNX_SEQUENCE_FILE,
     "onnx-cell": ONNX_CELL_FILE,
     "torchscript": TORCHSCRIPT_FILE,
+    "export": TORCH_EXPORT_FILE,
+    "aoti": AOTI_FILE,
     "torch": CHECKPOINT_FILE,
 }
 RUNTIMES = tuple(RUNTIME_ARTIFACTS)
-TORCH_RUNTIMES = ("torchscript", "torch")  # those that import torch (see use_one_intra_op_thread)
-EXPORTED_RUNTIMES = ("torchscript", "onnx-cell", "onnx")
+# Runtimes whose artifact `export` writes only when asked (export --aoti): verify checks them where present.
+OPTIONAL_RUNTIMES = ("aoti",)
+DEFAULT_RUNTIMES = tuple(name for name in RUNTIMES if name not in OPTIONAL_RUNTIMES)  # those every export has
+TORCH_RUNTIMES = ("torchscript", "export", "aoti", "torch")  # those that import torch (use_one_intra_op_thread)
+EXPORTED_RUNTIMES = ("torchscript", "export", "onnx-cell", "onnx")
 # What verify checks against eager PyTorch in float64: eager float32 too, since classify offers it.
 VERIFY_RUNTIMES = ("torch", *EXPORTED_RUNTIMES)
 ONNX_GRAPHS = ("sequence", "cell")
@@ -29,8 +44,23 @@ RUNTIME_CLASSES: dict[str, type[Runtime]] = {
     "onnx": OnnxSequenceRuntime,
     "onnx-cell": OnnxCellRuntime,
     "torchscript": TorchScriptRuntime,
+    "export": TorchExportRuntime,
+    "aoti": AotiRuntime,
     "torch": TorchRuntime,
 }
+
+
+def verify_runtimes(model_dir: Path) -> tuple[str, ...]:
+    """What ``verify --runtime all`` checks in ``model_dir``: eager torch, and each exported runtime whose artifact
+    the folder's manifest lists (without a readable manifest: that the folder holds). So a folder exported before a
+    runtime existed (no char_rnn.pt2), or without ``export --aoti``, is verified on what it has, while a listed
+    artifact that has gone missing is still an error."""
+    try:
+        listed = set(read_manifest(model_dir)["artifacts"])
+    except ArtifactError:
+        listed = {path.name for path in Path(model_dir).iterdir()} if Path(model_dir).is_dir() else set()
+    exported = (*EXPORTED_RUNTIMES, *OPTIONAL_RUNTIMES)
+    return ("torch", *(name for name in exported if RUNTIME_ARTIFACTS[name] in listed))
 
 
 def runtime_name(runtime: str, onnx_graph: str = "sequence") -> str:

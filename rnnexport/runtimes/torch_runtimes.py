@@ -49,9 +49,9 @@ def _one_intra_op_thread_here(torch) -> None:
         _pinned_threads.done = True
 
 
-class _TorchModuleRuntime(Runtime):
-    """Runs ``self.module`` (scripted or eager) on ``self.device``, under inference mode, one intra-op thread per
-    call (see use_one_intra_op_thread)."""
+class TorchModuleRuntime(Runtime):
+    """Runs ``self.module`` (scripted, exported, AOT-compiled or eager) on ``self.device``, under inference mode, one
+    intra-op thread per call (see use_one_intra_op_thread)."""
 
     def _log_probs(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         import torch
@@ -62,7 +62,7 @@ class _TorchModuleRuntime(Runtime):
         return result.cpu().numpy()
 
 
-class TorchScriptRuntime(_TorchModuleRuntime):
+class TorchScriptRuntime(TorchModuleRuntime):
     """``char_rnn.pt`` loaded with torch.jit.load (what a LibTorch service runs)."""
 
     name = "torchscript"
@@ -76,7 +76,8 @@ class TorchScriptRuntime(_TorchModuleRuntime):
         extra_files = {"metadata.json": ""}
         try:
             with warnings.catch_warnings():
-                # torch 2.13 deprecates TorchScript loading too; the archive is still what we ship.
+                # torch 2.13 deprecates TorchScript loading too; the archive is still what we ship for existing
+                # LibTorch consumers. Its successor is the 'export' runtime (char_rnn.pt2, torch.export.load).
                 warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.load.*")
                 self.module = torch.jit.load(str(path), map_location=self.device, _extra_files=extra_files)
             metadata = json.loads(extra_files["metadata.json"])
@@ -95,7 +96,7 @@ class TorchScriptRuntime(_TorchModuleRuntime):
         return TorchScriptPrefixEngine(self.module)
 
 
-class TorchRuntime(_TorchModuleRuntime):
+class TorchRuntime(TorchModuleRuntime):
     """The eager model rebuilt from ``checkpoint.pt``: the reference every other runtime is checked against."""
 
     name = "torch"

@@ -13,7 +13,7 @@ from ..io.atomic import atomic_write_json
 from ..runtimes.base import Runtime
 from ..runtimes.onnx_runtimes import OnnxCellRuntime
 from ..runtimes.prefix import build_schedule, run_schedule
-from ..runtimes.registry import VERIFY_RUNTIMES, open_reference, open_runtime
+from ..runtimes.registry import open_reference, open_runtime, verify_runtimes
 from ..runtimes.torch_runtimes import TorchScriptRuntime
 from ..text.alphabet import ALPHABET
 from ..text.encode import RaggedNames, encode_ragged
@@ -23,7 +23,7 @@ from .parity import ParityCheck, Tolerance, failure_line
 BATCH_SIZES = (1, 7, 1024)
 PREFIX_BLOCK_SIZES = (1, 7, 8192)  # sorted distinct names per trie: one name, odd small tries, large levels
 # Prefix-shared evaluation of each runtime: onnx-cell's engine is onnx's (the same step and head graphs).
-PREFIX_RUNTIMES = ("torch", "torchscript", "onnx")
+PREFIX_RUNTIMES = ("torch", "torchscript", "export", "onnx")
 PREFIX_SUFFIX = " prefix-shared"
 
 
@@ -35,7 +35,7 @@ def names_to_verify(path: Path | None, column: str | None = None) -> tuple[list[
 
 
 def verify_folder(model_dir: Path, names_path: Path | None, name_column: str | None, tolerance: Tolerance,
-                  runtimes: tuple[str, ...], verify_hash: bool, report_path: Path | None) -> dict:  # fmt: skip
+                  runtimes: tuple[str, ...] | None, verify_hash: bool, report_path: Path | None) -> dict:  # fmt: skip
     """``rnnexport verify``: :func:`verify_artifacts` on the names of ``names_path`` (default: default_names),
     the report also written as JSON to ``report_path`` when given, whether it passed or not (the model folder
     is never written). Raises ParityError (its report attached) after writing it."""
@@ -165,14 +165,16 @@ def verify_artifacts(
     names: list[str] | None = None,
     names_source: str = "given",
     tolerance: Tolerance | None = None,
-    runtimes: tuple[str, ...] = VERIFY_RUNTIMES,
+    runtimes: tuple[str, ...] | None = None,
     verify_hash: bool = True,
 ) -> dict:
     """Compare each runtime with eager PyTorch and return the report (no file is written: export writes
     parity.json; ``rnnexport verify --report PATH`` writes where asked). Raises ParityError listing every
     failure, with the report as ``error.report``; DataError when no name is left to verify on. ``tolerance``:
-    the parity rule's atol and rtol (parity.Tolerance; default 1e-5 and 1e-6)."""
+    the parity rule's atol and rtol (parity.Tolerance; default 1e-5 and 1e-6). ``runtimes``: default
+    runtimes.verify_runtimes (every runtime whose artifact the folder has)."""
     tolerance = tolerance or Tolerance()
+    runtimes = verify_runtimes(model_dir) if runtimes is None else runtimes
     reference_runtime = open_reference(model_dir, verify_hash)
     alphabet = reference_runtime.alphabet
     if names is None:
@@ -218,7 +220,7 @@ def parity_envelope(model_dir: Path, per_band: int = 2000, seed: int = 0, tolera
     with length, faster when ``w`` expands; this says how far the rule holds (docs/model.md, 'Parity')."""
     tolerance = tolerance or Tolerance()
     reference_runtime = open_reference(model_dir)
-    opened = {name: open_runtime(name, model_dir) for name in VERIFY_RUNTIMES}
+    opened = {name: open_runtime(name, model_dir) for name in verify_runtimes(model_dir)}
     envelope = {}
     for low, high in bands:
         names = name_like_names(per_band, seed + low, reference_runtime.alphabet, (low, high))

@@ -6,8 +6,9 @@ from manifest.json beside the model files.
 
     python driver.py RUNTIME NAMES_FILE OUT_DIR MODEL_FILE [MODEL_FILE ...] [--modes mixed,equal,single]
 
-RUNTIME: onnxruntime, openvino, tract, onnx-reference, torchscript, or onnx-checker (check_model with
-full_check plus strict shape inference of each file; writes no log_probs). MODEL_FILE: the graphs of one drive
+RUNTIME: onnxruntime, openvino, tract, onnx-reference, torchscript (torch.jit.load), torch-export
+(torch.export.load), aoti (torch._inductor.aoti_load_package), or onnx-checker (check_model with full_check plus
+strict shape inference of each file; writes no log_probs). MODEL_FILE: the graphs of one drive
 (DRIVES), each known by its inputs' names (GRAPH_KINDS): the whole-name graph, the one-step cell, or the prefix
 step followed by its head. NAMES_FILE: UTF-8, one already-folded name per line. Writes OUT_DIR/<mode>.npy
 (float32 [N, n_labels], rows in the names' order) and OUT_DIR/info.json (runtime version, files, IR version and
@@ -183,6 +184,35 @@ def torchscript_runner(path: Path, names: list[str]) -> tuple[Run, str]:
     return run, torch.__version__
 
 
+def torch_export_runner(path: Path, names: list[str]) -> tuple[Run, str]:
+    """char_rnn.pt2 with torch.export.load alone: the program "model" (what torch.export.load returns)."""
+    import torch
+
+    torch.set_num_threads(1)
+    module = torch.export.load(str(path)).module()
+
+    def run(feeds):
+        with torch.inference_mode():
+            log_probs = module(torch.from_numpy(feeds["indices"]), torch.from_numpy(feeds["lengths"]))
+        return {names[0]: log_probs.numpy()}
+
+    return run, torch.__version__
+
+
+def aoti_runner(path: Path, names: list[str]) -> tuple[Run, str]:
+    """char_rnn_aoti.pt2 with torch._inductor.aoti_load_package (compiled for this CPU and this torch)."""
+    import torch
+
+    torch.set_num_threads(1)
+    model = torch._inductor.aoti_load_package(str(path))
+
+    def run(feeds):
+        log_probs = model(torch.from_numpy(feeds["indices"]), torch.from_numpy(feeds["lengths"]))
+        return {names[0]: log_probs.numpy()}
+
+    return run, torch.__version__
+
+
 def check_onnx(path: Path) -> str:
     """onnx.checker with full_check, then strict shape inference with type checks and data propagation."""
     import onnx
@@ -204,6 +234,8 @@ RUNNERS = {
     "tract": tract_runner,
     "onnx-reference": onnx_reference_runner,
     "torchscript": torchscript_runner,
+    "torch-export": torch_export_runner,
+    "aoti": aoti_runner,
 }
 
 

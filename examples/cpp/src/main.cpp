@@ -1,13 +1,15 @@
 // classify_names MODEL_DIR [--top-k K] [--batch-size N] [--no-verify-hash] [--bench]
+// classify_names_aoti MODEL_DIR [...the same options]
 //
-// Reads UTF-8 names from stdin (one per line), folds them with fold_table.json, runs the exported
-// TorchScript model char_rnn.pt in batches and prints one TSV line per input line, in input order:
+// Reads UTF-8 names from stdin (one per line), folds them with fold_table.json, runs the exported model in
+// batches (classify_names: the TorchScript archive char_rnn.pt, torchscript_model.cpp; classify_names_aoti: the
+// AOTInductor package char_rnn_aoti.pt2, aoti_model.cpp) and prints one TSV line per input line, in input order:
 //   name<TAB>language<TAB>probability                 (default, K = 1)
 //   name<TAB>lang1<TAB>p1<TAB>...<TAB>langK<TAB>pK    (--top-k K)
 // A name that folds to nothing gets 2K empty fields.
+#include <ATen/Functions.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
-#include <torch/script.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -27,19 +29,25 @@
 #include "artifacts.h"
 #include "batch.h"
 #include "fold.h"
+#include "model.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using embed::kModelFile;
+using embed::kProgramName;
+using embed::Model;
+using embed::torch_reason;
 
-constexpr const char* kUsage =
-    "usage: classify_names MODEL_DIR [--top-k K] [--batch-size N] [--no-verify-hash] [--bench]\n"
+std::string usage() {
+  return std::string("usage: ") + kProgramName + " MODEL_DIR [--top-k K] [--batch-size N] [--no-verify-hash] [--bench]\n" +
     "  Reads UTF-8 names from stdin, one per line, and prints name<TAB>language<TAB>probability.\n"
-    "  MODEL_DIR         the exported model directory (char_rnn.pt, fold_table.json, manifest.json)\n"
+    "  MODEL_DIR         the exported model directory (" + kModelFile + ", fold_table.json, manifest.json)\n"
     "  --top-k K         print the K most likely languages with their probabilities (default 1)\n"
     "  --batch-size N    names per model call (default 256)\n"
     "  --no-verify-hash  skip the SHA-256 check of the model files against manifest.json\n"
     "  --bench           print load and model-call timings to stderr\n";
+}
 
 struct Options {
   std::string model_dir;
@@ -50,7 +58,7 @@ struct Options {
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(stderr, "classify_names: error: %s\n%s", message.c_str(), kUsage);
+  std::fprintf(stderr, "%s: error: %s\n%s", kProgramName, message.c_str(), usage().c_str());
   std::exit(2);
 }
 
@@ -80,7 +88,7 @@ Options parse_args(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
+      std::fputs(usage().c_str(), stdout);
       std::exit(0);
     } else if (arg == "--top-k") {
       options.top_k = positive_number(arg, take_value());
@@ -99,49 +107,6 @@ Options parse_args(int argc, char** argv) {
   if (positional.size() != 1) usage_error("expected exactly one MODEL_DIR");
   options.model_dir = positional[0];
   return options;
-}
-
-struct Model {
-  torch::jit::script::Module module;
-  std::vector<std::string> labels;
-  std::string alphabet;
-};
-
-// One line for a LibTorch error: its first line without the C++ backtrace, or for a TorchScript interpreter
-// error (a traceback of the scripted code, not always a c10::Error) its last line, which names the error
-// ("RuntimeError: ... can't allocate memory ...").
-std::string torch_reason(const std::exception& e) {
-  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-  std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  if (text.find("TorchScript interpreter") != std::string::npos) return text.substr(text.rfind('\n') + 1);
-  return text.substr(0, text.find('\n'));
-}
-
-// Loads the archive from the bytes that were hash-checked (never reopening the path).
-Model load_model(const embed::Artifact& artifact) {
-  const std::string& path = artifact.path;
-  Model model;
-  torch::jit::ExtraFilesMap extra_files{{"metadata.json", ""}};
-  try {
-    std::istringstream bytes(artifact.bytes);
-    model.module = torch::jit::load(bytes, torch::kCPU, extra_files);
-  } catch (const c10::Error& e) {
-    throw embed::ArtifactError("'" + path + "' is not a loadable TorchScript archive (corrupt or truncated?): " +
-                               torch_reason(e));
-  }
-  const std::string& text = extra_files["metadata.json"];
-  if (text.empty()) throw embed::ArtifactError("'" + path + "' has no metadata.json inside; re-export it");
-  try {
-    nlohmann::json metadata = nlohmann::json::parse(text);
-    model.alphabet = metadata.at("alphabet").get<std::string>();
-    model.labels = metadata.at("labels").get<std::vector<std::string>>();
-  } catch (const nlohmann::json::exception& e) {
-    throw embed::ArtifactError("'" + path + "' has unusable metadata.json: " + e.what());
-  }
-  if (model.labels.empty()) throw embed::ArtifactError("'" + path + "' lists no labels in metadata.json");
-  model.module.eval();
-  return model;
 }
 
 struct Timings {
@@ -250,16 +215,16 @@ class Classifier {
     std::vector<float> result(rows.size() * n_labels);
     {
       c10::InferenceMode guard;
-      torch::Tensor index_tensor = torch::from_blob(inputs.indices.data(), {inputs.steps, batch}, torch::kLong);
-      torch::Tensor length_tensor = torch::from_blob(inputs.lengths.data(), {batch}, torch::kLong);
-      torch::Tensor output;
+      at::Tensor index_tensor = at::from_blob(inputs.indices.data(), {inputs.steps, batch}, at::kLong);
+      at::Tensor length_tensor = at::from_blob(inputs.lengths.data(), {batch}, at::kLong);
+      at::Tensor output;
       try {
-        output = model_.module.forward({index_tensor, length_tensor}).toTensor();
+        output = model_.forward(index_tensor, length_tensor);
       } catch (const std::exception& e) {
         throw std::runtime_error("the model call failed on " + std::to_string(batch) + " name(s) of up to " +
                                  std::to_string(inputs.steps) + " letters: " + torch_reason(e));
       }
-      output = output.to(torch::kFloat).contiguous();
+      output = output.to(at::kFloat).contiguous();
       if (output.dim() != 2 || output.size(0) != batch || output.size(1) != static_cast<int64_t>(n_labels)) {
         throw embed::ArtifactError("the model returned a tensor of shape " + std::to_string(output.size(0)) +
                                    "x" + std::to_string(output.dim() > 1 ? output.size(1) : 0) +
@@ -320,9 +285,9 @@ void print_bench(const Timings& timings, double load_seconds, long batch_size) {
 }
 
 void classify_stdin(const Options& options, Clock::time_point process_start) {
-  embed::Artifact model_file = embed::read_checked_artifact(options.model_dir, "char_rnn.pt", options.verify_hash);
+  embed::Artifact model_file = embed::read_checked_artifact(options.model_dir, kModelFile, options.verify_hash);
   embed::Artifact fold_file = embed::read_checked_artifact(options.model_dir, "fold_table.json", options.verify_hash);
-  Model model = load_model(model_file);
+  Model model = embed::load_model(model_file);
   const long n_labels = static_cast<long>(model.labels.size());
   if (options.top_k > n_labels) {
     usage_error("--top-k " + std::to_string(options.top_k) + " is out of range: the model has " +
@@ -354,7 +319,7 @@ int main(int argc, char** argv) {
   try {
     classify_stdin(options, process_start);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "classify_names: error: %s\n", torch_reason(e).c_str());  // one line, whatever threw
+    std::fprintf(stderr, "%s: error: %s\n", kProgramName, torch_reason(e).c_str());  // one line, whatever threw
     return 1;
   }
   return 0;
