@@ -70,7 +70,8 @@ OPTION_HELP = {
     "output_path": "Output CSV or Parquet file ('-' = stdout).",
     "runtime": "onnx: char_rnn.onnx (no torch import); onnx-cell: char_rnn_cell.onnx driven letter by letter, name by "
     "name, as an embedding service runs it (same as --onnx-graph cell; no prefix sharing); torchscript: "
-    "char_rnn.pt; torch: eager checkpoint.",
+    "char_rnn.pt; export: char_rnn.pt2 (torch.export); aoti: char_rnn_aoti.pt2 (export --aoti; this CPU and torch "
+    "only; no prefix sharing); torch: eager checkpoint.",
     "onnx_graph": "With --runtime onnx: the whole-name graph, or the cell driven letter by letter.",
     "column": "The column holding names, by header name or 1-based number [default: 'name' exactly, else 'name' in any "
     "case or padding, else the only column; column 1 with --no-header].",
@@ -91,7 +92,8 @@ OPTION_HELP = {
     "encoding": "Input encoding, e.g. latin-1 (transcoded; the output is always UTF-8) [default: a UTF-8 or UTF-16 "
     "byte-order mark's, else utf-8].",
     "strict": "Fail on the first name with no letter instead of leaving it empty.",
-    "device": "cuda: torch/torchscript on the GPU; onnx with onnxruntime-gpu's CUDA provider.",
+    "device": "cuda: torch/torchscript on the GPU; onnx with onnxruntime-gpu's CUDA provider (export and aoti run "
+    "on the CPU only).",
     "engine": "dask: partitions over a Dask cluster (pip install 'rnnexport[dask]').",
     "scheduler": "With --engine dask: an existing scheduler's address, or 'threads'/'sync' for in-process schedulers "
     "[default: a LocalCluster].",

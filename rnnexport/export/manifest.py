@@ -42,6 +42,13 @@ def artifact_metadata(checkpoint: dict) -> dict[str, str]:
     }
 
 
+def archive_metadata(metadata: dict[str, str]) -> dict:
+    """metadata.json's content in char_rnn.pt and char_rnn.pt2: ``metadata`` (artifact_metadata) with labels,
+    hidden size and fold as JSON values."""
+    return {**metadata, "labels": json.loads(metadata["labels"]), "hidden_size": int(metadata["hidden_size"]),
+            "fold": json.loads(metadata["fold"])}  # fmt: skip
+
+
 def _onnx_io(path: Path) -> dict:
     import onnx
 

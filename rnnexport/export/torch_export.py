@@ -21,6 +21,7 @@ from torch import nn
 from ..model.aoti_target import aoti_target
 from ..model.cell import CharRNN
 from ..model.manifest import ARCHIVE_METADATA_FILE
+from .manifest import archive_metadata
 
 # The longest T and largest B the program accepts (torch.export needs bounds; beyond them a call is refused).
 MAX_STEPS = 1 << 16
@@ -138,12 +139,6 @@ def write_torch_export(model: CharRNN, metadata: dict[str, str], path: Path) -> 
     buffer = io.BytesIO()
     package_pt2(buffer, exported_programs=export_programs(model), extra_files=extra)
     path.write_bytes(buffer.getvalue())
-
-
-def archive_metadata(metadata: dict[str, str]) -> dict:
-    """metadata.json's content: the artifact metadata with labels, hidden size and fold as JSON values."""
-    return {**metadata, "labels": json.loads(metadata["labels"]), "hidden_size": int(metadata["hidden_size"]),
-            "fold": json.loads(metadata["fold"])}  # fmt: skip
 
 
 def write_aoti_package(program_path: Path, metadata: dict[str, str], path: Path) -> dict:

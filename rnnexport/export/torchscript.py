@@ -12,6 +12,8 @@ from typing import Dict, List  # noqa: UP035 - TorchScript needs typing generics
 import torch
 
 from ..model.cell import CharRNN, ModelConfig
+from ..model.manifest import ARCHIVE_METADATA_FILE
+from .manifest import archive_metadata
 
 FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
 
@@ -125,14 +127,13 @@ def script_model(model: CharRNN, alphabet: str) -> torch.jit.ScriptModule:
 
 def write_torchscript(model: CharRNN, metadata: dict[str, str], path: Path) -> None:
     scripted = script_model(model, metadata["alphabet"])
-    extra = {**metadata, "labels": json.loads(metadata["labels"]), "hidden_size": int(metadata["hidden_size"]),
-             "fold": json.loads(metadata["fold"])}  # fmt: skip
+    extra = archive_metadata(metadata)
     with warnings.catch_warnings():
         # Deprecated with TorchScript itself in torch 2.13; still the format existing LibTorch consumers load
         # (successor: char_rnn.pt2 / char_rnn_aoti.pt2, as above).
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.save.*")
         buffer = io.BytesIO()
-        torch.jit.save(scripted, buffer, _extra_files={"metadata.json": json.dumps(extra)})
+        torch.jit.save(scripted, buffer, _extra_files={ARCHIVE_METADATA_FILE: json.dumps(extra)})
     path.write_bytes(without_debug_records(buffer.getvalue()))
 
 

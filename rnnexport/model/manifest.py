@@ -27,10 +27,9 @@ EXPORT_FILES = (MANIFEST_NAME, TORCHSCRIPT_FILE, ONNX_SEQUENCE_FILE, ONNX_CELL_F
                 FOLD_TABLE_FILE, PARITY_FILE, TORCH_EXPORT_FILE, AOTI_FILE)  # fmt: skip
 # Those written only when asked (export --aoti): an export without it removes the earlier one.
 OPTIONAL_EXPORT_FILES = (AOTI_FILE,)
-# Inside char_rnn.pt2: its programs (torch.export.load gives "model"; the prefix programs are read with load_pt2)
-# and its metadata file, named as in char_rnn.pt.
+# Inside char_rnn.pt2: its programs (torch.export.load gives "model"; the prefix programs are read with load_pt2).
 TORCH_EXPORT_PROGRAMS = ("model", "prefix_step", "prefix_head")
-ARCHIVE_METADATA_FILE = "metadata.json"
+ARCHIVE_METADATA_FILE = "metadata.json"  # the model's metadata inside char_rnn.pt and char_rnn.pt2
 
 
 def sha256_of(path: Path) -> str:

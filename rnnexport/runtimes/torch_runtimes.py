@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArtifactError, RnnExportError, first_line
-from ..model.manifest import CHECKPOINT_FILE, TORCHSCRIPT_FILE, check_recorded_model, checked_artifact
+from ..model.manifest import (
+    ARCHIVE_METADATA_FILE,
+    CHECKPOINT_FILE,
+    TORCHSCRIPT_FILE,
+    check_recorded_model,
+    checked_artifact,
+)
 from .base import Runtime, model_info
 
 
@@ -73,14 +79,14 @@ class TorchScriptRuntime(TorchModuleRuntime):
         path = checked_artifact(model_dir, TORCHSCRIPT_FILE, verify_hash)
         self.device = _torch_device(device)
         self.parallel_calls = max(1, threads or 1)
-        extra_files = {"metadata.json": ""}
+        extra_files = {ARCHIVE_METADATA_FILE: ""}
         try:
             with warnings.catch_warnings():
                 # torch 2.13 deprecates TorchScript loading too; the archive is still what we ship for existing
                 # LibTorch consumers. Its successor is the 'export' runtime (char_rnn.pt2, torch.export.load).
                 warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.load.*")
                 self.module = torch.jit.load(str(path), map_location=self.device, _extra_files=extra_files)
-            metadata = json.loads(extra_files["metadata.json"])
+            metadata = json.loads(extra_files[ARCHIVE_METADATA_FILE])
         except (RuntimeError, ValueError, json.JSONDecodeError) as error:
             raise ArtifactError(
                 f"{path} is not a loadable TorchScript archive (corrupt or truncated?): {first_line(error)}"

@@ -230,7 +230,7 @@ def parity_envelope(model_dir: Path, per_band: int = 2000, seed: int = 0, tolera
                   for name, runtime in opened.items()}  # fmt: skip
         ratios |= {name + PREFIX_SUFFIX: tolerance.worst_ratio(reference, run_prefix_shared(opened[name], encoded,
                                                                                              8192))
-                   for name in PREFIX_RUNTIMES}  # fmt: skip
+                   for name in PREFIX_RUNTIMES if name in opened}  # fmt: skip
         envelope[f"{low}-{high}"] = ratios
     return {**tolerance.as_dict(), "names_per_band": per_band, "seed": seed, "worst_ratio": envelope}
 
