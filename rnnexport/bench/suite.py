@@ -7,6 +7,29 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+# `rnnexport bench --help` and `rnnexport bench-train --help` (cli/bench.py), and their options' help by name.
+BENCH_HELP = """Measure classify end to end against the seed loop, torch.nn.RNN and the GEMM ceiling.
+
+\b
+Prints each figure as it is measured and writes WORKDIR/results.json. Takes a few minutes.
+Example:
+  rnnexport bench --rows 1000000
+"""
+BENCH_TRAIN_HELP = """The default and sgd recipes under 10-fold cross-validation beside the seed recipe on fold 0.
+
+\b
+Checks the model-quality targets (accuracy, balanced accuracy, ECE, lower/UPPER case, time) on the default recipe and
+writes bench/train.json. Takes about ten minutes on 2 cores (the seed and the folds run side by side). Example:
+  rnnexport bench-train
+"""
+OPTION_HELP = {
+    "rows": "Names in the generated CSV (sampled from the data set with a fixed seed).",
+    "workdir": "Where the generated CSVs and results.json go.",
+    "memory": "Also compare peak RSS at 1M and 5M rows (streaming keeps it flat).",
+    "with_dask": "Also time the dask engine on 2M rows (needs rnnexport[dask]).",
+    "names_dir": "Names folder [default: data/names, else $RNNEXPORT_NAMES_DIR].",
+}
+
 
 def run_bench(model_dir: Path, workdir: Path, rows: int, memory: bool, with_dask: bool,
               report: Callable[[str], None]) -> Path:  # fmt: skip

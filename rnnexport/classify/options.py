@@ -65,6 +65,45 @@ class ClassifyRequest:
     manifest_pin: str | None = None  # --expect-manifest-sha256: the model folder's manifest must hash to this
 
 
+# `rnnexport classify --help` and `rnnexport predict --help` (cli/classify.py).
+CLASSIFY_HELP = """Classify every name of a CSV or Parquet file and write it back with language and probability columns.
+
+\b
+The file is read as Python's csv module reads it (quotes, "" inside quotes, LF, CRLF or
+CR line ends). Every input record is written back byte for byte (as UTF-8), in order,
+with language, probability (and language_2, probability_2, ... with --top-k) inserted
+before its line end, separated by the input's delimiter; a last line without a line
+end gets the file's first one. Blank lines are not rows: they are copied through as
+they are, with no prediction. An Excel 'sep=X' first line sets the delimiter and is
+not copied. A name with no letter of the alphabet (blank, digits, emoji) gets empty
+prediction columns and is counted as skipped.
+\b
+Parquet (by a .parquet/.parq/.pq name or --input-format/--format) is read row group
+by row group; a Parquet output keeps every input column with its type, then
+language (string) and probability (float64). CSV -> Parquet and back work in one run.
+\b
+Examples:
+  rnnexport classify names.csv -o labelled.csv
+  rnnexport classify names.csv --runtime torchscript --top-k 3 -o top3.csv
+  cat names.csv | rnnexport classify - --column surname > labelled.csv
+  rnnexport classify names.csv -o out.csv --check      # exit 3 if not equal to PyTorch
+  rnnexport classify people.parquet -o labelled.parquet
+  rnnexport classify names.csv -o labelled.parquet     # CSV in, Parquet out
+\b
+A file OUTPUT appears only once complete (an existing one is untouched on any error or signal);
+with -o - (stdout) rows are written as they are classified, like any Unix filter: on a failure
+the Error line and the exit status say the output is incomplete.
+Exit status: 0 ok, 1 bad input or artifacts, 2 a bad option, 3 --check found a difference beyond
+--atol (the output is still written), 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP, 141 stdout's
+reader went away.
+"""
+PREDICT_HELP = """Print the top-k labels of names given on the command line, with the folded form the model saw.
+
+\b
+Example:
+  rnnexport predict 'Yue Tingsong' Dvořák Müller
+  Dvořák -> Dvorak: Czech 0.889, ...
+"""
 # What each option of `rnnexport classify` sets, as its --help says it (cli/classify.py), by parameter name.
 OPTION_HELP = {
     "output_path": "Output CSV or Parquet file ('-' = stdout).",

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from ..classify.options import DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, ENGINES, ClassifyOptions
+from ..classify.options import (
+    CLASSIFY_HELP,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BLOCKSIZE,
+    ENGINES,
+    PREDICT_HELP,
+    ClassifyOptions,
+)
 from ..classify.options import OPTION_HELP as HELP
 from ..io.csv.records import DEFAULT_CHUNK_ROWS
 from ..io.formats import AUTO, FORMATS
@@ -22,7 +29,7 @@ FORMAT_CHOICE = click.Choice([AUTO, *FORMATS])
 COUNT = click.IntRange(min=1)
 
 
-@click.command()
+@click.command(help=CLASSIFY_HELP)
 @click.argument("input_path", metavar="INPUT", default="-")
 @opt.stacked(
     click.option("-o", "--output", "output_path", default="-", show_default=True, help=HELP["output_path"]),
@@ -56,37 +63,6 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
              chunk_rows, threads, check, atol, rtol, model_dir, no_verify_hash, encoding, strict, device, engine,
              scheduler, blocksize, workers, input_format, output_format, quiet, manifest_pin,
              prefix_sharing) -> None:  # fmt: skip
-    """Classify every name of a CSV or Parquet file and write it back with language and probability columns.
-
-    \b
-    The file is read as Python's csv module reads it (quotes, "" inside quotes, LF, CRLF or
-    CR line ends). Every input record is written back byte for byte (as UTF-8), in order,
-    with language, probability (and language_2, probability_2, ... with --top-k) inserted
-    before its line end, separated by the input's delimiter; a last line without a line
-    end gets the file's first one. Blank lines are not rows: they are copied through as
-    they are, with no prediction. An Excel 'sep=X' first line sets the delimiter and is
-    not copied. A name with no letter of the alphabet (blank, digits, emoji) gets empty
-    prediction columns and is counted as skipped.
-    \b
-    Parquet (by a .parquet/.parq/.pq name or --input-format/--format) is read row group
-    by row group; a Parquet output keeps every input column with its type, then
-    language (string) and probability (float64). CSV -> Parquet and back work in one run.
-    \b
-    Examples:
-      rnnexport classify names.csv -o labelled.csv
-      rnnexport classify names.csv --runtime torchscript --top-k 3 -o top3.csv
-      cat names.csv | rnnexport classify - --column surname > labelled.csv
-      rnnexport classify names.csv -o out.csv --check      # exit 3 if not equal to PyTorch
-      rnnexport classify people.parquet -o labelled.parquet
-      rnnexport classify names.csv -o labelled.parquet     # CSV in, Parquet out
-    \b
-    A file OUTPUT appears only once complete (an existing one is untouched on any error or signal);
-    with -o - (stdout) rows are written as they are classified, like any Unix filter: on a failure
-    the Error line and the exit status say the output is incomplete.
-    Exit status: 0 ok, 1 bad input or artifacts, 2 a bad option, 3 --check found a difference beyond
-    --atol (the output is still written), 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP, 141 stdout's
-    reader went away.
-    """
     from ..classify.options import ClassifyRequest, DaskOptions
     from ..classify.pipeline import classify_file
     from ..io.csv.reader import delimiter_option
@@ -109,7 +85,7 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
             sys.exit(3)
 
 
-@click.command()
+@click.command(help=PREDICT_HELP)
 @click.argument("names", nargs=-1, required=True)
 @opt.stacked(
     click.option("--runtime", type=click.Choice(RUNTIMES), default="onnx", show_default=True),
@@ -118,13 +94,6 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     opt.model_dir_option, opt.manifest_pin_option,
 )  # fmt: skip
 def predict(names: tuple[str, ...], runtime: str, top_k: int | None, model_dir: Path, manifest_pin: str | None) -> None:
-    """Print the top-k labels of names given on the command line, with the folded form the model saw.
-
-    \b
-    Example:
-      rnnexport predict 'Yue Tingsong' Dvořák Müller
-      Dvořák -> Dvorak: Czech 0.889, ...
-    """
     from ..classify.predict import predict_top_k
 
     with user_errors():

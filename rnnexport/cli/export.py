@@ -8,57 +8,36 @@ from pathlib import Path
 import click
 
 from ..errors import ParityError
+from ..export.artifacts import EXPORT_HELP, OPTION_HELP  # torch-free: the writers are imported when called
 from ..model.manifest import check_pin
 from ..runtimes.registry import OPTIONAL_RUNTIMES, VERIFY_RUNTIMES  # torch-free
 from ..verification.parity import Tolerance
+from ..verification.verify import VERIFY_HELP
 from . import options as opt
 from .console import user_errors
 
 
-@click.command()
+@click.command(help=EXPORT_HELP)
 @opt.stacked(
-    click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help="The checkpoint to export "
-                 "[default: OUT/checkpoint.pt, what `rnnexport train --out OUT` wrote]."),
+    click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help=OPTION_HELP["checkpoint"]),
     click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=opt.DEFAULT_MODEL_DIR,
                  show_default=True),
     opt.verify_names_options, opt.tolerance_options("Parity rule of the verification"),
-    click.option("--prior-shift", type=opt.FINITE,
-                 help="Re-bake v at this τ from the unshifted weights (T re-fitted)."),
-    click.option("--aoti", is_flag=True,
-                 help="Also compile char_rnn_aoti.pt2 with AOTInductor, for this CPU and torch (40-90 s on 2 cores)."),
+    click.option("--prior-shift", type=opt.FINITE, help=OPTION_HELP["prior_shift"]),
+    click.option("--aoti", is_flag=True, help=OPTION_HELP["aoti"]),
 )  # fmt: skip
 def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_column: str | None, atol: float,
            rtol: float, prior_shift: float | None, aoti: bool) -> None:  # fmt: skip
-    """Export a checkpoint to TorchScript, torch.export and ONNX, then verify every artifact against PyTorch.
-
-    \b
-    Writes char_rnn.pt (scripted loop), char_rnn.pt2 (torch.export: the loop and the prefix programs),
-    char_rnn_cell.onnx (one step), char_rnn.onnx (whole name), char_rnn_step.onnx and char_rnn_head.onnx
-    (prefix sharing), fold_table.json, parity.json and manifest.json; with --aoti, char_rnn_aoti.pt2
-    (AOTInductor, for C++ without Python; it runs only on this CPU's kind and this torch version).
-    Nothing is replaced unless verification passes.
-    Example:
-      rnnexport export --checkpoint exported/checkpoint.pt --out exported
-      rnnexport export --aoti --out exported                   # plus the AOTInductor package
-      rnnexport export --prior-shift 1.0 --out runs/balanced   # same training, another operating point
-    """
-    from ..export.artifacts import export_artifacts
+    from ..export.artifacts import export_folder
     from ..runtimes.torch_runtimes import use_one_intra_op_thread
-    from ..verification.verify import format_report, names_to_verify
 
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls
-
-    checkpoint = checkpoint or out / "checkpoint.pt"
     with user_errors():
-        names, source = names_to_verify(names_csv, name_column)
-        result = export_artifacts(checkpoint, out, names, source, Tolerance(atol, rtol), prior_shift, aoti)
-    compiled = f" (AOTInductor compile {result.aoti_seconds:.1f} s)" if result.aoti_seconds is not None else ""
-    click.echo(f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s{compiled}; parity on "
-               f"{result.parity['n_names']} names:")  # fmt: skip
-    click.echo(format_report(result.parity))
+        result = export_folder(checkpoint, out, names_csv, name_column, Tolerance(atol, rtol), prior_shift, aoti)
+    click.echo("\n".join(result.describe()))
 
 
-@click.command()
+@click.command(help=VERIFY_HELP)
 @opt.stacked(
     click.option("--runtime", type=click.Choice([*VERIFY_RUNTIMES, *OPTIONAL_RUNTIMES, "all"]), default="all",
                  show_default=True),
@@ -69,25 +48,14 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
 )  # fmt: skip
 def verify(runtime: str, atol: float, rtol: float, names_csv: Path | None, name_column: str | None, model_dir: Path,
            no_verify_hash: bool, manifest_pin: str | None, report_path: Path | None) -> None:  # fmt: skip
-    """Check exported runtimes against eager PyTorch on every name; print the parity report.
-
-    \b
-    Exit 0 when every log-prob of every runtime is within atol + rtol·|b| of eager PyTorch's float64 b,
-    with 100% top-1 agreement, else 1.
-    Examples:
-      rnnexport verify --model-dir exported --report parity.json
-      rnnexport verify --runtime onnx --atol 1e-5 --rtol 1e-6
-    """
     from ..runtimes.torch_runtimes import use_one_intra_op_thread
     from ..verification.verify import format_report, verify_folder
 
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls
-
-    runtimes = None if runtime == "all" else (runtime,)  # all: every runtime whose artifact is there
     with user_errors():
         check_pin(model_dir, manifest_pin, not no_verify_hash)
         try:
-            parity = verify_folder(model_dir, names_csv, name_column, Tolerance(atol, rtol), runtimes,
+            parity = verify_folder(model_dir, names_csv, name_column, Tolerance(atol, rtol), runtime,
                                    not no_verify_hash, report_path)  # fmt: skip
         except ParityError as error:
             click.echo(format_report(error.report))

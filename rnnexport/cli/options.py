@@ -9,10 +9,12 @@ from pathlib import Path
 
 import click
 
+from ..model.folder import MODEL_DIR_HELP
+from ..model.manifest import MANIFEST_PIN_ENV, PIN_HELP
 from ..training.recipes import OVERRIDES, RECIPES, option_name  # torch-free
+from ..verification.verify import OPTION_HELP as NAMES_HELP
 from .console import user_errors
 
-MANIFEST_PIN_ENV = "RNNEXPORT_MANIFEST_SHA256"
 DEFAULT_MODEL_DIR = Path("exported")
 RECIPE_NAMES = list(RECIPES)
 
@@ -57,11 +59,8 @@ def _pin_format(ctx, param, value: str | None) -> str | None:
     return value.lower()
 
 
-manifest_pin_option = click.option(
-    "--expect-manifest-sha256", "manifest_pin", envvar=MANIFEST_PIN_ENV, callback=_pin_format, metavar="HEX",
-    help=f"Refuse the model folder unless sha256(manifest.json) is HEX (also: ${MANIFEST_PIN_ENV}). "
-    "The manifest holds every artifact's hash, so this pins the whole folder.",
-)  # fmt: skip
+manifest_pin_option = click.option("--expect-manifest-sha256", "manifest_pin", envvar=MANIFEST_PIN_ENV,
+                                   callback=_pin_format, metavar="HEX", help=PIN_HELP)  # fmt: skip
 
 
 def refuse_unless(condition: bool, names: tuple[str, ...], needs: str) -> None:
@@ -96,21 +95,15 @@ def _find_model_dir(ctx: click.Context, param: click.Parameter, value: Path | No
         return find_model_dir(value)
 
 
-model_dir_option = click.option(
-    "--model-dir", type=click.Path(file_okay=False, path_type=Path), callback=_find_model_dir,
-    help="The exported model (artifacts plus manifest.json) [default: $RNNEXPORT_MODEL_DIR, else the model "
-    "packaged with rnnexport].",
-)  # fmt: skip
+model_dir_option = click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path),
+                                callback=_find_model_dir, help=MODEL_DIR_HELP)  # fmt: skip
 no_verify_hash_option = click.option(
     "--no-verify-hash", is_flag=True, help="Load artifacts even if they do not match manifest.json."
 )
 verify_names_options = stacked(  # export's and verify's
-    click.option("--names", "names_csv", type=click.Path(exists=True, path_type=Path),
-                 help="Verify on these names instead of the data set's (used only for a model of its labels): a "
-                 "CSV or Parquet file, or a folder of <label>.txt files."),
-    click.option("--name-column", help="With --names: the names' column, by name or 1-based number [default: "
-                 "'name' in any case, else the only column]."),
-)  # fmt: skip
+    click.option("--names", "names_csv", type=click.Path(exists=True, path_type=Path), help=NAMES_HELP["names"]),
+    click.option("--name-column", help=NAMES_HELP["name_column"]),
+)
 DATA_COLUMN_OPTIONS = tuple(  # train's and evaluate's, for a table given as --data
     click.option(f"--{kind}-column", help=f"With a table as --data: the {kind}s' column, by name or 1-based number "
                  f"[default: '{kind}', any case].")

@@ -8,29 +8,23 @@ from pathlib import Path
 
 import click
 
+from ..data.fetch import DATA_HELP, DATA_OPTIONS
 from ..errors import RnnExportError
 from ..training.recipes import OVERRIDES
+from ..training.run import EVALUATE_HELP, TRAIN_HELP
+from ..training.run import OPTION_HELP as HELP
 from . import options as opt
 from .console import echo_err, progress_bar, user_errors
 
 
-@click.command()
+@click.command(help=DATA_HELP)
 @opt.stacked(
-    click.option("--from", "source", type=click.Path(file_okay=False, path_type=Path),
-                 help="Copy the 18 label files from this folder instead of downloading (also: $RNNEXPORT_NAMES_DIR)."),
+    click.option("--from", "source", type=click.Path(file_okay=False, path_type=Path), help=DATA_OPTIONS["source"]),
     click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("data/names"),
                  show_default=True, help="Where to put them."),
     click.option("--refresh", is_flag=True, help="Download again even if a valid copy is already in --dest."),
 )  # fmt: skip
 def data(source: Path | None, dest: Path, refresh: bool) -> None:
-    """Fetch the names data set (18 files, one per language) into data/names/.
-
-    \b
-    Example (offline):
-      rnnexport data --from ~/Downloads/data/names
-    Without --from or $RNNEXPORT_NAMES_DIR it keeps a valid copy already in place, or downloads the
-    PyTorch tutorial's data.zip (always with --refresh).
-    """
     from ..data.fetch import fetch_names
     from ..data.labelled import read_pairs
 
@@ -50,37 +44,18 @@ def _config(recipe: str, **overrides):
         raise click.BadParameter(str(error)) from None
 
 
-@click.command()
+@click.command(help=TRAIN_HELP)
 @opt.stacked(
-    click.option("--data", "--names-dir", "data_path", type=click.Path(path_type=Path),
-                 help="Labelled names: a folder of <label>.txt files (any labels, at least 2), or a CSV, TSV or "
-                 "Parquet file with a name and a label column, read as classify reads its input [default: "
-                 "data/names, else $RNNEXPORT_NAMES_DIR]."),
+    click.option("--data", "--names-dir", "data_path", type=click.Path(path_type=Path), help=HELP["train_data"]),
     *opt.DATA_COLUMN_OPTIONS, *opt.overrides(*opt.SHAPE),
     click.option("--recipe", type=click.Choice(opt.RECIPE_NAMES), default="default", show_default=True,
-                 help="'default': AdamW with w's singular values clamped at 1.5, case augmentation, calibration and "
-                 "prior shift 0.52 (the committed model, docs/model.md); 'adamw': the same unclamped, 40 epochs; "
-                 "'sgd' (or 'sgd-2024'): SGD with loss weights, the default until 2026-12; 'seed': the original "
-                 "tutorial recipe (batch 1, label-uniform, lr 0.005, 200,000 steps)."),
+                 help=HELP["recipe"]),
     *opt.overrides(*(field for field in OVERRIDES if field not in opt.SHAPE)),
     click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=opt.DEFAULT_MODEL_DIR,
-                 show_default=True, help="Where checkpoint.pt, training.json and the plots go (an earlier model's "
-                 "export there is removed)."),
+                 show_default=True, help=HELP["out"]),
     click.option("--quiet", is_flag=True, help="No progress bar."),
 )  # fmt: skip
 def train(data_path, name_column, label_column, recipe, out, quiet, **overrides) -> None:
-    """Train the RNN with a hand-written update (SGD; AdamW in --recipe adamw) and write checkpoint.pt,
-    training.json and three plots (loss curve, confusion matrix, reliability diagram).
-
-    \b
-    Labels come from the data (sorted); the held-out split of docs/model.md applies to any data.
-    Examples:
-      rnnexport train                          # the default recipe (~20 s on 2 cores)
-      rnnexport train --recipe seed --out runs/seed
-      rnnexport train --epochs 5 --lr 0.2 --seed 1 --out runs/try
-      rnnexport train --data people.csv --name-column surname --label-column origin --out runs/people
-      rnnexport train --data folder_of_label_files --alphabet abcdefghijklmnopqrstuvwxyz --hidden-size 64
-    """
     from ..training.run import train_into
 
     config = _config(recipe, **overrides)
@@ -116,44 +91,32 @@ def _training_bar(quiet: bool):
         yield on_step
 
 
-@click.command()
+@click.command(help=EVALUATE_HELP)
 @opt.stacked(
-    click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-                 help="[default: checkpoint.pt of --model-dir, $RNNEXPORT_MODEL_DIR or the packaged model]"),
+    click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), help=HELP["checkpoint"]),
     opt.model_dir_option,
-    click.option("--data", "--names-dir", "data_path", type=click.Path(path_type=Path),
-                 help="The labelled data the model was trained on (as train --data) [default: data/names, else "
-                 "$RNNEXPORT_NAMES_DIR]."),
+    click.option("--data", "--names-dir", "data_path", type=click.Path(path_type=Path), help=HELP["evaluate_data"]),
     *opt.DATA_COLUMN_OPTIONS,
-    click.option("--cv", "n_folds", type=click.IntRange(min=2), help="Cross-validate a recipe over N crc32 folds "
-                 "instead."),
+    click.option("--cv", "n_folds", type=click.IntRange(min=2), help=HELP["n_folds"]),
     click.option("--recipe", type=click.Choice(opt.RECIPE_NAMES), default="default", show_default=True,
-                 help="With --cv: the recipe to train on each fold."),
-    click.option("--prior-shift", type=opt.FINITE, help="With --cv: τ to report (default: the recipe's)."),
-    click.option("--folds", help="With --cv: comma-separated folds to run [default: all]."),
-    click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="With --cv: processes."),
-    click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="With --cv: write the JSON here."),
+                 help=HELP["cv_recipe"]),
+    click.option("--prior-shift", type=opt.FINITE, help=HELP["prior_shift"]),
+    click.option("--folds", help=HELP["folds"]),
+    click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help=HELP["jobs"]),
+    click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help=HELP["report"]),
     *opt.overrides(*opt.SHAPE, "epochs"),
 )  # fmt: skip
 def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, name_column: str | None,
              label_column: str | None, n_folds, recipe, prior_shift, folds, jobs, report, **shape) -> None:  # fmt: skip
-    """Print the held-out table of a checkpoint (per-label precision, recall, F1; accuracy, balanced accuracy,
-    ECE), or cross-validate a recipe with --cv.
-
-    \b
-    Examples:
-      rnnexport evaluate --checkpoint exported/checkpoint.pt
-      rnnexport evaluate --model-dir runs/people --data people.csv --name-column surname --label-column origin
-      rnnexport evaluate --cv 10 --recipe adamw  # 10 folds, 2 processes (~5 min)
-      rnnexport evaluate --cv 10 --folds 0,1,2
-      rnnexport evaluate --cv 5 --data people.csv --name-column surname --label-column origin \\
-          --alphabet abcdefghijklmnopqrstuvwxyz --hidden-size 64   # a custom model's shape (as trained)
-    """
     opt.refuse_unless(bool(n_folds), ("recipe", "prior_shift", "folds", "jobs", "report", *shape), "with --cv")
     opt.refuse_unless(not n_folds, ("checkpoint",), "without --cv (cross-validation trains its own models)")
     if n_folds:
-        _cross_validate((data_path, name_column, label_column), n_folds, recipe, {"prior_shift": prior_shift, **shape},
-                        folds, jobs, report)  # fmt: skip
+        from ..training.run import cross_validate_data, parse_folds
+
+        config = _config(recipe, prior_shift=prior_shift, **shape)
+        with user_errors():
+            cross_validate_data(config, n_folds, parse_folds(folds), jobs, click.echo, data_path, name_column,
+                                label_column, report, _fold_done)  # fmt: skip
         return
     from ..training.evaluation import evaluate_checkpoint
     from ..training.metrics import format_table
@@ -165,15 +128,5 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
     click.echo(format_table(metrics))
 
 
-def _cross_validate(data, n_folds, recipe, overrides, folds, jobs, report) -> None:
-    """``data``: (path, name column, label column) as train --data reads them; ``overrides``: of the recipe."""
-    from ..training.run import cross_validate_data
-
-    config = _config(recipe, **overrides)
-    on_fold = lambda r: echo_err(f"fold {r['fold']}: {r['train_seconds']:.1f} s")  # noqa: E731
-    with user_errors():
-        try:
-            fold_list = [int(k) for k in folds.split(",")] if folds else None
-            cross_validate_data(config, n_folds, fold_list, jobs, click.echo, *data, report, on_fold)
-        except ValueError as error:  # not a number, or a fold outside [0, n_folds)
-            raise click.BadParameter(str(error)) from None
+def _fold_done(result: dict) -> None:
+    echo_err(f"fold {result['fold']}: {result['train_seconds']:.1f} s")

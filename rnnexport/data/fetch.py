@@ -14,6 +14,18 @@ from pathlib import Path
 from ..errors import DataError
 from ..io.atomic import atomic_folder
 
+# `rnnexport data --help` (cli/training.py), and its --from option's.
+DATA_HELP = """Fetch the names data set (18 files, one per language) into data/names/.
+
+\b
+Example (offline):
+  rnnexport data --from ~/Downloads/data/names
+Without --from or $RNNEXPORT_NAMES_DIR it keeps a valid copy already in place, or downloads the
+PyTorch tutorial's data.zip (always with --refresh).
+"""
+DATA_OPTIONS = {
+    "source": "Copy the 18 label files from this folder instead of downloading (also: $RNNEXPORT_NAMES_DIR)."
+}
 DATA_URL = "https://download.pytorch.org/tutorial/data.zip"
 NAMES_DIR_ENV = "RNNEXPORT_NAMES_DIR"
 DEFAULT_NAMES_DIR = Path("data/names")

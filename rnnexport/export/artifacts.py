@@ -33,6 +33,26 @@ from ..text.fold import MAX_CODE_POINT, fold_table
 from ..verification.parity import Tolerance
 from .manifest import artifact_metadata, build_manifest
 
+# `rnnexport export --help` (cli/export.py), and its options' help by parameter name.
+EXPORT_HELP = """Export a checkpoint to TorchScript, torch.export and ONNX, then verify every artifact against PyTorch.
+
+\b
+Writes char_rnn.pt (scripted loop), char_rnn.pt2 (torch.export: the loop and the prefix programs),
+char_rnn_cell.onnx (one step), char_rnn.onnx (whole name), char_rnn_step.onnx and char_rnn_head.onnx
+(prefix sharing), fold_table.json, parity.json and manifest.json; with --aoti, char_rnn_aoti.pt2
+(AOTInductor, for C++ without Python; it runs only on this CPU's kind and this torch version).
+Nothing is replaced unless verification passes.
+Example:
+  rnnexport export --checkpoint exported/checkpoint.pt --out exported
+  rnnexport export --aoti --out exported                   # plus the AOTInductor package
+  rnnexport export --prior-shift 1.0 --out runs/balanced   # same training, another operating point
+"""
+OPTION_HELP = {
+    "checkpoint": "The checkpoint to export [default: OUT/checkpoint.pt, what `rnnexport train --out OUT` wrote].",
+    "prior_shift": "Re-bake v at this τ from the unshifted weights (T re-fitted).",
+    "aoti": "Also compile char_rnn_aoti.pt2 with AOTInductor, for this CPU and torch (40-90 s on 2 cores).",
+}
+
 
 @dataclass
 class ExportResult:
@@ -41,6 +61,28 @@ class ExportResult:
     parity: dict
     seconds: float
     aoti_seconds: float | None = None  # the AOTInductor compile, when asked for
+    checkpoint: Path | None = None  # what was exported
+
+    def describe(self) -> list[str]:
+        """What ``export`` prints: where from and to, the time (and the compile's), then the parity report."""
+        from ..verification.verify import format_report
+
+        compiled = f" (AOTInductor compile {self.aoti_seconds:.1f} s)" if self.aoti_seconds is not None else ""
+        return [f"exported {self.checkpoint} to {self.out_dir}/ in {self.seconds:.1f} s{compiled}; parity on "
+                f"{self.parity['n_names']} names:", format_report(self.parity)]  # fmt: skip
+
+
+def export_folder(checkpoint: Path | None, out_dir: Path, names_path: Path | None = None,
+                  name_column: str | None = None, tolerance: Tolerance | None = None,
+                  prior_shift: float | None = None, aoti: bool = False) -> ExportResult:  # fmt: skip
+    """``rnnexport export``: :func:`export_artifacts` of ``checkpoint`` (default: ``out_dir``/checkpoint.pt), verified
+    on the names of ``names_path`` (--names; default: verification.verify.default_names). Raises as
+    export_artifacts, and DataError/InputError for unreadable names."""
+    from ..verification.verify import names_to_verify
+
+    names, source = names_to_verify(names_path, name_column)
+    checkpoint = checkpoint or Path(out_dir) / CHECKPOINT_FILE
+    return export_artifacts(checkpoint, out_dir, names, source, tolerance, prior_shift, aoti)
 
 
 def write_fold_table(path: Path, alphabet: str, fold: dict) -> None:
@@ -106,7 +148,9 @@ def export_artifacts(
         manifest = build_manifest(staging, checkpoint, parity, target)
         atomic_write_json(staging / MANIFEST_NAME, manifest)
     aoti_seconds = aoti_built["seconds"] if aoti_built else None
-    return ExportResult(Path(out_dir), manifest, parity, time.perf_counter() - started, aoti_seconds)
+    return ExportResult(
+        Path(out_dir), manifest, parity, time.perf_counter() - started, aoti_seconds, Path(checkpoint_path)
+    )
 
 
 def write_artifacts(checkpoint: dict, folder: Path) -> None:

@@ -11,6 +11,10 @@ from ..errors import ArtifactError
 
 MODEL_DIR_ENV = "RNNEXPORT_MODEL_DIR"
 DEFAULT_MODEL_PACKAGE = "rnnexport.default_model"
+MODEL_DIR_HELP = (  # --model-dir's help
+    f"The exported model (artifacts plus manifest.json) [default: ${MODEL_DIR_ENV}, else the model packaged with "
+    "rnnexport]."
+)
 
 
 def find_model_dir(explicit: str | Path | None = None) -> Path:

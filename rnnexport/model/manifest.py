@@ -21,6 +21,9 @@ ONNX_HEAD_FILE = "char_rnn_head.onnx"  # its readout
 FOLD_TABLE_FILE = "fold_table.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 PARITY_FILE = "parity.json"
+MANIFEST_PIN_ENV = "RNNEXPORT_MANIFEST_SHA256"  # --expect-manifest-sha256's variable
+PIN_HELP = (f"Refuse the model folder unless sha256(manifest.json) is HEX (also: ${MANIFEST_PIN_ENV}). The manifest "
+            "holds every artifact's hash, so this pins the whole folder.")  # fmt: skip
 # What `rnnexport export` writes besides the checkpoint, the manifest first: training a new checkpoint into the
 # folder removes them (in this order), so that no loader serves the previous model.
 EXPORT_FILES = (MANIFEST_NAME, TORCHSCRIPT_FILE, ONNX_SEQUENCE_FILE, ONNX_CELL_FILE, ONNX_STEP_FILE, ONNX_HEAD_FILE,

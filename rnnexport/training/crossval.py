@@ -18,7 +18,7 @@ import numpy as np
 
 from ..data.labelled import Pair
 from ..data.split import Split, fold_of, label_ids
-from ..errors import DataError
+from ..errors import DataError, OptionError
 from .evaluation import CASE_VARIANTS, case_log_probs, evaluate_log_probs
 from .metrics import balanced_accuracy, format_per_label, per_label
 from .operating_point import adjusted_log_probs, apply_operating_point, with_prior_shift
@@ -74,11 +74,11 @@ def cross_validate(
     """Train ``config`` (recipes.TrainConfig) on each fold's complement in ``jobs`` processes; the summary of
     :func:`summarize_folds`, plus ``wall_seconds``. ``on_fold(fold_result)`` is called as each fold finishes.
 
-    Raises ValueError for n_folds < 2, a fold outside [0, n_folds) or jobs < 1.
+    Raises OptionError (a ValueError) for n_folds < 2, a fold outside [0, n_folds) or jobs < 1.
     """
     folds = list(range(n_folds)) if folds is None else list(folds)
     if n_folds < 2 or not folds or any(not 0 <= k < n_folds for k in folds) or jobs < 1:
-        raise ValueError(f"need n_folds >= 2, folds in [0, {n_folds}) and jobs >= 1")
+        raise OptionError(f"need n_folds >= 2, folds in [0, {n_folds}) and jobs >= 1")
     from .recipes import config_dict
 
     shifts = sorted({*prior_shifts, config.prior_shift})

@@ -10,12 +10,58 @@ from pathlib import Path
 from ..data.fetch import find_names_dir
 from ..data.labelled import LabelledData, read_labelled
 from ..data.split import Split, split_pairs
+from ..errors import OptionError
 from ..io.atomic import atomic_write_json, check_output_file
 from ..model.manifest import EXPORT_FILES
 from .crossval import cross_validate, format_cross_validation
 from .loop import TrainResult, train
 from .recipes import TrainConfig
 from .reports import data_record, write_training_outputs
+
+# `rnnexport train --help` and `rnnexport evaluate --help` (cli/training.py), and their options' help by name.
+TRAIN_HELP = """Train the RNN with a hand-written update (SGD; AdamW in --recipe adamw) and write checkpoint.pt,
+training.json and three plots (loss curve, confusion matrix, reliability diagram).
+
+\b
+Labels come from the data (sorted); the held-out split of docs/model.md applies to any data.
+Examples:
+  rnnexport train                          # the default recipe (~20 s on 2 cores)
+  rnnexport train --recipe seed --out runs/seed
+  rnnexport train --epochs 5 --lr 0.2 --seed 1 --out runs/try
+  rnnexport train --data people.csv --name-column surname --label-column origin --out runs/people
+  rnnexport train --data folder_of_label_files --alphabet abcdefghijklmnopqrstuvwxyz --hidden-size 64
+"""
+EVALUATE_HELP = """Print the held-out table of a checkpoint (per-label precision, recall, F1; accuracy, balanced
+accuracy, ECE), or cross-validate a recipe with --cv.
+
+\b
+Examples:
+  rnnexport evaluate --checkpoint exported/checkpoint.pt
+  rnnexport evaluate --model-dir runs/people --data people.csv --name-column surname --label-column origin
+  rnnexport evaluate --cv 10 --recipe adamw  # 10 folds, 2 processes (~5 min)
+  rnnexport evaluate --cv 10 --folds 0,1,2
+  rnnexport evaluate --cv 5 --data people.csv --name-column surname --label-column origin \\
+      --alphabet abcdefghijklmnopqrstuvwxyz --hidden-size 64   # a custom model's shape (as trained)
+"""
+OPTION_HELP = {
+    "train_data": "Labelled names: a folder of <label>.txt files (any labels, at least 2), or a CSV, TSV or Parquet "
+    "file with a name and a label column, read as classify reads its input [default: data/names, else "
+    "$RNNEXPORT_NAMES_DIR].",
+    "recipe": "'default': AdamW with w's singular values clamped at 1.5, case augmentation, calibration and prior "
+    "shift 0.52 (the committed model, docs/model.md); 'adamw': the same unclamped, 40 epochs; 'sgd' (or "
+    "'sgd-2024'): SGD with loss weights, the default until 2026-12; 'seed': the original tutorial recipe (batch 1, "
+    "label-uniform, lr 0.005, 200,000 steps).",
+    "out": "Where checkpoint.pt, training.json and the plots go (an earlier model's export there is removed).",
+    "checkpoint": "[default: checkpoint.pt of --model-dir, $RNNEXPORT_MODEL_DIR or the packaged model]",
+    "evaluate_data": "The labelled data the model was trained on (as train --data) [default: data/names, else "
+    "$RNNEXPORT_NAMES_DIR].",
+    "n_folds": "Cross-validate a recipe over N crc32 folds instead.",
+    "cv_recipe": "With --cv: the recipe to train on each fold.",
+    "prior_shift": "With --cv: τ to report (default: the recipe's).",
+    "folds": "With --cv: comma-separated folds to run [default: all].",
+    "jobs": "With --cv: processes.",
+    "report": "With --cv: write the JSON here.",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +106,14 @@ def train_into(out: Path, config: TrainConfig, data: Path | None = None, name_co
     return TrainingRun(result, split, paths, replaced_export)
 
 
+def parse_folds(text: str | None) -> list[int] | None:
+    """--folds: comma-separated fold numbers ('0,1,2'); None (every fold) for none. OptionError otherwise."""
+    try:
+        return [int(fold) for fold in text.split(",")] if text else None
+    except ValueError:
+        raise OptionError(f"--folds takes comma-separated fold numbers such as 0,1,2; got {text!r}") from None
+
+
 def cross_validate_data(config: TrainConfig, n_folds: int, folds: list[int] | None, jobs: int,
                         report: Callable[[str], None], data: Path | None = None, name_column: str | None = None,
                         label_column: str | None = None, report_path: Path | None = None,
@@ -68,7 +122,8 @@ def cross_validate_data(config: TrainConfig, n_folds: int, folds: list[int] | No
     ``report`` its tables (the recipe and the data, then crossval.format_cross_validation), then write them as
     JSON to ``report_path`` when given (checked writable before any training). Returns the summary.
 
-    Raises ValueError for n_folds < 2, folds outside [0, n_folds) or jobs < 1; DataError/InputError (the data),
+    Raises OptionError (a ValueError) for n_folds < 2, folds outside [0, n_folds) or jobs < 1; DataError/InputError
+    (the data),
     OutputError (the report)."""
     if report_path:
         check_output_file(report_path)  # before minutes of training, not after

@@ -20,6 +20,22 @@ from ..text.encode import RaggedNames, encode_ragged
 from ..text.fold import fold, has_prediction
 from .parity import ParityCheck, Tolerance, failure_line
 
+# `rnnexport verify --help` (cli/export.py).
+VERIFY_HELP = """Check exported runtimes against eager PyTorch on every name; print the parity report.
+
+\b
+Exit 0 when every log-prob of every runtime is within atol + rtol·|b| of eager PyTorch's float64 b,
+with 100% top-1 agreement, else 1.
+Examples:
+  rnnexport verify --model-dir exported --report parity.json
+  rnnexport verify --runtime onnx --atol 1e-5 --rtol 1e-6
+"""
+OPTION_HELP = {  # --names and --name-column of export and verify
+    "names": "Verify on these names instead of the data set's (used only for a model of its labels): a CSV or "
+    "Parquet file, or a folder of <label>.txt files.",
+    "name_column": "With --names: the names' column, by name or 1-based number [default: 'name' in any case, else "
+    "the only column].",
+}
 BATCH_SIZES = (1, 7, 1024)
 PREFIX_BLOCK_SIZES = (1, 7, 8192)  # sorted distinct names per trie: one name, odd small tries, large levels
 # Prefix-shared evaluation of each runtime: onnx-cell's engine is onnx's (the same step and head graphs).
@@ -35,11 +51,13 @@ def names_to_verify(path: Path | None, column: str | None = None) -> tuple[list[
 
 
 def verify_folder(model_dir: Path, names_path: Path | None, name_column: str | None, tolerance: Tolerance,
-                  runtimes: tuple[str, ...] | None, verify_hash: bool, report_path: Path | None) -> dict:  # fmt: skip
-    """``rnnexport verify``: :func:`verify_artifacts` on the names of ``names_path`` (default: default_names),
-    the report also written as JSON to ``report_path`` when given, whether it passed or not (the model folder
-    is never written). Raises ParityError (its report attached) after writing it."""
+                  runtime: str, verify_hash: bool, report_path: Path | None) -> dict:  # fmt: skip
+    """``rnnexport verify``: :func:`verify_artifacts` of ``runtime`` ('all': every runtime whose artifact the folder
+    has, verify_runtimes) on the names of ``names_path`` (default: default_names), the report also written as JSON
+    to ``report_path`` when given, whether it passed or not (the model folder is never written). Raises
+    ParityError (its report attached) after writing it."""
     names, source = names_to_verify(names_path, name_column)
+    runtimes = None if runtime == "all" else (runtime,)
     try:
         report = verify_artifacts(model_dir, names, source, tolerance, runtimes, verify_hash)
     except ParityError as error:
