@@ -17,7 +17,7 @@ from tests.conftest import COMMITTED_MODEL_DIR, REPO
 
 pytestmark = pytest.mark.slow  # builds a wheel and an sdist, installs into a virtualenv (~30 s)
 
-MODEL_FILES = ("char_rnn.pt", "char_rnn.onnx", "char_rnn_cell.onnx", "checkpoint.pt", "fold_table.json",
+MODEL_FILES = ("char_rnn.pt", "char_rnn.pt2", "char_rnn.onnx", "char_rnn_cell.onnx", "checkpoint.pt", "fold_table.json",
                "manifest.json")  # fmt: skip
 
 
