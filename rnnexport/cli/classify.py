@@ -125,10 +125,10 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int | None, model_dir: 
       rnnexport predict 'Yue Tingsong' Dvořák Müller
       Dvořák -> Dvorak: Czech 0.889, ...
     """
-    from ..classify.predict import predict_top_k
+    from ..classify.predict import guessed_note, predict_top_k
 
     with user_errors():
         check_pin(model_dir, manifest_pin)
         predictions = predict_top_k(list(names), model_dir, runtime, top_k)
-    for prediction in predictions:
-        click.echo(prediction.describe())
+    click.echo("\n".join(prediction.describe() for prediction in predictions))
+    echo_err(guessed_note(predictions) or "", quiet=guessed_note(predictions) is None)
