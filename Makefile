@@ -17,11 +17,16 @@ WEB_PORT ?= 8000
 
 install: $(STAMP)
 
+# pip runs --quiet (its log is pages long), so each step says first what it does and how big it is.
 $(STAMP): pyproject.toml
+	@echo "install 1/3: creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "install 2/3: $(TORCH_SPEC), the CPU wheel (about 180 MB; the longest step, minutes on a slow link)"
 	$(BIN)/pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	@echo "install 3/3: rnnexport (editable) and its dependencies with the dev and dask extras (about 50 packages)"
 	$(BIN)/pip install --quiet -e ".[dev,dask]"
 	touch $(STAMP)
+	@echo "install: done ($(VENV); \`make install\` does nothing more until pyproject.toml changes)"
 
 data: install
 	$(BIN)/rnnexport data $(if $(NAMES_DIR),--from "$(NAMES_DIR)")
@@ -89,6 +94,7 @@ CONSUMER_STAMPS := $(PY_CONSUMERS:%=$(CONSUMERS_DIR)/%/.installed) $(CONSUMERS_D
 consumer-envs: $(CONSUMER_STAMPS)
 
 $(CONSUMERS_DIR)/%/.installed: tests/consumers/requirements/%.txt
+	@echo "consumer environment $*: installing $< into $(CONSUMERS_DIR)/$* (once; again only when its pins change)"
 	rm -rf $(CONSUMERS_DIR)/$*
 	$(PYTHON) -m venv $(CONSUMERS_DIR)/$*
 	$(CONSUMERS_DIR)/$*/bin/pip install --quiet -r $<

@@ -50,7 +50,7 @@ def bench_train(names_dir: Path | None, workdir: Path) -> None:
 
     \b
     Checks the model-quality targets (accuracy, balanced accuracy, ECE, lower/UPPER case, time) on the adamw recipe and
-    writes bench/train.json. Takes about ten minutes on 2 cores (the seed and the folds run side by side). Example:
+    writes bench/train.json. Takes as long as its 20 folds one after the other (each prints its time). Example:
       rnnexport bench-train
     """
     from ..bench.train import bench_training

@@ -12,7 +12,7 @@ from ..model.manifest import check_pin
 from ..runtimes.registry import VERIFY_RUNTIMES  # torch-free
 from ..verification.parity import Tolerance
 from . import options as opt
-from .console import user_errors
+from .console import steps_bar, user_errors
 
 
 @click.command()
@@ -44,9 +44,9 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls
 
     checkpoint = checkpoint or out / "checkpoint.pt"
-    with user_errors():
+    with user_errors(), steps_bar(False, "exporting") as on_step:
         names, source = names_to_verify(names_csv, name_column)
-        result = export_artifacts(checkpoint, out, names, source, Tolerance(atol, rtol), prior_shift)
+        result = export_artifacts(checkpoint, out, names, source, Tolerance(atol, rtol), prior_shift, on_step)
     click.echo(
         f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s; parity on {result.parity['n_names']} names:"
     )
@@ -78,11 +78,11 @@ def verify(runtime: str, atol: float, rtol: float, names_csv: Path | None, name_
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls
 
     runtimes = VERIFY_RUNTIMES if runtime == "all" else (runtime,)
-    with user_errors():
+    with user_errors(), steps_bar(False, "verifying") as on_step:
         check_pin(model_dir, manifest_pin, not no_verify_hash)
         try:
             parity = verify_folder(model_dir, names_csv, name_column, Tolerance(atol, rtol), runtimes,
-                                   not no_verify_hash, report_path)  # fmt: skip
+                                   not no_verify_hash, report_path, on_step)  # fmt: skip
         except ParityError as error:
             click.echo(format_report(error.report))
             raise click.ClickException(str(error)) from None

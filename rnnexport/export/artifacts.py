@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,8 +65,11 @@ def export_artifacts(
     names_source: str = "given",
     tolerance: Tolerance | None = None,
     prior_shift: float | None = None,
+    on_step: Callable[[int, int, str], None] | None = None,
 ) -> ExportResult:
-    """Stage every artifact, verify it against eager PyTorch, then swap it into ``out_dir``.
+    """Stage every artifact, verify it against eager PyTorch, then swap it into ``out_dir``. ``on_step(done,
+    total, what)`` follows the artifacts as they are written, then (counted again) the verification's steps
+    (verification.verify.verify_artifacts).
 
     The same checkpoint gives byte-identical files. With ``prior_shift``, the exported checkpoint and artifacts
     are re-baked at that τ (operating_point.reshift_checkpoint). Raises CheckpointError for a bad checkpoint
@@ -84,18 +88,18 @@ def export_artifacts(
         else:
             checkpoint = reshift_checkpoint(checkpoint, prior_shift)
             save_checkpoint(checkpoint, staging / CHECKPOINT_FILE)
-        write_artifacts(checkpoint, staging)
+        write_artifacts(checkpoint, staging, on_step)
         parity = verify_artifacts(staging, names=names, names_source=names_source, tolerance=tolerance,
-                                   verify_hash=False)  # fmt: skip
+                                   verify_hash=False, on_step=on_step)  # fmt: skip
         atomic_write_json(staging / PARITY_FILE, parity)
         manifest = build_manifest(staging, checkpoint, parity)
         atomic_write_json(staging / MANIFEST_NAME, manifest)
     return ExportResult(Path(out_dir), manifest, parity, time.perf_counter() - started)
 
 
-def write_artifacts(checkpoint: dict, folder: Path) -> None:
+def write_artifacts(checkpoint: dict, folder: Path, on_step: Callable[[int, int, str], None] | None = None) -> None:
     """The TorchScript archive, the ONNX graphs (sequence, cell, prefix step and head) and the fold table of
-    ``checkpoint``, written into ``folder``."""
+    ``checkpoint``, written into ``folder``; ``on_step(done, total, what)`` after each."""
     from ..model.checkpoint import model_from_checkpoint
     from .onnx_cell import write_onnx_cell
     from .onnx_sequence import write_onnx_sequence
@@ -104,8 +108,16 @@ def write_artifacts(checkpoint: dict, folder: Path) -> None:
 
     model = model_from_checkpoint(checkpoint)
     metadata = artifact_metadata(checkpoint)
-    write_torchscript(model, metadata, folder / TORCHSCRIPT_FILE)
-    write_onnx_cell(model, metadata, folder / ONNX_CELL_FILE)
-    write_onnx_sequence(model, metadata, folder / ONNX_SEQUENCE_FILE)
-    write_onnx_step_and_head(model, metadata, folder / ONNX_STEP_FILE, folder / ONNX_HEAD_FILE)
-    write_fold_table(folder / FOLD_TABLE_FILE, checkpoint["alphabet"], checkpoint["fold"])
+    writers = {
+        TORCHSCRIPT_FILE: lambda: write_torchscript(model, metadata, folder / TORCHSCRIPT_FILE),
+        ONNX_CELL_FILE: lambda: write_onnx_cell(model, metadata, folder / ONNX_CELL_FILE),
+        ONNX_SEQUENCE_FILE: lambda: write_onnx_sequence(model, metadata, folder / ONNX_SEQUENCE_FILE),
+        f"{ONNX_STEP_FILE}, {ONNX_HEAD_FILE}": lambda: write_onnx_step_and_head(
+            model, metadata, folder / ONNX_STEP_FILE, folder / ONNX_HEAD_FILE
+        ),
+        FOLD_TABLE_FILE: lambda: write_fold_table(folder / FOLD_TABLE_FILE, checkpoint["alphabet"], checkpoint["fold"]),
+    }
+    for done, (files, write) in enumerate(writers.items(), 1):
+        write()
+        if on_step is not None:
+            on_step(done, len(writers), f"wrote {files}")
