@@ -123,7 +123,7 @@ def predict(names: tuple[str, ...], runtime: str, top_k: int | None, model_dir: 
     \b
     Example:
       rnnexport predict 'Yue Tingsong' Dvořák Müller
-      Dvořák -> Dvorak: Czech 0.889, ...
+      Dvořák -> Dvorak: Czech 0.877, ...
     """
     from ..classify.predict import guessed_note, predict_top_k
 

@@ -1,5 +1,5 @@
 """Scripts whose Latin spelling the fold can only guess, by the Unicode Script property of each code point
-(docs/fold.md, "Scripts the fold can only guess"): Han, the abjads, and every script with a virama."""
+(docs/fold.md, "Scripts whose Latin spelling is a guess"): Han, Hangul, the abjads, every script with a virama."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import numpy as np
 
 # Han: one character, several readings: anyascii reads Mandarin, so Japanese 田中 (Tanaka) folds to "TianZhong".
 HAN = ("Hani",)
+# Hangul: spelled by one rule (김 -> "Gim", 이 -> "I", 박 -> "Bag") while Korean surnames are written Kim, Lee, Park
+# in Latin letters: several romanisations are in use, and the rule's is rarely the name's own.
+HANGUL = ("Hang",)
 # Abjads: short vowels are not written, so محمد (Muhammad) folds to "mhmd" and כהן (Cohen) to "khhn".
 ABJADS = ("Arab", "Hebr", "Syrc", "Samr")
 # Abugidas with a virama: a consonant carries a vowel unless a virama follows, which a per-code-point fold cannot
@@ -21,7 +24,7 @@ VIRAMA_SCRIPTS = (
     "Telu", "Tfng", "Tglg", "Thai", "Tibt", "Tirh", "Zanb",
 )  # fmt: skip
 # ISO 15924 codes; a name's script id is 1 + its index here (0: none of them).
-GUESSED_SCRIPTS = HAN + ABJADS + VIRAMA_SCRIPTS
+GUESSED_SCRIPTS = HAN + HANGUL + ABJADS + VIRAMA_SCRIPTS
 
 
 @functools.cache
@@ -34,7 +37,7 @@ def _script_id(code_point: int) -> int:
 
 def guessed_script_ids(code_points: np.ndarray) -> np.ndarray:
     """uint8 per code point (int [N]): 1 + the index in GUESSED_SCRIPTS of its script, 0 for any other script
-    (ASCII, Latin, Cyrillic, Greek, Kana, Hangul, ...; Common and Inherited characters)."""
+    (ASCII, Latin, Cyrillic, Greek, Kana, ...; Common and Inherited characters)."""
     distinct, inverse = np.unique(code_points, return_inverse=True)
     ids = np.fromiter((_script_id(point) if point >= 128 else 0 for point in distinct.tolist()), dtype=np.uint8,
                       count=len(distinct))  # fmt: skip
@@ -42,7 +45,7 @@ def guessed_script_ids(code_points: np.ndarray) -> np.ndarray:
 
 
 def script_name(script_id: int) -> str:
-    """The English name of a GUESSED_SCRIPTS id (1-based): 1 -> 'Han', 2 -> 'Arabic'."""
+    """The English name of a GUESSED_SCRIPTS id (1-based): 1 -> 'Han', 2 -> 'Hangul'."""
     from fontTools.unicodedata import script_name as name_of
 
     return name_of(GUESSED_SCRIPTS[script_id - 1])

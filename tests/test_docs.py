@@ -1,0 +1,171 @@
+"""The examples the docs show, checked against the code and the committed model so that they cannot drift
+(issue 23): every `predict`-style figure in README.md, docs/, the examples' READMEs and the commands' --help;
+the HTTP service's example answer in docs/embedding.md and what it says the page bundles; the README's
+`classify` examples on the committed samples of data/, from a fresh folder; data/README.md's checksums.
+
+A figure that no longer matches fails with the line to write instead (the lead re-exports the model at merge
+time: rerun this file and paste)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnexport.classify.predict import predict_top_k
+from rnnexport.data.fetch import EXPECTED_LABELS
+from rnnexport.text.fold import fold
+from tests.conftest import REPO
+from tests.helpers import assert_printed_probabilities, reference_rows
+
+DOCS = sorted([REPO / "README.md", REPO / "data" / "README.md", *(REPO / "docs").glob("*.md"),
+               *(REPO / "examples").glob("*/README.md"), *(REPO / "rnnexport" / "cli").glob("*.py")])  # fmt: skip
+LABEL = "(?:" + "|".join(EXPECTED_LABELS) + ")"
+TOP = rf"(?P<top>{LABEL} \d\.\d{{3}}(?:, {LABEL} \d\.\d{{3}})*)"
+# `田中` (Tanaka) -> `TianZhong`: Chinese 0.664 in Markdown; Dvořák -> Dvorak: Czech 0.877, ... in a comment
+EXAMPLES = (
+    re.compile(rf"`(?P<name>[^`]+)`(?: \([^)]*\))?(?: -> `(?P<folded>[^`]*)`)?: {TOP}"),
+    re.compile(rf"(?<![`\w])(?P<name>[^\s`:(]+) -> (?P<folded>[^\s`:]+): {TOP}"),
+)
+
+
+def predict_examples() -> list[tuple[str, str, str | None, list[tuple[str, str]]]]:
+    """(where, name, folded or None, [(label, printed probability), ...]) of every predict-style figure."""
+    found = []
+    for path in DOCS:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for pattern in EXAMPLES:
+                for match in pattern.finditer(line):
+                    pairs = [tuple(pair.rsplit(" ", 1)) for pair in match["top"].split(", ")]
+                    found.append((f"{path.relative_to(REPO)}:{number}", match["name"], match["folded"], pairs))
+    return found
+
+
+def written(name: str, folded: str, top: list[tuple[str, float]]) -> str:
+    shown = name if folded == name else f"{name} -> {folded}"
+    return f"{shown}: " + ", ".join(f"{label} {probability:.3f}" for label, probability in top)
+
+
+def test_every_predict_figure_in_the_docs_is_the_committed_models(committed_model_dir):
+    examples = predict_examples()
+    assert len(examples) >= 15, examples  # the patterns still find the docs' examples
+    labels, references = reference_rows(committed_model_dir, [name for _, name, _, _ in examples])
+    for (where, name, folded, pairs), reference in zip(examples, references, strict=True):
+        prediction = predict_top_k([name], committed_model_dir, "onnx", len(pairs))[0]
+        fix = f"{where}: write {written(name, prediction.folded, prediction.top)!r}"
+        assert folded in (None, prediction.folded), fix
+        assert [label for label, _ in pairs] == [label for label, _ in prediction.top], fix
+        shown = np.array([float(probability) for _, probability in pairs])
+        assert_printed_probabilities(shown, reference[[labels.index(label) for label, _ in pairs]], 3, fix)
+
+
+def service_example() -> tuple[dict, list[dict], str]:
+    """docs/embedding.md's HTTP service example: the request body, the answer's predictions (probabilities as
+    written, a trailing … meaning cut short) and the /healthz answer."""
+    text = (REPO / "docs" / "embedding.md").read_text(encoding="utf-8")
+    block = text[text.index("### The HTTP service") :].split("```")[1]
+    request = json.loads(re.search(r"/classify .* -d '(\{.*\})'", block)[1])
+    lines = block.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith('# {"predictions"'))
+    answer = "".join(line[1:].strip() for line in lines[start:] if line.startswith("# "))
+    answer, healthz = answer.split('{"status"', 1)
+    answer = re.sub(r"(\d)…", r"\1", answer)
+    return request, json.loads(answer)["predictions"], '{"status"' + healthz
+
+
+def test_the_services_example_answer_is_the_committed_models(committed_model_dir):
+    request, predictions, healthz = service_example()
+    names = request["names"]
+    labels, references = reference_rows(committed_model_dir, names)
+    assert [entry["name"] for entry in predictions] == names
+    for entry, reference in zip(predictions, references, strict=True):
+        assert entry["folded"] == fold(entry["name"])
+        if reference is None:
+            assert entry["top"] == []
+            continue
+        expected = predict_top_k([entry["name"]], committed_model_dir, "onnx", request["top_k"])[0].top
+        fix = f"docs/embedding.md: the service now answers {entry['name']!r} with {expected}"
+        assert [item["label"] for item in entry["top"]] == [label for label, _ in expected], fix
+        for item in entry["top"]:  # cut short, not rounded: one unit of the last digit shown is allowed
+            digits = len(str(item["probability"]).split(".")[1])
+            log_prob = reference[labels.index(item["label"])]
+            assert_printed_probabilities(np.array([item["probability"]]), np.array([log_prob]), digits - 1, fix)
+    assert f'"labels":{len(labels)},' in healthz
+
+
+def test_the_pages_bundle_is_what_assemble_js_copies():
+    # issue 23: docs/embedding.md said the page bundles Papa Parse, which had been dropped. The sentence now
+    # names the files examples/web/assemble.js copies; both lists must be the same.
+    assemble = (REPO / "examples" / "web" / "assemble.js").read_text(encoding="utf-8")
+    listing = assemble[assemble.index("const FILES = {") : assemble.index("};", assemble.index("const FILES = {"))]
+    copied = set(re.findall(r"'([\w.-]+\.(?:html|js|mjs|css|wasm|onnx|json))'", listing))
+    text = (REPO / "docs" / "embedding.md").read_text(encoding="utf-8")
+    sentence = text[text.index("`make serve-web` assembles") :].split(")", 1)[0]
+    named = set(re.findall(r"`([\w.-]+\.(?:html|js|mjs|css|wasm|onnx|json))`", sentence))
+    assert named == copied, f"docs/embedding.md names {sorted(named - copied)}, misses {sorted(copied - named)}"
+
+
+def readme_sample_commands() -> list[str]:
+    """The README's `rnnexport classify data/...` lines: the ones that run on the committed samples."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    return [line.split("  #")[0].strip() for line in readme.splitlines() if line.startswith("rnnexport classify data/")]
+
+
+def test_the_readmes_first_classify_example_runs_on_a_committed_sample():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    first = next(line for line in readme.splitlines() if line.startswith("rnnexport classify "))
+    assert first.startswith("rnnexport classify data/sample.csv ")
+    if (REPO / ".git").exists():  # a checkout: the samples are committed, not ignored (.gitignore has data/*.csv)
+        samples = ["data/README.md", "data/sample.csv", "data/sample_semicolon.csv", "data/sample.txt"]
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", *samples], cwd=REPO, capture_output=True)
+        assert tracked.returncode == 0, tracked.stderr
+
+
+@pytest.mark.parametrize("command", readme_sample_commands())
+def test_the_readmes_sample_commands_run_from_a_fresh_folder(command, tmp_path):
+    """Word for word, with the installed command, in a folder that has nothing but a copy of data/'s samples:
+    no data set, no exported/ (the packaged model), as after `git clone`."""
+    for sample in ("sample.csv", "sample_semicolon.csv", "sample.txt"):
+        (tmp_path / "data").mkdir(exist_ok=True)
+        shutil.copy(REPO / "data" / sample, tmp_path / "data" / sample)
+    argv = shlex.split(command)
+    argv[0] = str(Path(sys.executable).parent / "rnnexport")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RNNEXPORT_")}
+    result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr and " rows out (0 skipped: no letter" in result.stderr, result.stderr
+    out = tmp_path / argv[argv.index("-o") + 1] if "-o" in argv else None
+    rows = out.read_text(encoding="utf-8").splitlines() if out else result.stdout.splitlines()
+    assert len(rows) >= 40 and all(row.count(",") >= 2 or row.count(";") >= 3 for row in rows)
+
+
+def test_the_samples_are_what_data_readme_says():
+    import csv
+
+    with open(REPO / "data" / "sample.csv", encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 369 and [row["id"] for row in rows] == [str(i) for i in range(1, 370)]
+    names = [row["name"] for row in rows]
+    assert len(set(names)) == len(names) and sum(name.isupper() for name in names) == 10
+    assert sum(not fold(name).isascii() or fold(name) != name for name in names if not name.isascii()) >= 19
+    with open(REPO / "data" / "sample_semicolon.csv", encoding="utf-8", newline="") as file:
+        semicolon = list(csv.reader(file, delimiter=";"))
+    assert semicolon[0] == ["id", "name", "city"] and [row[1] for row in semicolon[1:]] == names[:40]
+    assert (REPO / "data" / "sample.txt").read_text(encoding="utf-8").splitlines() == names[40:80]
+
+
+def test_data_readmes_checksums_are_the_data_sets(real_names_dir):
+    text = (REPO / "data" / "README.md").read_text(encoding="utf-8")
+    listed = dict(reversed(line.split("  ")) for line in re.findall(r"^[0-9a-f]{64}  \w+\.txt$", text, re.M))
+    assert sorted(listed) == [f"{label}.txt" for label in EXPECTED_LABELS]
+    for file_name, digest in listed.items():
+        assert hashlib.sha256((real_names_dir / file_name).read_bytes()).hexdigest() == digest, file_name
