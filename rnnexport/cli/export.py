@@ -47,10 +47,8 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
     with user_errors(), steps_bar(False, "exporting") as on_step:
         names, source = names_to_verify(names_csv, name_column)
         result = export_artifacts(checkpoint, out, names, source, Tolerance(atol, rtol), prior_shift, on_step)
-    click.echo(
-        f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s; parity on {result.parity['n_names']} names:"
-    )
-    click.echo(format_report(result.parity))
+    click.echo(f"exported {checkpoint} to {out}/ in {result.seconds:.1f} s; parity on {result.parity['n_names']} "
+               f"names:\n{format_report(result.parity)}")  # fmt: skip
 
 
 @click.command()
