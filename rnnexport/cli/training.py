@@ -74,7 +74,7 @@ def train(data_path, name_column, label_column, recipe, out, quiet, **overrides)
     \b
     Labels come from the data (sorted); the held-out split of docs/model.md applies to any data.
     Examples:
-      rnnexport train                          # the default recipe: 1.5-4 min on 2 cores, by load
+      rnnexport train                          # the default recipe: 1.5-5 min on 2 cores, by load
       rnnexport train --recipe seed --out runs/seed
       rnnexport train --epochs 5 --lr 0.2 --seed 1 --out runs/try
       rnnexport train --data people.csv --name-column surname --label-column origin --out runs/people
