@@ -169,3 +169,18 @@ def test_data_readmes_checksums_are_the_data_sets(real_names_dir):
     assert sorted(listed) == [f"{label}.txt" for label in EXPECTED_LABELS]
     for file_name, digest in listed.items():
         assert hashlib.sha256((real_names_dir / file_name).read_bytes()).hexdigest() == digest, file_name
+
+
+def test_every_time_in_the_commands_help_is_a_range():
+    # issue 23: `train --help` said "~20 s on 2 cores" (52 s under load). A time in --help is a range (by load)
+    # or none: the measured figures, with their runs and loads, are the README's.
+    from click.testing import CliRunner
+
+    from rnnexport.cli.app import main
+
+    times = re.compile(r"(?<![\w.-])(~\s*)?(\d+(?:\.\d+)?)(-\d+(?:\.\d+)?)? ?(s|min|minutes|seconds)\b")
+    runner = CliRunner()
+    for command in ["", *main.commands]:
+        text = runner.invoke(main, [command, "--help"] if command else ["--help"]).output
+        for match in times.finditer(text):
+            assert match[1] is None and match[3], f"rnnexport {command} --help: {match[0]!r} is not a range"
