@@ -40,10 +40,15 @@ class ClassifySummary:
     guessed: dict[str, int] = field(default_factory=dict)
 
     @property
-    def names_per_second(self) -> float | None:
-        """Rows per second of the engine's own time, or None when it ran under RATE_MIN_SECONDS: then the figure
-        would measure fixed costs and the clock's grain, not the rate ("50 names/s" for 11 names)."""
-        return self.rows / self.seconds if self.seconds >= RATE_MIN_SECONDS else None
+    def names_per_second(self) -> float:
+        """Rows per second of the engine's own time (benchmarks; 0.0 for no time)."""
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def rate_to_show(self) -> float | None:
+        """names_per_second, or None when the engine ran under RATE_MIN_SECONDS: then the figure would measure
+        fixed costs and the clock's grain, not the rate ("50 names/s" for 11 names)."""
+        return self.names_per_second if self.seconds >= RATE_MIN_SECONDS else None
 
     def describe(self, engine: str, wall_seconds: float | None = None) -> str:
         """The one line ``classify`` prints on stderr: counts, time, runtime, ``engine``, column and formats.
@@ -71,7 +76,7 @@ class ClassifySummary:
         """'7.21 s since the command started (0.22 s classifying)', with ': 350,000 names/s' after a long enough
         run; the engine's time alone where the process's start cannot be read."""
         wall = seconds_since_start() if wall_seconds is None else wall_seconds
-        rate = self.names_per_second
+        rate = self.rate_to_show
         engine = f"{self.seconds:.2f} s classifying" + ("" if rate is None else f": {rate:,.0f} names/s")
         if wall is None:
             return f"{engine} (start-up not measured here)"
@@ -95,7 +100,7 @@ class ClassifySummary:
             self.guessed[script] = self.guessed.get(script, 0) + count
 
 
-# A rate is printed only for an engine time of at least this many seconds (see names_per_second).
+# A rate is printed only for an engine time of at least this many seconds (see rate_to_show).
 RATE_MIN_SECONDS = 1.0
 
 
