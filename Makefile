@@ -13,7 +13,7 @@ TORCH_PIP_ARGS ?=
 MODEL_DIR ?= exported
 WEB_PORT ?= 8000
 
-.PHONY: install data train export verify classify test test-embed test-consumers consumer-envs cpp-deps lint bench bench-train clean browser web serve-web
+.PHONY: install data train export verify classify test docs-figures test-embed test-consumers consumer-envs cpp-deps lint bench bench-train clean browser web serve-web
 
 install: $(STAMP)
 
@@ -109,6 +109,11 @@ $(CONSUMERS_DIR)/ort-web/.installed: tests/consumers/ort_web/package.json tests/
 
 test-consumers: install consumer-envs
 	$(BIN)/pytest -m consumers tests/test_consumers.py -ra
+
+# After a re-export: rewrite every model figure the docs show (README, docs/, --help) from exported/, then
+# read the diff (tests/test_docs.py holds them; without --write it lists the stale ones).
+docs-figures: install
+	$(BIN)/python -m tests.test_docs --write
 
 lint: install
 	$(BIN)/ruff check .
