@@ -13,15 +13,20 @@ TORCH_PIP_ARGS ?=
 MODEL_DIR ?= exported
 WEB_PORT ?= 8000
 
-.PHONY: install data train export aoti verify classify test test-embed test-consumers consumer-envs cpp-deps lint bench bench-train clean browser web serve-web
+.PHONY: install data train export aoti verify classify test docs-figures test-embed test-consumers consumer-envs cpp-deps lint bench bench-train clean browser web serve-web
 
 install: $(STAMP)
 
+# pip runs --quiet (its log is pages long), so each step says first what it does and how big it is.
 $(STAMP): pyproject.toml
+	@echo "install 1/3: creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "install 2/3: $(TORCH_SPEC), the CPU wheel (about 180 MB; the longest step, minutes on a slow link)"
 	$(BIN)/pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	@echo "install 3/3: rnnexport (editable) and its dependencies with the dev and dask extras (about 50 packages)"
 	$(BIN)/pip install --quiet -e ".[dev,dask]"
 	touch $(STAMP)
+	@echo "install: done ($(VENV); \`make install\` does nothing more until pyproject.toml changes)"
 
 data: install
 	$(BIN)/rnnexport data $(if $(NAMES_DIR),--from "$(NAMES_DIR)")
@@ -104,6 +109,7 @@ UNCAPPED_CONSUMERS := torch-newest
 consumer-envs: $(CONSUMER_STAMPS)
 
 $(CONSUMERS_DIR)/%/.installed: tests/consumers/requirements/%.txt
+	@echo "consumer environment $*: installing $< into $(CONSUMERS_DIR)/$* (once; again only when its pins change)"
 	rm -rf $(CONSUMERS_DIR)/$*
 	$(PYTHON) -m venv $(CONSUMERS_DIR)/$*
 	$(if $(filter $*,$(UNCAPPED_CONSUMERS)),PIP_CONFIG_FILE=/dev/null) $(CONSUMERS_DIR)/$*/bin/pip install --quiet -r $<
@@ -118,6 +124,11 @@ $(CONSUMERS_DIR)/ort-web/.installed: tests/consumers/ort_web/package.json tests/
 
 test-consumers: install consumer-envs
 	$(BIN)/pytest -m consumers tests/test_consumers.py -ra
+
+# After a re-export: rewrite every model figure the docs show (README, docs/, --help) from exported/, then
+# read the diff (tests/test_docs.py holds them; without --write it lists the stale ones).
+docs-figures: install
+	$(BIN)/python -m tests.test_docs --write
 
 lint: install
 	$(BIN)/ruff check .

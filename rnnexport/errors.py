@@ -56,6 +56,11 @@ class FoldVersionWarning(RnnExportWarning):
     ASCII names are unaffected, non-ASCII names may fold, and so be classified, differently."""
 
 
+class HeaderWarning(RnnExportWarning):
+    """A file's only header cell looks like a name, not a column's title: the file may have no header line, and
+    its first name is then not classified (rnnexport.io.columns.header_looks_like_a_name)."""
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message (libraries' messages run to pages), or its type."""
     message = str(error).strip()

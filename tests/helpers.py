@@ -155,3 +155,36 @@ def rewrite_aoti_metadata(path: Path, **changes: str) -> None:
             if info.filename.endswith("wrapper_metadata.json"):
                 content = json.dumps({**json.loads(content), **changes}).encode()
             target.writestr(info, content)
+
+
+def run_in_terminal(command: list[str], timeout: float = 300) -> tuple[int, str, str]:
+    """(exit status, stdout, what the command wrote to stderr) with stderr a pseudo-terminal of 120 columns, as
+    in an interactive shell (progress bars show only there); stdin is empty, stdout a pipe."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal) as process:
+        os.close(terminal)
+        chunks = []
+        while chunk := _read_terminal(master):
+            chunks.append(chunk)
+        os.close(master)
+        stdout = process.stdout.read().decode()
+        status = process.wait(timeout=timeout)
+    return status, stdout, b"".join(chunks).decode(errors="replace")
+
+
+def _read_terminal(master: int) -> bytes:
+    """The next bytes of a pseudo-terminal, b'' once every writer has closed it (Linux raises EIO then)."""
+    import os
+
+    try:
+        return os.read(master, 65536)
+    except OSError:
+        return b""

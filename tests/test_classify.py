@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnexport.classify.csv_output import PROBABILITY_DECIMALS
+from rnnexport.classify.summary import RATE_MIN_SECONDS, ClassifySummary
 from rnnexport.cli.app import main
 from rnnexport.text.encode import encode_ragged
 from tests.helpers import assert_parity, assert_printed_probabilities, reference_log_probs, tamper_onnx_weight
@@ -115,8 +116,36 @@ def test_stdin_to_stdout(tiny_model_dir):
 
 def test_summary_line(tiny_model_dir, names_csv):
     result = classify([str(names_csv), "--model-dir", str(tiny_model_dir)])
-    assert "10 records in, 10 rows out (0 skipped: no letter)" in result.stderr and "names/s" in result.stderr
-    assert "CSV (comma) -> CSV" in result.stderr
+    assert "10 records in, 10 rows out (0 skipped: no letter)" in result.stderr
+    assert "s since the command started (" in result.stderr and "CSV (comma) -> CSV" in result.stderr
+    assert "names/s" not in result.stderr  # 10 names: a rate would measure start-up, not the rate
+
+
+def test_summary_time_is_the_commands_wall_time_and_a_rate_only_after_a_second():
+    # issue 23: "in 0.22 s, 50 names/s" for a run of 7.2 s; "2 names/s" on a 3-row file.
+    summary = ClassifySummary(rows=3, records=3, seconds=0.22, runtime="torchscript", column="name")
+    assert summary.timing(7.21) == "7.21 s since the command started (0.22 s classifying)"
+    assert summary.rate_to_show is None and summary.names_per_second == 3 / 0.22  # benchmarks' figure
+    assert summary.timing(None).endswith("s since the command started (0.22 s classifying)")  # this process's
+    long = ClassifySummary(rows=1_500_000, records=1_500_000, seconds=RATE_MIN_SECONDS * 3)
+    assert long.timing(3.9) == "3.90 s since the command started (3.00 s classifying: 500,000 names/s)"
+    line = summary.describe("local", 7.21)
+    assert line.startswith("3 records in, 3 rows out (0 skipped: no letter) in 7.21 s since the command started")
+
+
+def test_installed_classify_reports_the_wall_time_of_the_whole_command(tiny_model_dir, names_csv):
+    import re
+
+    started = time.perf_counter()
+    result = subprocess.run([str(Path(sys.executable).parent / "rnnexport"), "classify", str(names_csv),
+                             "--model-dir", str(tiny_model_dir), "-o", os.devnull], capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    outside = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    wall, engine = map(float, re.search(r"in ([\d.]+) s since the command started \(([\d.]+) s classifying\)",
+                                       result.stderr).groups())  # fmt: skip
+    # the process started after `started` and printed the line before it ended; start-up is counted
+    assert engine <= wall <= outside + 0.05  # /proc counts in clock ticks (10 ms)
 
 
 # --- bad input: each a clear one-line error (exit 1) or the documented behaviour ---
@@ -376,3 +405,70 @@ def test_prediction_fields_read_back_as_the_labels_through_csv_reader(labels, de
     for record, row in zip(records, log_probs, strict=True):
         expected = [] if np.isnan(row[0]) else [labels[i] for i in np.argsort(-row, kind="stable")[:k]]
         assert record[1::2] == (expected or [""] * k)
+
+
+# --- hints where people go wrong (issue 23) ---
+
+
+@pytest.mark.parametrize(
+    ("first_line", "warned"),
+    [("Smith", True), ("田中", True), ("O'Brien", True), ("NGUYEN", True), ("name", False), ("Surname", False),
+     ("last_name", False), ("Apellido", False), ("email", False), ("12", False)],
+)  # fmt: skip
+def test_a_one_column_file_whose_header_looks_like_a_name_is_said_so(tiny_model_dir, tmp_path, first_line, warned):
+    path = tmp_path / "plain.txt"
+    path.write_text(f"{first_line}\nJones\nKim\n", encoding="utf-8")
+    result = classify([str(path), "--model-dir", str(tiny_model_dir), "-o", str(tmp_path / "out.csv")])
+    assert result.exit_code == 0, result.stderr
+    assert "2 records in, 2 rows out" in result.stderr  # never guessed: the first line is still the header
+    warning = (f"Warning: {path}: its first line {first_line!r} is taken as the header, so it is not classified; it "
+               "looks like a name, not a column's title: if the file has no header line, use --no-header")  # fmt: skip
+    assert (warning in result.stderr) is warned
+    result = classify([str(path), "--no-header", "--model-dir", str(tiny_model_dir), "-o", str(tmp_path / "out.csv")])
+    assert "3 records in, 3 rows out" in result.stderr and "Warning" not in result.stderr
+
+
+def test_a_header_with_a_name_column_or_two_columns_gets_no_hint(tiny_model_dir, tmp_path):
+    for header in ("Smith,Jones", "id,name"):
+        path = tmp_path / "two.csv"
+        path.write_text(f"{header}\nKim,Lee\n")
+        result = classify([str(path), "--column", "2", "--model-dir", str(tiny_model_dir), "-o", os.devnull])
+        assert result.exit_code == 0 and "Warning" not in result.stderr
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample.csv"
+SAMPLE_GUESSED = (
+    "12 names in scripts whose Latin spelling is a guess (Han 5, Hangul 3, Arabic 2, Devanagari 1, Hebrew 1: "
+    "docs/fold.md)"
+)
+
+
+@pytest.mark.parametrize("how", ["csv", "parquet", "dask"])
+def test_the_summary_counts_names_in_scripts_whose_spelling_is_a_guess(tiny_model_dir, tmp_path, how):
+    # issue 23: 田中 reaches the model as "TianZhong", محمد as "mhmd"; the summary says how many names were such.
+    path = SAMPLE
+    if how == "parquet":
+        path = tmp_path / "sample.parquet"
+        pd.read_csv(SAMPLE, dtype=str).to_parquet(path)
+    engine = ["--engine", "dask", "--scheduler", "sync"] if how == "dask" else []
+    result = classify([str(path), *engine, "--model-dir", str(tiny_model_dir), "-o", str(tmp_path / "out.csv")])
+    assert result.exit_code == 0, result.stderr
+    assert (
+        f"369 records in, 369 rows out (0 skipped: no letter, 1 name lost characters in folding, {SAMPLE_GUESSED})"
+        in (result.stderr)
+    )
+
+
+def test_predict_marks_names_whose_spelling_is_a_guess_and_counts_them(committed_model_dir):
+    result = CliRunner().invoke(main, ["predict", "田中", "محمد", "Smith", "--model-dir", str(committed_model_dir)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("田中 -> TianZhong (Han script: a guessed spelling): ")
+    assert lines[1].startswith("محمد -> mhmd (Arabic script: a guessed spelling): ")
+    assert lines[2].startswith("Smith: ")
+    assert result.stderr == (
+        "2 of 3 names in scripts whose Latin spelling is a guess (Arabic 1, Han 1): the model saw that guess; "
+        "see docs/fold.md\n"
+    )
+    result = CliRunner().invoke(main, ["predict", "Smith", "--model-dir", str(committed_model_dir)])
+    assert result.exit_code == 0 and result.stderr == ""

@@ -111,13 +111,17 @@ def test_classify_writes_the_models_labels_in_every_runtime(three_label_model_di
     assert "7 records in, 7 rows out (1 skipped: no letter, 1 name lost characters in folding)" in result.output
 
 
-def test_top_k_beyond_the_models_labels_is_refused(three_label_model_dir, tmp_path):
+def test_top_k_beyond_the_models_labels_is_refused_naming_the_number_to_use(three_label_model_dir, tmp_path):
+    # One rule for classify, predict and examples/node (issue 23): an explicit top-k beyond the labels is refused
+    # with the number to use, never capped; predict's default of 3 shows every label of a smaller model.
+    expected = "--top-k 4 is more than the model's 3 labels; use --top-k 3 (or fewer)"
     (tmp_path / "in.csv").write_text("name\nSmith\n")
     result = invoke("classify", tmp_path / "in.csv", "--top-k", 4, "--model-dir", three_label_model_dir)
-    assert result.exit_code == 2  # a usage error, as for any bad option
-    assert "the model has 3 labels; use 1 to 3" in result.output
+    assert result.exit_code == 2 and expected in result.output  # a usage error, as for any bad option
     result = invoke("predict", "Smith", "--top-k", 4, "--model-dir", three_label_model_dir)
-    assert result.exit_code == 2 and "use 1 to 3" in result.output
+    assert result.exit_code == 2 and expected in result.output
+    result = invoke("predict", "Smith", "--model-dir", three_label_model_dir)
+    assert result.exit_code == 0 and result.output.count(" 0.") == 3
 
 
 @pytest.mark.parametrize("runtime", DEFAULT_RUNTIMES)

@@ -66,6 +66,24 @@ def test_bad_data_folders_fail_clearly(tiny_names_dir, tmp_path, damage):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_a_source_folder_that_is_not_there_is_named_as_given_not_sent_back_to_the_command(tmp_path, monkeypatch,
+                                                                                          given):  # fmt: skip
+    # issue 23: `rnnexport data --from /nonexistent` answered "run `rnnexport data --from DIR` first".
+    absent = tmp_path / "nonexistent"
+    monkeypatch.delenv("RNNEXPORT_NAMES_DIR", raising=False)
+    args = ["data", "--dest", str(tmp_path / "out")]
+    if given == "option":
+        args += ["--from", str(absent)]
+    else:
+        monkeypatch.setenv("RNNEXPORT_NAMES_DIR", str(absent))
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    what = "--from" if given == "option" else "$RNNEXPORT_NAMES_DIR"
+    assert result.output.startswith(f"Error: {what} {absent} does not exist; give the folder that holds Arabic.txt")
+    assert "rnnexport data" not in result.output
+
+
 def test_download_failure_says_to_use_from(tmp_path, monkeypatch):
     monkeypatch.delenv("RNNEXPORT_NAMES_DIR", raising=False)
     with pytest.raises(DataError, match="pass --from DIR"):

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnnexport.classify.plan import check_top_k
+from rnnexport.errors import OptionError
 from tests.helpers import (
     aoti_export,
     assert_top_k_within_rule,
@@ -285,14 +287,18 @@ def test_missing_model_dir_is_refused(consumer, tmp_path):
 @pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
 @pytest.mark.parametrize("top_k", ["0", " 3", "3x", "99"])
 def test_bad_top_k_is_a_usage_error(consumer, top_k):
-    """0, a padded or trailing-garbage number, and more than the model's labels (not clamped), as
-    `rnnexport predict --top-k 99` refuses it."""
+    """0, a padded or trailing-garbage number, and more than the model's labels (not clamped: refused with the
+    number to use, in `rnnexport predict --top-k 99`'s words)."""
     result = subprocess.run(
         [*consumer, str(_model_dir()), "--top-k", top_k], input=b"Smith\n", capture_output=True, timeout=TIMEOUT_S
     )
     assert result.returncode == 2, result.stdout
     assert result.stdout == b""
     assert "--top-k" in result.stderr.decode(errors="replace")
+    if top_k == "99":
+        with pytest.raises(OptionError) as python:
+            check_top_k(99, json.loads((_model_dir() / "manifest.json").read_text())["labels"])
+        assert str(python.value) in result.stderr.decode(errors="replace")
 
 
 def _one_error_line(result: subprocess.CompletedProcess, program: str) -> str:

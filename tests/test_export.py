@@ -204,6 +204,23 @@ def test_export_prints_a_short_summary_and_nothing_else(tiny_model_dir, tmp_path
     ]  # fmt: skip
 
 
+@pytest.mark.slow
+def test_export_shows_its_progress_on_a_terminal(tiny_model_dir, tmp_path):
+    # issue 23: export was silent for a minute or more (61 s at load 1, 187 s at load 6); piped, it still prints
+    # nothing on stderr (the test above).
+    from tests.helpers import run_in_terminal
+
+    names_csv = tmp_path / "names.csv"
+    names_csv.write_text("name\nAbc\nZyx\n")
+    status, stdout, stderr = run_in_terminal(
+        [sys.executable, "-m", "rnnexport", "export", "--checkpoint", str(tiny_model_dir / "checkpoint.pt"),
+         "--out", str(tmp_path / "out"), "--names", str(names_csv)]
+    )  # fmt: skip
+    assert status == 0 and stdout.startswith("exported "), stderr
+    assert "5/5" in stderr and "wrote fold_table.json" in stderr  # the artifacts, then the verification
+    assert "23/23" in stderr and "onnx-cell hidden states" in stderr
+
+
 @pytest.fixture(scope="module")
 def fold_table_map(tiny_model_dir):
     content = json.loads((tiny_model_dir / "fold_table.json").read_text())

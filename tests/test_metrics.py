@@ -38,3 +38,37 @@ def test_table_lines():
         "accuracy                 0.500                2",
         "balanced                 0.500",
     ]
+
+
+def test_table_shows_every_case_variant_beside_the_names_as_written():
+    # issue 23: `evaluate` showed only the names as written; lower- and UPPER-cased names are what users type too.
+    metrics = summarize(np.array([0, 1]), np.array([0, 0]), ["Arabic", "Czech"])
+    metrics["case"] = {
+        "original": {"accuracy": 0.5, "balanced_accuracy": 0.5, "ece": 0.25},
+        "lower": {"accuracy": 0.5, "balanced_accuracy": 0.5, "ece": 0.125},
+        "upper": {"accuracy": 0.0, "balanced_accuracy": 0.0, "ece": 0.5},
+    }
+    assert format_table(metrics).splitlines()[-5:] == [
+        "",
+        "names         accuracy balanced     ECE",
+        "as written       0.500    0.500   0.250",
+        "lower-cased      0.500    0.500   0.125",
+        "UPPER-cased      0.000    0.000   0.500",
+    ]
+
+
+def test_evaluate_prints_the_committed_models_case_figures_of_training_json(committed_model_dir, real_names_dir):
+    import json
+
+    from click.testing import CliRunner
+
+    from rnnexport.cli.app import main
+
+    result = CliRunner().invoke(main, ["evaluate", "--model-dir", str(committed_model_dir), "--data",
+                                       str(real_names_dir)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((committed_model_dir / "training.json").read_text())["held_out_case"]
+    rows = {line[:12].strip(): line[12:].split() for line in result.output.splitlines()[-3:]}
+    for variant, name in (("original", "as written"), ("lower", "lower-cased"), ("upper", "UPPER-cased")):
+        figures = recorded[variant]
+        assert rows[name] == [f"{figures[key]:.3f}" for key in ("accuracy", "balanced_accuracy", "ece")]

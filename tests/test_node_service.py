@@ -154,6 +154,31 @@ def raw_exchange(url: str, data: bytes) -> bytes:
         return answer
 
 
+def _parse_request(body: dict, n_labels: int) -> dict:
+    """requests.js parseRequest of a body for a model of ``n_labels`` labels: {"topK": k} or {"status", "error"}."""
+    script = (
+        "import { parseRequest } from './requests.js';"
+        "const [body, n] = [process.argv[1], Number(process.argv[2])];"
+        "try { const { topK } = parseRequest(new TextEncoder().encode(body), {maxNames: 9, maxNameLength: 99}, n);"
+        "  console.log(JSON.stringify({ topK })); }"
+        "catch (error) { console.log(JSON.stringify({ status: error.status, error: error.message })); }"
+    )
+    command = ["node", "--input-type=module", "-e", script, json.dumps(body), str(n_labels)]
+    result = subprocess.run(command, cwd=SERVER.parent, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_top_k_follows_the_clis_rule():
+    # issue 23: one rule for predict, classify and the service. Without top_k: 3, or every label of a model with
+    # fewer (it was 3, refused by a 2-label model); beyond the labels: refused with the number to use.
+    assert _parse_request({"names": ["Smith"]}, 2) == {"topK": 2}
+    assert _parse_request({"names": ["Smith"]}, 18) == {"topK": 3}
+    refused = _parse_request({"names": ["Smith"], "top_k": 5}, 3)
+    expected = '"top_k" 5 is more than the model\'s 3 labels; send "top_k": 3 (or less)'
+    assert refused == {"status": 400, "error": expected}
+
+
 @pytest.mark.parametrize("target", ["//", "//[", "http://[::1", "//a:b:c", "//%", "http://x:99999/", "*", "a?b"])
 def test_any_request_target_gets_a_4xx_and_the_service_stays_up(service, target):
     """Request targets that are not plain paths (`curl host//` sends `GET //`): a JSON 4xx, never a crash."""

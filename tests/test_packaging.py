@@ -4,6 +4,7 @@ and an installed wheel classifies from any folder without --model-dir."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -77,3 +78,18 @@ def test_an_installed_wheel_predicts_and_classifies_from_any_folder(built, tmp_p
     lines = (work / "out.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == "id,name,language,probability,language_2,probability_2"
     assert lines[1].startswith("1,Smith,") and lines[3] == "3,😀,,,,"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("target", ["install", "consumer-envs"])
+def test_every_quiet_install_step_says_first_what_it_does(target):
+    # issue 23: `make train export` printed nothing for minutes while pip ran --quiet. A dry run (-n, every
+    # target rebuilt: -B) lists the recipes: each quiet pip install follows a line that says what it installs.
+    result = subprocess.run(["make", "-n", "-B", target], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    installs = [i for i, line in enumerate(lines) if " install --quiet " in line]
+    assert installs
+    for before, i in zip([-1, *installs], installs, strict=False):
+        said = [line for line in lines[before + 1 : i] if line.startswith("echo ")]
+        assert said and "install" in said[-1], lines[i]

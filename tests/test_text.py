@@ -10,6 +10,7 @@ from rnnexport.errors import InputError
 from rnnexport.text.alphabet import ALPHABET, N_LETTERS, check_alphabet
 from rnnexport.text.encode import encode_byte_fields, encode_names, encode_ragged, folded_strings
 from rnnexport.text.fold import fold, fold_code_point, fold_identity, fold_table, has_prediction
+from rnnexport.text.scripts import GUESSED_SCRIPTS, VIRAMA_SCRIPTS, script_name
 
 
 @pytest.mark.parametrize(
@@ -222,3 +223,53 @@ def test_decomposed_names_fold_and_count_like_composed_ones():
     np.testing.assert_array_equal(decomposed.lengths, composed.lengths)
     np.testing.assert_array_equal(decomposed.lost, composed.lost)
     assert composed.lost.tolist() == [0, 0, 0, 0, 1]  # only the emoji is lost
+
+
+# --- scripts whose Latin spelling the fold can only guess (issue 23; docs/fold.md) ---
+
+
+def test_virama_scripts_are_every_script_with_a_virama_in_pythons_unicode_database():
+    from fontTools.unicodedata import script
+
+    derived = {script(chr(cp)) for cp in range(0x110000) if unicodedata.combining(chr(cp)) == 9}
+    assert derived == set(VIRAMA_SCRIPTS), (
+        f"Unicode {unicodedata.unidata_version}: add {sorted(derived - set(VIRAMA_SCRIPTS))}, "
+        f"drop {sorted(set(VIRAMA_SCRIPTS) - derived)} (text/scripts.py, docs/fold.md)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "script", "folded"),
+    [("田中", "Han", "TianZhong"), ("山田さくら", "Han", "ShanTiansakura"), ("محمد", "Arabic", "mhmd"),
+     ("כהן", "Hebrew", "khhn"), ("शर्मा", "Devanagari", "srma"), ("สมชาย", "Thai", "smchay"),
+     ("さくら", None, "sakura"), ("김", "Hangul", "Gim"), ("Иванов", None, "Ivanov"),
+     ("Παπαδόπουλος", None, "Papadopoylos"), ("Dvořák", None, "Dvorak"), ("Smith", None, "Smith"), ("", None, "")],
+)  # fmt: skip
+def test_names_in_guessed_scripts_are_marked_with_their_script(name, script, folded):
+    encoded = encode_ragged(["Smith", name])
+    guessed = encoded.guessed if encoded.guessed is not None else np.zeros(2, dtype=np.uint8)
+    assert guessed[0] == 0 and (script_name(int(guessed[1])) if guessed[1] else None) == script
+    assert fold(name) == folded  # the documented examples (docs/fold.md)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(UNICODE_TEXT, max_size=20), st.lists(st.integers(0, 19), max_size=5))
+def test_guessed_scripts_follow_names_through_select_and_the_byte_path(names, rows):
+    from fontTools.unicodedata import script
+
+    def expected(name: str) -> str | None:
+        scripts = [script(char) for char in name if script(char) in GUESSED_SCRIPTS]
+        return script_name(GUESSED_SCRIPTS.index(scripts[-1]) + 1) if scripts else None
+
+    def shown(encoded, row):
+        return script_name(int(encoded.guessed[row])) if encoded.guessed is not None and encoded.guessed[row] else None
+
+    encoded = encode_ragged(names)
+    assert [shown(encoded, i) for i in range(len(names))] == [expected(name) for name in names]
+    rows = [row for row in rows if row < len(names)]
+    assert [shown(encoded.select(np.array(rows, dtype=np.int64)), i) for i in range(len(rows))] == [
+        expected(names[row]) for row in rows
+    ]
+    ascii_part, _ = encode_byte_fields(np.frombuffer(b"Smith", dtype=np.uint8), np.array([0]), np.array([5]))
+    replaced = ascii_part.replace_rows(np.array([0]), encode_ragged(names[:1] or ["x"]))
+    assert shown(replaced, 0) == expected((names[:1] or ["x"])[0])

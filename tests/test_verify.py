@@ -1,5 +1,8 @@
 """rnnexport.verify: parity of every exported runtime with eager PyTorch; the report, never a file."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -117,3 +120,36 @@ def test_the_committed_model_meets_the_rule_on_capitalised_strings_up_to_32_lett
     report = verify_artifacts(committed_model_dir, names, "generated")
     assert report["passed"], report["runtimes"]
     assert all(entry["worst_ratio"] <= 1 for entry in report["runtimes"].values())
+
+
+def test_verify_reports_each_step_of_its_progress(model_copy):
+    # issue 23: `verify` and export's verification were silent for minutes; each step is reported for the bar.
+    steps = []
+    verify_artifacts(model_copy, ["Smith", "Tanaka"], on_step=lambda *step: steps.append(step))
+    total = steps[0][1]
+    assert [done for done, _, _ in steps] == list(range(1, total + 1))
+    assert {step_total for _, step_total, _ in steps} == {total}
+    assert total == 1 + 7 * len(BATCH_SIZES) + 1  # the reference, 4 runtimes and 3 prefix-shared, hidden states
+    assert steps[0][2] == "eager float64 on 2 names" and steps[-1][2] == "onnx-cell hidden states"
+
+
+@pytest.mark.parametrize("where", ["terminal", "pipe"])
+def test_verify_shows_progress_on_a_terminal_only(model_copy, tmp_path, where):
+    import subprocess
+
+    from tests.helpers import run_in_terminal
+
+    names = tmp_path / "names.csv"
+    names.write_text("name\nSmith\nTanaka\n")
+    command = [str(Path(sys.executable).parent / "rnnexport"), "verify", "--model-dir", str(model_copy), "--names",
+               str(names)]  # fmt: skip
+    if where == "terminal":
+        status, stdout, stderr = run_in_terminal(command)
+    else:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        status, stdout, stderr = result.returncode, result.stdout, result.stderr
+    assert status == 0 and stdout.startswith(f"verified {model_copy}/ on 2 names")
+    if where == "terminal":
+        assert "verifying: 100%" in stderr and "23/23" in stderr
+    else:
+        assert stderr == ""  # no bar, no \r updates in a log

@@ -243,12 +243,12 @@ function checkStdin() {
   if (stat.isDirectory()) throw new InputError('stdin is a directory; give the names as a file or a pipe');
 }
 
-// --top-k beyond the model's labels is a usage error (like `rnnexport predict --top-k 99`), not clamped.
+// --top-k beyond the model's labels is a usage error naming the number to use, never capped: the rule and the
+// words of `rnnexport classify` and `predict` (rnnexport/classify/plan.py check_top_k) and of the HTTP service.
 function checkTopK(topK, labels) {
-  if (topK > labels.length) {
-    throw new UsageError(
-      `--top-k ${topK} is out of range: the model has ${labels.length} labels; use 1 to ${labels.length}`,
-    );
+  const count = labels.length;
+  if (topK > count) {
+    throw new UsageError(`--top-k ${topK} is more than the model's ${count} labels; use --top-k ${count} (or fewer)`);
   }
 }
 

@@ -9,6 +9,7 @@ export class HttpError extends Error {
 }
 
 const FIELDS = ['names', 'top_k'];
+const DEFAULT_TOP_K = 3;
 
 /**
  * {names, topK} of a request body (Uint8Array) under limits {maxNames, maxNameLength}; HttpError 400 for
@@ -33,7 +34,9 @@ export function parseRequest(body, limits, nLabels) {
   const unknown = Object.keys(doc).filter((key) => !FIELDS.includes(key));
   if (unknown.length)
     throw new HttpError(400, `unknown field(s) ${unknown.join(', ')}; fields are: ${FIELDS.join(', ')}`);
-  const topK = Object.hasOwn(doc, 'top_k') ? doc.top_k : 3; // an explicit null is a bad top_k, like "3"
+  // Without top_k: 3, or every label of a model with fewer (as `rnnexport predict`); an explicit null is a bad
+  // top_k, like "3".
+  const topK = Object.hasOwn(doc, 'top_k') ? doc.top_k : Math.min(DEFAULT_TOP_K, nLabels);
   return { names: checkNames(doc.names, limits), topK: checkTopK(topK, nLabels) };
 }
 
@@ -64,8 +67,14 @@ function codePointCount(text, limit) {
   return text.length <= limit ? text.length : [...text].length;
 }
 
+// A top_k beyond the model's labels is refused naming the number to use, never capped: the rule of `rnnexport
+// classify` and `predict` (rnnexport/classify/plan.py check_top_k) and of classify_names.js.
 function checkTopK(topK, nLabels) {
-  if (!Number.isInteger(topK) || topK < 1 || topK > nLabels) {
+  if (Number.isInteger(topK) && topK > nLabels) {
+    const fix = `send "top_k": ${nLabels} (or less)`;
+    throw new HttpError(400, `"top_k" ${topK} is more than the model's ${nLabels} labels; ${fix}`);
+  }
+  if (!Number.isInteger(topK) || topK < 1) {
     throw new HttpError(400, `"top_k" must be an integer from 1 to ${nLabels}, got ${JSON.stringify(topK)}`);
   }
   return topK;

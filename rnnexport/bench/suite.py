@@ -19,7 +19,7 @@ BENCH_TRAIN_HELP = """The default and sgd recipes under 10-fold cross-validation
 
 \b
 Checks the model-quality targets (accuracy, balanced accuracy, ECE, lower/UPPER case, time) on the default recipe and
-writes bench/train.json. Takes about ten minutes on 2 cores (the seed and the folds run side by side). Example:
+writes bench/train.json. Takes as long as its 20 folds one after the other (each prints its time). Example:
   rnnexport bench-train
 """
 OPTION_HELP = {

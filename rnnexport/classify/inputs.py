@@ -21,7 +21,8 @@ def chunk_layout(csv_input: CsvInput, labels: list[str], alphabet: str, options:
                  output_format: str = "csv") -> ChunkLayout:  # fmt: skip
     """The layout of an opened CSV input; InputError for an unusable --column or a clashing column (and, for
     Parquet output, for duplicate column names)."""
-    column = choose_column(csv_input.columns, options.column, csv_input.source, csv_input.header is not None)
+    column = choose_column(csv_input.columns, options.column, csv_input.source, csv_input.header is not None,
+                           no_header_option="--no-header")  # fmt: skip
     if csv_input.header is not None:
         check_no_clash(csv_input.columns, labels, options.top_k)
     width = len(csv_input.columns) if csv_input.header is not None else None

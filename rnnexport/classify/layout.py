@@ -12,6 +12,7 @@ import numpy as np
 from ..io.csv.dialect import Utf8Check
 from ..runtimes.prefix import DEFAULT_BLOCK_SIZE
 from ..text.encode import RaggedNames
+from ..text.scripts import script_name
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ class NameCounts:
     def lost(self) -> int:
         """Names classified after losing characters in folding (a skipped name is counted as skipped only)."""
         return int(np.count_nonzero((self.encoded.lost > 0) & (self.encoded.lengths > 0)))
+
+    @property
+    def guessed(self) -> dict[str, int]:
+        """Names classified although written in a script whose Latin spelling the fold can only guess, per
+        script (text.scripts): {'Han': 2, ...}."""
+        if self.encoded.guessed is None:
+            return {}
+        ids = np.bincount(self.encoded.guessed[self.encoded.lengths > 0])
+        return {script_name(i): int(ids[i]) for i in np.flatnonzero(ids) if i}
 
 
 @dataclass

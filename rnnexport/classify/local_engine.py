@@ -59,6 +59,6 @@ def _finish(in_flight, write, layout: ChunkLayout, summary: ClassifySummary, on_
     prepared, submitted = in_flight
     piece, rows = chunk_piece(prepared, submitted.result(), layout)
     write(piece)
-    summary.add(0, rows, 0, prepared.skipped, prepared.lost)
+    summary.add(0, rows, 0, prepared.skipped, prepared.lost, prepared.guessed)
     if on_rows is not None:
         on_rows(rows)

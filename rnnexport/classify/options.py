@@ -102,7 +102,7 @@ PREDICT_HELP = """Print the top-k labels of names given on the command line, wit
 \b
 Example:
   rnnexport predict 'Yue Tingsong' Dvořák Müller
-  Dvořák -> Dvorak: Czech 0.889, ...
+  Dvořák -> Dvorak: Czech 0.877, ...
 """
 # What each option of `rnnexport classify` sets, as its --help says it (cli/classify.py), by parameter name.
 OPTION_HELP = {

@@ -138,10 +138,14 @@ def require_dask() -> None:
 
 
 def check_top_k(top_k: int, labels: list[str]) -> None:
-    """OptionError unless 1 <= top_k <= the model's label count."""
-    if not 1 <= top_k <= len(labels):
-        count = len(labels)
-        raise OptionError(f"--top-k {top_k} is out of range: the model has {count} labels; use 1 to {count}")
+    """OptionError unless 1 <= top_k <= the model's label count. One rule for classify, predict and the Node.js
+    consumers (examples/node): a top-k beyond the labels is refused, naming the number to use, never capped
+    (classify's columns would not be the ones asked for); a default beyond them (predict's 3) is capped."""
+    count = len(labels)
+    if top_k > count:
+        raise OptionError(f"--top-k {top_k} is more than the model's {count} labels; use --top-k {count} (or fewer)")
+    if top_k < 1:
+        raise OptionError(f"--top-k {top_k} is out of range; use 1 to {count}")
 
 
 def block_bytes(blocksize: str | int) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..runtimes.registry import open_runtime
 from ..text.encode import encode_ragged, folded_strings
+from ..text.scripts import describe_scripts, script_name
 from .log_probs import predict_log_probs
 from .plan import check_top_k
 from .predictions import top_k_columns
@@ -18,19 +19,35 @@ PREDICT_TOP_K = 3  # labels ``predict`` shows by default
 @dataclass(frozen=True)
 class Prediction:
     """One name of ``predict``: as given, as folded for the model, and its top-k (label, probability) pairs,
-    best first (None when it folds to no letter)."""
+    best first (None when it folds to no letter); ``script``: the name of a script whose Latin spelling the fold
+    can only guess that it is written in (text.scripts), else None."""
 
     name: str
     folded: str
     top: list[tuple[str, float]] | None
+    script: str | None = None
 
     def describe(self) -> str:
-        """``predict``'s line: the name, the folded form the model saw when folding changed it, the top labels
-        ("Łukasz -> Lukasz: Polish 0.712, ...")."""
+        """``predict``'s line: the name, the folded form the model saw when folding changed it (and the script
+        when that form is a guess), the top labels ("Łukasz -> Lukasz: Polish 0.712, ...")."""
         if self.top is None:
             return f"{self.name}: no prediction (no letter of the alphabet)"
         shown = self.name if self.folded == self.name else f"{self.name} -> {self.folded}"
-        return f"{shown}: " + ", ".join(f"{label} {probability:.3f}" for label, probability in self.top)
+        guess = f" ({self.script} script: a guessed spelling)" if self.script else ""
+        return f"{shown}{guess}: " + ", ".join(f"{label} {probability:.3f}" for label, probability in self.top)
+
+
+def guessed_note(predictions: list[Prediction]) -> str | None:
+    """The line ``predict`` adds when names are in scripts whose Latin spelling the fold can only guess (how many,
+    which scripts, where the limits are written down), else None."""
+    counts: dict[str, int] = {}
+    for prediction in predictions:
+        if prediction.script and prediction.top is not None:
+            counts[prediction.script] = counts.get(prediction.script, 0) + 1
+    if not counts:
+        return None
+    return (f"{sum(counts.values())} of {len(predictions)} names in scripts whose Latin spelling is a guess "
+            f"({describe_scripts(counts)}): the model saw that guess; see docs/fold.md")  # fmt: skip
 
 
 def predict_top_k(names: list[str], model_dir: Path, runtime: str = "onnx", top_k: int | None = None
@@ -53,5 +70,6 @@ def predict_top_k(names: list[str], model_dir: Path, runtime: str = "onnx", top_
             (labels[i], float(probabilities[i]))
             for labels, probabilities in zip(columns[0::2], columns[1::2], strict=True)
         ]
-        predictions.append(Prediction(name, folded[i], pairs if columns[0][i] else None))
+        script = script_name(int(encoded.guessed[i])) if encoded.guessed is not None and encoded.guessed[i] else None
+        predictions.append(Prediction(name, folded[i], pairs if columns[0][i] else None, script))
     return predictions

@@ -94,10 +94,10 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     opt.model_dir_option, opt.manifest_pin_option,
 )  # fmt: skip
 def predict(names: tuple[str, ...], runtime: str, top_k: int | None, model_dir: Path, manifest_pin: str | None) -> None:
-    from ..classify.predict import predict_top_k
+    from ..classify.predict import guessed_note, predict_top_k
 
     with user_errors():
         check_pin(model_dir, manifest_pin)
         predictions = predict_top_k(list(names), model_dir, runtime, top_k)
-    for prediction in predictions:
-        click.echo(prediction.describe())
+    click.echo("\n".join(prediction.describe() for prediction in predictions))
+    echo_err(guessed_note(predictions) or "", quiet=guessed_note(predictions) is None)

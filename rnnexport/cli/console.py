@@ -34,16 +34,37 @@ def show_warning(message, category, filename, lineno, file=None, line=None, _def
 
 
 @contextlib.contextmanager
-def progress_bar(quiet: bool, description: str, unit: str):
-    """The one progress bar: a tqdm bar on stderr when it is a terminal, else None (no \\r updates in logs)."""
+def progress_bar(quiet: bool, description: str, unit: str, total: int | None = None):
+    """The one progress bar: a tqdm bar on stderr when it is a terminal, else None (no \\r updates in logs); a
+    count of ``total`` steps, or of rows (scaled: 1.2M) without one."""
     if quiet or not sys.stderr.isatty():
         yield None
         return
     from tqdm import tqdm
 
-    with tqdm(desc=description, unit=unit, unit_scale=True, file=sys.stderr, dynamic_ncols=True,
-              mininterval=0.5) as bar:  # fmt: skip
+    with tqdm(desc=description, unit=unit, unit_scale=total is None, total=total, file=sys.stderr,
+              dynamic_ncols=True, mininterval=0.5) as bar:  # fmt: skip
         yield bar
+
+
+@contextlib.contextmanager
+def steps_bar(quiet: bool, description: str):
+    """Yield ``on_step(done, total, note)`` for a library call's progress: the progress bar (on a terminal only),
+    opened at the first step (after what was printed before), ``note`` beside it; a new total or a step back
+    starts it again (the default recipe trains a calibration sibling first; export writes, then verifies)."""
+    with contextlib.ExitStack() as stack:
+        bars = []
+
+        def on_step(done: int, total: int, note: str = "") -> None:
+            if not bars:
+                bars.append(stack.enter_context(progress_bar(quiet, description, "step", total)))
+            if bars[0] is not None:
+                if total != bars[0].total or done < bars[0].n:
+                    bars[0].reset(total=total)
+                bars[0].set_postfix_str(note, refresh=False)
+                bars[0].update(done - bars[0].n)
+
+        yield on_step
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from ..runtimes.registry import OPTIONAL_RUNTIMES, VERIFY_RUNTIMES  # torch-free
 from ..verification.parity import Tolerance
 from ..verification.verify import VERIFY_HELP
 from . import options as opt
-from .console import user_errors
+from .console import steps_bar, user_errors
 
 
 @click.command(help=EXPORT_HELP)
@@ -32,8 +32,9 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
     from ..runtimes.torch_runtimes import use_one_intra_op_thread
 
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls
-    with user_errors():
-        result = export_folder(checkpoint, out, names_csv, name_column, Tolerance(atol, rtol), prior_shift, aoti)
+    with user_errors(), steps_bar(False, "exporting") as on_step:
+        result = export_folder(checkpoint, out, names_csv, name_column, Tolerance(atol, rtol), prior_shift, aoti,
+                               on_step)  # fmt: skip
     click.echo("\n".join(result.describe()))
 
 
@@ -52,11 +53,11 @@ def verify(runtime: str, atol: float, rtol: float, names_csv: Path | None, name_
     from ..verification.verify import format_report, verify_folder
 
     use_one_intra_op_thread()  # parity is measured as the torch runtimes run: 1-thread calls
-    with user_errors():
+    with user_errors(), steps_bar(False, "verifying") as on_step:
         check_pin(model_dir, manifest_pin, not no_verify_hash)
         try:
             parity = verify_folder(model_dir, names_csv, name_column, Tolerance(atol, rtol), runtime,
-                                   not no_verify_hash, report_path)  # fmt: skip
+                                   not no_verify_hash, report_path, on_step)  # fmt: skip
         except ParityError as error:
             click.echo(format_report(error.report))
             raise click.ClickException(str(error)) from None

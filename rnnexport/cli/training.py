@@ -3,7 +3,6 @@ table, or a recipe cross-validated)."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import click
@@ -14,7 +13,7 @@ from ..training.recipes import OVERRIDES
 from ..training.run import EVALUATE_HELP, TRAIN_HELP
 from ..training.run import OPTION_HELP as HELP
 from . import options as opt
-from .console import echo_err, progress_bar, user_errors
+from .console import echo_err, steps_bar, user_errors
 
 
 @click.command(help=DATA_HELP)
@@ -59,7 +58,8 @@ def train(data_path, name_column, label_column, recipe, out, quiet, **overrides)
     from ..training.run import train_into
 
     config = _config(recipe, **overrides)
-    with user_errors(), _training_bar(quiet) as on_step:
+    with user_errors(), steps_bar(quiet, "training") as bar:
+        on_step = lambda step, total, loss: bar(step + 1, total, f"loss={loss:.3f}")  # noqa: E731
         run = train_into(out, config, data_path, name_column, label_column, _warn_dropped, on_step)
     for line in run.describe(out):
         click.echo(line)
@@ -68,27 +68,6 @@ def train(data_path, name_column, label_column, recipe, out, quiet, **overrides)
 def _warn_dropped(labelled) -> None:
     if labelled.dropped_note:
         echo_err(f"Warning: {labelled.dropped_note}")
-
-
-@contextlib.contextmanager
-def _training_bar(quiet: bool):
-    """Yield an ``on_step(step, total, loss)`` callback that drives the progress bar, opened at the first step
-    (after the data was read)."""
-    with contextlib.ExitStack() as stack:
-        bars = []
-
-        def on_step(step: int, total: int, loss: float) -> None:
-            if not bars:
-                bars.append(stack.enter_context(progress_bar(quiet, "training", "step")))
-            if bars[0] is None:
-                return
-            if step == 0:  # a new training (the default recipe trains a calibration sibling first)
-                bars[0].reset(total=total)
-            bars[0].update(1)
-            if step % 50 == 0 or step == total - 1:
-                bars[0].set_postfix(loss=f"{loss:.3f}", refresh=False)
-
-        yield on_step
 
 
 @click.command(help=EVALUATE_HELP)

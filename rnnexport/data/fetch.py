@@ -55,15 +55,19 @@ def labelled_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def validate_names_dir(names_dir: Path, expected_labels: tuple[str, ...] = EXPECTED_LABELS) -> list[str]:
-    """Check a folder holds one non-empty UTF-8 ``<Label>.txt`` per expected label; return the labels."""
+def validate_names_dir(names_dir: Path, expected_labels: tuple[str, ...] = EXPECTED_LABELS,
+                       what: str = "names folder") -> list[str]:  # fmt: skip
+    """Check a folder holds one non-empty UTF-8 ``<Label>.txt`` per expected label; return the labels. ``what``
+    names the folder in the DataError (``--from``: where the user gave it)."""
     if not names_dir.is_dir():
-        raise DataError(f"names folder {names_dir} does not exist; run `rnnexport data --from DIR` first")
+        state = "is not a folder" if names_dir.exists() else "does not exist"
+        raise DataError(f"{what} {names_dir} {state}; give the folder that holds {expected_labels[0]}.txt ... "
+                        f"{expected_labels[-1]}.txt (data/names in {DATA_URL})")  # fmt: skip
     present = labelled_files(names_dir)
     missing = [label for label in expected_labels if label not in present]
     if missing:
         raise DataError(
-            f"names folder {names_dir} is missing {len(missing)} of {len(expected_labels)} files: "
+            f"{what} {names_dir} is missing {len(missing)} of {len(expected_labels)} files: "
             + ", ".join(f"{label}.txt" for label in missing)
         )
     for label in expected_labels:
@@ -106,8 +110,8 @@ def fetch_names(
     folder = resolve_source(source)
     if folder is None and not refresh and _is_valid_names_dir(dest):
         return dest
-    if folder is not None:
-        validate_names_dir(folder)
+    if folder is not None:  # named as the user gave it: not "run `rnnexport data --from DIR`", the command just run
+        validate_names_dir(folder, what="--from" if source else f"${NAMES_DIR_ENV}")
         _replace_dir(dest, lambda staging: _copy_label_files(folder, staging))
     else:
         _replace_dir(dest, lambda staging: _extract_zip(_download(url), staging))

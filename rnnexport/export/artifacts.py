@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,8 @@ class ExportResult:
 
 def export_folder(checkpoint: Path | None, out_dir: Path, names_path: Path | None = None,
                   name_column: str | None = None, tolerance: Tolerance | None = None,
-                  prior_shift: float | None = None, aoti: bool = False) -> ExportResult:  # fmt: skip
+                  prior_shift: float | None = None, aoti: bool = False,
+                  on_step: Callable[[int, int, str], None] | None = None) -> ExportResult:  # fmt: skip
     """``rnnexport export``: :func:`export_artifacts` of ``checkpoint`` (default: ``out_dir``/checkpoint.pt), verified
     on the names of ``names_path`` (--names; default: verification.verify.default_names). Raises as
     export_artifacts, and DataError/InputError for unreadable names."""
@@ -82,7 +84,7 @@ def export_folder(checkpoint: Path | None, out_dir: Path, names_path: Path | Non
 
     names, source = names_to_verify(names_path, name_column)
     checkpoint = checkpoint or Path(out_dir) / CHECKPOINT_FILE
-    return export_artifacts(checkpoint, out_dir, names, source, tolerance, prior_shift, aoti)
+    return export_artifacts(checkpoint, out_dir, names, source, tolerance, prior_shift, aoti, on_step)
 
 
 def write_fold_table(path: Path, alphabet: str, fold: dict) -> None:
@@ -112,8 +114,11 @@ def export_artifacts(
     tolerance: Tolerance | None = None,
     prior_shift: float | None = None,
     aoti: bool = False,
+    on_step: Callable[[int, int, str], None] | None = None,
 ) -> ExportResult:
-    """Stage every artifact, verify it against eager PyTorch, then swap it into ``out_dir``.
+    """Stage every artifact, verify it against eager PyTorch, then swap it into ``out_dir``. ``on_step(done,
+    total, what)`` follows the artifacts as they are written, then (counted again) the verification's steps
+    (verification.verify.verify_artifacts).
 
     The same checkpoint gives byte-identical files. With ``prior_shift``, the exported checkpoint and artifacts
     are re-baked at that τ (operating_point.reshift_checkpoint). Raises CheckpointError for a bad checkpoint
@@ -135,14 +140,14 @@ def export_artifacts(
         else:
             checkpoint = reshift_checkpoint(checkpoint, prior_shift)
             save_checkpoint(checkpoint, staging / CHECKPOINT_FILE)
-        write_artifacts(checkpoint, staging)
+        write_artifacts(checkpoint, staging, on_step)
         if aoti:
             from .torch_export import write_aoti_package
 
             aoti_built = write_aoti_package(staging / TORCH_EXPORT_FILE, artifact_metadata(checkpoint),
                                             staging / AOTI_FILE)  # fmt: skip
         parity = verify_artifacts(staging, names=names, names_source=names_source, tolerance=tolerance,
-                                   verify_hash=False)  # fmt: skip
+                                   verify_hash=False, on_step=on_step)  # fmt: skip
         atomic_write_json(staging / PARITY_FILE, parity)
         target = aoti_built["target"].as_metadata() if aoti_built else None
         manifest = build_manifest(staging, checkpoint, parity, target)
@@ -153,9 +158,9 @@ def export_artifacts(
     )
 
 
-def write_artifacts(checkpoint: dict, folder: Path) -> None:
+def write_artifacts(checkpoint: dict, folder: Path, on_step: Callable[[int, int, str], None] | None = None) -> None:
     """The TorchScript archive, the torch.export programs, the ONNX graphs (sequence, cell, prefix step and head)
-    and the fold table of ``checkpoint``, written into ``folder``."""
+    and the fold table of ``checkpoint``, written into ``folder``; ``on_step(done, total, what)`` after each."""
     from ..model.checkpoint import model_from_checkpoint
     from .onnx_cell import write_onnx_cell
     from .onnx_sequence import write_onnx_sequence
@@ -165,9 +170,17 @@ def write_artifacts(checkpoint: dict, folder: Path) -> None:
 
     model = model_from_checkpoint(checkpoint)
     metadata = artifact_metadata(checkpoint)
-    write_torchscript(model, metadata, folder / TORCHSCRIPT_FILE)
-    write_torch_export(model, metadata, folder / TORCH_EXPORT_FILE)
-    write_onnx_cell(model, metadata, folder / ONNX_CELL_FILE)
-    write_onnx_sequence(model, metadata, folder / ONNX_SEQUENCE_FILE)
-    write_onnx_step_and_head(model, metadata, folder / ONNX_STEP_FILE, folder / ONNX_HEAD_FILE)
-    write_fold_table(folder / FOLD_TABLE_FILE, checkpoint["alphabet"], checkpoint["fold"])
+    writers = {
+        TORCHSCRIPT_FILE: lambda: write_torchscript(model, metadata, folder / TORCHSCRIPT_FILE),
+        TORCH_EXPORT_FILE: lambda: write_torch_export(model, metadata, folder / TORCH_EXPORT_FILE),
+        ONNX_CELL_FILE: lambda: write_onnx_cell(model, metadata, folder / ONNX_CELL_FILE),
+        ONNX_SEQUENCE_FILE: lambda: write_onnx_sequence(model, metadata, folder / ONNX_SEQUENCE_FILE),
+        f"{ONNX_STEP_FILE}, {ONNX_HEAD_FILE}": lambda: write_onnx_step_and_head(
+            model, metadata, folder / ONNX_STEP_FILE, folder / ONNX_HEAD_FILE
+        ),
+        FOLD_TABLE_FILE: lambda: write_fold_table(folder / FOLD_TABLE_FILE, checkpoint["alphabet"], checkpoint["fold"]),
+    }
+    for done, (files, write) in enumerate(writers.items(), 1):
+        write()
+        if on_step is not None:
+            on_step(done, len(writers), f"wrote {files}")

@@ -3,16 +3,28 @@ train, evaluate, export and verify share, for CSV and Parquet alike."""
 
 from __future__ import annotations
 
-from ..errors import InputError
+import re
+import unicodedata
+import warnings
+
+from ..errors import HeaderWarning, InputError
 
 LISTED_COLUMNS = 20  # an error names at most this many columns
+# Words of a header cell that title a column of names (any word containing "name" does too: surname, nachname).
+TITLE_WORDS = frozenset(("nom", "nombre", "apellido", "apellidos", "cognome", "sobrenome", "naam", "achternaam",
+                         "family", "person", "people", "text", "word", "words", "value", "column", "field", "id",
+                         "key"))  # fmt: skip
+NAME_LIKE_LENGTH = 40  # a header cell longer than this is not taken for a name
 
 
 def choose_column(columns: list[str], requested: str | None, source: str, has_header: bool = True,
-                  wanted: str = "name", option: str = "--column") -> int:  # fmt: skip
+                  wanted: str = "name", option: str = "--column",
+                  no_header_option: str | None = None) -> int:  # fmt: skip
     """The 0-based position of the column ``requested`` (a header name, or a 1-based number), else of the column
     called ``wanted``, else, for names, of the only column. A name matches exactly, else in any case or padding.
-    ``option`` is the flag that picks the column, for the messages.
+    ``option`` is the flag that picks the column, for the messages; ``no_header_option`` the one that reads a
+    file without a header line (CSV): given, the only column of a header that looks like a name is still taken
+    (never guessed otherwise), with a HeaderWarning that says so and names that option.
 
     InputError when nothing matches or two columns match equally (the fix names them by number).
     """
@@ -31,8 +43,29 @@ def choose_column(columns: list[str], requested: str | None, source: str, has_he
     if matches:
         return _one_match(matches, columns, source, option)
     if len(columns) == 1 and wanted == "name":
+        if no_header_option and header_looks_like_a_name(columns[0]):
+            warnings.warn(f"{source}: its first line {columns[0]!r} is taken as the header, so it is not classified; "
+                          f"it looks like a name, not a column's title: if the file has no header line, use "
+                          f"{no_header_option}", HeaderWarning, stacklevel=2)  # fmt: skip
         return 0
     raise InputError(f"{source}: no column called {wanted!r}; columns are: {listed}; use {option} <one of them>")
+
+
+def header_looks_like_a_name(cell: str) -> bool:
+    """Whether a header cell reads like a name rather than a column's title: letters (any script), spaces, ' ’ -
+    and . only, at most NAME_LIKE_LENGTH characters, starting with a capital or an uncased letter (田中), and no
+    word that titles a column of names ('name' in any word: surname, last_name; nom, apellido, family, ...)."""
+    text = cell.strip()
+    if not text or len(text) > NAME_LIKE_LENGTH or not (text[0].isupper() or _uncased_letter(text[0])):
+        return False
+    if not all(char.isalpha() or unicodedata.category(char).startswith("M") or char in " '’-." for char in text):
+        return False
+    words = re.findall(r"[^\W\d_]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower())  # camelCase too
+    return not any("name" in word or word in TITLE_WORDS for word in words)
+
+
+def _uncased_letter(char: str) -> bool:
+    return char.isalpha() and char.lower() == char.upper()
 
 
 def _matching(columns: list[str], wanted: str) -> list[int]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
 
 from .alphabet import ALPHABET, DROPPED_BYTE, codec
 from .fold import MAX_CODE_POINT, fold_code_point
+from .scripts import guessed_script_ids
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,16 @@ class RaggedNames:
     ``starts`` defaults to the names laid end to end; :meth:`replace_rows` instead points the replaced names
     at letters appended after the others, so that the others need no copy. ``lost`` (int64 [B]) counts each
     name's code points that folded to nothing (emoji, digits, punctuation outside the alphabet; a transliterated
-    character is not lost): ``(lost > 0).sum()`` names lost characters in folding.
+    character is not lost): ``(lost > 0).sum()`` names lost characters in folding. ``guessed`` (uint8 [B], or
+    None when no name has one) is the id of a script whose Latin spelling the fold can only guess
+    (text.scripts.GUESSED_SCRIPTS, 1-based; 0: none) that the name is written in.
     """
 
     letters: np.ndarray
     lengths: np.ndarray
     lost: np.ndarray
     explicit_starts: np.ndarray | None = None
+    guessed: np.ndarray | None = None
 
     @cached_property
     def starts(self) -> np.ndarray:
@@ -113,7 +117,8 @@ class RaggedNames:
         """The names at ``rows``, in that order, laid end to end."""
         lengths = self.lengths[rows]
         letters = self.letters[ragged_positions(self.starts[rows], lengths)].astype(np.int64, copy=False)
-        return RaggedNames(letters=letters, lengths=lengths, lost=self.lost[rows])
+        guessed = None if self.guessed is None else self.guessed[rows]
+        return RaggedNames(letters=letters, lengths=lengths, lost=self.lost[rows], guessed=guessed)
 
     def replace_rows(self, rows: np.ndarray, others: RaggedNames) -> RaggedNames:
         """These names with those at ``rows`` replaced by ``others`` (one per row, in order)."""
@@ -122,7 +127,11 @@ class RaggedNames:
         lengths[rows] = others.lengths
         lost[rows] = others.lost
         letters = np.concatenate((self.letters, others.letters.astype(self.letters.dtype)))
-        return RaggedNames(letters=letters, lengths=lengths, lost=lost, explicit_starts=starts)
+        guessed = self.guessed
+        if others.guessed is not None:
+            guessed = np.zeros(len(lengths), dtype=np.uint8) if guessed is None else guessed.copy()
+            guessed[rows] = others.guessed
+        return RaggedNames(letters=letters, lengths=lengths, lost=lost, explicit_starts=starts, guessed=guessed)
 
     def padded(self) -> EncodedNames:
         """All names padded to the longest (fine for small batches; use buckets for large ones)."""
@@ -148,7 +157,8 @@ def encode_ragged(names: Sequence[object] | Iterable[object], alphabet: str = AL
         code_points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
         letters, counts = _letters_of_code_points(code_points, alphabet)
         kept = (counts > 0) | combining_marks(code_points)  # a mark on a kept letter loses nothing (NFD text)
-        return _ragged_from_letters(letters, counts, raw_lengths, tables.space_index, kept)
+        encoded = _ragged_from_letters(letters, counts, raw_lengths, tables.space_index, kept)
+        return replace(encoded, guessed=_guessed_per_name(code_points, raw_lengths))
     return _ragged_from_letters(letters, counts, raw_lengths, tables.space_index)
 
 
@@ -195,6 +205,18 @@ def combining_marks(code_points: np.ndarray) -> np.ndarray:
     marks = np.fromiter((unicodedata.combining(chr(point)) > 0 for point in distinct.tolist()), dtype=bool,
                         count=len(distinct))  # fmt: skip
     return marks[inverse.reshape(-1)]
+
+
+def _guessed_per_name(code_points: np.ndarray, raw_lengths: np.ndarray) -> np.ndarray | None:
+    """uint8 [B]: the id of a guessed script (text.scripts) among each name's code points (the last one, if
+    several), 0 for none; None when no name has one."""
+    ids = guessed_script_ids(code_points)
+    positions = np.flatnonzero(ids)
+    if not len(positions):
+        return None
+    guessed = np.zeros(len(raw_lengths), dtype=np.uint8)
+    guessed[np.searchsorted(np.cumsum(raw_lengths), positions, side="right")] = ids[positions]
+    return guessed
 
 
 def _ragged_from_letters(

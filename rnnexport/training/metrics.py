@@ -48,13 +48,22 @@ def per_label(matrix: np.ndarray, labels: list[str]) -> dict:
     }  # fmt: skip
 
 
+CASE_NAMES = {"original": "as written", "lower": "lower-cased", "upper": "UPPER-cased"}
+
+
 def format_table(metrics: dict) -> str:
-    """The held-out table `rnnexport evaluate` prints."""
+    """The held-out table `rnnexport evaluate` prints, then the same names as written, lower-cased and
+    UPPER-cased (``metrics["case"]``, evaluation.evaluate_log_probs): users type names in any case."""
     lines = format_per_label(metrics["per_label"])
     lines.append(f"{'accuracy':<12} {'':>9} {metrics['accuracy']:>7.3f} {'':>7} {metrics['n_held_out']:>8d}")
     lines.append(f"{'balanced':<12} {'':>9} {metrics['balanced_accuracy']:>7.3f}")
     if "ece" in metrics:
         lines.append(f"{'ECE (15 bins)':<12} {'':>9} {metrics['ece']:>7.3f}")
+    if metrics.get("case"):
+        lines += ["", f"{'names':<12} {'accuracy':>9} {'balanced':>8} {'ECE':>7}"]
+        for variant, case in metrics["case"].items():
+            name = CASE_NAMES.get(variant, variant)
+            lines.append(f"{name:<12} {case['accuracy']:>9.3f} {case['balanced_accuracy']:>8.3f} {case['ece']:>7.3f}")
     return "\n".join(lines)
 
 

@@ -25,20 +25,21 @@ training.json and three plots (loss curve, confusion matrix, reliability diagram
 \b
 Labels come from the data (sorted); the held-out split of docs/model.md applies to any data.
 Examples:
-  rnnexport train                          # the default recipe (~20 s on 2 cores)
+  rnnexport train                          # the default recipe: 1.5-5 min on 2 cores, by load
   rnnexport train --recipe seed --out runs/seed
   rnnexport train --epochs 5 --lr 0.2 --seed 1 --out runs/try
   rnnexport train --data people.csv --name-column surname --label-column origin --out runs/people
   rnnexport train --data folder_of_label_files --alphabet abcdefghijklmnopqrstuvwxyz --hidden-size 64
 """
 EVALUATE_HELP = """Print the held-out table of a checkpoint (per-label precision, recall, F1; accuracy, balanced
-accuracy, ECE), or cross-validate a recipe with --cv.
+accuracy, ECE; then accuracy, balanced accuracy and ECE of the names lower- and UPPER-cased), or cross-validate a
+recipe with --cv.
 
 \b
 Examples:
   rnnexport evaluate --checkpoint exported/checkpoint.pt
   rnnexport evaluate --model-dir runs/people --data people.csv --name-column surname --label-column origin
-  rnnexport evaluate --cv 10 --recipe adamw  # 10 folds, 2 processes (~5 min)
+  rnnexport evaluate --cv 10 --recipe adamw  # 10 folds, 2 processes (4-10 min on 2 cores)
   rnnexport evaluate --cv 10 --folds 0,1,2
   rnnexport evaluate --cv 5 --data people.csv --name-column surname --label-column origin \\
       --alphabet abcdefghijklmnopqrstuvwxyz --hidden-size 64   # a custom model's shape (as trained)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,8 @@ PREFIX_BLOCK_SIZES = (1, 7, 8192)  # sorted distinct names per trie: one name, o
 # Prefix-shared evaluation of each runtime: onnx-cell's engine is onnx's (the same step and head graphs).
 PREFIX_RUNTIMES = ("torch", "torchscript", "export", "onnx")
 PREFIX_SUFFIX = " prefix-shared"
+# on_step(done, total, what): a long check's progress, after each of its ``total`` steps (a command's bar).
+OnStep = Callable[[int, int, str], None]
 
 
 def names_to_verify(path: Path | None, column: str | None = None) -> tuple[list[str] | None, str]:
@@ -51,7 +54,8 @@ def names_to_verify(path: Path | None, column: str | None = None) -> tuple[list[
 
 
 def verify_folder(model_dir: Path, names_path: Path | None, name_column: str | None, tolerance: Tolerance,
-                  runtime: str, verify_hash: bool, report_path: Path | None) -> dict:  # fmt: skip
+                  runtime: str, verify_hash: bool, report_path: Path | None,
+                  on_step: OnStep | None = None) -> dict:  # fmt: skip
     """``rnnexport verify``: :func:`verify_artifacts` of ``runtime`` ('all': every runtime whose artifact the folder
     has, verify_runtimes) on the names of ``names_path`` (default: default_names), the report also written as JSON
     to ``report_path`` when given, whether it passed or not (the model folder is never written). Raises
@@ -59,7 +63,7 @@ def verify_folder(model_dir: Path, names_path: Path | None, name_column: str | N
     names, source = names_to_verify(names_path, name_column)
     runtimes = None if runtime == "all" else (runtime,)
     try:
-        report = verify_artifacts(model_dir, names, source, tolerance, runtimes, verify_hash)
+        report = verify_artifacts(model_dir, names, source, tolerance, runtimes, verify_hash, on_step)
     except ParityError as error:
         if report_path is not None:
             atomic_write_json(report_path, error.report)
@@ -146,9 +150,10 @@ def run_prefix_shared(runtime: Runtime, encoded: RaggedNames, block_size: int) -
 
 
 def verify_runtime(runtime: Runtime, reference: np.ndarray, encoded, names: list[str], tolerance: Tolerance,
-                   prefix_shared: bool = False) -> dict:  # fmt: skip
+                   prefix_shared: bool = False, on_size: Callable[[int], None] | None = None) -> dict:  # fmt: skip
     """The parity report (parity.ParityCheck) over every batch size (prefix-shared: block size) together;
-    ``by_batch_size`` (``by_block_size``) gives each size's max abs diff and worst ratio."""
+    ``by_batch_size`` (``by_block_size``) gives each size's max abs diff and worst ratio. ``on_size(size)``
+    follows each size as it is done."""
     run, sizes = (run_prefix_shared, PREFIX_BLOCK_SIZES) if prefix_shared else (run_batched, BATCH_SIZES)
     check, by_size = ParityCheck(tolerance, runtime.labels), {}
     for size in sizes:
@@ -156,6 +161,8 @@ def verify_runtime(runtime: Runtime, reference: np.ndarray, encoded, names: list
         check.add(reference, candidate, names)
         by_size[str(size)] = {"max_abs_diff": float(np.abs(reference - candidate).max()),
                               "worst_ratio": tolerance.worst_ratio(reference, candidate)}  # fmt: skip
+        if on_size is not None:
+            on_size(size)
     return {**check.report(), "by_block_size" if prefix_shared else "by_batch_size": by_size}
 
 
@@ -185,12 +192,14 @@ def verify_artifacts(
     tolerance: Tolerance | None = None,
     runtimes: tuple[str, ...] | None = None,
     verify_hash: bool = True,
+    on_step: OnStep | None = None,
 ) -> dict:
     """Compare each runtime with eager PyTorch and return the report (no file is written: export writes
     parity.json; ``rnnexport verify --report PATH`` writes where asked). Raises ParityError listing every
     failure, with the report as ``error.report``; DataError when no name is left to verify on. ``tolerance``:
     the parity rule's atol and rtol (parity.Tolerance; default 1e-5 and 1e-6). ``runtimes``: default
-    runtimes.verify_runtimes (every runtime whose artifact the folder has)."""
+    runtimes.verify_runtimes (every runtime whose artifact the folder has). ``on_step(done, total, what)``
+    follows the reference, each runtime at each batch or block size, and the hidden-state check."""
     tolerance = tolerance or Tolerance()
     runtimes = verify_runtimes(model_dir) if runtimes is None else runtimes
     reference_runtime = open_reference(model_dir, verify_hash)
@@ -202,12 +211,16 @@ def verify_artifacts(
         raise DataError(f"no name to verify on: every name ({names_source}) folds to nothing in this model's "
                         "alphabet; choose the names' column (--name-column)")  # fmt: skip
     encoded = encode_ragged(names, alphabet)
-    reference = run_batched(reference_runtime, encoded, 1024)
     opened = {name: open_runtime(name, model_dir, verify_hash) for name in runtimes}
     checks = {name: (runtime, False) for name, runtime in opened.items()}
     # Artifacts exported before prefix sharing have no engine (classify then runs per name); export writes them.
     with_engine = [name for name in PREFIX_RUNTIMES if name in opened and opened[name].prefix_engine() is not None]
     checks |= {name + PREFIX_SUFFIX: (opened[name], True) for name in with_engine}
+    hidden = "onnx-cell" in runtimes or "torchscript" in runtimes
+    step = _stepper(on_step, 1 + sum(len(PREFIX_BLOCK_SIZES if prefix else BATCH_SIZES) for _, prefix in
+                                     checks.values()) + hidden)  # fmt: skip
+    reference = run_batched(reference_runtime, encoded, 1024)
+    step(f"eager float64 on {len(names)} names")
     report = {
         **tolerance.as_dict(),
         "reference": "eager PyTorch in float64 from checkpoint.pt",
@@ -216,19 +229,33 @@ def verify_artifacts(
         "batch_sizes": list(BATCH_SIZES),
         "prefix_block_sizes": list(PREFIX_BLOCK_SIZES),
         "runtimes": {
-            name: verify_runtime(runtime, reference, encoded, names, tolerance, prefix_shared)
+            name: verify_runtime(runtime, reference, encoded, names, tolerance, prefix_shared,
+                                 lambda size, name=name: step(f"{name} at {size}"))
             for name, (runtime, prefix_shared) in checks.items()
         },
-    }
-    if "onnx-cell" in runtimes or "torchscript" in runtimes:
+    }  # fmt: skip
+    if hidden:
         report["onnx_cell_vs_torchscript_hidden_states"] = hidden_state_check(
             model_dir, encoded, verify_hash, tolerance
         )
+        step("onnx-cell hidden states")
     report["passed"] = all(entry["passed"] for entry in report["runtimes"].values())
     failures = [failure_line(name, entry) for name, entry in report["runtimes"].items() if not entry["passed"]]
     if failures:
         raise ParityError(failures, report)
     return report
+
+
+def _stepper(on_step: OnStep | None, total: int) -> Callable[[str], None]:
+    """``step(what)``: on_step(done, total, what) with done counted from 1 (nothing without on_step)."""
+    done = [0]
+
+    def step(what: str) -> None:
+        done[0] += 1
+        if on_step is not None:
+            on_step(done[0], total, what)
+
+    return step
 
 
 def parity_envelope(model_dir: Path, per_band: int = 2000, seed: int = 0, tolerance: Tolerance | None = None,

@@ -290,8 +290,9 @@ void classify_stdin(const Options& options, Clock::time_point process_start) {
   Model model = embed::load_model(model_file);
   const long n_labels = static_cast<long>(model.labels.size());
   if (options.top_k > n_labels) {
-    usage_error("--top-k " + std::to_string(options.top_k) + " is out of range: the model has " +
-                std::to_string(n_labels) + " labels; use 1 to " + std::to_string(n_labels));
+    // Refused naming the number to use, never capped: the rule and words of `rnnexport classify` and `predict`.
+    usage_error("--top-k " + std::to_string(options.top_k) + " is more than the model's " + std::to_string(n_labels) +
+                " labels; use --top-k " + std::to_string(n_labels) + " (or fewer)");
   }
   embed::FoldTable fold(embed::parse_json(fold_file.bytes, fold_file.path), model.alphabet, fold_file.path);
   double load_seconds = std::chrono::duration<double>(Clock::now() - process_start).count();
