@@ -139,8 +139,8 @@ def test_tiny_row_groups_are_read_in_whole_chunks(tiny_model_dir, tmp_path):
     tiny_out, whole_out = pq.ParquetFile(tmp_path / "tiny.out.parquet"), pq.ParquetFile(tmp_path / "whole.out.parquet")
     assert [tiny_out.metadata.row_group(i).num_rows for i in range(tiny_out.num_row_groups)] == [2048, 2048, 904]
     assert tiny_out.read().equals(whole_out.read())
-    strict = classify([str(write_parquet(tmp_path / "blank.parquet", typed_table(["Smith"] * 4000 + ["123"]), 1)),
-                       "-o", str(tmp_path / "strict.parquet"), "--model-dir", str(tiny_model_dir), "--strict"])  # fmt: skip
+    blank = write_parquet(tmp_path / "blank.parquet", typed_table(["Smith"] * 4000 + ["123"]), 1)
+    strict = classify([str(blank), "-o", str(tmp_path / "s.parquet"), "--model-dir", str(tiny_model_dir), "--strict"])
     assert strict.exit_code == 1 and "row 4001: name '123' has no letter" in strict.output
 
 
