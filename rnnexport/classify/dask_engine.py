@@ -78,7 +78,7 @@ def write_results(results: Iterator[PartitionResult], path: str, layout: ChunkLa
 
 def _count(result: PartitionResult, summary: ClassifySummary, on_rows) -> None:
     counts = result.counts
-    summary.add(counts.records, counts.rows, counts.blank, counts.skipped, counts.lost)
+    summary.add_counts(counts)
     if on_rows is not None:
         on_rows(counts.rows)
 

@@ -110,7 +110,7 @@ def classify_partition(partition: Partition | ParquetPartition, layout: ChunkLay
     for prepared in _prepared_chunks(partition, layout):
         piece, rows = chunk_piece(prepared, chunk_log_probs(prepared, runtime, layout), layout)
         pieces.append(piece.tobytes() if isinstance(piece, np.ndarray) else piece)
-        counts.add(prepared.records, rows, prepared.blank, prepared.skipped, prepared.lost)
+        counts.add_chunk(prepared, rows)
     if pieces and all(isinstance(piece, bytes) for piece in pieces):
         pieces = [b"".join(pieces)]
     return PartitionResult(pieces, counts)

@@ -82,7 +82,7 @@ def _classify_stream(opened: OpenedInput, plan: ClassifyPlan, check: ParityCheck
         done = submitted.result()
         write(done.piece)
         prepared = done.prepared
-        summary.add(prepared.records, done.rows, prepared.blank, prepared.skipped, prepared.lost)
+        summary.add_chunk(prepared, done.rows)
         if check is not None:
             encoded = prepared.encoded
             check.add(done.reference, done.predictions.rows(), lambda row: encoded.text(row, layout.alphabet))

@@ -21,6 +21,7 @@ from ..runtimes.prefix import (
     scatter_rows,
 )
 from ..text.encode import RaggedNames
+from .layout import MAX_NAME_LETTERS
 from .name_cache import LogProbCache
 
 PREFIX_MAX_LENGTH = 64  # letters; longer names skip prefix sharing (the data set's longest has 19)
@@ -76,8 +77,11 @@ def chunk_predictions(runtime: Runtime, encoded: RaggedNames, batch_size: int, p
     distinct name once, each distinct prefix once; with a ``cache``, names an earlier chunk computed are taken
     from it), else per name in length batches of ``batch_size``. Names over PREFIX_MAX_LENGTH letters always
     go per name: a trie level per letter costs time and memory in proportion to the longest name, and such
-    names share little. Blocks and batches run on ``pool`` when given (else on a pool of
-    ``runtime.parallel_calls`` threads)."""
+    names share little; names over layout.MAX_NAME_LETTERS get no prediction. Blocks and batches run on ``pool``
+    when given (else on a pool of ``runtime.parallel_calls`` threads)."""
+    too_long = encoded.lengths > MAX_NAME_LETTERS
+    if too_long.any():  # left without a prediction, like a name with no letter
+        encoded = RaggedNames(encoded.letters, np.where(too_long, 0, encoded.lengths), encoded.lost, encoded.starts)
     engine = runtime.prefix_engine() if prefix_sharing else None
     n_labels = len(runtime.labels)
     if engine is None:
