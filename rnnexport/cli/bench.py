@@ -21,7 +21,7 @@ WORKDIR = click.Path(file_okay=False, path_type=Path)
     click.option("--workdir", type=WORKDIR, default=Path("bench"), show_default=True,
                  help="Where the generated CSVs and results.json go."),
     click.option("--memory/--no-memory", default=True, show_default=True,
-                 help="Also compare peak RSS at 1M and 5M rows (streaming keeps it flat)."),
+                 help="Also compare peak RSS at 1M and 5M rows, and time and peak RSS on issue 20's input shapes."),
     click.option("--dask/--no-dask", "with_dask", default=True, show_default=True,
                  help="Also time the dask engine on 2M rows (needs rnnexport[dask])."),
 )  # fmt: skip
