@@ -38,12 +38,14 @@ def test_a_subset_of_sorted_names_is_sorted_with_its_own_lcps(names, data):
                     dtype=bool)  # fmt: skip
     kept = subset(distinct, keep)
     chosen = np.flatnonzero(keep)
-    texts = [tuple(kept.names.letters[start : start + n]) for start, n in zip(kept.names.starts, kept.names.lengths)]
-    assert texts == [tuple(distinct.names.letters[s : s + n]) for s, n in
-                     zip(distinct.names.starts[chosen], distinct.names.lengths[chosen])]  # fmt: skip
+    texts = [kept.names.letters[start : start + n].tolist() for start, n in
+             zip(kept.names.starts, kept.names.lengths, strict=True)]  # fmt: skip
+    assert texts == [distinct.names.letters[s : s + n].tolist() for s, n in
+                     zip(distinct.names.starts[chosen], distinct.names.lengths[chosen], strict=True)]  # fmt: skip
     for i in range(1, len(texts)):
-        common = next((j for j, (a, b) in enumerate(zip(texts[i - 1], texts[i])) if a != b),
-                      min(len(texts[i - 1]), len(texts[i])))  # fmt: skip
+        before, name = texts[i - 1], texts[i]
+        common = next((j for j in range(min(len(before), len(name))) if before[j] != name[j]),
+                      min(len(before), len(name)))  # fmt: skip
         group_start = i in set(kept.group_starts.tolist())
         assert kept.lcp[i] == (0 if group_start else common)
     groups = [int(np.searchsorted(chosen, start)) for start in distinct.group_starts]
