@@ -23,9 +23,10 @@ def _wide(path: Path, columns: int, rows: int) -> Path:
     return path
 
 
-def _long_name(path: Path, megabytes: int) -> Path:
+def _long_name(path: Path, megabytes: float) -> Path:
     if not path.is_file():
-        path.write_bytes(b"id,name\n1,Smith\n2," + b"abcdefghijklmnopqrstuvwxy" * (megabytes * 40_000) + b"\n3,Li\n")
+        letters = b"abcdefghijklmnopqrstuvwxy" * int(megabytes * 40_000)
+        path.write_bytes(b"id,name\n1,Smith\n2," + letters + b"\n3,Li\n")
     return path
 
 
@@ -39,14 +40,21 @@ def _tiny_row_groups(path: Path, rows: int) -> Path:
     return path
 
 
-def shapes(model_dir: Path, workdir: Path, report, repeats: int = 3) -> list[dict]:
+def shapes(model_dir: Path, workdir: Path, report, repeats: int = 3, scale: float = 1.0) -> list[dict]:
     """Each shape classified ``repeats`` times, interleaved: medians of wall and CPU time, peak RSS, the input's
-    megabytes per second (time linear in bytes), each against issue 20's targets."""
+    megabytes per second (time linear in bytes), each against issue 20's targets (``scale`` < 1: smaller files,
+    for tests)."""
+
+    def scaled(count: int) -> int:
+        return max(int(count * scale), 1)
+
     files = {
-        "a name and 1M empty columns (151 MB)": _wide(workdir / "shape-1M-columns.csv", 1_000_000, 150),
-        "20,000 columns (80 MB)": _wide(workdir / "shape-20k-columns.csv", 20_000, 4_000),
-        "one 50 MB name": _long_name(workdir / "shape-50MB-name.csv", 50),
-        "5,000 one-row row groups": _tiny_row_groups(workdir / "shape-tiny-row-groups.parquet", 5_000),
+        "a name and 1M empty columns (151 MB)": _wide(
+            workdir / f"shape-1M-columns-{scale}.csv", scaled(1_000_000), 150
+        ),
+        "20,000 columns (80 MB)": _wide(workdir / f"shape-20k-columns-{scale}.csv", 20_000, scaled(4_000)),
+        "one 50 MB name": _long_name(workdir / f"shape-50MB-name-{scale}.csv", scale * 50),
+        "5,000 one-row row groups": _tiny_row_groups(workdir / f"shape-tiny-row-groups-{scale}.parquet", scaled(5_000)),
     }
     out = workdir / "shape-out.csv"
     commands = {label: ["classify", str(path), "-o", str(out), "--model-dir", str(model_dir), "--quiet"]
