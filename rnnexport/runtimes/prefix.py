@@ -106,9 +106,15 @@ def _block_tries(names: RaggedNames, lcp: np.ndarray, starts: np.ndarray) -> tup
     name = np.repeat(np.arange(n_names), created)
     depth = np.arange(len(name)) - np.repeat(np.cumsum(created) - created - lcp - 1, created)
     block = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n_names)))[name]
-    key = (block * (int(lengths.max(initial=0)) + 1) + depth) * n_names + name
-    order = np.argsort(key)
-    key, name, depth = key[order], name[order], depth[order]
+    level_key = block * (int(lengths.max(initial=0)) + 1) + depth
+    # Nodes are made name by name, so a stable sort by (block, depth) orders them by (block, depth, name): a radix
+    # sort when the level keys fit 16 bits (numpy's stable sort of uint16), about 1.3x the whole build.
+    if int(level_key.max(initial=0)) < 1 << 16:
+        order = np.argsort(level_key.astype(np.uint16), kind="stable")
+    else:
+        order = np.argsort(level_key * n_names + name)
+    key = level_key[order] * n_names + name[order]
+    name, depth = name[order], depth[order]
     level_starts = np.flatnonzero(np.diff(key // n_names, prepend=-1))  # a level: one (block, depth)
     level_start = np.repeat(level_starts, np.diff(np.append(level_starts, len(key))))
     parent = np.searchsorted(key, key - n_names, side="right") - 1  # unused at depth 1
