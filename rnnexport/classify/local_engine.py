@@ -10,7 +10,6 @@ repeat across chunks are computed once (name_cache.py) while that pays.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -32,7 +31,7 @@ from .sink import output_sink
 from .stages import chunk_log_probs, chunk_piece, prepare, reference_log_probs
 from .summary import ClassifySummary, check_counts
 
-CHUNK_WORKERS = 2  # chunks in the stages at once (one more is read ahead); more only add memory on 2 cores
+CHUNK_WORKERS = 2  # chunks in the stages at once (one more is read ahead), at most --threads; more add memory
 
 
 def run_local(plan: ClassifyPlan, on_rows: Callable[[int], None] | None = None) -> ClassifySummary:
@@ -68,7 +67,7 @@ def _classify_stream(opened: OpenedInput, plan: ClassifyPlan, check: ParityCheck
     summary = ClassifySummary(runtime=runtime.name, column=opened.column, check=check,
                               delimiter=opened.delimiter, output_format=layout.output_format)  # fmt: skip
     cache = LogProbCache(len(plan.alphabet), len(plan.labels)) if layout.prefix_sharing else None
-    workers = CHUNK_WORKERS if (os.cpu_count() or 1) > 1 else 1
+    workers = max(1, min(CHUNK_WORKERS, runtime.parallel_calls))  # --threads 1: one chunk at a time
 
     def classify(chunk, found_utf8) -> _Classified:
         prepared = prepare(chunk, layout, None, found_utf8)
