@@ -82,7 +82,7 @@ OPTION_HELP = {
     "batch_size": "Names per model call; each batch holds names of one length.",
     "chunk_rows": f"Rows read per chunk (a chunk also stops at {DEFAULT_CHUNK_BYTES >> 20} MiB, 8 bytes a delimiter "
     "counted): memory stays flat whatever the file size.",
-    "threads": "Threads for the model [default: all cores].",
+    "threads": "Threads for the model, and chunks classified at once (at most 2) [default: all cores].",
     "prefix_sharing": "Compute each distinct name and each shared prefix once (the same model; results differ from "
     "per-name by float32 rounding only, both verified <= 1e-5 from float64); off: every name from scratch. Not for "
     "onnx-cell, which runs the cell graph name by name.",
