@@ -80,3 +80,25 @@ def test_onnx_step_costs_script_reports_every_part(tiny_model_dir):
     costs = re.findall(r"^  (.+?)\s+(\d+)(?:\s+\((\d+) GFLOP/s\))?$", result.stdout, flags=re.MULTILINE)
     assert [label for label, _, _ in costs][-1] == "exported step: lookup, Gemm(C), tanh" and len(costs) == 5
     assert all(int(ns) > 0 for _, ns, _ in costs) and any(gflops for _, _, gflops in costs)
+
+
+def test_interleaved_runs_the_issues_shapes_and_judges_the_targets(tiny_model_dir, tmp_path):
+    """The shapes at a thousandth of their size, the quoting ratio and the cold start on 300 rows, each command
+    run once: every figure is there, with its target; the inputs are kept and the outputs removed."""
+    from rnnexport.bench.classify import cold_start, quoting_ratio
+    from rnnexport.bench.shapes import shapes, targets
+
+    lines = []
+    measured = shapes(tiny_model_dir, tmp_path, lines.append, repeats=1, scale=0.001)
+    assert len(measured) == 4 and all(row["cpu_seconds"] > 0 and row["peak_rss_mb"] > 0 for row in measured)
+    assert not (tmp_path / "shape-out.csv").exists() and len(lines) == 5
+    quoting = quoting_ratio(tiny_model_dir, tmp_path, ["Smith", "Li", "Kim"], 300, lines.append, repeats=1)
+    assert quoting["target"] == 1.1 and set(quoting["runs"]) == {"W1", "W3"}
+    tiny = sample_names_csv(["Smith", "Li"], 10, tmp_path / "names-10.csv")
+    cold = cold_start(tiny, tiny_model_dir, repeats=1).as_dict()
+    rows = [{"runtime": "onnx", "prefix_sharing": True, "x_naive_ceiling": 3.0}]
+    results = {"workloads": {"W1": {"end_to_end": rows}, "W2": {"end_to_end": rows}}, "quoting": quoting,
+               "cold_start": cold, "load_average": (1.0, 1.0, 1.0)}  # fmt: skip
+    judged = targets(results, lines.append)
+    assert judged["W1 x naive ceiling"]["met"] and judged["W2 x naive ceiling"]["met"]
+    assert set(judged) == {"W1 x naive ceiling", "W2 x naive ceiling", "quoted / unquoted", "cold start, s"}

@@ -98,7 +98,7 @@ def test_arrow_names_encode_like_python_strings(names, offset, kind):
 # --- Parquet in, Parquet out ------------------------------------------------------------------------------------------
 
 
-def test_parquet_to_parquet_keeps_every_column_type_and_row_group(tiny_model_dir, tmp_path):
+def test_parquet_to_parquet_keeps_every_column_type_and_row(tiny_model_dir, tmp_path):
     names = (NAMES * 40)[:450]
     table = typed_table(names).replace_schema_metadata({"origin": "registry export"})
     source = write_parquet(tmp_path / "in.parquet", table, row_group_size=100)
@@ -112,8 +112,8 @@ def test_parquet_to_parquet_keeps_every_column_type_and_row_group(tiny_model_dir
     assert written.select(table.schema.names).equals(table)  # values, types and nulls, exactly
     assert written.schema.metadata[b"origin"] == b"registry export"
     assert written.schema.field("probability").type == pa.float64()
-    # Each row group of 100 rows is cut into chunks of at most 60: one output row group per chunk.
-    assert [output.metadata.row_group(i).num_rows for i in range(output.num_row_groups)] == [60, 40] * 4 + [50]
+    # Chunks of 60 rows across the input's row groups of 100: one output row group per chunk.
+    assert [output.metadata.row_group(i).num_rows for i in range(output.num_row_groups)] == [60] * 7 + [30]
     # The same predictions as the CSV path gives the same names.
     csv_result = classify([str(csv_of_names(tmp_path / "names.csv", names)), "-o", str(tmp_path / "names.out.csv"),
                            "--model-dir", str(tiny_model_dir), "--quiet"])  # fmt: skip
@@ -121,6 +121,27 @@ def test_parquet_to_parquet_keeps_every_column_type_and_row_group(tiny_model_dir
     assert parquet_predictions(written) == csv_predictions(tmp_path / "names.out.csv")
     unnamed = [i for i, name in enumerate(names) if not encode_ragged([name or ""]).lengths[0]]
     assert unnamed and all(written.column("language")[i].as_py() is None for i in unnamed)
+
+
+def test_tiny_row_groups_are_read_in_whole_chunks(tiny_model_dir, tmp_path):
+    """Issue 20 (11): 5,000 one-row row groups made 5,000 model calls and 5,000 output row groups (300 names/s).
+    Chunks now run across row groups: one output row group per chunk of --chunk-rows, the same rows as a file of
+    one row group, and a chunk's first row is counted from the file's start (errors name the right row)."""
+    names = (NAMES * 500)[:5000]
+    table = typed_table(names)
+    tiny = write_parquet(tmp_path / "tiny.parquet", table, row_group_size=1)
+    whole = write_parquet(tmp_path / "whole.parquet", table, row_group_size=5000)
+    assert pq.ParquetFile(tiny).metadata.num_row_groups == 5000
+    for source in (tiny, whole):
+        out = tmp_path / f"{source.stem}.out.parquet"
+        result = classify([str(source), "-o", str(out), "--model-dir", str(tiny_model_dir), "--chunk-rows", "2048"])
+        assert result.exit_code == 0, result.output
+    tiny_out, whole_out = pq.ParquetFile(tmp_path / "tiny.out.parquet"), pq.ParquetFile(tmp_path / "whole.out.parquet")
+    assert [tiny_out.metadata.row_group(i).num_rows for i in range(tiny_out.num_row_groups)] == [2048, 2048, 904]
+    assert tiny_out.read().equals(whole_out.read())
+    blank = write_parquet(tmp_path / "blank.parquet", typed_table(["Smith"] * 4000 + ["123"]), 1)
+    strict = classify([str(blank), "-o", str(tmp_path / "s.parquet"), "--model-dir", str(tiny_model_dir), "--strict"])
+    assert strict.exit_code == 1 and "row 4001: name '123' has no letter" in strict.output
 
 
 def test_pandas_reads_the_output_back_with_its_index(tiny_model_dir, tmp_path):

@@ -1,5 +1,7 @@
-"""`rnnexport bench` (``make bench``): classify's throughput and baselines, its peak memory as rows grow and the
-Dask engine beside the local one, each figure ``report``-ed as it is measured, all of them in results.json."""
+"""`rnnexport bench` (``make bench``): classify's throughput and baselines (runs that are compared interleaved,
+medians of wall and CPU time with the load average: runs.py), issue 21's targets, its peak memory as rows grow
+and on issue 20's input shapes (shapes.py), and the Dask engine beside the local one; each figure ``report``-ed
+as it is measured, all of them in results.json."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ writes bench/train.json. Takes as long as its 20 folds one after the other (each
 OPTION_HELP = {
     "rows": "Names in the generated CSV (sampled from the data set with a fixed seed).",
     "workdir": "Where the generated CSVs and results.json go.",
-    "memory": "Also compare peak RSS at 1M and 5M rows (streaming keeps it flat).",
+    "memory": "Also compare peak RSS at 1M and 5M rows, and time and peak RSS on issue 20's input shapes.",
     "with_dask": "Also time the dask engine on 2M rows (needs rnnexport[dask]).",
     "names_dir": "Names folder [default: data/names, else $RNNEXPORT_NAMES_DIR].",
 }
@@ -37,12 +39,15 @@ def run_bench(model_dir: Path, workdir: Path, rows: int, memory: bool, with_dask
     line; WORKDIR/results.json written last, and its path returned."""
     from ..verification.verify import dataset_names
     from .classify import memory_scaling, run_classify_bench
+    from .shapes import shapes, targets
 
     names, _ = dataset_names()
     results = run_classify_bench(model_dir, workdir, names, rows, report)
+    results["targets"] = targets(results, report)
     if memory:
         report("peak memory of classify --runtime onnx (streaming):")
         results["memory"] = memory_scaling(model_dir, workdir, names, report)
+        results["shapes"] = shapes(model_dir, workdir, report)
     if with_dask:
         results["dask"] = _bench_dask(model_dir, workdir, report)
     path = workdir / "results.json"

@@ -15,8 +15,9 @@ from ..io.csv.chunks import FieldColumn, RecordChunk
 from ..io.csv.dialect import Utf8Check
 from ..io.csv.reader import wider_than_header
 from ..text.encode import RaggedNames, encode_byte_fields, encode_ragged
-from .csv_output import insert_before_line_ends, prediction_fields
+from .csv_output import insert_before_line_ends, prediction_fields, shared_prediction_fields
 from .layout import ChunkLayout, NameCounts
+from .log_probs import ChunkPredictions
 
 
 @dataclass
@@ -38,13 +39,21 @@ class PreparedChunk(NameCounts):
         return len(self.chunk.starts) - len(self.rows)
 
 
-def prepare_chunk(chunk: RecordChunk, layout: ChunkLayout, utf8_check: Utf8Check | None) -> PreparedChunk:
+def utf8_problem(chunk: RecordChunk, utf8_check: Utf8Check | None) -> tuple[int, InputError] | None:
+    """The chunk's first invalid UTF-8 byte, with its line (None: valid, or no check). Chunks are checked in
+    input order (the message says whether earlier lines held multi-byte UTF-8)."""
+    return utf8_check.first_error(chunk.data.tobytes(), int(chunk.first_line)) if utf8_check else None
+
+
+def prepare_chunk(chunk: RecordChunk, layout: ChunkLayout, utf8_check: Utf8Check | None,
+                  utf8_found: tuple[int, InputError] | None = None) -> PreparedChunk:  # fmt: skip
     """Check a chunk (valid UTF-8, no record wider than the header, with --strict a letter in every name) and
     encode its names. Raises the InputError of the earliest line at fault, so that any chunking of a file
-    (the local engine's, Dask's partitions) reports the same error."""
+    (the local engine's, Dask's partitions) reports the same error. ``utf8_found``: :func:`utf8_problem`'s
+    answer, when the caller checked the chunk already (then ``utf8_check`` is None)."""
     rows = np.flatnonzero(~chunk.blank)
     field = chunk.field(layout.column)
-    problems = [utf8_check.first_error(chunk.data.tobytes(), int(chunk.first_line)) if utf8_check else None]
+    problems = [utf8_problem(chunk, utf8_check) if utf8_check else utf8_found]
     counts = field.counts[rows]
     if layout.width is not None or layout.columns:
         problems.append(_too_many_fields(chunk, rows, counts, layout))
@@ -101,13 +110,21 @@ def encode_field(field: FieldColumn, rows: np.ndarray, chunk_size: int, alphabet
     return encoded
 
 
-def chunk_output(prepared: PreparedChunk, log_probs: np.ndarray, layout: ChunkLayout) -> tuple[np.ndarray, int]:
+SHARED_FIELDS_BELOW = 0.5  # distinct names per row under which each name's fields are formatted once
+
+
+def chunk_output(prepared: PreparedChunk, predictions: ChunkPredictions, layout: ChunkLayout) -> tuple[np.ndarray, int]:
     """The chunk's output bytes (uint8) and its data rows: every record byte for byte, the prediction fields
     inserted before each data record's line end; blank lines copied as they are. A last record without a line
     end gets ``layout.line_end`` after its fields."""
-    chunk = prepared.chunk
-    fields, lengths = prediction_fields(log_probs, list(layout.labels), layout.top_k, prepared.padding,
-                                        layout.delimiter)  # fmt: skip
+    chunk, labels, padding = prepared.chunk, list(layout.labels), prepared.padding
+    inverse = predictions.inverse
+    if (inverse is not None and len(predictions.log_probs) < SHARED_FIELDS_BELOW * len(inverse)
+            and (padding is None or not padding.any())):  # fmt: skip
+        fields, lengths = shared_prediction_fields(predictions.log_probs, inverse, labels, layout.top_k,
+                                                   layout.delimiter)  # fmt: skip
+    else:
+        fields, lengths = prediction_fields(predictions.rows(), labels, layout.top_k, padding, layout.delimiter)
     record_lengths = np.zeros(len(chunk.starts), dtype=np.int64)
     record_lengths[prepared.rows] = lengths
     if len(chunk.starts) and chunk.ends[-1] == chunk.content_ends[-1] and not chunk.blank[-1]:

@@ -2,7 +2,7 @@
 by the same stages as the local engine, the pieces written in order by the driver into the same output.
 
 The driver reads a CSV once with the local engine's record reader, cutting it into partitions of about
-``block_bytes`` at chunk ends (a Parquet file: into runs of whole row groups); each worker reads its part (UTF-8
+``block_bytes`` at chunk ends (a Parquet file: into row ranges of whole chunks); each worker reads its part (UTF-8
 CSV and Parquet at the input's path; transcoded CSV is sent) and runs the per-chunk stages on its cached runtime;
 the driver writes the pieces in order. The output is the local engine's (byte for byte for CSV, row for row and
 row group for row group for Parquet), and so are the errors.
@@ -78,7 +78,7 @@ def write_results(results: Iterator[PartitionResult], path: str, layout: ChunkLa
 
 def _count(result: PartitionResult, summary: ClassifySummary, on_rows) -> None:
     counts = result.counts
-    summary.add(counts.records, counts.rows, counts.blank, counts.skipped, counts.lost, counts.guessed)
+    summary.add_counts(counts)
     if on_rows is not None:
         on_rows(counts.rows)
 

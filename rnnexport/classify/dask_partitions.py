@@ -1,5 +1,5 @@
 """The Dask engine's partitions: a CSV's data records cut into byte ranges of whole local-engine chunks (found
-in one pass of the one record reader), a Parquet file into runs of whole row groups; and a partition classified
+in one pass of the one record reader), a Parquet file into row ranges of whole chunks; and a partition classified
 on a worker by the local engine's per-chunk stages."""
 
 from __future__ import annotations
@@ -76,26 +76,22 @@ def _partition(chunks: list, csv_input: CsvInput, input_path: str, seen_multibyt
 
 @dataclass(frozen=True)
 class ParquetPartition:
-    """Consecutive whole row groups of a Parquet file (workers read them at ``path``)."""
+    """Rows ``start .. stop - 1`` of a Parquet file, whole local-engine chunks of ``chunk_rows`` (workers read
+    them at ``path``)."""
 
     path: str
-    row_groups: tuple[int, ...]
+    start: int
+    stop: int
     chunk_rows: int
 
 
 def parquet_partitions(parquet_input, path: str, blocksize: int, chunk_rows: int) -> Iterator[ParquetPartition]:
-    """Row groups gathered into partitions of about ``blocksize`` compressed bytes (a row group is never split:
-    its chunks are the local engine's)."""
-    groups: list[int] = []
-    size = 0
-    for group in range(parquet_input.num_row_groups):
-        groups.append(group)
-        size += parquet_input.row_group_bytes(group)
-        if size >= blocksize:
-            yield ParquetPartition(path, tuple(groups), chunk_rows)
-            groups, size = [], 0
-    if groups:
-        yield ParquetPartition(path, tuple(groups), chunk_rows)
+    """The rows cut into partitions of whole chunks (whatever the row groups), about ``blocksize`` uncompressed
+    bytes each."""
+    rows = parquet_input.num_rows
+    per_partition = max(int(blocksize / parquet_input.row_bytes()) // chunk_rows, 1) * chunk_rows
+    for start in range(0, rows, per_partition):
+        yield ParquetPartition(path, start, min(start + per_partition, rows), chunk_rows)
 
 
 @dataclass(frozen=True)
@@ -114,7 +110,7 @@ def classify_partition(partition: Partition | ParquetPartition, layout: ChunkLay
     for prepared in _prepared_chunks(partition, layout):
         piece, rows = chunk_piece(prepared, chunk_log_probs(prepared, runtime, layout), layout)
         pieces.append(piece.tobytes() if isinstance(piece, np.ndarray) else piece)
-        counts.add(prepared.records, rows, prepared.blank, prepared.skipped, prepared.lost, prepared.guessed)
+        counts.add_chunk(prepared, rows)
     if pieces and all(isinstance(piece, bytes) for piece in pieces):
         pieces = [b"".join(pieces)]
     return PartitionResult(pieces, counts)
@@ -126,7 +122,7 @@ def _prepared_chunks(partition: Partition | ParquetPartition, layout: ChunkLayou
         from ..io.parquet.reader import opened_parquet
 
         with opened_parquet(partition.path, partition.chunk_rows) as parquet_input:
-            for chunk in parquet_input.chunks(partition.row_groups):
+            for chunk in parquet_input.chunks(partition.start, partition.stop):
                 yield prepare(chunk, layout, None)
         return
     reader = RecordReader(io.BytesIO(partition.records()), layout.source, layout.delimiter, partition.chunk_rows,

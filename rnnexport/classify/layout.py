@@ -42,6 +42,12 @@ class ChunkLayout:
     schema: Any = None  # Parquet output, or Parquet input: the output's pyarrow.Schema
 
 
+# Letters a name may have (after folding) to be classified. The model runs a longer name letter by letter, about
+# 3-5 us a letter whatever the runtime (an 8 MB name took 47 s and 299 MB): such a field is not a name, and it
+# is left without a prediction like a name with no letter, and counted apart (the summary says how many).
+MAX_NAME_LETTERS = 1_000_000
+
+
 class NameCounts:
     """What the summary counts in a prepared chunk's ``encoded`` names (a mixin of PreparedChunk and
     arrow_stages.PreparedBatch)."""
@@ -54,9 +60,15 @@ class NameCounts:
         return int((self.encoded.lengths == 0).sum())
 
     @property
+    def too_long(self) -> int:
+        """Names of more than MAX_NAME_LETTERS letters: no prediction."""
+        return int((self.encoded.lengths > MAX_NAME_LETTERS).sum())
+
+    @property
     def lost(self) -> int:
-        """Names classified after losing characters in folding (a skipped name is counted as skipped only)."""
-        return int(np.count_nonzero((self.encoded.lost > 0) & (self.encoded.lengths > 0)))
+        """Names classified after losing characters in folding (a name without a prediction is not counted)."""
+        lengths = self.encoded.lengths
+        return int(np.count_nonzero((self.encoded.lost > 0) & (lengths > 0) & (lengths <= MAX_NAME_LETTERS)))
 
     @property
     def guessed(self) -> dict[str, int]:

@@ -120,9 +120,9 @@ OPTION_HELP = {
     "no_header": "The file has no header line (one name per line): none is written.",
     "top_k": "Also write language_2/probability_2 ... up to K.",
     "batch_size": "Names per model call; each batch holds names of one length.",
-    "chunk_rows": f"Rows read per chunk (a chunk also stops at {DEFAULT_CHUNK_BYTES >> 20} MiB): memory stays flat "
-    "whatever the file size.",
-    "threads": "Threads for the model [default: all cores].",
+    "chunk_rows": f"Rows read per chunk (a chunk also stops at {DEFAULT_CHUNK_BYTES >> 20} MiB, 8 bytes a delimiter "
+    "counted): memory stays flat whatever the file size.",
+    "threads": "Threads for the model, and chunks classified at once (at most 2) [default: all cores].",
     "prefix_sharing": "Compute each distinct name and each shared prefix once (the same model; results differ from "
     "per-name by float32 rounding only, both held to the parity rule against float64); off: every name from "
     "scratch. Not for onnx-cell, which runs the cell graph name by name.",

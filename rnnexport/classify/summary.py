@@ -14,6 +14,7 @@ from ..io.csv.dialect import DELIMITERS
 from ..io.formats import FORMAT_NAMES
 from ..text.scripts import describe_scripts
 from ..verification.parity import ParityCheck, failure_line
+from .layout import MAX_NAME_LETTERS, NameCounts
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ClassifySummary:
     check: ParityCheck | None = None  # with --check: the runtime against eager float64 on every row
     records: int = 0
     blank: int = 0
+    too_long: int = 0  # rows whose name has more than layout.MAX_NAME_LETTERS letters: no prediction
     delimiter: str | None = ","  # None: Parquet input
     output_format: str = "csv"
     guessed: dict[str, int] = field(default_factory=dict)
@@ -59,6 +61,9 @@ class ClassifySummary:
         copied = "copied" if self.output_format == "csv" else "not written (Parquet has no blank rows)"
         blank = f", {self.blank} blank lines {copied}" if self.blank else ""
         lost = f", {self.lost} {'name' if self.lost == 1 else 'names'} lost characters in folding" if self.lost else ""
+        if self.too_long:
+            lost += (f", {self.too_long} {'name' if self.too_long == 1 else 'names'} over {MAX_NAME_LETTERS:,} letters "
+                     "left without a prediction")  # fmt: skip
         source = f"CSV ({DELIMITERS[self.delimiter]})" if self.delimiter else "Parquet"
         return (f"{self.records} records in, {self.rows} rows out ({self.skipped} skipped: no letter{blank}{lost}"
                 f"{self.guessed_note()}) in {self.timing(wall_seconds)}, runtime {self.runtime}, engine {engine}, "
@@ -89,15 +94,26 @@ class ClassifySummary:
         line = f"check against eager PyTorch (float64) over {report['names']} names: {verdict}"
         return line + failure_line(self.runtime, report), report["passed"]
 
-    def add(self, records: int, rows: int, blank: int, skipped: int, lost: int = 0,
+    def add(self, records: int, rows: int, blank: int, skipped: int, lost: int = 0, too_long: int = 0,
             guessed: dict[str, int] | None = None) -> None:  # fmt: skip
         self.records += records
         self.rows += rows
         self.blank += blank
         self.skipped += skipped
         self.lost += lost
+        self.too_long += too_long
         for script, count in (guessed or {}).items():
             self.guessed[script] = self.guessed.get(script, 0) + count
+
+    def add_chunk(self, prepared: NameCounts, rows: int) -> None:
+        """Count a classified chunk (a PreparedChunk or PreparedBatch) that gave ``rows`` output rows."""
+        self.add(prepared.records, rows, prepared.blank, prepared.skipped, prepared.lost, prepared.too_long,
+                 prepared.guessed)  # fmt: skip
+
+    def add_counts(self, counts: ClassifySummary) -> None:
+        """Count another summary's records and rows (a Dask partition's)."""
+        self.add(counts.records, counts.rows, counts.blank, counts.skipped, counts.lost, counts.too_long,
+                 counts.guessed)  # fmt: skip
 
 
 # A rate is printed only for an engine time of at least this many seconds (see rate_to_show).

@@ -98,11 +98,12 @@ class RecordChunk:
 
     @cached_property
     def _separator_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per record, the index of its first separator and of the first one after it, and the separators with
-        a sentinel: computed once per chunk, so that reading every field of a wide file stays linear."""
+        """Per record, the index of its first separator and of the first one after it, and the separators (at
+        least one entry, so that clipped indices stay in range): computed once per chunk, so that reading every
+        field of a wide file stays linear (and without a copy of the separators: they may be most of a chunk)."""
         before_end = np.searchsorted(self.separators, self.content_ends)
         first = np.concatenate(([0], before_end[:-1]))  # no delimiter lies in a line end
-        return first, before_end, np.append(self.separators, 0)
+        return first, before_end, self.separators if len(self.separators) else np.zeros(1, dtype=np.int64)
 
     @cached_property
     def _exact_fields(self) -> list[list[bytes]]:
@@ -125,7 +126,7 @@ def _field_spans(
     delimiters (RecordChunk._separator_index); a record without that field gets an empty span at its line end."""
     first, before_end, lookup = separator_index
     counts = before_end - first + 1
-    last = len(lookup) - 1  # the sentinel keeps clipped indices in range
+    last = len(lookup) - 1  # clipped indices are read but not used
     if position == 0:
         field_starts = starts.copy()
     else:

@@ -23,7 +23,8 @@ from .scan import OFFSET_ARRAYS, RecordScan, count_line_ends, scan_records
 CTRL_Z = 0x1A
 READ_BLOCK = 4 << 20
 DEFAULT_CHUNK_ROWS = 200_000
-DEFAULT_CHUNK_BYTES = 64 << 20
+DEFAULT_CHUNK_BYTES = 16 << 20
+SEPARATOR_BYTES = 8  # what a chunk holds per field separator (its int64 offset), counted against chunk_bytes
 
 
 @dataclass
@@ -34,6 +35,15 @@ class _Piece:
     scan: RecordScan
     first_line: int
     offset: int
+
+    @property
+    def weight(self) -> int:
+        """What the piece counts against a chunk's bytes: its bytes and its separators' offsets."""
+        return len(self.data) + SEPARATOR_BYTES * len(self.scan.separators)
+
+    def weights(self) -> np.ndarray:
+        """int64 [R]: the weight of the piece's records up to and including each one."""
+        return self.scan.ends + SEPARATOR_BYTES * np.searchsorted(self.scan.separators, self.scan.ends)
 
     def split(self, rows: int) -> tuple[_Piece, _Piece | None]:
         """The first ``rows`` records, and the rest (None when none is left)."""
@@ -57,7 +67,9 @@ class StreamPosition:
 
 class RecordReader:
     """Streams a UTF-8 CSV byte stream as RecordChunks of at most ``chunk_rows`` records and, unless one record
-    is larger, ``chunk_bytes`` bytes. Memory: about chunk_bytes + read_block + the largest record.
+    is larger, ``chunk_bytes`` bytes, each field separator counted as the SEPARATOR_BYTES its offset takes (a
+    file of a million empty columns per line makes chunks of a few lines). Memory: about chunk_bytes +
+    read_block + the largest record.
 
     A record may span read blocks; a block whose records are all unfinished makes the next read as large as the
     bytes held, so a huge record costs linear time. Raises InputError for a quoted field never closed.
@@ -91,8 +103,8 @@ class RecordReader:
         pieces, rows = [], 0
         while self.ready and rows < max_rows:
             piece = self.ready.popleft()
-            budget = max_bytes - sum(len(taken.data) for taken in pieces)
-            fits = int(np.searchsorted(piece.scan.ends, budget, side="right"))
+            budget = max_bytes - sum(taken.weight for taken in pieces)
+            fits = int(np.searchsorted(piece.weights(), budget, side="right"))
             count = min(max_rows - rows, max(fits, 0 if pieces else 1))
             if count == 0:
                 self.ready.appendleft(piece)
@@ -106,7 +118,7 @@ class RecordReader:
         if not pieces:
             return None
         self.ready_rows -= rows
-        self.ready_bytes -= sum(len(piece.data) for piece in pieces)
+        self.ready_bytes -= sum(piece.weight for piece in pieces)
         return self._chunk(pieces, rows)
 
     def _chunk(self, pieces: list[_Piece], rows: int) -> RecordChunk:
@@ -144,7 +156,7 @@ class RecordReader:
             array = np.frombuffer(data, dtype=np.uint8)[: scan.consumed]
             self.ready.append(_Piece(array, scan, self.lines_done + 1, self.bytes_done))
             self.ready_rows += len(scan.ends)
-            self.ready_bytes += scan.consumed
+            self.ready_bytes += self.ready[-1].weight
             self.lines_done += len(scan.line_ends)
             self.bytes_done += scan.consumed
 
