@@ -29,7 +29,7 @@ class Prediction:
 
     def describe(self) -> str:
         """``predict``'s line: the name, the folded form the model saw when folding changed it (and the script
-        when that form is a guess), the top labels ("Łukasz -> Lukasz: Polish 0.712, ...")."""
+        when that form is a guess), the top labels ("Łukasz -> Lukasz: Polish 0.378, ...")."""
         if self.top is None:
             return f"{self.name}: no prediction (no letter of the alphabet)"
         shown = self.name if self.folded == self.name else f"{self.name} -> {self.folded}"
