@@ -129,7 +129,7 @@ def test_verify_reports_each_step_of_its_progress(model_copy):
     total = steps[0][1]
     assert [done for done, _, _ in steps] == list(range(1, total + 1))
     assert {step_total for _, step_total, _ in steps} == {total}
-    assert total == 1 + 7 * len(BATCH_SIZES) + 1  # the reference, 4 runtimes and 3 prefix-shared, hidden states
+    assert total == 1 + 9 * len(BATCH_SIZES) + 1  # the reference, 5 runtimes and 4 prefix-shared, hidden states
     assert steps[0][2] == "eager float64 on 2 names" and steps[-1][2] == "onnx-cell hidden states"
 
 
@@ -150,6 +150,6 @@ def test_verify_shows_progress_on_a_terminal_only(model_copy, tmp_path, where):
         status, stdout, stderr = result.returncode, result.stdout, result.stderr
     assert status == 0 and stdout.startswith(f"verified {model_copy}/ on 2 names")
     if where == "terminal":
-        assert "verifying: 100%" in stderr and "23/23" in stderr
+        assert "verifying: 100%" in stderr and "29/29" in stderr
     else:
         assert stderr == ""  # no bar, no \r updates in a log

@@ -9,9 +9,9 @@ import click
 
 from ..data.fetch import DATA_HELP, DATA_OPTIONS
 from ..errors import RnnExportError
+from ..training.help import EVALUATE_HELP, TRAIN_HELP
+from ..training.help import OPTION_HELP as HELP
 from ..training.recipes import OVERRIDES
-from ..training.run import EVALUATE_HELP, TRAIN_HELP
-from ..training.run import OPTION_HELP as HELP
 from . import options as opt
 from .console import echo_err, steps_bar, user_errors
 
