@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -191,10 +192,14 @@ def test_export_prints_a_short_summary_and_nothing_else(tiny_model_dir, tmp_path
     assert result.stderr == ""
     # the summary, the rule, a header, a row per runtime (4 per name, 3 prefix-shared), bands, the hidden states
     assert result.stdout.startswith("exported ") and len(result.stdout.splitlines()) == 12
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "char_rnn.onnx", "char_rnn.pt", "char_rnn_cell.onnx", "char_rnn_head.onnx", "char_rnn_step.onnx",
-        "checkpoint.pt", "fold_table.json", "manifest.json", "parity.json",
-    ]  # fmt: skip
+    files = ["char_rnn.onnx", "char_rnn.pt", "char_rnn_cell.onnx", "char_rnn_head.onnx", "char_rnn_step.onnx",
+             "checkpoint.pt", "fold_table.json", "manifest.json", "parity.json"]  # fmt: skip
+    out = tmp_path / "out"
+    (generation,) = [p.name for p in out.iterdir() if p.name.startswith(".rnnexport-")]
+    assert sorted(p.name for p in out.iterdir()) == sorted([".rnnexport", generation, *files])
+    # each file is a link through the pointer into the one generation (io.generations)
+    assert os.readlink(out / ".rnnexport") == generation and sorted(os.listdir(out / generation)) == files
+    assert all(os.readlink(out / name) == f".rnnexport/{name}" and (out / name).is_file() for name in files)
 
 
 @pytest.fixture(scope="module")

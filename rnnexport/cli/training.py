@@ -65,7 +65,8 @@ def _config(recipe: str, **overrides):
     *opt.overrides(*(field for field in OVERRIDES if field not in opt.SHAPE)),
     click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=opt.DEFAULT_MODEL_DIR,
                  show_default=True, help="Where checkpoint.pt, training.json and the plots go (an earlier model's "
-                 "export there is removed)."),
+                 "export there, the files its rnnexport manifest.json lists and matches, is removed; no other file "
+                 "is touched)."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
 )  # fmt: skip
 def train(data_path, name_column, label_column, recipe, out, quiet, **overrides) -> None:
@@ -132,7 +133,7 @@ def _training_bar(quiet: bool):
     click.option("--prior-shift", type=opt.FINITE, help="With --cv: τ to report (default: the recipe's)."),
     click.option("--folds", help="With --cv: comma-separated folds to run [default: all]."),
     click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="With --cv: processes."),
-    click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="With --cv: write the JSON here."),
+    click.option("--report", type=click.Path(dir_okay=False), help="With --cv: write the JSON here."),
     *opt.overrides(*opt.SHAPE, "epochs"),
 )  # fmt: skip
 def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, name_column: str | None,

@@ -1,5 +1,6 @@
 """Export a checkpoint: write every artifact into a staging folder, verify it against eager PyTorch, then swap
-it into place (TorchScript, ONNX cell and sequence, the fold table, parity.json and manifest.json).
+it into place as one set (io.generations: TorchScript, ONNX cell and sequence, the fold table, parity.json and
+manifest.json, whatever files the writers stage).
 
 The artifact writers import torch and onnx; they are imported inside :func:`export_artifacts`, so that importing
 this module (the command line does) stays torch-free.
@@ -13,7 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io.atomic import atomic_files, atomic_write_json
+from ..io.atomic import atomic_write_json
+from ..io.generations import swapped_files
 from ..model.manifest import (
     CHECKPOINT_FILE,
     FOLD_TABLE_FILE,
@@ -24,6 +26,7 @@ from ..model.manifest import (
     ONNX_STEP_FILE,
     PARITY_FILE,
     TORCHSCRIPT_FILE,
+    export_files,
 )
 from ..text.fold import MAX_CODE_POINT, fold_table
 from ..verification.parity import Tolerance
@@ -70,7 +73,10 @@ def export_artifacts(
     The same checkpoint gives byte-identical files. With ``prior_shift``, the exported checkpoint and artifacts
     are re-baked at that τ (operating_point.reshift_checkpoint). Raises CheckpointError for a bad checkpoint
     (or one without an operating point, with ``prior_shift``) and ParityError when a runtime breaks the parity
-    rule (``tolerance``, default parity.Tolerance()); either way ``out_dir`` is left as it was.
+    rule (``tolerance``, default parity.Tolerance()); either way ``out_dir`` is left as it was. The swap
+    (io.generations) replaces every file of the earlier export at once, whatever interrupts it; files of that
+    export the new one does not write are removed, the folder's other files of the set (training.json, the
+    plots) kept.
     """
     from ..model.checkpoint import load_checkpoint, save_checkpoint
     from ..training.operating_point import reshift_checkpoint
@@ -78,7 +84,8 @@ def export_artifacts(
 
     started = time.perf_counter()
     checkpoint = load_checkpoint(checkpoint_path)
-    with atomic_files(Path(out_dir), "export") as staging:
+    with swapped_files(Path(out_dir), "export", drop=export_files) as swap:
+        staging = swap.staging
         if prior_shift is None:
             shutil.copyfile(checkpoint_path, staging / CHECKPOINT_FILE)
         else:
