@@ -7,12 +7,14 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
-import itertools
 import sys
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+import numpy as np
 
 from ...errors import InputError, OptionError
 from ...errors import first_line as first_message_line
@@ -142,19 +144,30 @@ class CsvInput:
     utf8_check: Utf8Check | None
     bom: bool = False  # the input starts with a byte-order mark (UTF-8 or UTF-16) of its encoding
     _stream: Iterator[RecordChunk] | None = None
-    _peeked: list[RecordChunk] = field(default_factory=list)
+    _peeked: deque[RecordChunk] = field(default_factory=deque)
 
     def chunks(self) -> Iterator[RecordChunk]:
-        """The data records, in input order (see records.RecordReader); a chunk seen by first_chunk comes first."""
+        """The data records, in input order (see records.RecordReader); chunks read ahead by first_record come
+        first."""
         while self._peeked:
-            yield self._peeked.pop()
+            yield self._peeked.popleft()
         yield from self._chunk_stream()
 
-    def first_chunk(self) -> RecordChunk | None:
-        """The first chunk of data records (None: there are none), without taking it from chunks()."""
-        if not self._peeked:
-            self._peeked.extend(itertools.islice(self._chunk_stream(), 1))
-        return self._peeked[0] if self._peeked else None
+    def first_record(self) -> tuple[RecordChunk, int] | None:
+        """The chunk holding the first record that is not a blank line, and the record's index in it (None: there
+        is none), whatever the chunk size: the chunks up to it are read ahead and held (blank lines before
+        it only), none is taken from chunks()."""
+        index = 0
+        while True:
+            if index == len(self._peeked):
+                chunk = next(self._chunk_stream(), None)
+                if chunk is None:
+                    return None
+                self._peeked.append(chunk)
+            records = np.flatnonzero(~self._peeked[index].blank)
+            if len(records):
+                return self._peeked[index], int(records[0])
+            index += 1
 
     def _chunk_stream(self) -> Iterator[RecordChunk]:
         if self._stream is None:
