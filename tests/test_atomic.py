@@ -90,14 +90,15 @@ def test_a_failed_atomic_folder_removes_the_parents_it_created(tmp_path):
 def test_files_written_into_a_staging_folder_are_not_reported_as_outputs(tmp_path):
     """SIGTERM during export said '<folder>/.export.*.partial/checkpoint.pt had already been written in full':
     a file in the staging folder is scratch, removed with it, never an output."""
-    from rnnexport.io.atomic import COMMITTED, atomic_files, atomic_write_json
+    from rnnexport.io.atomic import COMMITTED, atomic_write_json
+    from rnnexport.io.generations import swapped_files
 
     COMMITTED.clear()
-    with pytest.raises(KeyboardInterrupt), atomic_files(tmp_path, "export") as staging:
-        atomic_write_json(staging / "parity.json", {})
+    with pytest.raises(KeyboardInterrupt), swapped_files(tmp_path, "export") as swap:
+        atomic_write_json(swap.staging / "parity.json", {})
         raise KeyboardInterrupt
     assert COMMITTED == [] and sorted(os.listdir(tmp_path)) == []
-    with atomic_files(tmp_path, "export") as staging:
-        atomic_write_json(staging / "parity.json", {})
+    with swapped_files(tmp_path, "export") as swap:
+        atomic_write_json(swap.staging / "parity.json", {})
     assert [tmp_path / "parity.json"] == COMMITTED
     COMMITTED.clear()

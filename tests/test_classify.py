@@ -230,7 +230,7 @@ def test_invalid_utf8_names_the_line(tiny_model_dir, tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("name\nSmith\nMüller\n".encode("latin-1"))
     result = classify([str(path), "--model-dir", str(tiny_model_dir)])
-    assert_one_line_error(result, "line 3 is not valid utf-8; pass --encoding latin-1")
+    assert_one_line_error(result, "line 3 is not valid utf-8; pass --encoding with the encoding the file was saved in")
     ok = classify([str(path), "--encoding", "latin-1", "--model-dir", str(tiny_model_dir)])
     assert read_output(ok.stdout)["name"].tolist() == ["Smith", "Müller"]
 

@@ -15,6 +15,7 @@ from rnnexport.classify.options import ClassifyOptions
 from rnnexport.classify.pipeline import classify_local
 from rnnexport.errors import InputError
 from rnnexport.io.csv import records
+from rnnexport.io.csv.dialect import wide_encoding
 from rnnexport.runtimes.base import Runtime
 from rnnexport.text.encode import encode_byte_fields, encode_names, encode_ragged
 
@@ -80,7 +81,8 @@ TOKENS = st.sampled_from([b"a", b'"', b",", b";", b"\r", b"\n", b" ", "é".encod
 def test_classify_reads_any_bytes_as_the_csv_module(tmp_path, monkeypatch, pieces, chunk_rows, read_block):
     """Arbitrary bytes, one name per record (--no-header): the record count, each name and every field of every
     record (blank lines included) come back as csv.reader reads them, and the output is the input's bytes plus
-    the inserted prediction fields."""
+    the inserted prediction fields. Two refusals only: a quote never closed, and a start that reads as 16- or
+    32-bit text without its mark (NUL bytes beside each letter: dialect.wide_encoding), named with --encoding."""
     data = b"".join(pieces)
     source, output = tmp_path / "in.csv", tmp_path / "out.csv"
     source.write_bytes(data)
@@ -91,6 +93,10 @@ def test_classify_reads_any_bytes_as_the_csv_module(tmp_path, monkeypatch, piece
     try:
         summary = classify_local(str(source), str(output), LetterRuntime(), options)
     except InputError as error:
+        wide = wide_encoding(data[:64])
+        if wide is not None:
+            assert "text without a byte-order mark" in str(error) and f"--encoding {wide}" in str(error)
+            return
         assert "never closed" in str(error)  # csv.reader would end the field silently: we refuse, naming the line
         return
     text = data.decode("utf-8").removesuffix("\x1a")

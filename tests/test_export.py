@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -198,10 +199,14 @@ def test_export_prints_a_short_summary_and_nothing_else(tiny_model_dir, tmp_path
     assert result.stderr == ""
     # the summary, the rule, a header, a row per runtime (5 per name, 4 prefix-shared), bands, the hidden states
     assert result.stdout.startswith("exported ") and len(result.stdout.splitlines()) == 14
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "char_rnn.onnx", "char_rnn.pt", "char_rnn.pt2", "char_rnn_cell.onnx", "char_rnn_head.onnx",
-        "char_rnn_step.onnx", "checkpoint.pt", "fold_table.json", "manifest.json", "parity.json",
-    ]  # fmt: skip
+    files = ["char_rnn.onnx", "char_rnn.pt", "char_rnn.pt2", "char_rnn_cell.onnx", "char_rnn_head.onnx",
+             "char_rnn_step.onnx", "checkpoint.pt", "fold_table.json", "manifest.json", "parity.json"]  # fmt: skip
+    out = tmp_path / "out"
+    (generation,) = [p.name for p in out.iterdir() if p.name.startswith(".rnnexport-")]
+    assert sorted(p.name for p in out.iterdir()) == sorted([".rnnexport", generation, *files])
+    # each file is a link through the pointer into the one generation (io.generations)
+    assert os.readlink(out / ".rnnexport") == generation and sorted(os.listdir(out / generation)) == files
+    assert all(os.readlink(out / name) == f".rnnexport/{name}" and (out / name).is_file() for name in files)
 
 
 @pytest.mark.slow
@@ -248,14 +253,16 @@ def test_committed_artifacts_match_manifest_and_parity(committed_model_dir, tmp_
 
 
 def test_export_is_byte_reproducible(tiny_model_dir, tmp_path):
-    """The same checkpoint, exported twice into different folders, gives identical bytes in every file."""
+    """The same checkpoint, exported twice into different folders, gives identical bytes in every file (each
+    folder's generation has a name of its own: io.generations)."""
     from rnnexport.export.artifacts import export_artifacts
 
     names = ["Abc", "Zyx", "Nguyen"]
     for folder in ("first", "second"):
         export_artifacts(tiny_model_dir / "checkpoint.pt", tmp_path / folder, names=names)
-    files = sorted(p.name for p in (tmp_path / "first").iterdir())
-    assert files == sorted(p.name for p in (tmp_path / "second").iterdir())
+    files = sorted(p.name for p in (tmp_path / "first").iterdir() if p.is_file())
+    assert files == sorted(p.name for p in (tmp_path / "second").iterdir() if p.is_file())
+    assert "manifest.json" in files
     for file_name in files:
         assert (tmp_path / "first" / file_name).read_bytes() == (tmp_path / "second" / file_name).read_bytes(), (
             file_name

@@ -23,6 +23,7 @@ from rnnexport.classify.arrow_stages import encode_arrow_names
 from rnnexport.cli.app import main
 from rnnexport.text.alphabet import ALPHABET
 from rnnexport.text.encode import encode_ragged
+from tests.test_csv_stream import LetterRuntime
 
 NAMES = ["Smith", "Łukasz", None, 'O"Brien', "🙂", "", "  ", "Nguyễn", "van Dijk", "Weiß", "a,b", "Kim\nLee"]
 
@@ -353,3 +354,48 @@ def test_every_name_of_the_data_set_through_parquet_with_check(real_names_dir, c
     assert "0 top-1 disagreements" in result.stderr and ": ok" in result.stderr
     written = pq.read_table(tmp_path / "out.parquet")
     assert written.select(["label", "name"]).equals(table)
+
+
+def test_headerless_csv_into_parquet_after_blank_lines_does_not_depend_on_chunk_rows(tiny_model_dir, tmp_path):
+    """`--no-header` into Parquet failed with "line 3 has 2 fields, the first record has 1" under --chunk-rows 1
+    or 2 when the file starts with blank lines (line 3 is the first record): the width came from a chunk of
+    blank lines. Through the installed entry point."""
+    (tmp_path / "blank.csv").write_text("\n\nSmith,1\nDvořák,2\nKim\n", encoding="utf-8")
+    rnnexport = str(Path(sys.executable).parent / "rnnexport")
+    tables = []
+    for chunk_rows in ("1", "2", "3", "200000"):
+        out = tmp_path / f"out-{chunk_rows}.parquet"
+        result = subprocess.run([rnnexport, "classify", "blank.csv", "--no-header", "-o", out.name, "--chunk-rows",
+                                 chunk_rows, "--model-dir", str(tiny_model_dir), "--quiet"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        tables.append(pq.read_table(out).to_pylist())
+    assert all(table == tables[0] for table in tables)
+    assert [(row["column_1"], row["column_2"]) for row in tables[0]] == [("Smith", "1"), ("Dvořák", "2"), ("Kim", None)]
+
+
+def headerless_outcome(text: str, chunk_rows: int, folder: Path) -> tuple[str, object]:
+    """('rows', the Parquet rows) or ('error', the message) of classify --no-header into Parquet."""
+    from rnnexport.classify.options import ClassifyOptions
+    from rnnexport.classify.pipeline import classify_local
+    from rnnexport.errors import InputError
+
+    (folder / "in.csv").write_text(text, encoding="utf-8", newline="")
+    out = folder / f"out-{chunk_rows}.parquet"
+    try:
+        classify_local(str(folder / "in.csv"), str(out), LetterRuntime(),
+                       ClassifyOptions(header=False, chunk_rows=chunk_rows))  # fmt: skip
+    except InputError as error:
+        return "error", str(error)
+    return "rows", pq.read_table(out).to_pylist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(st.one_of(st.just(""), st.lists(st.sampled_from(["Kim", "Łukasz", "", "1"]), min_size=1,
+                                                          max_size=3).map(",".join)), min_size=1, max_size=9),
+       chunk_rows=st.integers(1, 5))  # fmt: skip
+def test_headerless_parquet_output_never_depends_on_chunk_rows(tmp_path_factory, lines, chunk_rows):
+    """Any mix of blank lines and records of 1-3 fields: the same rows (or the same error) at every chunk size."""
+    folder = tmp_path_factory.mktemp("headerless")
+    text = "\n".join(lines) + "\n"
+    assert headerless_outcome(text, chunk_rows, folder) == headerless_outcome(text, 200_000, folder)

@@ -229,8 +229,11 @@ def test_encoding_choice_bom_then_option():
     utf16 = "name\r\nŁukasz\r\n".encode("utf-16")  # with its BOM
     encoding, skip = choose_encoding(utf16[:4], None)
     assert utf16[skip:].decode(encoding) == "name\r\nŁukasz\r\n"
-    assert choose_encoding(codecs.BOM_UTF8 + b"x", "latin-1") == ("iso8859-1", 0)  # --encoding overrides
     assert choose_encoding(codecs.BOM_UTF8 + b"x", "UTF8") == ("utf-8", 3)
+    assert choose_encoding(codecs.BOM_UTF8 + b"x", "utf-8-sig") == ("utf-8-sig", 0)  # the codec reads its mark
+    with pytest.raises(InputError, match=r"^f.csv starts with the byte-order mark of utf-8, which --encoding latin-1"):
+        choose_encoding(codecs.BOM_UTF8 + b"x", "latin-1", "f.csv")  # it would read the mark as 'ï»¿'
+
     assert choose_encoding(b"name", None) == ("utf-8", 0)
 
 
@@ -273,8 +276,10 @@ def test_delimiter_detection_tie_asks_for_the_option():
         detect_delimiter(b"a;b|c")
 
 
-def test_invalid_utf8_names_its_line_and_suggests_latin1():
-    with pytest.raises(InputError, match=r"^f.csv: line 3 is not valid utf-8; pass --encoding latin-1"):
+def test_invalid_utf8_names_its_line_and_asks_for_the_encoding():
+    """It named latin-1, which reads any byte: followed on a file in another encoding, wrong letters, exit 0."""
+    with pytest.raises(InputError, match=r"^f.csv: line 3 is not valid utf-8; pass --encoding with the encoding the "
+                       "file was saved in$"):  # fmt: skip
         Utf8Check("f.csv").check(b"name\r\nAnna\rM\xfcller\n", 1)
 
 

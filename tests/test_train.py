@@ -1,8 +1,10 @@
 import json
+import os
 import subprocess
 import sys
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -276,27 +278,71 @@ def test_a_label_without_a_training_name_is_refused_with_the_reason(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-def test_training_into_an_exported_folder_removes_the_earlier_models_export(tiny_model_dir, tiny_names_dir, tmp_path):
+EXPORT_NAMES = ["char_rnn.onnx", "char_rnn.pt", "char_rnn.pt2", "char_rnn_cell.onnx", "char_rnn_head.onnx",
+                "char_rnn_step.onnx", "fold_table.json", "manifest.json", "parity.json"]  # fmt: skip
+
+
+def train_into(folder: Path, names_dir: Path):
+    return CliRunner().invoke(main, ["train", "--data", str(names_dir), "--iterations", "2", "--hidden-size", "8",
+                                     "--out", str(folder), "--quiet"])  # fmt: skip
+
+
+@pytest.mark.parametrize("copy", ["links followed", "links kept"])
+def test_training_into_an_exported_folder_removes_the_earlier_models_export(tiny_model_dir, tiny_names_dir, tmp_path,
+                                                                            copy):  # fmt: skip
     """Retraining into an exported folder left the old artifacts: predict and classify served the old model
-    (old labels, exit 0) while evaluate read the new checkpoint."""
+    (old labels, exit 0) while evaluate read the new checkpoint. The export is removed, and named file by file;
+    as plain files (a copy with links followed, an earlier version's export) or as io.generations' set."""
     import shutil
 
-    from rnnexport.model.manifest import EXPORT_FILES, OPTIONAL_EXPORT_FILES
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder, symlinks=copy == "links kept")
+    assert all((folder / name).is_file() for name in EXPORT_NAMES)
+    (folder / "notes.txt").write_text("mine\n")
+    result = train_into(folder, tiny_names_dir)
+    assert result.exit_code == 0, result.output
+    assert (f"removed the earlier model's export from {folder} (it no longer matches checkpoint.pt): "
+            f"{', '.join(EXPORT_NAMES)}; to classify with this model: rnnexport export --out {folder}\n"
+            ) in result.output  # fmt: skip
+    assert not any(os.path.lexists(folder / name) for name in EXPORT_NAMES)
+    assert (folder / "notes.txt").read_text() == "mine\n" and (folder / "checkpoint.pt").exists()
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".rnnexport")) == [
+        "checkpoint.pt", "confusion_matrix.png", "loss_curve.png", "notes.txt", "reliability.png", "training.json"
+    ]  # fmt: skip
+    result = CliRunner().invoke(main, ["predict", "Smith", "--model-dir", str(folder)])
+    assert result.exit_code == 1 and f"not found; run `rnnexport export --out {folder}`" in result.output
+
+
+def test_training_removes_only_files_it_recognises_as_its_export(tiny_model_dir, tiny_names_dir, tmp_path):
+    """`train --out DIR` removed any manifest.json, parity.json, fold_table.json or char_rnn* there (a web app's
+    manifest.json too) and said "removed the earlier model's export" when there was none."""
+    folder = tmp_path / "webapp"
+    folder.mkdir()
+    theirs = {"manifest.json": '{"name": "My app", "icons": []}\n', "parity.json": "{}\n",
+              "fold_table.json": "[]\n", "char_rnn.onnx": "not a model\n", "char_rnn_notes.txt": "mine\n"}  # fmt: skip
+    for name, text in theirs.items():
+        (folder / name).write_text(text)
+    result = train_into(folder, tiny_names_dir)
+    assert result.exit_code == 0, result.output
+    assert "removed" not in result.output
+    assert {name: (folder / name).read_text() for name in theirs} == theirs
+    assert not any((folder / name).is_symlink() for name in theirs)
+
+
+def test_training_keeps_a_file_that_does_not_match_the_manifest(tiny_model_dir, tiny_names_dir, tmp_path):
+    """An rnnexport export whose char_rnn.onnx was replaced by another file: the rest is the export's and goes,
+    that file is not (its SHA-256 is not the manifest's) and stays; the message names exactly what went."""
+    import shutil
 
     folder = tmp_path / "m"
     shutil.copytree(tiny_model_dir, folder)
-    (folder / OPTIONAL_EXPORT_FILES[0]).write_bytes(b"an earlier AOTInductor package")
-    assert all((folder / name).exists() for name in EXPORT_FILES)
-    (folder / "notes.txt").write_text("mine\n")
-    runner = CliRunner()
-    result = runner.invoke(main, ["train", "--data", str(tiny_names_dir), "--iterations", "2", "--hidden-size", "8",
-                                  "--out", str(folder), "--quiet"])  # fmt: skip
+    (folder / "char_rnn.onnx").write_bytes(b"someone else's graph")
+    result = train_into(folder, tiny_names_dir)
     assert result.exit_code == 0, result.output
-    assert "removed the earlier model's export" in result.output and f"rnnexport export --out {folder}" in result.output
-    assert not any((folder / name).exists() for name in EXPORT_FILES)
-    assert (folder / "notes.txt").read_text() == "mine\n" and (folder / "checkpoint.pt").exists()
-    result = runner.invoke(main, ["predict", "Smith", "--model-dir", str(folder)])
-    assert result.exit_code == 1 and f"not found; run `rnnexport export --out {folder}`" in result.output
+    removed = [name for name in EXPORT_NAMES if name != "char_rnn.onnx"]
+    assert f"(it no longer matches checkpoint.pt): {', '.join(removed)}; to classify" in result.output
+    assert (folder / "char_rnn.onnx").read_bytes() == b"someone else's graph"
+    assert not any(os.path.lexists(folder / name) for name in removed)
 
 
 def test_labels_in_scripts_the_plot_font_lacks_give_no_warnings(tmp_path):

@@ -53,15 +53,23 @@ def test_installed_verify_passes_on_the_packaged_model_without_the_data_set(comm
     assert "generated: 5000 random capitalised names of 2-32 letters" in result.stdout
 
 
+def folder_contents(folder: Path) -> dict[str, bytes | None]:
+    """Every entry below ``folder``: a file's bytes, None for a folder (a model folder holds its generation)."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None
+        for path in sorted(folder.rglob("*"))
+    }
+
+
 def test_verify_returns_a_report_and_writes_nothing(model_copy):
-    before = {path.name: path.read_bytes() for path in model_copy.iterdir()}
+    before = folder_contents(model_copy)
     report = verify_artifacts(model_copy, ["Abe", "Nguyen", "Smith"], "given")
     assert report["passed"] and report["n_names"] == 3 and report["batch_sizes"] == list(BATCH_SIZES)
     prefix_shared = {"torch prefix-shared", "torchscript prefix-shared", "export prefix-shared", "onnx prefix-shared"}
     assert set(report["runtimes"]) == {"torch", "torchscript", "export", "onnx-cell", "onnx", *prefix_shared}
     assert all(set(report["runtimes"][name]["by_block_size"]) == {"1", "7", "8192"} for name in prefix_shared)
     assert "seconds" not in report
-    assert {path.name: path.read_bytes() for path in model_copy.iterdir()} == before
+    assert folder_contents(model_copy) == before
 
 
 def test_failure_carries_the_report(model_copy):

@@ -483,3 +483,41 @@ def test_page_reads_records_as_the_csv_module_and_dialects_as_classify(texts):
             assert page["records"] == expected["records"], text
         shown = page["delimiter"] if isinstance(page["delimiter"], str) else None
         assert shown == expected["delimiter"], (text, page["delimiter"])
+
+
+DECODE_IN_NODE = """
+import fs from 'node:fs';
+import { decodeCsv } from '%s';
+const files = JSON.parse(fs.readFileSync(0, 'utf8'));
+process.stdout.write(JSON.stringify(files.map((hex) => {
+  try { return { text: decodeCsv(Uint8Array.from(Buffer.from(hex, 'hex'))) }; }
+  catch (error) { return { error: error.message }; }
+})));
+"""
+ENCODED = {"utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "utf-16": "utf-16", "utf-16-be": "utf-16-be",
+           "utf-32": "utf-32", "utf-32-be": "utf-32-be", "utf-16-le without a mark": "utf-16-le",
+           "utf-32-be without a mark": "utf-32-be"}  # fmt: skip
+
+
+def test_the_page_decodes_as_classify_or_refuses():
+    """A UTF-32 file (mark FF FE 00 00) was read as UTF-16 LE: a NUL after every letter. The page reads a file's
+    letters as classify does, or refuses it (no browser decodes UTF-32; text without its mark is refused)."""
+    import codecs
+
+    text = "name,id\nSmith,1\nDvořák,2\n"
+    marks = {"utf-16-be": codecs.BOM_UTF16_BE, "utf-32-be": codecs.BOM_UTF32_BE}
+    files = {case: marks.get(case, b"") + text.encode(codec) for case, codec in ENCODED.items()}
+    script = DECODE_IN_NODE % (WEB_DIR / "csv_file.js").as_uri()
+    result = subprocess.run(["node", "--input-type=module", "-e", script],
+                            input=json.dumps([data.hex() for data in files.values()]).encode(), capture_output=True,
+                            timeout=60, check=False)  # fmt: skip
+    _check(result, "csv_file.js in node")
+    page = dict(zip(files, json.loads(result.stdout), strict=True))
+    for case in ("utf-8", "utf-8-sig", "utf-16", "utf-16-be"):
+        assert page[case]["text"].removeprefix("\ufeff") == text, case
+    for case, shown in (("utf-32", "UTF-32LE"), ("utf-32-be", "UTF-32BE")):
+        assert page[case]["error"].startswith(f"the file is {shown} (its byte-order mark says so)"), page[case]
+    for case in ("utf-16-le without a mark", "utf-32-be without a mark"):
+        assert "without a byte-order mark" in page[case]["error"], case
+        with pytest.raises(InputError, match="without a byte-order mark"):
+            read_csv_input(io.BytesIO(files[case]), "t")  # classify refuses it too

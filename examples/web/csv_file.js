@@ -1,7 +1,8 @@
 // csv_file.js: read a CSV file's bytes the way `rnnexport classify` does and label its rows (no DOM here).
 //
 // Decoding: a UTF-8, UTF-16 LE or UTF-16 BE byte-order mark names the encoding, else UTF-8; bytes that are not
-// valid text are an error naming the line; a Parquet file or one too long for a browser string is refused. Dialect:
+// valid text are an error naming the line; a Parquet file, one too long for a browser string, a UTF-32 file (no
+// browser decodes it) and 16- or 32-bit text without its mark (a NUL byte beside every letter) are refused. Dialect:
 // an Excel `sep=X` first line names the delimiter (and is not a row), else the header line does (classify's
 // detect_delimiter). Records as Python's csv module reads them (excel dialect; csvRecords). Output as classify
 // writes it: every record's own text and line end, `<d>language<d>probability` (6 decimals) inserted before the
@@ -11,6 +12,8 @@
 export const PREDICTION_COLUMNS = ['language', 'probability'];
 const DELIMITERS = { ',': 'comma', ';': 'semicolon', '\t': 'tab', '|': 'pipe' };
 const BOMS = [
+  ['utf-32le', [0xff, 0xfe, 0x00, 0x00]], // before UTF-16 LE's, which it starts with
+  ['utf-32be', [0x00, 0x00, 0xfe, 0xff]],
   ['utf-8', [0xef, 0xbb, 0xbf]],
   ['utf-16le', [0xff, 0xfe]],
   ['utf-16be', [0xfe, 0xff]],
@@ -42,6 +45,14 @@ export function decodeCsv(bytes) {
     throw new Error(`this is a Parquet file; the page reads CSV files only: ${CLI}`);
   checkSize(bytes.length);
   const [encoding] = BOMS.find(([, bom]) => bom.every((byte, i) => bytes[i] === byte)) ?? ['utf-8'];
+  if (encoding.startsWith('utf-32')) {
+    const what = `the file is ${encoding.toUpperCase()} (its byte-order mark says so), which a browser cannot read`;
+    throw new Error(`${what}; save it as UTF-8, or ${CLI}`);
+  }
+  if (encoding === 'utf-8' && isWideText(bytes)) {
+    const what = 'the file is UTF-16 or UTF-32 text without a byte-order mark (a NUL byte beside every letter)';
+    throw new Error(`${what}; save it as UTF-8, or ${CLI}`);
+  }
   let text;
   try {
     text = new TextDecoder(encoding, { fatal: true, ignoreBOM: true }).decode(bytes);
@@ -51,6 +62,25 @@ export function decodeCsv(bytes) {
   }
   if (text === '') checkSize(Infinity); // a browser whose string limit is lower than V8's
   return text;
+}
+
+// Whether the first bytes are ASCII letters in UTF-16 or UTF-32 written without a mark: in each group of 4 bytes,
+// the places that encoding keeps NUL for ASCII are (at least 3 in 4 times) NUL and the others almost never
+// (rnnexport.io.csv.dialect.wide_encoding).
+function isWideText(bytes) {
+  const sample = bytes.subarray(0, Math.floor(Math.min(bytes.length, 64) / 4) * 4);
+  if (sample.length < 8) return false;
+  const zeros = [0, 1, 2, 3].map((offset) => {
+    let count = 0;
+    for (let i = offset; i < sample.length; i += 4) count += sample[i] === 0 ? 1 : 0;
+    return count / (sample.length / 4);
+  });
+  const patterns = [[1, 2, 3], [0, 1, 2], [1, 3], [0, 2]];
+  return patterns.some(
+    (nul) =>
+      nul.every((offset) => zeros[offset] >= 0.75) &&
+      [0, 1, 2, 3].filter((offset) => !nul.includes(offset)).every((offset) => zeros[offset] <= 0.1),
+  );
 }
 
 // The first line (1-based; LF, CR LF and a lone CR each end one) holding bytes that are not UTF-8.

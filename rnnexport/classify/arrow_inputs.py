@@ -36,11 +36,13 @@ def with_table_columns(layout: ChunkLayout, csv_input: CsvInput) -> ChunkLayout:
 
 
 def _first_record_width(csv_input: CsvInput) -> int:
-    chunk = csv_input.first_chunk()
-    if chunk is None:
+    """The field count of the first record that is not a blank line (1 when there is none), whatever the chunk
+    size: leading blank lines once took it from a chunk of blank lines only."""
+    found = csv_input.first_record()
+    if found is None:
         return 1
-    counts = chunk.field(0).counts[~chunk.blank]
-    return int(counts[0]) if len(counts) else 1
+    chunk, record = found
+    return int(chunk.field(0).counts[record])
 
 
 @contextlib.contextmanager

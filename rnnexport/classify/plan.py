@@ -2,7 +2,8 @@
 run a plan, over the same stages.
 
 The checks, in this order: options that contradict the engine (--engine dask with --device cuda, --check or
-stdin/stdout; --workers with a scheduler's address), the manifest pin, -o naming the input; then what the
+stdin/stdout; --workers with a scheduler's address), the manifest pin, -o (io.outputs.check_output_file: not a
+folder, writable, not the input, standard input or a model file); then what the
 engine needs, loaded and checked: the local engine's runtime (and, with --check, the float64 reference); the
 Dask engine's scheduler, input file, the artifact's bytes and labels (read on the driver) and --blocksize; last,
 --top-k against the model's labels. An option's bad value is an OptionError (exit status 2 in the CLI).
@@ -15,8 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import InputError, OptionError, RnnExportError
-from ..io.atomic import check_not_input
-from ..model.manifest import check_pin
+from ..io.outputs import check_output_file
+from ..model.manifest import check_pin, model_inputs
 from ..runtimes.base import Runtime
 from ..runtimes.registry import TORCH_RUNTIMES, open_reference, open_runtime, runtime_name
 from ..runtimes.torch_runtimes import use_one_intra_op_thread
@@ -69,13 +70,16 @@ def plan_classify(request: ClassifyRequest, runtime: Runtime | None = None, refe
     an opened runtime for the local engine instead of ``request.runtime`` from ``request.model_dir`` (benchmark
     baselines, tests); ``reference``: the opened reference of ``request.check``.
 
-    Raises OptionError (a bad option, or options that contradict each other), InputError (-o names the input;
+    Raises OptionError (a bad option, or options that contradict each other), InputError (-o names the input
+    or a model file, or a folder; OutputError: a file the user may not write;
     Dask: an input that is not a regular file, an unknown runtime), ArtifactError/CheckpointError (the model),
     RnnExportError (Dask is not installed).
     """
     check_engine_options(request)
     check_pin(request.model_dir, request.manifest_pin, request.verify_hash)
-    check_not_input(request.input_path, request.output_path)  # before anything is read or loaded
+    # before anything is read or loaded: -o is a file this user may write and none that the run reads
+    model = model_inputs(request.model_dir) if request.model_dir is not None else []
+    check_output_file(request.output_path, [request.input_path, *model])
     plan = _dask_plan(request) if request.engine == "dask" else _local_plan(request, runtime)
     check_top_k(request.options.top_k, plan.labels)
     if plan.dask is None and request.check is not None and reference is None:

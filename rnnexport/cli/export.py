@@ -44,11 +44,12 @@ def export(checkpoint: Path | None, out: Path, names_csv: Path | None, name_colu
                  show_default=True),
     opt.tolerance_options("Parity rule"), opt.verify_names_options, opt.model_dir_option, opt.no_verify_hash_option,
     opt.manifest_pin_option,
-    click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-                 help="Also write the parity report as JSON here (the model folder is never written)."),
+    click.option("--report", "report_path", type=click.Path(dir_okay=False),
+                 help="Also write the parity report as JSON here (never over a file the verification reads: the "
+                 "model's files are never written)."),
 )  # fmt: skip
 def verify(runtime: str, atol: float, rtol: float, names_csv: Path | None, name_column: str | None, model_dir: Path,
-           no_verify_hash: bool, manifest_pin: str | None, report_path: Path | None) -> None:  # fmt: skip
+           no_verify_hash: bool, manifest_pin: str | None, report_path: str | None) -> None:  # fmt: skip
     from ..runtimes.torch_runtimes import use_one_intra_op_thread
     from ..verification.verify import format_report, verify_folder
 

@@ -82,7 +82,7 @@ def _warn_dropped(labelled) -> None:
     click.option("--prior-shift", type=opt.FINITE, help=HELP["prior_shift"]),
     click.option("--folds", help=HELP["folds"]),
     click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help=HELP["jobs"]),
-    click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help=HELP["report"]),
+    click.option("--report", type=click.Path(dir_okay=False), help=HELP["report"]),
     *opt.overrides(*opt.SHAPE, "epochs"),
 )  # fmt: skip
 def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, name_column: str | None,

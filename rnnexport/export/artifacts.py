@@ -1,6 +1,6 @@
 """Export a checkpoint: write every artifact into a staging folder, verify it against eager PyTorch, then swap
-it into place (TorchScript, torch.export, ONNX cell and sequence, the fold table, parity.json and manifest.json;
-with ``aoti``, the AOTInductor package too).
+it into place as one set (io.generations: TorchScript, torch.export, ONNX cell and sequence, the fold table,
+parity.json and manifest.json; with ``aoti``, the AOTInductor package too).
 
 The artifact writers import torch and onnx; they are imported inside :func:`export_artifacts`, so that importing
 this module (the command line does) stays torch-free.
@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io.atomic import atomic_files, atomic_write_json
+from ..io.atomic import atomic_write_json
+from ..io.generations import swapped_files
 from ..model.manifest import (
     AOTI_FILE,
     CHECKPOINT_FILE,
@@ -25,10 +26,10 @@ from ..model.manifest import (
     ONNX_HEAD_FILE,
     ONNX_SEQUENCE_FILE,
     ONNX_STEP_FILE,
-    OPTIONAL_EXPORT_FILES,
     PARITY_FILE,
     TORCH_EXPORT_FILE,
     TORCHSCRIPT_FILE,
+    export_files,
 )
 from ..text.fold import MAX_CODE_POINT, fold_table
 from ..verification.parity import Tolerance
@@ -125,7 +126,9 @@ def export_artifacts(
     (or one without an operating point, with ``prior_shift``) and ParityError when a runtime breaks the parity
     rule (``tolerance``, default parity.Tolerance()); either way ``out_dir`` is left as it was. With ``aoti``,
     char_rnn.pt2 is also compiled by AOTInductor into char_rnn_aoti.pt2 (40-90 s on 2 cores) and verified with the
-    rest; without it, an earlier char_rnn_aoti.pt2 in ``out_dir`` is removed (it would be another model's).
+    rest. The swap (io.generations) replaces every file of the earlier export at once, whatever interrupts it;
+    files of that export the new one does not write (an earlier char_rnn_aoti.pt2 without ``aoti``) are removed,
+    the folder's other files of the set (training.json, the plots) kept.
     """
     from ..model.checkpoint import load_checkpoint, save_checkpoint
     from ..training.operating_point import reshift_checkpoint
@@ -134,7 +137,8 @@ def export_artifacts(
     started = time.perf_counter()
     checkpoint = load_checkpoint(checkpoint_path)
     aoti_built = None
-    with atomic_files(Path(out_dir), "export", stale=() if aoti else OPTIONAL_EXPORT_FILES) as staging:
+    with swapped_files(Path(out_dir), "export", drop=export_files) as swap:
+        staging = swap.staging
         if prior_shift is None:
             shutil.copyfile(checkpoint_path, staging / CHECKPOINT_FILE)
         else:

@@ -3,9 +3,11 @@
 Partials live next to their target as ``.NAME.<pid>.<random>.partial`` (folders set aside during a swap:
 ``.NAME.<pid>.<random>.old``), so a later write to the same target can tell a dead writer's leftover (its pid
 is gone, e.g. after SIGKILL) from a live one's, and removes it. A new file's mode follows the umask; a replaced
-file keeps its mode (and its owner, when we run as root). A target that is not a regular file (a FIFO, a device
-such as /dev/null, /dev/stdout, or /dev/fd/N from ``>(cmd)``) is written in place, never replaced. A symlink
-is kept: the file it leads to is replaced.
+file keeps its mode (and its owner, when we run as root). What a target is decides how it is written, never its
+name (io.outputs.writes_in_place): one that is not a regular file (a FIFO, a device such as /dev/null, a pipe
+behind /dev/stdout or /dev/fd/N from ``>(cmd)``) is written in place, never replaced; a regular file anywhere
+(/dev/shm too) is replaced. A symlink is kept: the file it leads to is replaced. A set of files replaced as
+one (a model folder) is io.generations'.
 """
 
 from __future__ import annotations
@@ -23,77 +25,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from ..errors import InputError, OutputError
+from .outputs import check_output_file, output_errors, replaced_path, writes_in_place
 
 PARTIAL_SUFFIX = ".partial"
 # Every output this process has put in place, in order: a signal that arrives afterwards must not claim that
 # nothing was written (io.interrupts says which outputs were already complete).
 COMMITTED: list[Path] = []
 ASIDE_SUFFIX = ".old"
-# Errors of the file system rather than of our code: one line naming the path, never a traceback.
-FILE_SYSTEM_ERRORS = {
-    errno.ENOSPC: "free some space or write elsewhere",
-    errno.EDQUOT: "free some of your quota or write elsewhere",
-    errno.EFBIG: "write to a file system that allows larger files",
-    errno.EROFS: "write elsewhere",
-    errno.EACCES: "check the folder's permissions or write elsewhere",
-    errno.EPERM: "check the folder's permissions or write elsewhere",
-}
-SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # of them, those met only by writing
-
-
-def check_output_file(path: str | Path) -> None:
-    """InputError unless ``path`` can become a file: not a folder, and its folder exists."""
-    target = Path(path)
-    if target.is_dir():
-        raise InputError(f"output {path} is a directory; give a file name")
-    check_output_parent(target)
-
-
-def check_output_parent(target: Path) -> None:
-    if not target.parent.exists():
-        raise InputError(f"output folder {target.parent} does not exist")
-
-
-def check_not_input(input_path: str, output_path: str) -> None:
-    """InputError when ``output_path`` is ``input_path`` (same path, ./name, a symlink or a hard link):
-    writing it would destroy the input. Call it before anything is read. '-' never clashes."""
-    if "-" in (input_path, output_path):
-        return
-    with contextlib.suppress(OSError):  # either missing: they cannot be the same file
-        if os.path.samefile(input_path, output_path):
-            raise InputError(f"output {output_path} is the input file {input_path}; write to another file")
-
-
-SPECIAL_ROOTS = ("/dev/", "/proc/")
-MAX_LINKS = 40  # as the kernel's ELOOP limit
-
-
-def _link_chain(path: Path) -> list[str]:
-    """``path`` made absolute, then each symlink hop it leads through (not resolving the last target further
-    than its own link)."""
-    chain = [os.path.abspath(path)]
-    while os.path.islink(chain[-1]) and len(chain) <= MAX_LINKS:
-        chain.append(os.path.join(os.path.dirname(chain[-1]), os.readlink(chain[-1])))
-    return chain
-
-
-def writes_in_place(path: Path) -> bool:
-    """True for a target that must not be replaced: reached through /dev or /proc at any link hop (/dev/stdout,
-    /proc/self/fd/1, a link to either: they lead to whatever the stream is), or not a regular file (a FIFO, a
-    device)."""
-    if any(hop.startswith(SPECIAL_ROOTS) for hop in _link_chain(path)):
-        return True
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return False
-    return not stat.S_ISREG(mode) or os.path.realpath(path).startswith(SPECIAL_ROOTS)
-
-
-def replaced_path(path: Path) -> Path:
-    """The file an atomic write replaces: a symlink's final target (so the link itself is kept), else ``path``."""
-    return Path(os.path.realpath(path)) if os.path.islink(path) else path
 
 
 def partial_name(target_name: str, suffix: str = PARTIAL_SUFFIX) -> str:
@@ -148,27 +86,6 @@ def _create_partial(target: Path) -> tuple[int, Path]:
     return descriptor, partial
 
 
-def file_system_error(error: OSError, path: str | Path, errnos=FILE_SYSTEM_ERRORS) -> OSError | OutputError:
-    """An OutputError naming ``path`` for a full disk, a read-only or forbidden folder (those of ``errnos``);
-    else ``error`` itself."""
-    if error.errno not in errnos:
-        return error
-    return OutputError(f"cannot write {path}: {os.strerror(error.errno)}; {FILE_SYSTEM_ERRORS[error.errno]}")
-
-
-@contextlib.contextmanager
-def output_errors(path: str | Path, errnos=FILE_SYSTEM_ERRORS) -> Iterator[None]:
-    """Turn a full disk, a read-only or a forbidden folder (those of ``errnos``) met while writing ``path`` into
-    an OutputError."""
-    try:
-        yield
-    except OSError as error:
-        translated = file_system_error(error, path, errnos)
-        if translated is error:
-            raise
-        raise translated from None
-
-
 def _open_mode(binary: bool) -> dict:
     return {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
 
@@ -205,21 +122,21 @@ class WholeWrites:
 def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO]:
     """Yield a handle (UTF-8 text with newline='', or bytes); the file appears at ``path`` only if the block
     completes. '-' is stdout, streamed as written (like any Unix filter: on failure the exit status says so).
-    A FIFO or device is written in place. Raises InputError when ``path`` is a folder or its folder is
-    missing, OutputError for a full disk or a read-only or forbidden folder."""
+    A FIFO, device or socket is written in place (io.outputs.writes_in_place). Raises InputError when ``path``
+    is a folder, ends with '/' or its folder is missing, OutputError for a file the user may not write, a full
+    disk or a read-only or forbidden folder."""
     if str(path) == "-":
         stream = WholeWrites(sys.stdout.buffer) if binary else sys.stdout
         yield stream
         stream.flush()
         return
+    check_output_file(path)
     target = Path(path)
-    check_output_file(target)
     if writes_in_place(target):
         with output_errors(target), open(target, **_open_mode(binary)) as handle:
             yield handle
         return
     target = replaced_path(target)
-    check_output_parent(target)  # a link may lead into a folder that does not exist
     remove_stale_partials(target)
     with output_errors(target):
         descriptor, partial = _create_partial(target)
@@ -291,37 +208,6 @@ def staged_folder(parent: Path, name: str) -> Iterator[Path]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         COMMITTED[:] = [path for path in COMMITTED if staging not in path.parents]  # scratch, not outputs
-
-
-@contextlib.contextmanager
-def atomic_files(folder: Path, tag: str, stale: tuple[str, ...] = ()) -> Iterator[Path]:
-    """Yield a staging folder inside ``folder``; when the block completes, every file written into it replaces
-    its namesake in ``folder`` (each rename atomic; an existing file's mode is kept), after the files of
-    ``folder`` named in ``stale`` (that the new files make wrong) are removed, in their order. On any failure
-    the folder is left exactly as it was (or not made). A full disk met in the block is an OutputError naming
-    ``folder``."""
-    folder = Path(folder)
-    with removing_created_folders(folder), staged_folder(folder, tag) as staging:
-        # running out of space anywhere in the block (a library writing into the staging folder itself, such as
-        # onnx.save_model) is reported by the output; only writing meets these errors
-        with output_errors(folder, SPACE_ERRORS):
-            yield staging
-        for staged in sorted(staging.iterdir()):
-            _keep_mode(staged, folder / staged.name)
-        with output_errors(folder):
-            for name in stale:
-                (folder / name).unlink(missing_ok=True)
-            for staged in sorted(staging.iterdir()):
-                staged.replace(folder / staged.name)
-                COMMITTED.append(folder / staged.name)
-
-
-def _keep_mode(staged: Path, target: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        existing = os.stat(target)
-        os.chmod(staged, stat.S_IMODE(existing.st_mode))
-        if os.geteuid() == 0:
-            os.chown(staged, existing.st_uid, existing.st_gid)
 
 
 @contextlib.contextmanager

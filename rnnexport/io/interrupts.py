@@ -11,7 +11,8 @@ import threading
 from collections.abc import Iterator
 
 from ..errors import RnnExportError, first_line
-from .atomic import COMMITTED, FILE_SYSTEM_ERRORS, file_system_error
+from .atomic import COMMITTED
+from .outputs import FILE_SYSTEM_ERRORS, file_system_error
 
 CLEANED_UP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -40,6 +41,34 @@ def signals_raise() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP held back during the block (a commit of a few renames, which our handlers must
+    not cut into: the message would claim nothing was written), then handled as they would have been. A Python
+    handler runs in the main thread whichever thread the signal reached, so recording it there defers it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    deferred = (signal.SIGINT, *CLEANED_UP_SIGNALS)
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in deferred}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if received:
+            _deliver(received[0], previous[received[0]])
+
+
+def _deliver(signum: int, handler) -> None:
+    """Act on a signal held back as its handler would have: call it, or let the default action happen."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signum)
 
 
 def outputs_left() -> str:

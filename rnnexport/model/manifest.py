@@ -4,6 +4,7 @@ No torch and no onnx here: the ONNX path loads through this module."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -24,12 +25,6 @@ PARITY_FILE = "parity.json"
 MANIFEST_PIN_ENV = "RNNEXPORT_MANIFEST_SHA256"  # --expect-manifest-sha256's variable
 PIN_HELP = (f"Refuse the model folder unless sha256(manifest.json) is HEX (also: ${MANIFEST_PIN_ENV}). The manifest "
             "holds every artifact's hash, so this pins the whole folder.")  # fmt: skip
-# What `rnnexport export` writes besides the checkpoint, the manifest first: training a new checkpoint into the
-# folder removes them (in this order), so that no loader serves the previous model.
-EXPORT_FILES = (MANIFEST_NAME, TORCHSCRIPT_FILE, ONNX_SEQUENCE_FILE, ONNX_CELL_FILE, ONNX_STEP_FILE, ONNX_HEAD_FILE,
-                FOLD_TABLE_FILE, PARITY_FILE, TORCH_EXPORT_FILE, AOTI_FILE)  # fmt: skip
-# Those written only when asked (export --aoti): an export without it removes the earlier one.
-OPTIONAL_EXPORT_FILES = (AOTI_FILE,)
 # Inside char_rnn.pt2: its programs (torch.export.load gives "model"; the prefix programs are read with load_pt2).
 TORCH_EXPORT_PROGRAMS = ("model", "prefix_step", "prefix_head")
 ARCHIVE_METADATA_FILE = "metadata.json"  # the model's metadata inside char_rnn.pt and char_rnn.pt2
@@ -61,6 +56,42 @@ def read_manifest(model_dir: Path) -> dict:
             "run `rnnexport export` again"
         )
     return manifest
+
+
+def export_files(model_dir: Path) -> list[str]:
+    """The files of ``model_dir`` that rnnexport recognises as its own export, which training a new checkpoint
+    there removes (they no longer match it): manifest.json when it is an rnnexport manifest, each file it lists
+    whose SHA-256 is the one it records, and parity.json when it holds the manifest's parity report. None when
+    manifest.json is missing or another program's (a web app's manifest.json): nothing else is touched."""
+    try:
+        manifest = read_manifest(model_dir)
+    except ArtifactError:
+        return []
+    if "rnnexport_version" not in manifest:
+        return []
+    files = [MANIFEST_NAME]
+    for name, entry in manifest["artifacts"].items():
+        path = Path(model_dir) / name
+        if _plain_name(name) and path.is_file() and sha256_of(path) == entry["sha256"]:
+            files.append(name)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads((Path(model_dir) / PARITY_FILE).read_text(encoding="utf-8")) == manifest.get("parity"):
+            files.append(PARITY_FILE)
+    return files
+
+
+def model_inputs(model_dir: Path) -> list[Path]:
+    """Every file a command that loads the model in ``model_dir`` may read: manifest.json, the files it lists,
+    parity.json and checkpoint.pt (an output must never be one of them; missing ones included)."""
+    names = [MANIFEST_NAME, PARITY_FILE, CHECKPOINT_FILE]
+    with contextlib.suppress(ArtifactError):
+        names += [name for name in read_manifest(model_dir)["artifacts"] if _plain_name(name)]
+    return [Path(model_dir) / name for name in dict.fromkeys(names)]
+
+
+def _plain_name(name: str) -> bool:
+    """A file name inside the model folder (not a path that leads out of it)."""
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name
 
 
 def check_manifest_pin(model_dir: Path, expected_sha256: str) -> None:

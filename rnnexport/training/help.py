@@ -35,7 +35,8 @@ OPTION_HELP = {
     "shift 0.52 (the committed model, docs/model.md); 'adamw': the same unclamped, 40 epochs; 'sgd' (or "
     "'sgd-2024'): SGD with loss weights, the default until 2026-12; 'seed': the original tutorial recipe (batch 1, "
     "label-uniform, lr 0.005, 200,000 steps).",
-    "out": "Where checkpoint.pt, training.json and the plots go (an earlier model's export there is removed).",
+    "out": "Where checkpoint.pt, training.json and the plots go (an earlier model's export there, the files its "
+    "rnnexport manifest.json lists and matches, is removed; no other file is touched).",
     "checkpoint": "[default: checkpoint.pt of --model-dir, $RNNEXPORT_MODEL_DIR or the packaged model]",
     "evaluate_data": "The labelled data the model was trained on (as train --data) [default: data/names, else "
     "$RNNEXPORT_NAMES_DIR].",

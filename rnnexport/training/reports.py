@@ -10,9 +10,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..data.labelled import LabelledData
-from ..io.atomic import atomic_files, atomic_write_json
+from ..io.atomic import atomic_write_json
+from ..io.generations import swapped_files
 from ..model.checkpoint import make_checkpoint, save_checkpoint
-from ..model.manifest import EXPORT_FILES
+from ..model.manifest import export_files
 from .loop import TrainResult
 from .recipes import config_dict
 
@@ -137,20 +138,23 @@ def data_record(labelled: LabelledData, given: Path | None, name_column: str | N
 
 
 def write_training_outputs(result: TrainResult, labels: list[str], out_dir: Path, data: dict | None = None
-                           ) -> list[Path]:  # fmt: skip
-    """Save checkpoint.pt, training.json and the plots into ``out_dir``; return the paths.
+                           ) -> tuple[list[Path], list[str]]:  # fmt: skip
+    """Save checkpoint.pt, training.json and the plots into ``out_dir``; return their paths and the names of the
+    files removed with them.
 
-    Everything is written into a staging folder first and renamed into ``out_dir`` only when all of it is
-    written: a failure (or Ctrl-C) leaves the folder as it was. An export of an earlier checkpoint in the
-    folder (model.manifest.EXPORT_FILES) is removed then, so that no loader serves the earlier model. Raises
-    OutputError (full disk, read-only)."""
+    Everything is written into a staging folder first and swapped into ``out_dir`` as one set only when all of
+    it is written (io.generations): a failure (or Ctrl-C) leaves the folder as it was. An export of an earlier
+    checkpoint in the folder, as far as rnnexport recognises it as its own (model.manifest.export_files: an
+    rnnexport manifest.json and the files that match it), is removed in the same swap, so that no loader serves
+    the earlier model; no other file is touched. Raises OutputError (full disk, read-only)."""
     report = {**training_report(result, labels), **({"data": data} if data else {})}
     out_dir = Path(out_dir)
-    with atomic_files(out_dir, "train", stale=EXPORT_FILES) as staging:
+    with swapped_files(out_dir, "train", drop=export_files) as swap:
+        staging = swap.staging
         checkpoint = make_checkpoint(result.model, labels, result.config.alphabet, report["config"], result.metrics,
                                      result.operating_point.as_dict())  # fmt: skip
         if data and "path" in data:
             checkpoint["data"] = {key: data[key] for key in ("path", "name_column", "label_column")}
         save_checkpoint(checkpoint, staging / "checkpoint.pt")
         written = write_training_reports(report, result, labels, staging)
-    return [out_dir / path.name for path in [staging / "checkpoint.pt", *written]]
+    return [out_dir / path.name for path in [staging / "checkpoint.pt", *written]], swap.removed

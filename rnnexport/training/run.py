@@ -11,8 +11,8 @@ from ..data.fetch import find_names_dir
 from ..data.labelled import LabelledData, read_labelled
 from ..data.split import Split, split_pairs
 from ..errors import OptionError
-from ..io.atomic import atomic_write_json, check_output_file
-from ..model.manifest import EXPORT_FILES
+from ..io.atomic import atomic_write_json
+from ..io.outputs import check_output_file, files_read
 from .crossval import cross_validate, format_cross_validation
 from .loop import TrainResult, train
 from .recipes import TrainConfig
@@ -22,12 +22,12 @@ from .reports import data_record, write_training_outputs
 @dataclass(frozen=True)
 class TrainingRun:
     """A finished ``train``: the result, the split it was trained and measured on, the files written, and
-    whether the folder held an export of an earlier model (removed: it no longer matches checkpoint.pt)."""
+    the files of an earlier model's export removed from the folder (they no longer match checkpoint.pt)."""
 
     result: TrainResult
     split: Split
     paths: list[Path]
-    replaced_export: bool
+    removed: list[str]
 
     def describe(self, out: Path) -> list[str]:
         """The lines ``train`` prints: the recipe, time and held-out figures, the files, and the removed export."""
@@ -36,9 +36,10 @@ class TrainingRun:
                  f"{metrics['accuracy']:.3f}, balanced accuracy {metrics['balanced_accuracy']:.3f} "
                  f"({len(split.train)} training pairs, {len(split.held_out)} held out)",
                  "wrote " + ", ".join(str(path) for path in self.paths)]  # fmt: skip
-        if self.replaced_export:
-            lines.append(f"removed the earlier model's export from {out} (it no longer matches checkpoint.pt); to "
-                         f"classify with this model: rnnexport export --out {out}")  # fmt: skip
+        if self.removed:
+            lines.append(f"removed the earlier model's export from {out} (it no longer matches checkpoint.pt): "
+                         f"{', '.join(self.removed)}; to classify with this model: rnnexport export --out "
+                         f"{out}")  # fmt: skip
         return lines
 
 
@@ -55,10 +56,9 @@ def train_into(out: Path, config: TrainConfig, data: Path | None = None, name_co
         on_data(labelled)
     split = split_pairs(labelled.pairs)
     result = train(split, labelled.labels, config, on_step=on_step)
-    replaced_export = (Path(out) / EXPORT_FILES[0]).exists()
     record = data_record(labelled, data, name_column, label_column)
-    paths = write_training_outputs(result, labelled.labels, out, record)
-    return TrainingRun(result, split, paths, replaced_export)
+    paths, removed = write_training_outputs(result, labelled.labels, out, record)
+    return TrainingRun(result, split, paths, removed)
 
 
 def parse_folds(text: str | None) -> list[int] | None:
@@ -71,7 +71,7 @@ def parse_folds(text: str | None) -> list[int] | None:
 
 def cross_validate_data(config: TrainConfig, n_folds: int, folds: list[int] | None, jobs: int,
                         report: Callable[[str], None], data: Path | None = None, name_column: str | None = None,
-                        label_column: str | None = None, report_path: Path | None = None,
+                        label_column: str | None = None, report_path: str | Path | None = None,
                         on_fold: Callable[[dict], None] | None = None) -> dict:  # fmt: skip
     """``evaluate --cv``: cross-validate ``config`` on the labelled data at ``data`` (crossval.cross_validate),
     ``report`` its tables (the recipe and the data, then crossval.format_cross_validation), then write them as
@@ -80,9 +80,10 @@ def cross_validate_data(config: TrainConfig, n_folds: int, folds: list[int] | No
     Raises OptionError (a ValueError) for n_folds < 2, folds outside [0, n_folds) or jobs < 1; DataError/InputError
     (the data),
     OutputError (the report)."""
+    folder = find_names_dir(data)
     if report_path:
-        check_output_file(report_path)  # before minutes of training, not after
-    labelled = read_labelled(find_names_dir(data), config.alphabet, name_column, label_column)
+        check_output_file(report_path, files_read(folder))  # before minutes of training, not after
+    labelled = read_labelled(folder, config.alphabet, name_column, label_column)
     summary = cross_validate(labelled.pairs, labelled.labels, config, n_folds, folds, jobs, on_fold=on_fold)
     report(f"{config.recipe} recipe, {labelled.source}")
     report(format_cross_validation(summary))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from ..data.fetch import find_names_dir
 from ..data.labelled import folder_labels, read_names, read_pairs
 from ..errors import DataError, ParityError, RnnExportError
 from ..io.atomic import atomic_write_json
+from ..io.outputs import check_output_file, files_read
+from ..model.manifest import model_inputs
 from ..runtimes.base import Runtime
 from ..runtimes.onnx_runtimes import OnnxCellRuntime
 from ..runtimes.prefix import build_schedule, run_schedule
@@ -54,12 +57,16 @@ def names_to_verify(path: Path | None, column: str | None = None) -> tuple[list[
 
 
 def verify_folder(model_dir: Path, names_path: Path | None, name_column: str | None, tolerance: Tolerance,
-                  runtime: str, verify_hash: bool, report_path: Path | None,
+                  runtime: str, verify_hash: bool, report_path: str | Path | None,
                   on_step: OnStep | None = None) -> dict:  # fmt: skip
     """``rnnexport verify``: :func:`verify_artifacts` of ``runtime`` ('all': every runtime whose artifact the folder
     has, verify_runtimes) on the names of ``names_path`` (default: default_names), the report also written as JSON
-    to ``report_path`` when given, whether it passed or not (the model folder is never written). Raises
-    ParityError (its report attached) after writing it."""
+    to ``report_path`` when given, whether it passed or not. ``report_path`` is checked first: never a file the
+    verification reads (the model's files, the names), so the model folder's files are never written. Raises
+    ParityError (its report attached) after writing it; InputError or OutputError for an unusable
+    ``report_path``."""
+    if report_path is not None:
+        check_output_file(report_path, [*model_inputs(model_dir), *verification_names(names_path)])
     names, source = names_to_verify(names_path, name_column)
     runtimes = None if runtime == "all" else (runtime,)
     try:
@@ -71,6 +78,15 @@ def verify_folder(model_dir: Path, names_path: Path | None, name_column: str | N
     if report_path is not None:
         atomic_write_json(report_path, report)
     return report
+
+
+def verification_names(names_path: Path | None) -> list[Path]:
+    """The files the names to verify on may come from: ``names_path``'s, else the data set's (when found)."""
+    if names_path is not None:
+        return files_read(names_path)
+    with contextlib.suppress(DataError):
+        return files_read(find_names_dir())
+    return []
 
 
 def dataset_names(names_dir: Path | None = None) -> tuple[list[str], str]:

@@ -20,11 +20,16 @@ def check_delimiter(delimiter: str) -> int:
     return ord(delimiter)
 
 
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+# Every byte-order mark Python's codecs module knows, longest first: UTF-32-LE's starts with UTF-16-LE's.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))  # fmt: skip
+# ASCII letters in a 16- or 32-bit encoding written without its mark: which bytes of each 4 are NUL.
+_WIDE = {"utf-32-le": (1, 2, 3), "utf-32-be": (0, 1, 2), "utf-16-le": (1, 3), "utf-16-be": (0, 2)}
+_PROBE = "name,x\r\nab-c;d\n"  # what a codec must decode alike whole and byte by byte
 
 
 def detect_bom(head: bytes) -> tuple[str | None, int]:
-    """The encoding a leading byte-order mark names (utf-8, utf-16-le, utf-16-be) and the mark's length,
+    """The encoding a leading byte-order mark names (utf-8, utf-16-le/-be, utf-32-le/-be) and the mark's length,
     or (None, 0)."""
     for bom, encoding in _BOMS:
         if head.startswith(bom):
@@ -33,27 +38,94 @@ def detect_bom(head: bytes) -> tuple[str | None, int]:
 
 
 def text_encoding(name: str) -> str:
-    """--encoding's codec, by its canonical name; OptionError for an unknown codec or one that is not a text
-    encoding (hex)."""
+    """--encoding's codec, by its canonical name; OptionError for an unknown codec, one that is not a text
+    encoding (hex), or one that cannot decode a file in pieces as it decodes it whole (punycode)."""
     try:
         info = codecs.lookup(name)
     except LookupError:
-        raise OptionError(f"unknown --encoding {name!r}; try --encoding utf-8 or latin-1") from None
+        raise OptionError(f"unknown --encoding {name!r}; pass the encoding the file was saved in") from None
     if not info._is_text_encoding:
-        raise OptionError(f"--encoding {name!r} is not a text encoding; try --encoding utf-8 or latin-1")
+        raise OptionError(f"--encoding {name!r} is not a text encoding; pass the encoding the file was saved in")
+    if not _streams(info.name):
+        raise OptionError(f"--encoding {name!r} cannot decode a file piece by piece as it decodes it whole; "
+                          "re-save the file as UTF-8")  # fmt: skip
     return info.name
 
 
-def choose_encoding(head: bytes, requested: str | None) -> tuple[str, int]:
+def _streams(encoding: str) -> bool:
+    """Whether ``encoding``'s incremental decoder, fed one byte at a time, reads a probe as the whole decoder does
+    (True when the codec cannot write the probe: nothing to compare)."""
+    try:
+        data = _PROBE.encode(encoding)
+        whole = data.decode(encoding)
+    except (UnicodeError, ValueError):
+        return True
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        pieces = "".join(decoder.decode(data[i : i + 1]) for i in range(len(data))) + decoder.decode(b"", final=True)
+    except (UnicodeError, ValueError):
+        return False
+    return pieces == whole
+
+
+def choose_encoding(head: bytes, requested: str | None, source: str = "the input") -> tuple[str, int]:
     """(encoding to decode with, leading bytes to skip): ``requested`` (--encoding) wins, else a BOM, else UTF-8.
 
-    A BOM is skipped when it names the chosen encoding; ``head`` is the first bytes of the input (4 suffice).
+    A BOM is skipped when the chosen codec reads it as U+FEFF, left to the codec when it reads it as a mark
+    (utf-16, utf-32, utf-8-sig); InputError when ``requested`` reads it as anything else (latin-1 on a UTF-16
+    file: every letter would be wrong), or when ``head`` is 16- or 32-bit text without its mark that the chosen
+    codec reads otherwise (a NUL byte beside every letter). ``head``: the first bytes of the input (64 suffice).
     """
     bom_encoding, bom_length = detect_bom(head)
-    if requested is None:
-        return bom_encoding or "utf-8", bom_length
-    encoding = text_encoding(requested)
-    return encoding, bom_length if bom_encoding == encoding else 0
+    encoding = text_encoding(requested) if requested is not None else bom_encoding or "utf-8"
+    if bom_encoding is None:
+        _check_not_wide(head, encoding, source)
+        return encoding, 0
+    try:
+        mark = head[:bom_length].decode(encoding)
+    except UnicodeError:
+        mark = None
+    if mark not in ("\ufeff", ""):
+        raise InputError(f"{source} starts with the byte-order mark of {bom_encoding}, which --encoding {requested} "
+                         "does not read as one: drop --encoding (the mark names the encoding)")  # fmt: skip
+    return encoding, bom_length if mark == "\ufeff" else 0
+
+
+def wide_encoding(head: bytes) -> str | None:
+    """The 16- or 32-bit encoding (utf-16-le, utf-16-be, utf-32-le, utf-32-be) of ``head`` when its first bytes
+    read as ASCII text in it, written without a mark: NUL bytes where that encoding puts them for ASCII (at least
+    3 in 4 of them) and almost nowhere else; else None."""
+    sample = head[: len(head[:64]) // 4 * 4]
+    if len(sample) < 8:
+        return None
+    zeros = [sample[offset::4].count(0) / len(sample[offset::4]) for offset in range(4)]
+    for encoding, offsets in _WIDE.items():
+        others = [zeros[offset] for offset in range(4) if offset not in offsets]
+        if min(zeros[offset] for offset in offsets) >= 0.75 and max(others) <= 0.1:
+            return encoding
+    return None
+
+
+def loosely_decoded(data: bytes, encoding: str) -> str | None:
+    """``data`` decoded with undecodable bytes replaced, where the codec can replace (idna cannot); else None."""
+    for errors in ("replace", "strict"):
+        try:
+            return data.decode(encoding, errors)
+        except (UnicodeError, ValueError):
+            continue
+    return None
+
+
+def _check_not_wide(head: bytes, encoding: str, source: str) -> None:
+    """InputError when ``head`` is 16- or 32-bit text without a mark that ``encoding`` reads otherwise."""
+    wide = wide_encoding(head)
+    if wide is None:
+        return
+    sample = head[: len(head[:64]) // 4 * 4]
+    if loosely_decoded(sample, encoding) != sample.decode(wide, "replace"):
+        raise InputError(f"{source} is {wide.upper()} text without a byte-order mark (a NUL byte beside each "
+                         f"letter of its first line), which {encoding} reads as other letters: pass --encoding "
+                         f"{wide}")  # fmt: skip
 
 
 _SEP_HINT = re.compile(rb"sep=(.)(\r\n|\r|\n)?", re.IGNORECASE | re.DOTALL)
@@ -92,12 +164,25 @@ def detect_delimiter(header: bytes) -> str:
     return tied[0]
 
 
-def undecodable_message(source: str, line: int, encoding: str, mixed: bool) -> str:
-    """The message for an undecodable byte on ``line``; ``mixed``: earlier lines held multi-byte UTF-8."""
+def undecodable_message(source: str, line: int, encoding: str, mixed: bool, origin: str = "default") -> str:
+    """The message for an undecodable byte on ``line``; ``mixed``: earlier lines held multi-byte UTF-8; ``origin``:
+    how ``encoding`` was chosen ('default': UTF-8 for want of a mark, 'bom', or 'option': --encoding). It names no
+    encoding to try: one that reads any byte (latin-1) gives wrong letters for a file that is not in it."""
     if mixed:
         return (f"{source}: line {line} is not valid UTF-8 but earlier lines hold UTF-8 letters: the file mixes "
                 "encodings; re-save it in one encoding (UTF-8)")  # fmt: skip
-    return f"{source}: line {line} is not valid {encoding}; pass --encoding latin-1 (or the file's real encoding)"
+    if origin == "bom":
+        return (f"{source}: line {line} is not valid {encoding} although the file starts with its byte-order mark: "
+                "the file is damaged; save it again from where it came from")  # fmt: skip
+    return f"{source}: line {line} is not valid {encoding}; pass --encoding with the encoding the file was saved in"
+
+
+def truncated_message(source: str, line: int, encoding: str, origin: str = "default") -> str:
+    """The message for input that ends in the middle of a character (``origin`` as for undecodable_message)."""
+    cause = "was cut short (copy or save it again whole)"
+    if origin == "default":
+        cause += ", or is not UTF-8 (then pass --encoding with the encoding it was saved in)"
+    return f"{source}: line {line} ends the file in the middle of a {encoding} character: the file {cause}"
 
 
 class Utf8Check:
@@ -124,6 +209,8 @@ class Utf8Check:
             line_start = max(data.rfind(b"\n", 0, error.start), data.rfind(b"\r", 0, error.start)) + 1
             mixed = self.seen_multibyte or not data[:line_start].isascii()
             line = first_line + count_line_ends(data[:line_start])
+            if error.reason == "unexpected end of data":  # records are whole: only the input's end cuts one
+                return line, InputError(truncated_message(self.source, line, "utf-8"))
             return line, InputError(undecodable_message(self.source, line, "utf-8", mixed))
         self.seen_multibyte = True
         return None

@@ -7,14 +7,17 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
-import itertools
 import sys
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from ...errors import InputError, OptionError
+from ...errors import first_line as first_message_line
 from ..formats import PARQUET_MAGIC, parquet_pipe_error
 from .chunks import RecordChunk
 from .dialect import (
@@ -24,7 +27,9 @@ from .dialect import (
     choose_encoding,
     detect_bom,
     detect_delimiter,
+    loosely_decoded,
     sep_hint,
+    truncated_message,
     undecodable_message,
 )
 from .exact import record_fields
@@ -75,13 +80,15 @@ class Prefixed(io.RawIOBase):
 
 
 class Utf8Transcoder:
-    """Bytes in any text encoding -> UTF-8 bytes (the record reader's input). An undecodable byte is an
-    InputError naming its physical line (LF, CR LF and a lone CR each end one). A BOM is the caller's business
-    (see records.choose_encoding): this decodes what it is given."""
+    """Bytes in any text encoding -> UTF-8 bytes (the record reader's input). An undecodable byte, input that ends
+    in the middle of a character, and a lone surrogate (which some codecs make: utf-7, unicode_escape) that no
+    UTF-8 can hold are each an InputError naming its physical line (LF, CR LF and a lone CR each end one).
+    ``origin``: how the encoding was chosen, for the message (dialect.undecodable_message). A BOM is the caller's
+    business (see dialect.choose_encoding): this decodes what it is given."""
 
-    def __init__(self, raw: BinaryIO, encoding: str, source: str, first_line: int = 1):
+    def __init__(self, raw: BinaryIO, encoding: str, source: str, first_line: int = 1, origin: str = "option"):
         self.decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-        self.raw, self.encoding, self.source = raw, encoding, source
+        self.raw, self.encoding, self.source, self.origin = raw, encoding, source, origin
         self.lines_done = first_line - 1
         self.last_was_cr = False  # a CR LF may be split between two reads
 
@@ -90,12 +97,25 @@ class Utf8Transcoder:
         try:
             text = self.decoder.decode(block, final=not block)
         except UnicodeDecodeError as error:
-            before = self._count_lines(block[: error.start].decode(self.encoding, "replace"))
-            raise InputError(undecodable_message(self.source, before + 1, self.encoding, mixed=False)) from None
+            before = loosely_decoded(block[: error.start], self.encoding)
+            line = self._count_lines(before if before is not None else block[: error.start].decode("latin-1")) + 1
+            if not block:  # the input's end, in the middle of a character
+                raise InputError(truncated_message(self.source, line, self.encoding, self.origin)) from None
+            raise InputError(undecodable_message(self.source, line, self.encoding, False, self.origin)) from None
+        except UnicodeError as error:  # a codec that cannot say where (punycode, 'undefined')
+            raise InputError(f"{self.source} cannot be read as {self.encoding} ({first_message_line(error)}); pass "
+                             "--encoding with the encoding the file was saved in") from None  # fmt: skip
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            line = self._count_lines(text[: error.start]) + 1
+            raise InputError(f"{self.source}: line {line} decodes with {self.encoding} to a lone surrogate "
+                             f"U+{ord(text[error.start]):04X}, which no UTF-8 text can hold: the file is not "
+                             f"{self.encoding}, or that line holds a broken character") from None  # fmt: skip
         self.lines_done = self._count_lines(text)
         if text:
             self.last_was_cr = text.endswith("\r")
-        return text.encode("utf-8", "surrogatepass")
+        return data
 
     def _count_lines(self, text: str) -> int:
         """Lines ended before the end of ``text`` (which follows what was decoded so far)."""
@@ -124,19 +144,30 @@ class CsvInput:
     utf8_check: Utf8Check | None
     bom: bool = False  # the input starts with a byte-order mark (UTF-8 or UTF-16) of its encoding
     _stream: Iterator[RecordChunk] | None = None
-    _peeked: list[RecordChunk] = field(default_factory=list)
+    _peeked: deque[RecordChunk] = field(default_factory=deque)
 
     def chunks(self) -> Iterator[RecordChunk]:
-        """The data records, in input order (see records.RecordReader); a chunk seen by first_chunk comes first."""
+        """The data records, in input order (see records.RecordReader); chunks read ahead by first_record come
+        first."""
         while self._peeked:
-            yield self._peeked.pop()
+            yield self._peeked.popleft()
         yield from self._chunk_stream()
 
-    def first_chunk(self) -> RecordChunk | None:
-        """The first chunk of data records (None: there are none), without taking it from chunks()."""
-        if not self._peeked:
-            self._peeked.extend(itertools.islice(self._chunk_stream(), 1))
-        return self._peeked[0] if self._peeked else None
+    def first_record(self) -> tuple[RecordChunk, int] | None:
+        """The chunk holding the first record that is not a blank line, and the record's index in it (None: there
+        is none), whatever the chunk size: the chunks up to it are read ahead and held (blank lines before
+        it only), none is taken from chunks()."""
+        index = 0
+        while True:
+            if index == len(self._peeked):
+                chunk = next(self._chunk_stream(), None)
+                if chunk is None:
+                    return None
+                self._peeked.append(chunk)
+            records = np.flatnonzero(~self._peeked[index].blank)
+            if len(records):
+                return self._peeked[index], int(records[0])
+            index += 1
 
     def _chunk_stream(self) -> Iterator[RecordChunk]:
         if self._stream is None:
@@ -155,15 +186,17 @@ def read_csv_input(raw: BinaryIO, source: str, encoding: str | None = None, deli
     head = raw.read(READ_BLOCK)
     if head.startswith(PARQUET_MAGIC) and encoding is None:  # a Parquet file (or a FIFO, <(cmd)) of a file
         raise parquet_pipe_error(source)
-    chosen, skip = choose_encoding(head, encoding)
-    # a mark the chosen codec reads itself (--encoding utf-16 on a file with one) is a mark all the same
-    bom = skip > 0 or (chosen == "utf-16" and detect_bom(head)[0] is not None)
+    chosen, skip = choose_encoding(head, encoding, source)
+    # a mark the chosen codec reads itself (--encoding utf-16 on a file with one) is a mark all the same; any
+    # other mark was refused by choose_encoding
+    bom = detect_bom(head)[0] is not None
     if chosen == "utf-8-sig":  # the BOM is skipped below; the bytes are plain UTF-8
         chosen, skip = "utf-8", len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
     transcoded = chosen != "utf-8"
     stream: BinaryIO = Prefixed(head[skip:], raw)
     if transcoded:
-        stream = Utf8Transcoder(stream, chosen, source)
+        origin = "option" if encoding is not None else "bom"
+        stream = Utf8Transcoder(stream, chosen, source, origin=origin)
     first_line, stream = _peek_line(stream)
     hint = sep_hint(first_line)
     if hint is None:

@@ -9,7 +9,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import output_errors
+from ..outputs import output_errors
 
 
 @contextlib.contextmanager
