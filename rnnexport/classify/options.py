@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..answers.rule import AnswerRule
 from ..io.csv.records import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_ROWS
 from ..runtimes.prefix import DEFAULT_BLOCK_SIZE
 from ..verification.parity import Tolerance
@@ -33,6 +34,7 @@ class ClassifyOptions:
     block_size: int = DEFAULT_BLOCK_SIZE  # sorted distinct names per trie
     input_format: str | None = None  # 'csv', 'parquet'; None: by the file (io.formats.input_format)
     output_format: str | None = None  # 'csv', 'parquet'; None: by the file name (io.formats.output_format)
+    answers: AnswerRule | None = None  # --min-probability, --coverage, --set-method (plan.py adds the thresholds)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..answers.rule import OPTION_HELP as ANSWER_HELP
 from ..training.recipes import OVERRIDES, RECIPES, option_name  # torch-free
 from .console import user_errors
 
@@ -117,6 +118,19 @@ DATA_COLUMN_OPTIONS = tuple(  # train's and evaluate's, for a table given as --d
     for kind in ("name", "label")
 )  # fmt: skip
 SHAPE = ("alphabet", "hidden_size")  # the model's shape: train's, and evaluate --cv's (cross-validated as trained)
+
+
+def _set_method(ctx, param, value: str | None) -> str | None:
+    return value.replace("-", "_") if value else None
+
+
+ANSWER_OPTIONS = (  # classify's and predict's (answers/rule.py)
+    click.option("--min-probability", type=FiniteFloatRange(0, 1, min_open=True), metavar="P",
+                 help=ANSWER_HELP["min_probability"]),
+    click.option("--coverage", type=FiniteFloatRange(0.5, 0.99), metavar="LEVEL", help=ANSWER_HELP["coverage"]),
+    click.option("--set-method", type=click.Choice(["per-label", "marginal"]), callback=_set_method,
+                 help=ANSWER_HELP["set_method"]),
+)  # fmt: skip
 
 
 def overrides(*fields: str) -> tuple:

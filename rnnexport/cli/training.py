@@ -155,6 +155,7 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
         _cross_validate((data_path, name_column, label_column), n_folds, recipe, {"prior_shift": prior_shift, **shape},
                         folds, jobs, report)  # fmt: skip
         return
+    from ..training.answer_reports import format_answers
     from ..training.evaluation import evaluate_checkpoint
     from ..training.metrics import format_table
 
@@ -163,6 +164,30 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
         source, metrics = evaluate_checkpoint(checkpoint, data_path, name_column, label_column)
     click.echo(f"held-out pairs of {source}, checkpoint {checkpoint}")
     click.echo(format_table(metrics))
+    for line in format_answers(metrics["answers"], list(metrics["per_label"])) if "answers" in metrics else []:
+        click.echo(line)
+
+
+@click.command("model-card")
+@opt.stacked(
+    opt.model_dir_option,
+    click.option("--cv-report", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+                 help="The JSON of evaluate --cv --report (docs/reports/cv10_default.json)."),
+    click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("docs/model_card.md"),
+                 show_default=True, help="Where the card goes."),
+)  # fmt: skip
+def model_card(model_dir: Path, cv_report: Path, output: Path) -> None:
+    """Write the model card (Mitchell et al. 2019) from the model's training.json and manifest.json and a
+    cross-validation report.
+
+    \b
+    Example (what make model-card runs):
+      rnnexport model-card --model-dir exported --cv-report docs/reports/cv10_default.json -o docs/model_card.md
+    """
+    from ..training.model_card import write_model_card
+
+    with user_errors():
+        click.echo(f"wrote {write_model_card(model_dir, cv_report, output)}")
 
 
 def _cross_validate(data, n_folds, recipe, overrides, folds, jobs, report) -> None:
