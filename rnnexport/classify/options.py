@@ -86,8 +86,8 @@ OPTION_HELP = {
     "whatever the file size.",
     "threads": "Threads for the model [default: all cores].",
     "prefix_sharing": "Compute each distinct name and each shared prefix once (the same model; results differ from "
-    "per-name by float32 rounding only, both verified <= 1e-5 from float64); off: every name from scratch. Not for "
-    "onnx-cell, which runs the cell graph name by name.",
+    "per-name by float32 rounding only, both held to the parity rule against float64); off: every name from "
+    "scratch. Not for onnx-cell, which runs the cell graph name by name.",
     "check": "Also run eager PyTorch (float64) on every row; exit 3 if any log-prob is beyond the parity rule (--atol, "
     "--rtol) or a top-1 label differs.",
     "encoding": "Input encoding, e.g. latin-1 (transcoded; the output is always UTF-8) [default: a UTF-8 or UTF-16 "

@@ -124,8 +124,9 @@ class ReferenceRuntime(TorchRuntime):
 
     Why float64: two float32 runtimes that each sit within rounding of the exact result can differ from each
     other by twice that, and which kernel a batch takes (matrix-vector at batch 1, GEMM otherwise) moves the
-    float32 result by ~1e-5 on long names. Measured on the committed model: eager float32 at batch 1024 was
-    9.9e-6 from float64, TorchScript at batch 1 4.2e-6, but the two were 1.14e-5 apart. log_probs: float64.
+    float32 result by ~1e-5 on long names. Measured on the sgd model committed until 2026-12: eager float32 at
+    batch 1024 was 9.9e-6 from float64, TorchScript at batch 1 4.2e-6, but the two were 1.14e-5 apart.
+    log_probs: float64.
     """
 
     name = "torch-float64"
