@@ -15,7 +15,7 @@ from ..model.manifest import MANIFEST_NAME
 CV_REPORT = Path("docs/reports/cv10_default.json")  # the committed cross-validation report the card reads
 CV_COMMAND = f"rnnexport evaluate --cv 10 --jobs 2 --report {CV_REPORT}"
 CARD_COMMAND = "make model-card"  # rnnexport model-card --model-dir exported --cv-report docs/reports/...
-SMALL_LABEL_NAMES = 150  # labels with fewer distinct names are listed among the failure modes
+SMALL_LABEL_SHARE = 0.01  # labels with a smaller share of the names are listed among the failure modes
 CURVE_POINTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -31,6 +31,10 @@ def read_reports(model_dir: Path, cv_report: Path) -> tuple[dict, dict, dict]:
                                 f"{CV_COMMAND}") from None  # fmt: skip
     if "answers" not in reports[2] or "shipped" not in reports[2]["answers"]:
         raise ArtifactError(f"{cv_report} holds no measured answers (an older report); run {CV_COMMAND}")
+    if "prediction_sets" not in reports[1]:
+        raise ArtifactError(f"{Path(model_dir) / MANIFEST_NAME} has no prediction_sets (exported before answers, "
+                            f"or by a recipe without a calibration hold-back); re-export it: rnnexport export --out "
+                            f"{model_dir}")  # fmt: skip
     return tuple(reports)
 
 
@@ -121,21 +125,21 @@ def _data(training: dict, cv: dict) -> str:
     total = sum(row["support"] for row in per_label.values())
     rows = sorted(per_label.items(), key=lambda item: -item[1]["support"])
     table = "\n".join(f"| {label} | {row['support']:,} | {row['support'] / total:.1%} |" for label, row in rows)
-    data = training.get("data", {})
-    lines = f"{data['names']:,} lines, " if "names" in data else ""
+    data = training["data"]
+    counted = "" if _complete(cv) else f", counted on the {total:,} names held out in {_folds(cv)}"
     return f"""## Training and evaluation data
 
-The names data set of the PyTorch char-RNN tutorial: {lines}{total:,} distinct (name, label) pairs after folding
-to the alphabet. It is small and skewed: the labels' shares of distinct names (the skew of lines is larger still:
-many lines repeat, Arabic's about 2,000 lines hold about 108 distinct names):
+The names data set of the PyTorch char-RNN tutorial: {data["names"]:,} lines, {data["pairs"]:,} distinct (name,
+label) pairs after folding to the alphabet. It is small and skewed: the labels' shares of distinct names{counted}
+(the skew of lines is larger still: many lines repeat, Arabic's about 2,000 lines hold about 108 distinct names):
 
 | label | distinct names | share |
 |---|---|---|
 {table}
 
 Evaluation: a fixed held-out tenth of the pairs (crc32 of the pair; docs/model.md, 'The held-out split') for
-the committed model, and {cv["n_folds"]}-fold cross-validation over the same crc32 rule for the recipe, every pair
-held out once. No held-out name is used for training, calibration or choosing a threshold.
+the committed model, and {_folds(cv)} of cross-validation over the same crc32 rule for the recipe, each pair of
+those folds held out once. No held-out name is used for training, calibration or choosing a threshold.
 """
 
 
@@ -151,16 +155,18 @@ def _quantitative(training: dict, cv: dict) -> str:
         f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']:,} |"
         for label, row in per_label.items()
     )
+    partial = "" if _complete(cv) else (f"**A partial cross-validation ({_folds(cv)}): `make cv-report` runs every "
+                                        "fold, then `make model-card`.**\n\n")  # fmt: skip
     return f"""## Quantitative analyses
 
-{len(cv["folds"])}-fold cross-validation of the recipe at τ = {cv["prior_shift"]} (mean ± std over folds), beside the
+{partial}Cross-validation ({_folds(cv)}) of the recipe at τ = {cv["prior_shift"]} (mean ± std over folds), beside the
 committed model on the fixed held-out split ({training["metrics"]["n_held_out"]:,} names):
 
 | names | accuracy | balanced accuracy | ECE | committed model, accuracy |
 |---|---|---|---|---|
 {case_rows}
 
-Per label, all folds pooled (each pair held out once):
+Per label, the folds pooled (each of their pairs held out once):
 
 | label | precision | recall | F1 | names |
 |---|---|---|---|---|
@@ -198,7 +204,7 @@ def _selective(shipped: dict) -> str:
                      f"{counts['correct'] / counts['answered']:.3f}.")  # fmt: skip
     return f"""### Abstention (`--min-probability`)
 
-Selective classification under cross-validation, all folds pooled (`exported/selective.png` draws the
+Selective classification under cross-validation, the folds pooled (`exported/selective.png` draws the
 committed model's curve):
 
 | minimum probability | share answered | accuracy on those |
@@ -211,8 +217,8 @@ committed model's curve):
 
 def _sets(manifest: dict, cv: dict) -> str:
     shipped, labels = cv["answers"]["shipped"], cv["labels"]
-    table = manifest.get("prediction_sets", {})
-    default = table.get("default_method", "per_label")
+    table = manifest["prediction_sets"]
+    default = table["default_method"]
     rows = []
     for key, by_method in shipped["sets"].items():
         for method, row in by_method.items():
@@ -224,16 +230,16 @@ def _sets(manifest: dict, cv: dict) -> str:
     scorer = cv["answers"].get("scorer", {}).get("sets", {})
     versus = ", ".join(f"{key} {method.replace('_', '-')}: {scorer[key][method]['coverage']:.3f}"
                        for key in scorer for method in scorer[key])  # fmt: skip
-    calibration = table.get("calibration", {})
-    pooled = ", ".join(calibration.get("pooled_labels", [])) or "none"
+    calibration = table["calibration"]
+    pooled = ", ".join(calibration["pooled_labels"]) or "none"
     return f"""### Prediction sets (`--coverage`)
 
 Split conformal prediction: a label is in a name's set when its log-probability reaches the level's threshold,
-fitted on the calibration hold-back ({calibration.get("names", "?")} pairs for the committed model). Per-label
+fitted on the calibration hold-back ({calibration["names"]:,} pairs for the committed model). Per-label
 (Mondrian) thresholds are the default: the level then holds for the names of each label, so for any mix of
 languages in a user's file, where marginal thresholds hold it only over names mixed like the training data.
-Labels with fewer than {calibration.get("min_label_names", "?")} held-back names share one pooled threshold (for
-the committed model: {pooled}), whose level holds for their names together. Cross-validation, all folds pooled:
+Labels with fewer than {calibration["min_label_names"]} held-back names share one pooled threshold (for
+the committed model: {pooled}), whose level holds for their names together. Cross-validation, the folds pooled:
 
 | level | method | coverage | folds mean ± std | mean set size | least covered label |
 |---|---|---|---|---|---|
@@ -276,8 +282,9 @@ def _failure_modes(cv: dict) -> str:
         for variant in ("original", "lower", "upper")
     )  # fmt: skip
     per_label = cv["pooled"]["per_label"]
-    small = [(label, row) for label, row in per_label.items() if row["support"] < SMALL_LABEL_NAMES]
-    small_line = "; ".join(f"{label} ({row['support']} names): recall {row['recall']:.2f}" for label, row in small)
+    total = sum(row["support"] for row in per_label.values())
+    small = [(label, row) for label, row in per_label.items() if row["support"] < SMALL_LABEL_SHARE * total]
+    small_line = "; ".join(f"{label} ({row['support']} held out): recall {row['recall']:.2f}" for label, row in small)
     return f"""## Known failure modes, ethical considerations and caveats
 
 - **Case.** The names were mostly Title Case; training lower- and UPPER-cases some of them. Under
@@ -286,9 +293,9 @@ def _failure_modes(cv: dict) -> str:
   does not use, a given name) still gets one of the {len(labels)} labels, sometimes with high probability; the
   conformal guarantee assumes names drawn like the data set's. Characters outside the alphabet are folded
   (docs/fold.md) or dropped, and a name with no letter gets no prediction.
-- **Labels with few distinct names** (fewer than {SMALL_LABEL_NAMES}): {small_line}. Their figures rest on few
-  names, their calibration on fewer still (pooled, above).
-- **Most confused pairs**, all folds pooled: {_confusions(cv)}.
+- **Labels with few distinct names** (under {SMALL_LABEL_SHARE:.0%} of the names): {small_line}. Their figures
+  rest on few names, their calibration on fewer still (pooled, above).
+- **Most confused pairs**, the folds pooled: {_confusions(cv)}.
 - **Skew.** Russian and English are most of the data; a name equally plausible in a small and a large label
   leans to the large one even after the prior shift τ.
 """
@@ -304,9 +311,13 @@ def _confusions(cv: dict, count: int = 5) -> str:
 
 def _how_produced(training: dict, cv: dict, model_dir: str, cv_report: str) -> str:
     seconds = cv["train_seconds"]["mean"]
+    command = CV_COMMAND.replace(str(CV_REPORT), cv_report)
+    if len(cv["folds"]) < cv["n_folds"]:  # a partial run: say which folds, so the figures can be reproduced
+        folds = ",".join(str(fold) for fold in cv["folds"])
+        command = command.replace(" --jobs", f" --folds {folds} --jobs")
     return f"""## How these figures were produced
 
-- Cross-validation: `{CV_COMMAND}` wrote `{cv_report}` ({len(cv["folds"])} folds of {cv["n_folds"]}, the
+- Cross-validation: `{command}` wrote `{cv_report}` ({_folds(cv)}, the
   `{cv["config"]["recipe"]}` recipe, {seconds:.0f} s of training per fold on the machine that ran it); each fold
   trains as `rnnexport train` does (sibling, hold-back, τ, T) and is measured on the names it did not see.
 - The committed model: `rnnexport train --out {model_dir}` wrote `{model_dir}/training.json` (held-out figures);
@@ -314,6 +325,17 @@ def _how_produced(training: dict, cv: dict, model_dir: str, cv_report: str) -> s
 - This card: `{CARD_COMMAND}` (`rnnexport model-card --model-dir {model_dir} --cv-report {cv_report} -o
   docs/model_card.md`), after either changes.
 """
+
+
+def _complete(cv: dict) -> bool:
+    return len(cv["folds"]) == cv["n_folds"]
+
+
+def _folds(cv: dict) -> str:
+    """'all 10 folds', or which folds of a partial run (evaluate --cv N --folds ...): 'folds 0, 1 of 10'."""
+    if _complete(cv):
+        return f"all {cv['n_folds']} folds"
+    return f"folds {', '.join(str(fold) for fold in cv['folds'])} of {cv['n_folds']}"
 
 
 def _key(frontier: dict, prior_shift: float) -> str:
