@@ -57,8 +57,9 @@ class AnswerRule:
 
 
 def answer_rule(min_probability: float | None, coverage: float | None, set_method: str | None) -> AnswerRule | None:
-    """The rule of the options as given (None when neither --min-probability nor --coverage is); OptionError for a
-    bad value or --set-method without --coverage."""
+    """The rule of the options as given (None when neither --min-probability nor --coverage is; ``set_method`` as
+    METHODS or as the CLI spells them, 'per-label'); OptionError for a bad value or --set-method without --coverage."""
+    set_method = set_method.replace("-", "_") if set_method else None
     if min_probability is None and coverage is None:
         check_answer_options(None, None, set_method)
         return None

@@ -120,16 +120,11 @@ DATA_COLUMN_OPTIONS = tuple(  # train's and evaluate's, for a table given as --d
 SHAPE = ("alphabet", "hidden_size")  # the model's shape: train's, and evaluate --cv's (cross-validated as trained)
 
 
-def _set_method(ctx, param, value: str | None) -> str | None:
-    return value.replace("-", "_") if value else None
-
-
 ANSWER_OPTIONS = (  # classify's and predict's (answers/rule.py)
     click.option("--min-probability", type=FiniteFloatRange(0, 1, min_open=True), metavar="P",
                  help=ANSWER_HELP["min_probability"]),
     click.option("--coverage", type=FiniteFloatRange(0.5, 0.99), metavar="LEVEL", help=ANSWER_HELP["coverage"]),
-    click.option("--set-method", type=click.Choice(["per-label", "marginal"]), callback=_set_method,
-                 help=ANSWER_HELP["set_method"]),
+    click.option("--set-method", type=click.Choice(["per-label", "marginal"]), help=ANSWER_HELP["set_method"]),
 )  # fmt: skip
 
 

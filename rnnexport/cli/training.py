@@ -164,8 +164,8 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
         source, metrics = evaluate_checkpoint(checkpoint, data_path, name_column, label_column)
     click.echo(f"held-out pairs of {source}, checkpoint {checkpoint}")
     click.echo(format_table(metrics))
-    for line in format_answers(metrics["answers"], list(metrics["per_label"])) if "answers" in metrics else []:
-        click.echo(line)
+    if "answers" in metrics:
+        click.echo("\n".join(format_answers(metrics["answers"], list(metrics["per_label"]))))
 
 
 @click.command("model-card")
@@ -177,12 +177,11 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
                  show_default=True, help="Where the card goes."),
 )  # fmt: skip
 def model_card(model_dir: Path, cv_report: Path, output: Path) -> None:
-    """Write the model card (Mitchell et al. 2019) from the model's training.json and manifest.json and a
-    cross-validation report.
+    """Write the model card (Mitchell et al. 2019) from the model's reports and a cross-validation report.
 
     \b
-    Example (what make model-card runs):
-      rnnexport model-card --model-dir exported --cv-report docs/reports/cv10_default.json -o docs/model_card.md
+    Example (make model-card):
+      rnnexport model-card --model-dir exported --cv-report docs/reports/cv10_default.json
     """
     from ..training.model_card import write_model_card
 
