@@ -197,7 +197,7 @@ def _selective(shipped: dict) -> str:
     for key, counts in pooled["at_share"].items():
         lines.append(f"Answering {float(key):.0%} of each fold's names (the threshold that does so, "
                      f"{counts['threshold']:.3f} on average), accuracy on those is "
-                     f"**{counts['correct'] / counts['answered']:.3f}**.")  # fmt: skip
+                     f"**{counts['correct'] / counts['answered']:.4f}**.")  # fmt: skip
     for key, counts in pooled["calibrated"].items():
         lines.append(f"Chosen in advance on the calibration hold-back to answer {float(key):.0%}, the threshold "
                      f"answered {counts['answered'] / counts['names']:.3f} of held-out names with accuracy "
