@@ -13,7 +13,7 @@ TORCH_PIP_ARGS ?=
 MODEL_DIR ?= exported
 WEB_PORT ?= 8000
 
-.PHONY: install data train export aoti verify classify test docs-figures test-embed test-consumers consumer-envs cpp-deps lint bench bench-train clean browser web serve-web
+.PHONY: install data train export aoti model-card cv-report verify classify test docs-figures test-embed test-consumers consumer-envs cpp-deps lint bench bench-train clean browser web serve-web
 
 install: $(STAMP)
 
@@ -36,8 +36,21 @@ data: install
 train: data
 	$(BIN)/rnnexport train --out $(MODEL_DIR)
 
+# Exporting the repository's model (exported/) also rewrites its card, docs/model_card.md (make model-card).
 export: install
 	$(BIN)/rnnexport export --out $(MODEL_DIR)
+	$(if $(filter exported,$(MODEL_DIR)),$(MAKE) model-card)
+
+# docs/model_card.md from exported/'s training.json and manifest.json and the committed cross-validation report
+# (CV_REPORT, written by make cv-report: 10 folds of the default recipe, long on a small machine). The test
+# tests/test_model_card.py fails when the committed card differs from what these reports give.
+CV_REPORT ?= docs/reports/cv10_default.json
+
+model-card: install
+	$(BIN)/rnnexport model-card --model-dir exported --cv-report $(CV_REPORT) -o docs/model_card.md
+
+cv-report: data
+	$(BIN)/rnnexport evaluate --cv 10 --jobs 2 --report $(CV_REPORT)
 
 # MODEL_DIR's checkpoint exported into AOTI_DIR with char_rnn_aoti.pt2, the AOTInductor package for C++
 # (classify_names_aoti). Not part of `export`: the package runs only on this CPU's kind with this torch, so it is

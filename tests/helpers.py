@@ -188,3 +188,51 @@ def _read_terminal(master: int) -> bytes:
         return os.read(master, 65536)
     except OSError:
         return b""
+
+
+def with_prediction_sets(model_dir: Path, copy_to: Path) -> Path:
+    """``model_dir`` if its manifest.json has prediction-set thresholds, else a copy at ``copy_to`` whose manifest
+    gets them as `rnnexport export` writes them (export.manifest.prediction_sets_entry of its checkpoint): the
+    committed model is re-exported only at merge time."""
+    import shutil
+
+    import torch
+
+    from rnnexport.export.manifest import prediction_sets_entry
+
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    if "prediction_sets" in manifest:
+        return model_dir
+    shutil.copytree(model_dir, copy_to)
+    checkpoint = torch.load(model_dir / "checkpoint.pt", weights_only=True)
+    manifest["prediction_sets"] = prediction_sets_entry(checkpoint)
+    (copy_to / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return copy_to
+
+
+def answer_rule_of(model_dir: Path, labels: list[str], min_probability=None, coverage=None, set_method=None):
+    """The answers.rule.AnswerRule a consumer given these options applies (thresholds from the manifest)."""
+    from rnnexport.answers.rule import answer_rule
+    from rnnexport.classify.answer_columns import model_answer_rule
+
+    return model_answer_rule(answer_rule(min_probability, coverage, set_method), model_dir, labels)
+
+
+def assert_decisions_within_rule(reference: list[np.ndarray | None], statuses: list[str], sets: list[list[str]] | None,
+                                 rule, labels: list[str], what: str) -> dict:  # fmt: skip
+    """A consumer's answers, per name its status text and its set (labels; None without --coverage), against
+    the float64 reference log-probs [L] of each name (None: no letter) under ``rule``: a decision may differ from
+    the reference's only where the reference lies within the parity rule's bound of the threshold
+    (verification/decisions.py). Returns the report (how many differed within the bound)."""
+    from rnnexport.answers.rule import STATUSES
+    from rnnexport.verification.decisions import decision_report
+
+    assert len(statuses) == len(reference), f"{what}: {len(statuses)} answers for {len(reference)} names"
+    rows = np.array([np.full(len(labels), np.nan) if row is None else row for row in reference], dtype=np.float64)
+    codes = np.array([STATUSES.index(status) for status in statuses])
+    chosen = None
+    if sets is not None:
+        chosen = np.array([[label in members for label in labels] for members in sets], dtype=bool)
+    report = decision_report(rows, codes, chosen, rule)
+    assert report["passed"], f"{what}: a decision beyond the parity rule's bound: {report['first_beyond']}"
+    return report

@@ -56,6 +56,11 @@ BAD_OPTIONS: dict[str, list[list[str]]] = {
         ["Smith", "--model-dir", "MODEL", "--expect-manifest-sha256", ZEROS], ["--model-dir", "MODEL"],
         ["Smith", "--model-dir", "missing-folder"],
     ],
+    "model-card": [
+        ["--model-dir", "MODEL"], ["--model-dir", "MODEL", "--cv-report", "missing.json"],
+        ["--model-dir", "MODEL", "--cv-report", "CSV", "-o", "card.md"],
+        ["--model-dir", "missing-folder", "--cv-report", "CSV", "-o", "card.md"],
+    ],
     "bench": [["--rows", "0"], ["--rows", "-1"], ["--model-dir", "MODEL", "--expect-manifest-sha256", ZEROS]],
     "bench-train": [["--names-dir", "missing-folder"]],
 }  # fmt: skip

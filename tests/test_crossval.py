@@ -36,6 +36,19 @@ def test_evaluate_cv_prints_the_tables_and_writes_the_report(tiny_names_dir, tmp
     assert sum(row["support"] for row in summary["pooled"]["per_label"].values()) == sum(
         len(fold_split(read_pairs(tiny_names_dir), k, 4).held_out) for k in (0, 1)
     )
+    assert "answers of the shipped model" in result.output and "answers of the sibling" in result.output
+    held_out = sum(row["support"] for row in summary["pooled"]["per_label"].values())
+    for model in ("shipped", "scorer"):  # the model that ships, and the sibling that scored the hold-back
+        answers = summary["answers"][model]
+        assert answers["pooled"]["selective"]["curve"]["names"] == held_out
+        assert answers["selective"][0] == {"min_probability": 0.0, "answered": 1.0,
+                                           "accuracy": answers["selective"][0]["accuracy"]}  # fmt: skip
+        for level in ("0.80", "0.90", "0.95"):
+            for method in ("per_label", "marginal"):
+                counts = answers["pooled"]["sets"][level][method]
+                assert sum(counts["names"]) == held_out and sum(counts["covered"]) <= held_out
+                assert answers["sets"][level][method]["mean_size"] >= 1  # the top label is always in the set
+    assert set(summary["answers"]["shipped"]["case_sets"]) == {"lower", "upper"}
 
 
 def test_evaluate_cv_refuses_a_fold_out_of_range(tiny_names_dir):

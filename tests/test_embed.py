@@ -24,11 +24,14 @@ import pytest
 from rnnexport.classify.plan import check_top_k
 from rnnexport.errors import OptionError
 from tests.helpers import (
+    answer_rule_of,
     aoti_export,
+    assert_decisions_within_rule,
     assert_top_k_within_rule,
     reference_rows,
     rehash_in_manifest,
     rewrite_aoti_metadata,
+    with_prediction_sets,
 )
 
 pytestmark = [pytest.mark.embed, pytest.mark.slow]  # builds C++ and Node consumers: > 10 s
@@ -244,6 +247,97 @@ def test_batch_size_one(consumer, model_dir, input_lines, reference):
     lines = input_lines[:200]
     subset = {"echoed": reference["echoed"][:200], "rows": reference["rows"][:200], "labels": reference["labels"]}
     _assert_matches(_classify(consumer, model_dir, lines, "--batch-size", "1"), subset, k=1)
+
+
+@pytest.fixture(scope="module")
+def answers_model_dir(tmp_path_factory) -> Path:
+    """The model under test with the prediction-set thresholds `rnnexport export` writes (tests.helpers)."""
+    return with_prediction_sets(_model_dir(), tmp_path_factory.mktemp("answers") / "model")
+
+
+@pytest.fixture(scope="module")
+def every_name() -> list[str]:
+    """Every distinct name of the data set (generated names without it), then names with no letter."""
+    from rnnexport.verification.verify import default_names
+
+    names, _ = default_names()
+    return [*names, "😀😀", "", "12345", "   ", "Ł"]
+
+
+# Each consumer's answer options: (flags, Python's AnswerRule options, the fields after the name).
+ANSWER_RUNS = {
+    "abstain-and-per-label-sets": (["--min-probability", "0.5", "--coverage", "0.9", "--top-k", "2"], (0.5, 0.9, None)),
+    "marginal-sets": (["--coverage", "0.8", "--set-method", "marginal"], (None, 0.8, "marginal")),
+    "abstain-only": (["--min-probability", "0.7"], (0.7, None, None)),
+}
+
+
+def assert_answers_match_python(rows: list[list[bytes]], names: list[str], model_dir: Path, flags, options) -> dict:
+    """A filter's lines: the top-k held to the parity rule (an abstained name's first language empty), then the set
+    (with --coverage) and the status, whose decisions may differ from the float64 reference's only within the
+    rule's bound of a threshold (tests.helpers.assert_decisions_within_rule). Returns its report."""
+    labels, reference = reference_rows(model_dir, names)
+    k = int(flags[flags.index("--top-k") + 1]) if "--top-k" in flags else 1
+    has_set = options[1] is not None
+    assert all(len(fields) == 1 + 2 * k + has_set + 1 for fields in rows), "name, k pairs, [set], status"
+    statuses = [fields[-1].decode() for fields in rows]
+    sets = [fields[-2].decode().split("|") if fields[-2] else [] for fields in rows] if has_set else None
+    for fields, status, expected, name in zip(rows, statuses, reference, names, strict=True):
+        if expected is None:
+            continue
+        shown = [(fields[1 + 2 * j].decode(), float(fields[2 + 2 * j])) for j in range(k)]
+        assert (shown[0][0] == "") == (status == "below_min_probability"), (name, fields)
+        top = labels[int(expected.argmax())]
+        assert_top_k_within_rule([(shown[0][0] or top, shown[0][1]), *shown[1:]], expected, labels, repr(name))
+    rule = answer_rule_of(model_dir, labels, *options)
+    return assert_decisions_within_rule(reference, statuses, sets, rule, labels, " ".join(flags))
+
+
+@pytest.mark.parametrize("run", list(ANSWER_RUNS))
+@pytest.mark.parametrize("consumer", ["cpp", "node", "node-cell"], indirect=True)
+def test_answers_match_python_on_every_data_set_name(consumer, answers_model_dir, every_name, run):
+    """Abstention and prediction sets, thresholds read from manifest.json, on every name of the data set: each
+    decision is float64 PyTorch's, but where its log-prob lies within the parity rule's bound of the threshold."""
+    flags, options = ANSWER_RUNS[run]
+    lines = [name.encode("utf-8") for name in every_name]
+    rows = _classify(consumer, answers_model_dir, lines, *flags)
+    assert [fields[0] for fields in rows] == lines
+    report = assert_answers_match_python(rows, every_name, answers_model_dir, flags, options)
+    assert report["status_differences"] + report["set_differences"] <= 5, report  # at a threshold: rare
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--coverage", "0.955"], "--coverage"),
+        (["--coverage", "1"], "--coverage"),
+        (["--min-probability", "0"], "--min-probability"),
+        (["--min-probability", "x"], "--min-probability"),
+        (["--set-method", "marginal"], "give --coverage too"),
+        (["--coverage", "0.9", "--set-method", "mondrian"], "--set-method"),
+    ],
+)
+def test_bad_answer_options_are_usage_errors(consumer, answers_model_dir, flags, message):
+    result = subprocess.run([*consumer, str(answers_model_dir), *flags], input=b"Smith\n", capture_output=True,
+                            timeout=TIMEOUT_S)  # fmt: skip
+    assert result.returncode == 2 and result.stdout == b""
+    assert message in result.stderr.decode(errors="replace")
+
+
+@pytest.mark.parametrize("consumer", ["cpp", "node"], indirect=True)
+def test_coverage_of_a_model_without_thresholds_says_how_to_get_them(consumer, answers_model_dir, tmp_path):
+    model = Path(shutil.copytree(answers_model_dir, tmp_path / "model"))
+    manifest = json.loads((model / "manifest.json").read_text())
+    del manifest["prediction_sets"]
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    result = subprocess.run([*consumer, str(model), "--coverage", "0.9"], input=b"Smith\n", capture_output=True,
+                            timeout=TIMEOUT_S)  # fmt: skip
+    assert result.returncode == 1 and result.stdout == b""
+    assert "no prediction_sets" in result.stderr.decode() and "re-export" in result.stderr.decode()
+    ok = subprocess.run([*consumer, str(model), "--min-probability", "0.5"], input=b"Smith\n", capture_output=True,
+                        timeout=TIMEOUT_S)  # fmt: skip
+    assert ok.returncode == 0 and ok.stdout.endswith((b"\tok\n", b"\tbelow_min_probability\n"))
 
 
 @pytest.mark.parametrize("consumer", ["cpp", "node", "node-cell"], indirect=True)

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.helpers import answer_rule_of, assert_decisions_within_rule, reference_rows
+
 from .test_embed import (
     NODE_DIR,
     REPO,
@@ -35,7 +37,9 @@ from .test_embed import (
     _model_dir,
     _run,
     _sample_names,
+    answers_model_dir,  # noqa: F401 (a fixture: the model with prediction-set thresholds)
     assert_top_k_matches_python,
+    every_name,  # noqa: F401 (a fixture: every name of the data set)
     node_script,  # noqa: F401 (a fixture: npm ci in examples/node)
 )
 
@@ -140,6 +144,63 @@ def test_bad_request_gets_4xx_and_the_service_stays_up(service, case):
     assert message in answer["error"], answer
     assert classify(service, ["Dvořák"])[0] == 200
     assert request(service, "GET", "/healthz")[0] == 200
+
+
+@pytest.fixture(scope="module")
+def answers_service(node_script, answers_model_dir):  # noqa: F811 (fixtures imported from test_embed)
+    with running_server(answers_model_dir) as (url, _):
+        yield url
+
+
+def test_answers_match_python_on_every_data_set_name(answers_service, answers_model_dir, every_name):  # noqa: F811
+    """min_probability, coverage and set_method on every name of the data set, in requests of 10,000 names: the top
+    within the parity rule; "status", "label" (null when abstaining or without a letter) and "set" decided as on
+    the float64 reference but where it lies within the rule's bound of a threshold."""
+    labels, reference = reference_rows(answers_model_dir, every_name)
+    for fields, options in (({"min_probability": 0.5, "coverage": 0.9}, (0.5, 0.9, None)),
+                            ({"coverage": 0.95, "set_method": "marginal"}, (None, 0.95, "marginal"))):  # fmt: skip
+        predictions = []
+        for start in range(0, len(every_name), 10_000):
+            body = {"names": every_name[start : start + 10_000], "top_k": 2, **fields}
+            status, answer = request(answers_service, "POST", "/classify", json.dumps(body).encode())
+            assert status == 200, answer
+            predictions += answer["predictions"]
+        assert_top_k_matches_python(every_name, predictions, answers_model_dir)
+        rule = answer_rule_of(answers_model_dir, labels, *options)
+        statuses, sets = [p["status"] for p in predictions], [p["set"] for p in predictions]
+        report = assert_decisions_within_rule(reference, statuses, sets, rule, labels, "service")
+        assert report["status_differences"] + report["set_differences"] <= 5, report
+        for prediction in predictions:
+            assert ("label" in prediction) == ("min_probability" in fields), prediction
+            if "label" in prediction:
+                answer = None if prediction["status"] != "ok" else prediction["top"][0]["label"]
+                assert prediction["label"] == answer, prediction
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"min_probability": 0}, '"min_probability" must be a number more than 0'),
+        ({"min_probability": "0.5"}, '"min_probability" must be a number'),
+        ({"min_probability": None}, '"min_probability" must be a number'),
+        ({"coverage": 0.955}, '"coverage" must be a level'),
+        ({"coverage": "0.9"}, '"coverage" must be a level'),
+        ({"set_method": "marginal"}, '"set_method" must be "per_label" or "marginal", with "coverage"'),
+        ({"coverage": 0.9, "set_method": "per-label"}, '"set_method" must be'),
+    ],
+)
+def test_bad_answer_fields_get_400(answers_service, fields, message):
+    status, answer = request(answers_service, "POST", "/classify", json.dumps({"names": ["Smith"], **fields}).encode())
+    assert status == 400 and message in answer["error"], answer
+
+
+def test_no_answer_fields_no_answer_keys_and_a_model_without_thresholds_refuses_a_coverage(service):
+    status, answer = classify(service, ["Smith"])
+    assert status == 200 and set(answer["predictions"][0]) == {"name", "folded", "top"}
+    if "prediction_sets" in json.loads((_model_dir() / "manifest.json").read_text()):
+        return  # the committed model has its thresholds: nothing to refuse
+    status, answer = request(service, "POST", "/classify", json.dumps({"names": ["Smith"], "coverage": 0.9}).encode())
+    assert status == 400 and "no prediction_sets" in answer["error"], answer
 
 
 def raw_exchange(url: str, data: bytes) -> bytes:

@@ -15,6 +15,7 @@ build/web-screenshot.png (a CI artifact).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -32,6 +33,8 @@ from rnnexport.classify.csv_output import prediction_fields
 from rnnexport.errors import InputError
 from rnnexport.io.csv.exact import UnclosedQuoteError, exact_record
 from rnnexport.io.csv.reader import read_csv_input
+from rnnexport.verification.verify import default_names
+from tests.helpers import answer_rule_of, assert_decisions_within_rule, reference_rows, with_prediction_sets
 
 from .test_cases import CASES
 from .test_embed import (
@@ -98,18 +101,33 @@ PAGE_ONLY_REFUSED = {
     "huge.csv": "the file is too large for the page (600 mib; at most 512 mib): use rnnexport classify",
 }
 BUSY_ROWS = 100_000  # 49 batches of 2,048 rows
+ANSWER_OPTIONS = {"minProbability": "0.5", "coverage": "0.90"}  # the page's boxes, as classify's flags below
+
+
+@functools.cache
+def every_name() -> list[str]:
+    """Every name of the data set (generated names without it), then names with no letter."""
+    return [*default_names()[0], "😀", "", "12345", "   "]
+
+
 CASE_FILES = sorted(path.name for path in CASES.glob("*.csv"))  # none when ../shared/cases/csv is absent
 BOM_COPIES = {"utf16be-bom.csv": "utf-16-be", "utf8-bom.csv": "utf-8"}
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
+def web_model(tmp_path_factory) -> Path:
+    """The model the page serves: the model under test with the prediction-set thresholds export writes."""
+    return with_prediction_sets(_model_dir(), tmp_path_factory.mktemp("answers") / "model")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, web_model) -> Path:
     """The assembled page (a folder)."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (make browser, or apt-get install chromium)")
     npm_ci(WEB_DIR)
     site = tmp_path_factory.mktemp("web") / "site"
-    _check(_run(["node", str(WEB_DIR / "assemble.js"), str(_model_dir()), str(site)], REPO), "assemble.js")
+    _check(_run(["node", str(WEB_DIR / "assemble.js"), str(web_model), str(site)], REPO), "assemble.js")
     return site
 
 
@@ -185,8 +203,11 @@ def page_run(page_url, site, tmp_path_factory):
     cases = [CASES / name for name in CASE_FILES] + (_bom_copies(work) if CASE_FILES else [])
     jobs = [{"path": str(path), "via": "drop"} for path in [people, *cases, *(work / name for name in BYTE_CASES)]]
     jobs += [{"path": str(work / name), "via": "input"} for name in [people.name, *REFUSED, *PAGE_ONLY_REFUSED]]
+    every = _write_csv(work / "every-name.csv", ["id", "name"], [[str(i), name] for i, name in enumerate(every_name())])
+    answers = {**ANSWER_OPTIONS, "names": TYPED, "csv": [{"path": str(every), "via": "input"}]}
     job_file = work / "job.json"
-    job_file.write_text(json.dumps({"names": TYPED, "csv": jobs, **_scenarios(work, site)}), encoding="utf-8")
+    job = {"names": TYPED, "csv": jobs, "answers": answers, **_scenarios(work, site)}
+    job_file.write_text(json.dumps(job), encoding="utf-8")
     result = _run(["node", str(WEB_DIR / "check_page.js"), page_url, str(job_file), str(work)], REPO)
     _check(result, "check_page.js (headless Chromium)")
     (REPO / "build").mkdir(exist_ok=True)
@@ -198,6 +219,44 @@ def _outcome(page_run, path: Path, via: str) -> dict:
     """What the page showed for the job that gave it ``path`` by ``via`` (drop or input)."""
     index = page_run["jobs"].index({"path": str(path), "via": via})
     return page_run["shown"]["csv"][index]
+
+
+def test_typed_answers_match_python(page_run, web_model):
+    """The answer options (ANSWER_OPTIONS: a minimum probability of 0.5, sets at 0.90 by the manifest's default
+    method) on typed names: status and set decided as on the float64 reference but within the parity rule's bound
+    of a threshold."""
+    typed = page_run["shown"]["answers"]["typed"]
+    model = web_model
+    labels, reference = reference_rows(model, TYPED)
+    assert_top_k_matches_python(TYPED, typed, model)
+    shown = [(entry["status"] or "no_letter", entry["set"] or []) for entry in typed]  # hidden: no letter
+    rule = answer_rule_of(model, labels, 0.5, 0.9)
+    assert_decisions_within_rule(reference, [s for s, _ in shown], [m for _, m in shown], rule, labels, "typed")
+    assert {status for status, _ in shown} >= {"ok", "no_letter"}
+
+
+def test_download_with_answers_matches_python_on_every_data_set_name(page_run, web_model):
+    """Every name of the data set in one CSV, classified by the page with the answer options: the columns
+    classify writes with --min-probability 0.5 --coverage 0.9, each decision as on the float64 reference but
+    within the parity rule's bound of a threshold; the other fields as classify's, probabilities within one unit
+    of the 6th decimal."""
+    outcome = page_run["shown"]["answers"]["csv"][0]
+    assert outcome["state"] == "done", outcome["status"]
+    page = list(csv.DictReader(io.StringIO(Path(outcome["download"]).read_text(encoding="utf-8"))))
+    model = web_model
+    assert list(page[0]) == ["id", "name", "language", "probability", "prediction_set", "set_size", "status"]
+    assert [row["name"] for row in page] == every_name()
+    labels, reference = reference_rows(model, every_name())
+    sets = [row["prediction_set"].split("|") if row["prediction_set"] else [] for row in page]
+    rule = answer_rule_of(model, labels, 0.5, 0.9)
+    report = assert_decisions_within_rule(reference, [row["status"] for row in page], sets, rule, labels, "page")
+    assert report["status_differences"] + report["set_differences"] <= 5, report
+    for row, expected in zip(page, reference, strict=True):
+        assert (row["language"] == "") == (row["status"] != "ok"), row
+        assert row["set_size"] == ("" if expected is None else str(len(row["prediction_set"].split("|")))), row
+        if expected is not None:
+            units = abs(round(float(row["probability"]) * 1e6) - round(float(np.exp(expected.max())) * 1e6))
+            assert units <= 1, row
 
 
 def test_page_loads_without_errors(page_run):

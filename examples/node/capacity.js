@@ -67,6 +67,8 @@ export function answerShape({ labels, alphabet, reach }, { maxLetters }) {
   return {
     perName: jsonBytes({ name: '', folded: '', top: [] }) + 1,
     perLabel: Math.max(...labels.map((label) => jsonBytes({ label, probability }) + 1)),
+    // what an answer rule adds to a name at most: its status, top label and a set of every label
+    perAnswer: jsonBytes({ status: 'below_min_probability', label: longest(labels), set: labels }),
     lettersPerByte: Math.max(1, reach.perUtf8Byte),
     symbolBytes: Math.max(...[...alphabet].map((symbol) => jsonBytes(symbol) - 2)),
     maxLetters,
@@ -79,6 +81,10 @@ export function answerShape({ labels, alphabet, reach }, { maxLetters }) {
 const BODY_COPIES = 3;
 const ANSWER_COPIES = 4;
 
+function longest(labels) {
+  return labels.reduce((a, b) => (Buffer.byteLength(JSON.stringify(b)) > Buffer.byteLength(JSON.stringify(a)) ? b : a));
+}
+
 /** The bytes a body of `bodyBytes` holds while it is read and parsed. */
 export function bodyCost(bodyBytes) {
   return BODY_COPIES * bodyBytes;
@@ -86,12 +92,14 @@ export function bodyCost(bodyBytes) {
 
 /**
  * The bytes a request may hold before its answer is sent, for a body of `bodyBytes` with `names` names and
- * `topK`: its bodyCost and ANSWER_COPIES times the longest answer it can get: every name echoed (never longer
- * than in the body), the folds (at most maxLetters letters), and per name its top of topK labels.
+ * `topK` (and `answers`: whether it asks for a status, label or set): its bodyCost and ANSWER_COPIES times the
+ * longest answer it can get: every name echoed (never longer than in the body), the folds (at most maxLetters
+ * letters), and per name its top of topK labels and its answer fields.
  */
-export function requestCost(bodyBytes, names, topK, shape) {
+export function requestCost(bodyBytes, names, topK, shape, answers = false) {
   const letters = Math.min(shape.maxLetters, Math.ceil(bodyBytes * shape.lettersPerByte));
-  const answer = bodyBytes + letters * shape.symbolBytes + names * (shape.perName + topK * shape.perLabel) + 64;
+  const perName = shape.perName + topK * shape.perLabel + (answers ? shape.perAnswer : 0);
+  const answer = bodyBytes + letters * shape.symbolBytes + names * perName + 64;
   return bodyCost(bodyBytes) + ANSWER_COPIES * answer;
 }
 

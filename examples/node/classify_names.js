@@ -1,18 +1,24 @@
 #!/usr/bin/env node
 // classify_names.js MODEL_DIR [--top-k K] [--batch-size N] [--no-verify-hash] [--cell] [--bench]
+//                   [--min-probability P] [--coverage LEVEL] [--set-method per-label|marginal]
 //
 // Reads UTF-8 names from stdin (one per line), folds them with fold_table.json, runs the exported ONNX
 // model with onnxruntime-node and prints one TSV line per input line, in input order:
 //   name<TAB>language<TAB>probability                 (default, K = 1)
 //   name<TAB>lang1<TAB>p1<TAB>...<TAB>langK<TAB>pK    (--top-k K)
 // A name that folds to nothing gets 2K empty fields. The name is echoed byte for byte (minus a trailing \r).
+// With --coverage a field with the prediction set (labels joined by '|', in the model's order) follows; with
+// --coverage or --min-probability a status field (ok, below_min_probability, no_letter) ends the line, and a name
+// whose top probability is under P gets an empty first language (answers.js, as the C++ consumer and Python).
 //
 // Sequence mode (default) runs char_rnn.onnx on whole padded batches; --cell drives char_rnn_cell.onnx
 // one letter at a time, carrying the hidden state.
 import fs from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
+import { answerRule, coverageKey, decide, ruleActive } from './answers.js';
 import { loadModel } from './model.js';
 import { lengthBatches, runSequence, topK } from './names.js';
 
@@ -24,6 +30,10 @@ const USAGE = `usage: classify_names.js MODEL_DIR [--top-k K] [--batch-size N] [
   --no-verify-hash  skip the SHA-256 check of the model files against manifest.json
   --cell            run char_rnn_cell.onnx letter by letter instead of char_rnn.onnx
   --bench           print load and model-call timings to stderr
+  --min-probability P  leave the language empty when the top probability is under P (0 < P <= 1)
+  --coverage LEVEL  add the prediction set holding the true label with probability >= LEVEL (0.50 to 0.99)
+  --set-method M    per-label or marginal thresholds (default: the manifest's)
+  With --min-probability or --coverage a status field ends each line: ok, below_min_probability, no_letter.
 `;
 
 class UsageError extends Error {}
@@ -31,6 +41,7 @@ class InputError extends Error {}
 
 function parseArgs(argv) {
   const options = { modelDir: null, topK: 1, batchSize: 256, verifyHash: true, cell: false, bench: false };
+  options.answers = { minProbability: null, coverage: null, setMethod: null };
   const positional = [];
   const positive = (flag, text) => {
     if (!/^[0-9]+$/.test(text ?? '') || Number(text) < 1) {
@@ -57,6 +68,19 @@ function parseArgs(argv) {
       options.topK = positive(arg, takeValue());
     } else if (arg === '--batch-size') {
       options.batchSize = positive(arg, takeValue());
+    } else if (arg === '--min-probability') {
+      const text = takeValue();
+      const number = /^[0-9.eE+-]+$/.test(text) ? Number(text) : NaN;
+      if (!(number > 0 && number <= 1)) throw new UsageError(`${arg} needs a number more than 0 and at most 1, got '${text}'`);
+      options.answers.minProbability = number;
+    } else if (arg === '--coverage') {
+      const text = takeValue();
+      options.answers.coverage = coverageKey(text);
+      if (options.answers.coverage === null) throw new UsageError(`${arg} needs a level of 0.50, 0.51, ..., 0.99, got '${text}'`);
+    } else if (arg === '--set-method') {
+      const text = takeValue();
+      if (!['per-label', 'marginal'].includes(text)) throw new UsageError(`${arg} must be per-label or marginal, got '${text}'`);
+      options.answers.setMethod = text.replace('-', '_');
     } else if (arg === '--no-verify-hash' && value === undefined) {
       options.verifyHash = false;
     } else if (arg === '--cell' && value === undefined) {
@@ -70,6 +94,9 @@ function parseArgs(argv) {
     }
   }
   if (positional.length !== 1) throw new UsageError('expected exactly one MODEL_DIR');
+  if (options.answers.setMethod !== null && options.answers.coverage === null) {
+    throw new UsageError('--set-method applies to prediction sets: give --coverage too');
+  }
   options.modelDir = positional[0];
   return options;
 }
@@ -141,7 +168,8 @@ class LineClassifier {
     this.run = run;
     this.batchSize = options.batchSize;
     this.k = options.topK; // checked against the model's labels by checkTopK
-    this.emptyFields = Buffer.from('\t\t'.repeat(this.k));
+    this.rule = options.rule; // answers.js answerRule, or null
+    this.emptyFields = Buffer.from('\t\t'.repeat(this.k) + (ruleActive(this.rule) ? answerText(null, 0, model, this.rule) : ''));
     this.timing = { modelMs: 0, calls: 0, names: 0, firstCallMs: 0, firstCallNames: 0 };
     this.pendingNames = []; // raw line bytes
     this.pendingLetters = [];
@@ -180,7 +208,10 @@ class LineClassifier {
       const logProbs = await this.timedRun(rows.map((i) => letters[i]));
       rows.forEach((i, row) => {
         const top = topK(logProbs, row, this.model.labels, this.k);
-        fields[i] = Buffer.from(top.map(({ label, probability }) => `\t${label}\t${formatG9(probability)}`).join(''));
+        const answer = ruleActive(this.rule) ? decide(logProbs, row, this.model.labels, this.rule) : null;
+        const shown = ({ label, probability }, j) => `\t${j === 0 && answer && !answer.answered ? '' : label}\t${formatG9(probability)}`;
+        const extra = answer ? answerText(logProbs, row, this.model, this.rule) : '';
+        fields[i] = Buffer.from(top.map(shown).join('') + extra);
       });
     }
     return fields;
@@ -212,6 +243,13 @@ class LineClassifier {
 }
 
 const NEWLINE = Buffer.from('\n');
+
+// "\tset" (with a coverage) then "\tstatus": the fields answers.js's decision adds to a line (logProbs null: a
+// name with no letter).
+function answerText(logProbs, row, model, rule) {
+  const { status, set } = decide(logProbs, row, model.labels, rule);
+  return (set === null ? '' : `\t${set.join('|')}`) + `\t${status}`;
+}
 
 // Calls classifier.add(line) for every line of stdin (split on \n; a last line without one still counts).
 // The start of a line that spans chunks is kept as a list of pieces and joined once, when its end arrives, so
@@ -267,6 +305,8 @@ async function main() {
   checkStdin();
   const model = await loadModel(options.modelDir, { modelFile, verifyHash: options.verifyHash });
   checkTopK(options.topK, model.labels);
+  const manifest = path.join(options.modelDir, 'manifest.json');
+  options.rule = answerRule(options.answers, model.predictionSets, model.labels.length, manifest);
   const nLetters = model.folder.nLetters;
   const run = options.cell
     ? cellRunner(model.ort, model.session, nLetters, model.hiddenSize, model.labels.length)

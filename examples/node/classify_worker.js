@@ -15,6 +15,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 
+import { AnswerError, answerRule, ruleActive } from './answers.js';
 import { answerShape, requestCost } from './capacity.js';
 import { modelFromFiles } from './model.js';
 import { classifyNames, LetterLimitError } from './names.js';
@@ -89,10 +90,11 @@ async function classify(model, shape, reach, { id, body, sent }) {
   const turn = turns.forRequest(sent);
   inFlight.set(id, gone);
   try {
-    const { names, topK } = parseRequest(body, limits, model.labels.length);
-    const refused = await admission(id, requestCost(body.length, names.length, topK, shape));
+    const { names, topK, answers } = parseRequest(body, limits, model.labels.length);
+    const rule = answerRuleOf(answers, model);
+    const refused = await admission(id, requestCost(body.length, names.length, topK, shape, ruleActive(rule)));
     if (refused) throw new HttpError(refused.status, refused.error);
-    const options = { topK, batchSize: limits.batchSize, maxLetters: limits.maxLetters, beforeBatch: turn.next };
+    const options = { topK, rule, batchSize: limits.batchSize, maxLetters: limits.maxLetters, beforeBatch: turn.next };
     const predictions = await classifyNames(model, names, { ...options, signal: gone.signal });
     const answer = encoder.encode(JSON.stringify({ predictions }));
     parentPort.postMessage({ type: 'done', id, status: 200, answer }, [answer.buffer]);
@@ -101,6 +103,16 @@ async function classify(model, shape, reach, { id, body, sent }) {
   } finally {
     turn.done();
     inFlight.delete(id);
+  }
+}
+
+// The request's answer rule (answers.js) over the model's thresholds; a coverage the model has none for is a 400.
+function answerRuleOf(answers, model) {
+  try {
+    return answerRule(answers, model.predictionSets, model.labels.length, "the service's model (manifest.json)");
+  } catch (error) {
+    if (error instanceof AnswerError) throw new HttpError(400, error.message);
+    throw error;
   }
 }
 

@@ -39,21 +39,31 @@ export async function readArtifact(modelDir, name, verifyHash) {
 }
 
 /**
- * The hash-checked bytes of MODEL_DIR/modelFile and fold_table.json: {modelDir, modelFile, modelBytes,
- * foldBytes}, plain data that a worker thread can be given. Throws ArtifactError for a missing or corrupt file.
+ * manifest.json's "prediction_sets" (the thresholds of answers.js), or null when the manifest has none (or, with
+ * --no-verify-hash, there is no manifest). Throws ArtifactError for a manifest that is not JSON.
+ */
+export function readPredictionSets(modelDir) {
+  if (!fs.existsSync(path.join(modelDir, 'manifest.json'))) return null;
+  return readManifest(modelDir, 'the model').prediction_sets ?? null;
+}
+
+/**
+ * The hash-checked bytes of MODEL_DIR/modelFile and fold_table.json, and the manifest's prediction-set thresholds:
+ * {modelDir, modelFile, modelBytes, foldBytes, predictionSets}, plain data that a worker thread can be given.
+ * Throws ArtifactError for a missing or corrupt file.
  */
 export async function readModelFiles(modelDir, { modelFile = 'char_rnn.onnx', verifyHash = true } = {}) {
   const modelBytes = await readArtifact(modelDir, modelFile, verifyHash);
   const foldBytes = await readArtifact(modelDir, 'fold_table.json', verifyHash);
-  return { modelDir, modelFile, modelBytes, foldBytes };
+  return { modelDir, modelFile, modelBytes, foldBytes, predictionSets: readPredictionSets(modelDir) };
 }
 
 /**
  * A model from readModelFiles' bytes, with an onnxruntime-node session (one thread):
- * {ort, session, folder, labels, alphabet, hiddenSize}. Throws ArtifactError for a model without the metadata,
+ * {ort, session, folder, predictionSets, labels, alphabet, hiddenSize}. Throws ArtifactError for a model without the metadata,
  * a fold table that does not fit it, or a model ONNX Runtime cannot load.
  */
-export async function modelFromFiles({ modelDir, modelFile, modelBytes, foldBytes }) {
+export async function modelFromFiles({ modelDir, modelFile, modelBytes, foldBytes, predictionSets = null }) {
   const source = path.join(modelDir, modelFile);
   const info = modelInfo(modelBytes, source);
   const foldText = new TextDecoder().decode(foldBytes);
@@ -71,7 +81,7 @@ export async function modelFromFiles({ modelDir, modelFile, modelBytes, foldByte
     const reason = String(error.message || error).split('\n')[0];
     throw new ArtifactError(`'${source}' is not a loadable ONNX model: ${reason}`);
   }
-  return { ort, session, folder, ...info };
+  return { ort, session, folder, predictionSets, ...info };
 }
 
 /** readModelFiles then modelFromFiles: MODEL_DIR/modelFile and fold_table.json, loaded. */

@@ -6,6 +6,8 @@
 //   fold(name) = concat over the code points c of name of TABLE[c]   (absent c -> dropped)
 // A name whose fold is empty or only spaces (a blank name) gets no prediction and never reaches the model.
 
+import { decide, ruleActive } from './answers.js';
+
 export class ArtifactError extends Error {}
 export class InputError extends Error {}
 
@@ -341,17 +343,18 @@ export function foldNames(folder, names, maxLetters = Infinity) {
 
 /**
  * Classifies names (JS strings) with a loaded model {ort, session, folder, labels}: [{name, folded, top}], in
- * input order; `top` is [] for a name that gets no prediction. Names are sorted by length into batches (see
+ * input order; `top` is [] for a name that gets no prediction. With `rule` (answers.js answerRule), each result
+ * also has what it decides (status, label, set: see answerFields). Names are sorted by length into batches (see
  * lengthBatches), so that short names are not padded to long ones. Options: `maxLetters` refuses names that
  * fold to more letters (LetterLimitError, see foldNames); `beforeBatch`, an async function awaited before each
  * model call (a worker thread waits there for its turn, see classify_worker.js); an AbortSignal `signal` stops
  * the work between model calls (the promise then rejects with signal.reason).
  */
 export async function classifyNames(model, names, options = {}) {
-  const { topK: k = 3, batchSize = 256, maxLetters, beforeBatch, signal } = options;
+  const { topK: k = 3, batchSize = 256, maxLetters, beforeBatch, signal, rule = null } = options;
   const folded = foldNames(model.folder, names, maxLetters);
   const letters = folded.map((text) => model.folder.letters(text));
-  const results = names.map((name, i) => ({ name, folded: folded[i], top: [] }));
+  const results = names.map((name, i) => ({ name, folded: folded[i], top: [], ...answerFields(null, 0, model, rule) }));
   const lengths = letters.map((name) => name.length);
   for (const rows of lengthBatches(lengths, batchSize)) {
     await beforeBatch?.();
@@ -364,7 +367,19 @@ export async function classifyNames(model, names, options = {}) {
     );
     rows.forEach((i, row) => {
       results[i].top = topK(logProbs, row, model.labels, k);
+      Object.assign(results[i], answerFields(logProbs, row, model, rule));
     });
   }
   return results;
+}
+
+// What an answer rule (answers.js) adds to a result: "status"; "label" (the top label, null when abstained or
+// without a letter) with a minimum probability; "set" with a coverage. Nothing without a rule.
+function answerFields(logProbs, row, model, rule) {
+  if (!ruleActive(rule)) return {};
+  const { answered, status, set } = decide(logProbs, row, model.labels, rule);
+  const fields = { status };
+  if (rule.logMinProbability !== null) fields.label = answered ? topK(logProbs, row, model.labels, 1)[0].label : null;
+  if (set !== null) fields.set = set;
+  return fields;
 }

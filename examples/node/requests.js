@@ -1,5 +1,8 @@
-// requests.js: read a POST /classify body into {names, topK}, or refuse it with an HttpError (status + message).
-// Used by the service's worker threads (classify_worker.js): the event loop of server.js never parses a body.
+// requests.js: read a POST /classify body into {names, topK, answers}, or refuse it with an HttpError (status +
+// message). Used by the service's worker threads (classify_worker.js): the event loop of server.js never parses a
+// body.
+
+import { coverageKey, METHODS } from './answers.js';
 
 export class HttpError extends Error {
   constructor(status, message) {
@@ -8,12 +11,13 @@ export class HttpError extends Error {
   }
 }
 
-const FIELDS = ['names', 'top_k'];
+const FIELDS = ['names', 'top_k', 'min_probability', 'coverage', 'set_method'];
 const DEFAULT_TOP_K = 3;
 
 /**
- * {names, topK} of a request body (Uint8Array) under limits {maxNames, maxNameLength}; HttpError 400 for
- * malformed UTF-8, JSON or fields, 413 for more than maxNames names.
+ * {names, topK, answers: {minProbability, coverage (a level key), setMethod}, each null when not given} of a
+ * request body (Uint8Array) under limits {maxNames, maxNameLength}; HttpError 400 for malformed UTF-8, JSON or
+ * fields, 413 for more than maxNames names.
  */
 export function parseRequest(body, limits, nLabels) {
   let text;
@@ -37,7 +41,30 @@ export function parseRequest(body, limits, nLabels) {
   // Without top_k: 3, or every label of a model with fewer (as `rnnexport predict`); an explicit null is a bad
   // top_k, like "3".
   const topK = Object.hasOwn(doc, 'top_k') ? doc.top_k : Math.min(DEFAULT_TOP_K, nLabels);
-  return { names: checkNames(doc.names, limits), topK: checkTopK(topK, nLabels) };
+  return { names: checkNames(doc.names, limits), topK: checkTopK(topK, nLabels), answers: checkAnswers(doc) };
+}
+
+// The answer fields (answers.js): min_probability in (0, 1], coverage a level 0.50 ... 0.99, set_method with it.
+function checkAnswers(doc) {
+  const given = (key) => Object.hasOwn(doc, key);
+  const minProbability = given('min_probability') ? doc.min_probability : null;
+  if (minProbability !== null || given('min_probability')) {
+    if (typeof minProbability !== 'number' || !(minProbability > 0 && minProbability <= 1)) {
+      const got = JSON.stringify(minProbability);
+      throw new HttpError(400, `"min_probability" must be a number more than 0 and at most 1, got ${got}`);
+    }
+  }
+  const coverage = given('coverage') && typeof doc.coverage === 'number' ? coverageKey(doc.coverage) : null;
+  if (given('coverage') && coverage === null) {
+    const got = JSON.stringify(doc.coverage);
+    throw new HttpError(400, `"coverage" must be a level of 0.5, 0.51, ..., 0.99 (two decimals), got ${got}`);
+  }
+  const setMethod = given('set_method') ? doc.set_method : null;
+  if (given('set_method') && (!METHODS.includes(setMethod) || coverage === null)) {
+    const got = JSON.stringify(setMethod);
+    throw new HttpError(400, `"set_method" must be "per_label" or "marginal", with "coverage", got ${got}`);
+  }
+  return { minProbability, coverage, setMethod };
 }
 
 function checkNames(names, limits) {

@@ -1,7 +1,9 @@
 // app.js: the page. Loads the model with onnxruntime-web (single-threaded WebAssembly, files served from ./ort/),
-// shows the top 3 languages as you type, and classifies a dropped CSV file without uploading it.
+// shows the top 3 languages as you type, and classifies a dropped CSV file without uploading it. The answer
+// options (a minimum probability, a prediction set's coverage: answers.js) apply to both.
 
 import * as ort from './ort/ort.wasm.min.mjs';
+import { answerRule, coverageKey, ruleColumns } from './answers.js';
 import { checkSha256, classifyNames, Folder, modelInfo } from './names.js';
 import { checkSize, chooseColumn, classifyCsv, decodeCsv, openCsv } from './csv_file.js';
 
@@ -54,7 +56,20 @@ async function loadModel() {
   await checkSha256(foldBytes, manifest, 'fold_table.json', `${MODEL_DIR}fold_table.json`, FIX);
   const info = modelInfo(modelBytes, `${MODEL_DIR}char_rnn.onnx`);
   const folder = Folder.fromJson(new TextDecoder().decode(foldBytes), info.alphabet, `${MODEL_DIR}fold_table.json`);
-  return { ort, session: await createSession(modelBytes), folder, ...info };
+  const predictionSets = manifest.prediction_sets ?? null;
+  return { ort, session: await createSession(modelBytes), folder, predictionSets, ...info };
+}
+
+// The answer rule of the page's options (#min-probability: empty or a number in (0, 1]; #coverage: '' or a
+// level), or null; an Error saying what to fix for a bad value.
+function currentRule(model) {
+  const text = $('min-probability').value.trim();
+  const minProbability = text === '' ? null : Number(text);
+  if (minProbability !== null && !(minProbability > 0 && minProbability <= 1))
+    throw new Error(`minimum probability ${JSON.stringify(text)}: give a number more than 0 and at most 1, or nothing`);
+  const coverage = $('coverage').value === '' ? null : coverageKey($('coverage').value);
+  if (minProbability === null && coverage === null) return null;
+  return answerRule({ minProbability, coverage }, model.predictionSets, model.labels.length, `${MODEL_DIR}manifest.json`);
 }
 
 // One model call at a time: the typing box and the CSV file share the session.
@@ -86,17 +101,43 @@ function showTop(result) {
   );
   $('folded').textContent = result.folded;
   $('no-prediction').hidden = result.name === '' || result.top.length > 0;
+  showAnswer(result);
   list.dataset.name = result.name; // what the list shows (the test waits on it)
 }
 
-function wireTyping(classify) {
+// What the answer options decided for the typed name: the answer (or why there is none) and the set.
+function showAnswer(result) {
+  const answer = $('answer');
+  answer.hidden = result.status === undefined || result.top.length === 0;
+  answer.dataset.status = result.status ?? '';
+  answer.dataset.set = result.set === undefined ? '' : JSON.stringify(result.set);
+  if (answer.hidden) return;
+  const below = `no answer: the top probability is under ${$('min-probability').value.trim()}`;
+  const label = result.status === 'ok' ? `answer: ${result.top[0].label}` : below;
+  const set = result.set === undefined ? '' : `; set at ${$('coverage').value}: ${result.set.join(', ')}`;
+  answer.textContent = label + set;
+}
+
+function wireTyping(classify, model) {
   const input = $('name');
   let latest = 0;
-  input.addEventListener('input', async () => {
+  const update = async () => {
     const ticket = ++latest;
-    const [result] = await classify([input.value], { topK: 3 });
+    let rule;
+    try {
+      rule = currentRule(model);
+      $('answer-error').hidden = true;
+    } catch (error) {
+      $('answer-error').textContent = `Error: ${error.message}`;
+      $('answer-error').hidden = false;
+      rule = null;
+    }
+    const [result] = await classify([input.value], { topK: 3, rule });
     if (ticket === latest) showTop(result); // a slower, older answer never overwrites a newer one
-  });
+  };
+  input.addEventListener('input', update);
+  $('min-probability').addEventListener('input', update);
+  $('coverage').addEventListener('change', update);
   input.disabled = false;
   input.focus();
 }
@@ -156,7 +197,7 @@ function showDownload(file, output, seconds) {
 
 // Classifies csv (see csv_file.js openCsv) by its column columnIndex, then offers the result as a download;
 // yields to the browser after each batch. A run aborted by Cancel says so; one superseded changes nothing.
-async function runCsv(file, csv, columnIndex, classify, signal) {
+async function runCsv(file, csv, columnIndex, classify, signal, model) {
   $('download').hidden = true;
   $('progress').value = 0;
   setRunning(true);
@@ -167,8 +208,9 @@ async function runCsv(file, csv, columnIndex, classify, signal) {
     await nextTask();
   };
   try {
-    const batch = (names) => classify(names, { topK: 1, signal });
-    const output = await classifyCsv(csv, columnIndex, batch, { onProgress, signal });
+    const rule = currentRule(model);
+    const batch = (names) => classify(names, { topK: 1, signal, rule });
+    const output = await classifyCsv(csv, columnIndex, batch, { onProgress, signal, columns: ruleColumns(rule) });
     showDownload(file, output, (performance.now() - started) / 1000);
   } catch (error) {
     if (signal.reason === 'superseded') return;
@@ -181,7 +223,7 @@ async function runCsv(file, csv, columnIndex, classify, signal) {
 
 // Reads a chosen or dropped file and classifies it by its name column; without one, asks for a column. The newest
 // file wins: one chosen while this one is read or classified aborts it.
-async function chooseFile(file, classify) {
+async function chooseFile(file, classify, model) {
   const signal = resetCsv();
   const select = $('column');
   try {
@@ -193,7 +235,7 @@ async function chooseFile(file, classify) {
     select.replaceChildren(...csv.header.map((column, i) => new Option(`${i + 1}: ${column}`, String(i))));
     select.selectedIndex = -1;
     setRunning(false);
-    $('run').onclick = () => runCsv(file, csv, Number(select.value), classify, startCsvJob());
+    $('run').onclick = () => runCsv(file, csv, Number(select.value), classify, startCsvJob(), model);
     select.onchange = () => ($('run').disabled = csvJob.running);
     const column = chooseColumn(csv.header);
     if (column === null) {
@@ -201,14 +243,14 @@ async function chooseFile(file, classify) {
       throw new Error(`no column called 'name'; columns are: ${csv.header.join(', ')}; ${fix}`);
     }
     select.value = String(column);
-    await runCsv(file, csv, column, classify, signal);
+    await runCsv(file, csv, column, classify, signal, model);
   } catch (error) {
     if (!signal.aborted) setCsvStatus(`Error: ${file.name}: ${error.message}`, 'error');
   }
 }
 
 // Files dropped anywhere on the page are taken (the browser would otherwise open the file and leave the page).
-function wireDrop(classify) {
+function wireDrop(classify, model) {
   const drop = $('drop');
   document.addEventListener('dragover', (event) => {
     event.preventDefault();
@@ -224,14 +266,14 @@ function wireDrop(classify) {
     if (files.length > 1) {
       resetCsv(); // a run in progress stops: the user meant to replace it
       setCsvStatus(`Error: ${files.length} files were dropped; drop one file at a time`, 'error');
-    } else if (files.length) chooseFile(files[0], classify);
+    } else if (files.length) chooseFile(files[0], classify, model);
   });
 }
 
-function wireCsv(classify) {
-  wireDrop(classify);
+function wireCsv(classify, model) {
+  wireDrop(classify, model);
   $('file').addEventListener('change', (event) => {
-    if (event.target.files.length) chooseFile(event.target.files[0], classify);
+    if (event.target.files.length) chooseFile(event.target.files[0], classify, model);
   });
   $('cancel').addEventListener('click', () => csvJob.controller?.abort('cancelled'));
   $('file').disabled = false;
@@ -242,8 +284,9 @@ async function main() {
   try {
     const model = await loadModel();
     const classify = serialized(model);
-    wireTyping(classify);
-    wireCsv(classify);
+    wireTyping(classify, model);
+    wireCsv(classify, model);
+    $('coverage').disabled = model.predictionSets === null; // a model without thresholds offers no sets
     status.textContent = `Model ready: ${model.labels.length} languages, ${model.folder.nLetters} letters.`;
     status.dataset.state = 'ready';
   } catch (error) {

@@ -2,7 +2,8 @@
 // assemble.js MODEL_DIR OUT_DIR: lay out the static page in OUT_DIR (replaced), ready for any static server.
 //
 //   OUT_DIR/index.html app.js csv_file.js style.css   the page (examples/web)
-//   OUT_DIR/names.js                                   the fold/encode/top-k module shared with examples/node
+//   OUT_DIR/names.js answers.js                        the fold/encode/top-k and answer modules shared with
+//                                                      examples/node
 //   OUT_DIR/ort/                                       onnxruntime-web's single-threaded wasm build (npm)
 //   OUT_DIR/model/                                     char_rnn.onnx, fold_table.json, manifest.json
 // Run `npm ci` in examples/web first. Nothing is fetched from a CDN at run time.
@@ -15,7 +16,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ORT_DIST = path.join(HERE, 'node_modules', 'onnxruntime-web', 'dist');
 const FILES = {
   '': ['index.html', 'app.js', 'csv_file.js', 'style.css'].map((name) => path.join(HERE, name)),
-  names: [path.join(HERE, '..', 'node', 'names.js')],
+  names: ['names.js', 'answers.js'].map((name) => path.join(HERE, '..', 'node', name)),
   ort: ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'].map((name) =>
     path.join(ORT_DIST, name),
   ),

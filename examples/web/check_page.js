@@ -9,6 +9,8 @@
 // optional; see the functions below): busy (a long run: frames, typing and Cancel), newest (a file given while an
 // earlier one is read), drops (outside the box, several files), a long name, the accessibility tree, and loads
 // (the page opened elsewhere: file://, a host that is not secure, a broken model folder).
+// With "answers": {"minProbability", "coverage", "names", "csv"} in JOB.json, the page's answer options are set,
+// those names typed (each also shows its status and set) and those files classified, then the options cleared.
 // Screenshot: OUT_DIR/web-screenshot.png.
 // Prints {"typed": [{name, folded, top: [{label, probability}]}], "csv": [{status, state, download}], "busy",
 // "newest", "drops", "longName", "a11y", "loads", "errors"}.
@@ -122,6 +124,31 @@ async function watchRun(page) {
 
 // Resolves once a run is under way (state running, the progress bar moved but is under a fifth): only a page
 // that paints while it runs lets this poll (requestAnimationFrame) see that.
+// What the page shows for a typed name under its answer options: typeName's, plus {status, set} (set: null
+// without a coverage), read from #answer's data attributes.
+async function typeAnswer(page, name) {
+  const shown = await typeName(page, name);
+  const answer = await page.evaluate(() => ({ ...document.getElementById('answer').dataset }));
+  return { ...shown, status: answer.status, set: answer.set === '' ? null : JSON.parse(answer.set) };
+}
+
+async function setAnswerOptions(page, { minProbability = '', coverage = '' }) {
+  await page.fill('#min-probability', minProbability);
+  await page.selectOption('#coverage', coverage);
+}
+
+async function answerJobs(page, answers, outDir) {
+  await setAnswerOptions(page, answers);
+  const typed = [];
+  for (const name of answers.names) typed.push(await typeAnswer(page, name));
+  const csv = [];
+  for (const [i, job] of answers.csv.entries()) {
+    csv.push(await classifyCsv(page, job, path.join(outDir, `answers-${i}-${path.basename(job.path, '.csv')}.page.csv`)));
+  }
+  await setAnswerOptions(page, {});
+  return { typed, csv };
+}
+
 async function midRun(page) {
   await page.waitForFunction(() => {
     const progress = Number(document.getElementById('progress').value);
@@ -329,10 +356,11 @@ async function main() {
         await classifyCsv(page, csvJob, path.join(outDir, `${i}-${path.basename(csvJob.path, '.csv')}.page.csv`)),
       );
     }
+    const answers = job.answers ? await answerJobs(page, job.answers, outDir) : undefined;
     await typeName(page, job.names[0]); // the screenshot shows a name's top 3 beside the CSV result
     await page.screenshot({ path: path.join(outDir, 'web-screenshot.png'), fullPage: true });
     const more = await scenarios(page, context, job, url);
-    process.stdout.write(`${JSON.stringify({ status, typed, csv, ...more, errors })}\n`);
+    process.stdout.write(`${JSON.stringify({ status, typed, csv, answers, ...more, errors })}\n`);
   } finally {
     await context.close();
     fs.rmSync(profile, { recursive: true, force: true });

@@ -7,7 +7,9 @@
 // detect_delimiter). Records as Python's csv module reads them (excel dialect; csvRecords). Output as classify
 // writes it: every record's own text and line end, `<d>language<d>probability` (6 decimals) inserted before the
 // line end (after padding delimiters for a short record); blank lines copied; a last record without a line end
-// gets the file's first line end.
+// gets the file's first line end. With an answer rule (answers.js), as classify --min-probability/--coverage writes
+// it: an abstained row's language left empty, then `<d>prediction_set<d>set_size` (with a coverage) and
+// `<d>status`.
 
 export const PREDICTION_COLUMNS = ['language', 'probability'];
 const DELIMITERS = { ',': 'comma', ';': 'semicolon', '\t': 'tab', '|': 'pipe' };
@@ -213,16 +215,26 @@ export function csvField(text, delimiter) {
 }
 
 /** What a row inserts before its line end (classify's prediction_fields, top 1): `padding` delimiters, then
- * <d>label<d>probability (6 decimals), or two delimiters without a prediction (best undefined). */
-export function predictionText(best, delimiter, padding = 0) {
-  const fields = best ? [csvField(best.label, delimiter), best.probability.toFixed(6)] : ['', ''];
+ * <d>label<d>probability (6 decimals), or two delimiters without a prediction (best undefined); the label left
+ * empty when `answered` is false. */
+export function predictionText(best, delimiter, padding = 0, answered = true) {
+  const fields = best ? [answered ? csvField(best.label, delimiter) : '', best.probability.toFixed(6)] : ['', ''];
   return delimiter.repeat(padding) + fields.map((field) => delimiter + field).join('');
 }
 
+/** What a row's answer adds (classify's answer columns): <d>set<d>size (labels joined by |, none for a name with
+ * no letter) with a coverage, then <d>status. */
+export function answerText(result, delimiter) {
+  if (result.status === undefined) return '';
+  const noLetter = result.status === 'no_letter';
+  const set = result.set === undefined ? [] : [csvField(result.set.join('|'), delimiter), noLetter ? '' : result.set.length];
+  return [...set, result.status].map((field) => delimiter + field).join('');
+}
+
 // The output header: the header record's own text and line end (else the file's), the prediction columns inserted.
-function headerText(csv) {
+function headerText(csv, columns) {
   const { start, contentEnd, end } = csv.headerRecord;
-  const names = PREDICTION_COLUMNS.map((name) => csv.delimiter + name).join('');
+  const names = columns.map((name) => csv.delimiter + name).join('');
   return csv.text.slice(start, contentEnd) + names + (csv.text.slice(contentEnd, end) || csv.lineEnd);
 }
 
@@ -241,7 +253,9 @@ async function labelBatch(csv, batch, columnIndex, classify) {
   let copied = batch[0].start;
   rows.forEach(({ fields, contentEnd, end }, i) => {
     const [best] = results[i].top;
-    pieces.push(csv.text.slice(copied, contentEnd), predictionText(best, csv.delimiter, width - fields.length));
+    const answered = results[i].status === undefined || results[i].status === 'ok';
+    const prediction = predictionText(best, csv.delimiter, width - fields.length, answered);
+    pieces.push(csv.text.slice(copied, contentEnd), prediction + answerText(results[i], csv.delimiter));
     if (end === contentEnd) pieces.push(csv.lineEnd); // the last record, without a line end
     copied = contentEnd;
   });
@@ -252,13 +266,19 @@ async function labelBatch(csv, batch, columnIndex, classify) {
 
 /**
  * Classifies every row of an opened CSV (see openCsv). classify(names: string[]) ->
- * Promise<[{top: [{label, probability}]}]>; onProgress(fraction of the text read) is awaited after each batch
- * (the page yields to the browser there); an AbortSignal `signal` stops the run between batches (the promise then
- * rejects with signal.reason). Resolves to {csv: string[] (pieces of the output), rows, skipped, blank}.
+ * Promise<[{top: [{label, probability}], status?, set?}]>; `columns`: the answer columns its results carry
+ * (answerColumns; they may not be in the header already); onProgress(fraction of the text read) is awaited after
+ * each batch (the page yields to the browser there); an AbortSignal `signal` stops the run between batches (the
+ * promise then rejects with signal.reason). Resolves to {csv: string[] (pieces of the output), rows, skipped,
+ * blank}.
  */
-export async function classifyCsv(csv, columnIndex, classify, { onProgress = () => {}, signal } = {}) {
+export async function classifyCsv(csv, columnIndex, classify, { onProgress = () => {}, signal, columns = [] } = {}) {
+  const clashing = columns.filter((column) => csv.header.includes(column));
+  if (clashing.length)
+    throw new Error(`input already has column(s) ${clashing.join(', ')}; rename them before classifying`);
   // UTF-8's byte-order mark when the input had one (as classify: Excel reads a UTF-8 file's letters right with it)
-  const output = { csv: [(csv.bom ? '\ufeff' : '') + headerText(csv)], rows: 0, skipped: 0, blank: 0 };
+  const header = headerText(csv, [...PREDICTION_COLUMNS, ...columns]);
+  const output = { csv: [(csv.bom ? '\ufeff' : '') + header], rows: 0, skipped: 0, blank: 0 };
   let batch = [];
   const flush = async () => {
     const labelled = await labelBatch(csv, batch, columnIndex, classify);

@@ -31,7 +31,7 @@ def with_table_columns(layout: ChunkLayout, csv_input: CsvInput) -> ChunkLayout:
     else:
         names = tuple(f"column_{i + 1}" for i in range(max(_first_record_width(csv_input), layout.column + 1)))
     schema = output_schema(pa.schema([pa.field(name, pa.string()) for name in names]), list(layout.labels),
-                           layout.top_k)  # fmt: skip
+                           layout.top_k, layout.answers)  # fmt: skip
     return dataclasses.replace(layout, columns=names, schema=schema)
 
 
@@ -67,10 +67,10 @@ def parquet_layout(parquet_input, labels: list[str], alphabet: str, options: Cla
     source, columns = parquet_input.source, parquet_input.columns
     column = choose_column(columns, options.column, source)
     check_name_type(parquet_input.schema.field(column), source)
-    check_no_clash(columns, labels, options.top_k)
+    check_no_clash(columns, labels, options.top_k, options.answers)
     if output_format == "parquet":
         unique_columns(columns, source)
     return ChunkLayout(source, options.delimiter or ",", column, None, b"\n", tuple(labels), options.top_k,
                        options.strict, options.batch_size, alphabet, options.prefix_sharing, options.block_size,
-                       input_format="parquet", output_format=output_format,
-                       schema=output_schema(parquet_input.schema, labels, options.top_k))  # fmt: skip
+                       input_format="parquet", output_format=output_format, answers=options.answers,
+                       schema=output_schema(parquet_input.schema, labels, options.top_k, options.answers))  # fmt: skip

@@ -56,7 +56,7 @@ def arrow_piece(prepared: PreparedChunk | PreparedBatch, log_probs: np.ndarray, 
         columns = csv_fields_table(prepared.chunk, prepared.rows, layout.columns)
     else:
         columns = prepared.chunk.batch
-    table = with_predictions(columns, log_probs, labels, layout.top_k, layout.schema)
+    table = with_predictions(columns, log_probs, labels, layout.top_k, layout.schema, layout.answers)
     if layout.output_format == "parquet":
         return table, table.num_rows
     return csv_text(table, layout.delimiter), table.num_rows

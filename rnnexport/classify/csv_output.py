@@ -28,17 +28,23 @@ def probability_digits(probabilities: np.ndarray) -> np.ndarray:
 
 
 def prediction_fields(
-    log_probs: np.ndarray, labels: list[str], k: int, padding: np.ndarray | None = None, delimiter: str = ","
+    log_probs: np.ndarray,
+    labels: list[str],
+    k: int,
+    padding: np.ndarray | None = None,
+    delimiter: str = ",",
+    answered: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """What each output row inserts before its input record's line end, as UTF-8 bytes, without a Python loop
     per row.
 
     Row i gets ``padding[i]`` delimiters (a record short of fields), then ``<d>language<d>probability`` for each
-    of the top k (two delimiters when the row has no prediction). Returns the rows' bytes concatenated and their
-    lengths (int64 [B]).
+    of the top k (two delimiters when the row has no prediction). A row not ``answered`` (bool [B]: abstained,
+    answers/rule.py) keeps its probabilities but its first language is left empty. Returns the rows' bytes
+    concatenated and their lengths (int64 [B]).
     """
     order, chosen, valid = top_k(log_probs, k)
-    if k == 1 and (padding is None or not padding.any()):
+    if k == 1 and (padding is None or not padding.any()) and answered is None:
         return _single_prediction_fields(order[:, 0], chosen[:, 0], valid, labels, delimiter)
     rows = len(valid)
     labels_table, label_lengths = _right_aligned(
@@ -48,7 +54,8 @@ def prediction_fields(
     if padding is not None and padding.any():
         pieces.append((np.full((rows, int(padding.max())), ord(delimiter), dtype=np.uint8), padding))
     for rank in range(k):
-        label = np.where(valid, order[:, rank], len(labels))
+        shown = valid if answered is None or rank else valid & answered
+        label = np.where(shown, order[:, rank], len(labels))
         pieces.append((labels_table[label], label_lengths[label]))
         pieces.append((probability_digits(np.exp(chosen[:, rank].astype(np.float64))), np.where(valid, 8, 0)))
     matrix = np.hstack([piece for piece, _ in pieces])

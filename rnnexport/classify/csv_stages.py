@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..answers.rule import decide
 from ..errors import InputError
 from ..io.csv.chunks import FieldColumn, RecordChunk
 from ..io.csv.dialect import Utf8Check
 from ..io.csv.reader import wider_than_header
 from ..text.encode import RaggedNames, encode_byte_fields, encode_ragged
+from .answer_columns import csv_answer_fields, join_rows
 from .csv_output import insert_before_line_ends, prediction_fields, shared_prediction_fields
 from .layout import ChunkLayout, NameCounts
 from .log_probs import ChunkPredictions
@@ -118,13 +120,18 @@ def chunk_output(prepared: PreparedChunk, predictions: ChunkPredictions, layout:
     inserted before each data record's line end; blank lines copied as they are. A last record without a line
     end gets ``layout.line_end`` after its fields."""
     chunk, labels, padding = prepared.chunk, list(layout.labels), prepared.padding
+    answers = decide(predictions.rows(), layout.answers) if layout.answers is not None else None
     inverse = predictions.inverse
-    if (inverse is not None and len(predictions.log_probs) < SHARED_FIELDS_BELOW * len(inverse)
+    if (answers is None and inverse is not None and len(predictions.log_probs) < SHARED_FIELDS_BELOW * len(inverse)
             and (padding is None or not padding.any())):  # fmt: skip
         fields, lengths = shared_prediction_fields(predictions.log_probs, inverse, labels, layout.top_k,
                                                    layout.delimiter)  # fmt: skip
     else:
-        fields, lengths = prediction_fields(predictions.rows(), labels, layout.top_k, padding, layout.delimiter)
+        fields, lengths = prediction_fields(predictions.rows(), labels, layout.top_k, padding, layout.delimiter,
+                                            None if answers is None else answers.answered)  # fmt: skip
+    if answers is not None:
+        extra = csv_answer_fields(answers, labels, layout.answers, layout.delimiter)
+        fields, lengths = join_rows((fields, lengths), extra)
     record_lengths = np.zeros(len(chunk.starts), dtype=np.int64)
     record_lengths[prepared.rows] = lengths
     if len(chunk.starts) and chunk.ends[-1] == chunk.content_ends[-1] and not chunk.blank[-1]:

@@ -24,11 +24,11 @@ def chunk_layout(csv_input: CsvInput, labels: list[str], alphabet: str, options:
     column = choose_column(csv_input.columns, options.column, csv_input.source, csv_input.header is not None,
                            no_header_option="--no-header")  # fmt: skip
     if csv_input.header is not None:
-        check_no_clash(csv_input.columns, labels, options.top_k)
+        check_no_clash(csv_input.columns, labels, options.top_k, options.answers)
     width = len(csv_input.columns) if csv_input.header is not None else None
     layout = ChunkLayout(csv_input.source, csv_input.delimiter, column, width, csv_input.line_end, tuple(labels),
                          options.top_k, options.strict, options.batch_size, alphabet, options.prefix_sharing,
-                         options.block_size, output_format=output_format)  # fmt: skip
+                         options.block_size, output_format=output_format, answers=options.answers)  # fmt: skip
     if output_format == "parquet":
         from .arrow_inputs import with_table_columns
 
@@ -49,7 +49,7 @@ def output_header_bytes(csv_input: CsvInput, layout: ChunkLayout) -> bytes:
     if csv_input.header is None:
         return bom
     fields, line_end = csv_input.header
-    names = prediction_names(list(layout.labels), layout.top_k)
+    names = prediction_names(list(layout.labels), layout.top_k, layout.answers)
     return bom + output_header(fields, names, layout.delimiter, line_end or layout.line_end)
 
 

@@ -40,6 +40,7 @@ class ChunkLayout:
     output_format: str = "csv"
     columns: tuple[str, ...] = ()  # CSV input, Parquet output: the input columns written (as text)
     schema: Any = None  # Parquet output, or Parquet input: the output's pyarrow.Schema
+    answers: Any = None  # an answers.rule.AnswerRule (abstention, prediction sets), thresholds filled in; or None
 
 
 # Letters a name may have (after folding) to be classified. The model runs a longer name letter by letter, about

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..answers.rule import AnswerRule
 from ..io.csv.records import DEFAULT_CHUNK_BYTES, DEFAULT_CHUNK_ROWS
 from ..runtimes.prefix import DEFAULT_BLOCK_SIZE
 from ..verification.parity import Tolerance
@@ -33,6 +34,7 @@ class ClassifyOptions:
     block_size: int = DEFAULT_BLOCK_SIZE  # sorted distinct names per trie
     input_format: str | None = None  # 'csv', 'parquet'; None: by the file (io.formats.input_format)
     output_format: str | None = None  # 'csv', 'parquet'; None: by the file name (io.formats.output_format)
+    answers: AnswerRule | None = None  # --min-probability, --coverage, --set-method (plan.py adds the thresholds)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ Examples:
   rnnexport classify names.csv -o out.csv --check      # exit 3 if not equal to PyTorch
   rnnexport classify people.parquet -o labelled.parquet
   rnnexport classify names.csv -o labelled.parquet     # CSV in, Parquet out
+  rnnexport classify names.csv --min-probability 0.5 --coverage 0.9 -o answers.csv
 \b
 A file OUTPUT appears only once complete (an existing one is untouched on any error or signal);
 with -o - (stdout) rows are written as they are classified, like any Unix filter: on a failure
@@ -103,6 +106,7 @@ PREDICT_HELP = """Print the top-k labels of names given on the command line, wit
 Example:
   rnnexport predict 'Yue Tingsong' Dvořák Müller
   Dvořák -> Dvorak: Czech 0.877, ...
+  rnnexport predict Smith --min-probability 0.5 --coverage 0.9
 """
 # What each option of `rnnexport classify` sets, as its --help says it (cli/classify.py), by parameter name.
 OPTION_HELP = {

@@ -6,7 +6,8 @@ stdin/stdout; --workers with a scheduler's address), the manifest pin, -o (io.ou
 folder, writable, not the input, standard input or a model file); then what the
 engine needs, loaded and checked: the local engine's runtime (and, with --check, the float64 reference); the
 Dask engine's scheduler, input file, the artifact's bytes and labels (read on the driver) and --blocksize; last,
---top-k against the model's labels. An option's bad value is an OptionError (exit status 2 in the CLI).
+--top-k against the model's labels, and --coverage against the thresholds in the model's manifest.json. An
+option's bad value is an OptionError (exit status 2 in the CLI).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..runtimes.base import Runtime
 from ..runtimes.registry import TORCH_RUNTIMES, open_reference, open_runtime, runtime_name
 from ..runtimes.torch_runtimes import use_one_intra_op_thread
 from ..verification.parity import Tolerance
+from .answer_columns import model_answer_rule
 from .model_source import model_files, model_vocabulary
 from .options import ClassifyOptions, ClassifyRequest
 
@@ -82,6 +84,8 @@ def plan_classify(request: ClassifyRequest, runtime: Runtime | None = None, refe
     check_output_file(request.output_path, [request.input_path, *model])
     plan = _dask_plan(request) if request.engine == "dask" else _local_plan(request, runtime)
     check_top_k(request.options.top_k, plan.labels)
+    answers = model_answer_rule(request.options.answers, request.model_dir, plan.labels)
+    plan = replace(plan, options=replace(plan.options, answers=answers))
     if plan.dask is None and request.check is not None and reference is None:
         reference = open_reference(request.model_dir, request.verify_hash, _threads(request))
     return replace(plan, reference=reference)

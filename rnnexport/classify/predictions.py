@@ -35,11 +35,13 @@ def top_k_columns(log_probs: np.ndarray, labels: list[str], k: int) -> dict[str,
     return columns
 
 
-def prediction_names(labels: list[str], top_k: int) -> list[str]:
-    return list(top_k_columns(np.zeros((0, len(labels)), dtype=np.float32), labels, top_k))
+def prediction_names(labels: list[str], top_k: int, answers=None) -> list[str]:
+    """The prediction columns: the top k's, then those of ``answers`` (an answers.rule.AnswerRule, or None)."""
+    names = list(top_k_columns(np.zeros((0, len(labels)), dtype=np.float32), labels, top_k))
+    return names + list(answers.columns if answers is not None else ())
 
 
-def check_no_clash(columns: list[str], labels: list[str], top_k: int) -> None:
-    clashing = [name for name in prediction_names(labels, top_k) if name in columns]
+def check_no_clash(columns: list[str], labels: list[str], top_k: int, answers=None) -> None:
+    clashing = [name for name in prediction_names(labels, top_k, answers) if name in columns]
     if clashing:
         raise InputError(f"input already has column(s) {', '.join(clashing)}; rename them before classifying")

@@ -12,7 +12,7 @@ from .bench import bench, bench_train
 from .classify import classify, predict
 from .console import DEBUG_ENV, GuardedGroup, show_warning
 from .export import export, verify
-from .training import data, evaluate, train
+from .training import data, evaluate, model_card, train
 
 
 @click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -33,5 +33,5 @@ def main(debug: bool) -> None:
     warnings.showwarning = show_warning
 
 
-for command in (data, train, evaluate, export, verify, classify, predict, bench, bench_train):
+for command in (data, train, evaluate, model_card, export, verify, classify, predict, bench, bench_train):
     main.add_command(command)

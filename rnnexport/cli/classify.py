@@ -57,12 +57,13 @@ COUNT = click.IntRange(min=1)
     click.option("--input-format", type=FORMAT_CHOICE, default=AUTO, show_default=True, help=HELP["input_format"]),
     click.option("--output-format", "--format", type=FORMAT_CHOICE, default=AUTO, show_default=True,
                  help=HELP["output_format"]),
-    click.option("--quiet", is_flag=True, help="No progress bar, no summary."),
+    *opt.ANSWER_OPTIONS, click.option("--quiet", is_flag=True, help="No progress bar, no summary."),
 )  # fmt: skip
 def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no_header, top_k, batch_size,
              chunk_rows, threads, check, atol, rtol, model_dir, no_verify_hash, encoding, strict, device, engine,
-             scheduler, blocksize, workers, input_format, output_format, quiet, manifest_pin,
-             prefix_sharing) -> None:  # fmt: skip
+             scheduler, blocksize, workers, input_format, output_format, quiet, manifest_pin, prefix_sharing,
+             min_probability, coverage, set_method) -> None:  # fmt: skip
+    from ..answers.rule import answer_rule
     from ..classify.options import ClassifyRequest, DaskOptions
     from ..classify.pipeline import classify_file
     from ..io.csv.reader import delimiter_option
@@ -72,7 +73,8 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     with user_errors(), progress_bar(quiet, "classifying", " rows") as bar:
         options = ClassifyOptions(column, top_k, batch_size, chunk_rows, encoding, strict, delimiter_option(delimiter),
                                   not no_header, prefix_sharing=prefix_sharing, input_format=input_format,
-                                  output_format=output_format)  # fmt: skip
+                                  output_format=output_format,
+                                  answers=answer_rule(min_probability, coverage, set_method))  # fmt: skip
         request = ClassifyRequest(input_path, output_path, model_dir, options, runtime, onnx_graph, threads,
                                   Tolerance(atol, rtol) if check else None, not no_verify_hash, device, engine,
                                   DaskOptions(scheduler, blocksize, workers), manifest_pin)  # fmt: skip
@@ -91,13 +93,16 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
     click.option("--runtime", type=click.Choice(RUNTIMES), default="onnx", show_default=True),
     click.option("--top-k", type=click.IntRange(min=1), help="How many labels to show [default: 3, or all of a "
                  "model with fewer]."),
-    opt.model_dir_option, opt.manifest_pin_option,
+    opt.model_dir_option, opt.manifest_pin_option, *opt.ANSWER_OPTIONS,
 )  # fmt: skip
-def predict(names: tuple[str, ...], runtime: str, top_k: int | None, model_dir: Path, manifest_pin: str | None) -> None:
+def predict(names: tuple[str, ...], runtime: str, top_k: int | None, model_dir: Path, manifest_pin: str | None,
+            min_probability, coverage, set_method) -> None:  # fmt: skip
+    from ..answers.rule import answer_rule
     from ..classify.predict import guessed_note, predict_top_k
 
     with user_errors():
         check_pin(model_dir, manifest_pin)
-        predictions = predict_top_k(list(names), model_dir, runtime, top_k)
+        answers = answer_rule(min_probability, coverage, set_method)
+        predictions = predict_top_k(list(names), model_dir, runtime, top_k, answers)
     click.echo("\n".join(prediction.describe() for prediction in predictions))
     echo_err(guessed_note(predictions) or "", quiet=guessed_note(predictions) is None)

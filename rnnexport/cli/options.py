@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..answers.rule import OPTION_HELP as ANSWER_HELP
 from ..model.folder import MODEL_DIR_HELP
 from ..model.manifest import MANIFEST_PIN_ENV, PIN_HELP
 from ..training.recipes import OVERRIDES, RECIPES, option_name  # torch-free
@@ -110,6 +111,14 @@ DATA_COLUMN_OPTIONS = tuple(  # train's and evaluate's, for a table given as --d
     for kind in ("name", "label")
 )  # fmt: skip
 SHAPE = ("alphabet", "hidden_size")  # the model's shape: train's, and evaluate --cv's (cross-validated as trained)
+
+
+ANSWER_OPTIONS = (  # classify's and predict's (answers/rule.py)
+    click.option("--min-probability", type=FiniteFloatRange(0, 1, min_open=True), metavar="P",
+                 help=ANSWER_HELP["min_probability"]),
+    click.option("--coverage", type=FiniteFloatRange(0.5, 0.99), metavar="LEVEL", help=ANSWER_HELP["coverage"]),
+    click.option("--set-method", type=click.Choice(["per-label", "marginal"]), help=ANSWER_HELP["set_method"]),
+)  # fmt: skip
 
 
 def overrides(*fields: str) -> tuple:

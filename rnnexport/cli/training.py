@@ -97,6 +97,7 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
             cross_validate_data(config, n_folds, parse_folds(folds), jobs, click.echo, data_path, name_column,
                                 label_column, report, _fold_done)  # fmt: skip
         return
+    from ..training.answer_reports import format_answers
     from ..training.evaluation import evaluate_checkpoint
     from ..training.metrics import format_table
 
@@ -105,6 +106,29 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
         source, metrics = evaluate_checkpoint(checkpoint, data_path, name_column, label_column)
     click.echo(f"held-out pairs of {source}, checkpoint {checkpoint}")
     click.echo(format_table(metrics))
+    if "answers" in metrics:
+        click.echo("\n".join(format_answers(metrics["answers"], list(metrics["per_label"]))))
+
+
+@click.command("model-card")
+@opt.stacked(
+    opt.model_dir_option,
+    click.option("--cv-report", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
+                 help="The JSON of evaluate --cv --report (docs/reports/cv10_default.json)."),
+    click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("docs/model_card.md"),
+                 show_default=True, help="Where the card goes."),
+)  # fmt: skip
+def model_card(model_dir: Path, cv_report: Path, output: Path) -> None:
+    """Write the model card (Mitchell et al. 2019) from the model's reports and a cross-validation report.
+
+    \b
+    Example (make model-card):
+      rnnexport model-card --model-dir exported --cv-report docs/reports/cv10_default.json
+    """
+    from ..training.model_card import write_model_card
+
+    with user_errors():
+        click.echo(f"wrote {write_model_card(model_dir, cv_report, output)}")
 
 
 def _fold_done(result: dict) -> None:

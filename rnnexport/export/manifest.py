@@ -123,6 +123,18 @@ def operating_point_summary(checkpoint: dict) -> dict | None:
     return {key: stored[key] for key in ("prior_shift", "temperature", "label_frequencies")}
 
 
+def prediction_sets_entry(checkpoint: dict) -> dict | None:
+    """The prediction-set thresholds (answers.conformal.ConformalTable.as_dict) of the checkpoint's operating point,
+    calibrated on its held-back pairs; None without them (no operating point, or no hold-back)."""
+    from ..training.answer_reports import conformal_table
+    from ..training.operating_point import point_from_checkpoint
+
+    point = point_from_checkpoint(checkpoint)
+    config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
+    table = conformal_table(point, checkpoint["labels"], config.get("calibration_model", "sibling")) if point else None
+    return table.as_dict() if table is not None else None
+
+
 def build_manifest(out_dir: Path, checkpoint: dict, parity: dict, aoti_target: dict | None = None) -> dict:
     """manifest.json's content; ``aoti_target`` (AotiTarget.as_metadata()) when char_rnn_aoti.pt2 was built."""
     import onnx
@@ -152,6 +164,7 @@ def build_manifest(out_dir: Path, checkpoint: dict, parity: dict, aoti_target: d
         "checkpoint_sha256": artifacts[CHECKPOINT_FILE]["sha256"],
         # Only where the checkpoint has one: an older checkpoint (τ 0, T 1) keeps its manifest as it was.
         **({"operating_point": point} if (point := operating_point_summary(checkpoint)) else {}),
+        **({"prediction_sets": sets} if (sets := prediction_sets_entry(checkpoint)) else {}),
         "artifacts": artifacts,
         "parity": parity,
     }

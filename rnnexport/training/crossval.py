@@ -19,6 +19,7 @@ import numpy as np
 from ..data.labelled import Pair
 from ..data.split import Split, fold_of, label_ids
 from ..errors import DataError, OptionError
+from .crossval_answers import fold_answers, format_answers_cv, summarize_answers
 from .evaluation import CASE_VARIANTS, case_log_probs, evaluate_log_probs
 from .metrics import balanced_accuracy, format_per_label, per_label
 from .operating_point import adjusted_log_probs, apply_operating_point, with_prior_shift
@@ -57,8 +58,9 @@ def run_fold(pairs: list[Pair], labels: list[str], config, fold: int, n_folds: i
             for variant, values in raw.items()
         }
         by_shift[prior_shift] = {**evaluate_log_probs(log_probs, true, labels), "temperature": shifted.temperature}
+    answers = fold_answers(result, [p.name for p in split.held_out], true, raw, labels, config)
     return {"fold": fold, "train_seconds": result.wall_seconds, "train_cpu_seconds": result.cpu_seconds,
-            "by_prior_shift": by_shift}  # fmt: skip
+            "by_prior_shift": by_shift, "answers": answers}  # fmt: skip
 
 
 def cross_validate(
@@ -139,6 +141,7 @@ def summarize_folds(fold_results: list[dict], prior_shift: float, labels: list[s
             }
             for r in fold_results
         ],
+        "answers": summarize_answers([r["answers"] for r in fold_results], labels),
     }
 
 
@@ -173,6 +176,7 @@ def format_cross_validation(summary: dict) -> str:
         )
     lines += ["", f"per label, all folds pooled (τ = {summary['prior_shift']}):"]
     lines += format_per_label(summary["pooled"]["per_label"])
+    lines += format_answers_cv(summary["answers"], summary["labels"]) if "answers" in summary else []
     seconds, cpu = summary["train_seconds"], summary["train_cpu_seconds"]
     lines.append(
         f"\ntraining {_pm(seconds, 1)} s per fold ({_pm(cpu, 1)} s CPU); {summary['wall_seconds']:.0f} s wall, "

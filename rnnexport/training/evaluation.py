@@ -80,6 +80,8 @@ def evaluate_checkpoint(
     from ..data.labelled import read_labelled
     from ..data.split import split_pairs
     from ..model.checkpoint import load_checkpoint, model_from_checkpoint
+    from .answer_reports import answers_report
+    from .operating_point import point_from_checkpoint
 
     checkpoint = load_checkpoint(checkpoint_path)
     labels, alphabet = checkpoint["labels"], checkpoint["alphabet"]
@@ -101,6 +103,12 @@ def evaluate_checkpoint(
     if unknown:
         raise DataError(f"{labelled.source} has labels the model does not know: {', '.join(unknown)}; give its data")
     held_out = split_pairs(labelled.pairs).held_out
-    names = [pair.name for pair in held_out]
+    names, true = [pair.name for pair in held_out], label_ids(held_out, labels)
     model = model_from_checkpoint(checkpoint)
-    return labelled.source, evaluate_model(model, names, label_ids(held_out, labels), labels, alphabet)
+    metrics = evaluate_model(model, names, true, labels, alphabet)
+    point = point_from_checkpoint(checkpoint)
+    if point is not None:
+        scored_by = (checkpoint.get("config") or {}).get("calibration_model", "sibling")
+        metrics["answers"] = answers_report(log_probs_of(model, names, alphabet), np.asarray(true), point, labels,
+                                            scored_by)  # fmt: skip
+    return labelled.source, metrics

@@ -3,6 +3,7 @@ never torch.optim), then the operating point folded into ``v`` and the held-out 
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from ..errors import DataError, TrainingError
 from ..model.cell import CharRNN, ModelConfig
 from ..text.alphabet import ALPHABET
 from ..text.encode import encode_ragged
+from .answer_reports import answers_report
 from .augment import augmenter
 from .calibration import calibration_rows
 from .evaluation import evaluate_model, log_probs_of
@@ -36,6 +38,10 @@ class TrainResult:
     wall_seconds: float
     operating_point: OperatingPoint
     cpu_seconds: float = 0.0  # CPU time of this process: on a shared machine, steadier than wall time
+    # The model that scored the calibration hold-back, unshifted (τ 0, T 1): the sibling, or with
+    # calibration_model "holdback" the final model before the operating point. Cross-validation measures the
+    # conformal sets of both (answers/), since only this one's scores are exchangeable with its held-out names.
+    calibration_model: CharRNN | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ def train(
     kept = [n for n, back in zip(names, held_back, strict=True) if not back]
     data = make_training_set(kept, ids[~held_back].tolist(), config.alphabet)
     model, losses = _fit_new_model(data, config, len(labels), on_step)
+    scorer = copy.deepcopy(model)
     point = calibrate(model, [n for n, back in zip(names, held_back, strict=True) if back], ids, held_back,
                       config)  # fmt: skip
     if config.calibration_model == "sibling" and held_back.any():
@@ -168,9 +175,11 @@ def train(
                                             "bias": model.v.bias.detach().clone()})  # fmt: skip
     apply_operating_point(model, point)
     wall_seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-    held_out_names = [p.name for p in split.held_out]
-    metrics = evaluate_model(model, held_out_names, label_ids(split.held_out, labels), labels, config.alphabet)
-    return TrainResult(model, config, metrics, *losses, wall_seconds, point, cpu_seconds)
+    held_out_names, held_out_ids = [p.name for p in split.held_out], label_ids(split.held_out, labels)
+    metrics = evaluate_model(model, held_out_names, held_out_ids, labels, config.alphabet)
+    metrics["answers"] = answers_report(log_probs_of(model, held_out_names, config.alphabet), np.asarray(held_out_ids),
+                                        point, labels, config.calibration_model)  # fmt: skip
+    return TrainResult(model, config, metrics, *losses, wall_seconds, point, cpu_seconds, scorer)
 
 
 def check_every_label_trained(split: Split, labels: list[str]) -> None:

@@ -1,5 +1,5 @@
-"""Training outputs: checkpoint.pt, training.json and three plots (loss curve, confusion matrix, reliability
-diagram), swapped into the model folder together."""
+"""Training outputs: checkpoint.pt, training.json and four plots (loss curve, confusion matrix, reliability
+diagram, selective-classification curve), swapped into the model folder together."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ..model.manifest import export_files
 from .loop import TrainResult
 from .recipes import config_dict
 
-REPORT_FILES = ("training.json", "loss_curve.png", "confusion_matrix.png", "reliability.png")
+REPORT_FILES = ("training.json", "loss_curve.png", "confusion_matrix.png", "reliability.png", "selective.png")
 
 
 def training_report(result: TrainResult, labels: list[str]) -> dict:
@@ -40,7 +40,7 @@ def training_report(result: TrainResult, labels: list[str]) -> dict:
 
 
 def write_training_reports(report: dict, result: TrainResult, labels: list[str], out_dir: Path) -> list[Path]:
-    """Write training.json (``report``) and the three plots into ``out_dir``; return their paths."""
+    """Write training.json (``report``) and the four plots into ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / name for name in REPORT_FILES]
     atomic_write_json(paths[0], report)
@@ -49,6 +49,7 @@ def write_training_reports(report: dict, result: TrainResult, labels: list[str],
         plot_loss_curve(result.loss_curve, paths[1])
         plot_confusion_matrix(result.metrics["confusion_matrix"], labels, paths[2])
         plot_reliability(result.metrics["reliability"], paths[3])
+        plot_selective(result.metrics["answers"]["selective"], paths[4])
     return paths
 
 
@@ -122,6 +123,31 @@ def plot_reliability(reliability: dict, path: Path) -> None:
     bottom.set_xlabel("top-1 confidence")
     bottom.set_ylabel("share of names")
     bottom.set_xlim(0, 1)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def plot_selective(selective: dict, path: Path) -> None:
+    """The selective-classification curve of answers.measure.selective_report: accuracy on the names answered
+    against the share answered, each point a minimum probability (--min-probability), the share of 0.8 marked."""
+    from ..answers.measure import curve_summary
+
+    points = [point for point in curve_summary(selective["curve"]) if point["accuracy"] is not None]
+    figure = _new_figure((6, 4.5))
+    axes = figure.subplots()
+    axes.plot([p["answered"] for p in points], [p["accuracy"] for p in points], marker="o", markersize=2)
+    for point in points:
+        if round(point["min_probability"], 2) in (0.3, 0.5, 0.7, 0.9):
+            axes.annotate(f"P ≥ {point['min_probability']:.1f}", (point["answered"], point["accuracy"]), fontsize=8,
+                          textcoords="offset points", xytext=(4, 4))  # fmt: skip
+    for key, entry in selective["at_share"].items():
+        accuracy = entry["correct"] / max(entry["answered"], 1)
+        axes.axvline(float(key), color="grey", linestyle="--")
+        axes.set_title(f"Held-out selective classification: answering {float(key):.0%}, accuracy {accuracy:.3f}")
+    axes.set_xlabel("share of names answered (top probability >= P)")
+    axes.set_ylabel("accuracy on the names answered")
+    axes.set_xlim(0, 1.02)
+    axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 

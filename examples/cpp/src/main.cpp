@@ -1,4 +1,5 @@
 // classify_names MODEL_DIR [--top-k K] [--batch-size N] [--no-verify-hash] [--bench]
+//                           [--min-probability P] [--coverage LEVEL] [--set-method per-label|marginal]
 // classify_names_aoti MODEL_DIR [...the same options]
 //
 // Reads UTF-8 names from stdin (one per line), folds them with fold_table.json, runs the exported model in
@@ -6,7 +7,10 @@
 // AOTInductor package char_rnn_aoti.pt2, aoti_model.cpp) and prints one TSV line per input line, in input order:
 //   name<TAB>language<TAB>probability                 (default, K = 1)
 //   name<TAB>lang1<TAB>p1<TAB>...<TAB>langK<TAB>pK    (--top-k K)
-// A name that folds to nothing gets 2K empty fields.
+// A name that folds to nothing gets 2K empty fields. With --coverage, a field with the prediction set (labels
+// joined by '|', in the model's order; thresholds from manifest.json) follows; with --coverage or
+// --min-probability, a status field (ok, below_min_probability, no_letter) ends the line, and a name whose top
+// probability is under P gets an empty first language (answers.h).
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -26,6 +30,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "answers.h"
 #include "artifacts.h"
 #include "batch.h"
 #include "fold.h"
@@ -46,8 +51,11 @@ std::string usage() {
     "  --top-k K         print the K most likely languages with their probabilities (default 1)\n"
     "  --batch-size N    names per model call (default 256)\n"
     "  --no-verify-hash  skip the SHA-256 check of the model files against manifest.json\n"
-    "  --bench           print load and model-call timings to stderr\n";
-}
+    "  --bench           print load and model-call timings to stderr\n"
+    "  --min-probability P  leave the language empty when the top probability is under P (0 < P <= 1)\n"
+    "  --coverage LEVEL  add the prediction set holding the true label with probability >= LEVEL (0.50 to 0.99)\n"
+    "  --set-method M    per-label or marginal thresholds (default: the manifest's)\n"
+    "  With --min-probability or --coverage a status field ends each line: ok, below_min_probability, no_letter.\n";
 
 struct Options {
   std::string model_dir;
@@ -55,6 +63,7 @@ struct Options {
   long batch_size = 256;
   bool verify_hash = true;
   bool bench = false;
+  embed::AnswerOptions answers;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -94,6 +103,22 @@ Options parse_args(int argc, char** argv) {
       options.top_k = positive_number(arg, take_value());
     } else if (arg == "--batch-size") {
       options.batch_size = positive_number(arg, take_value());
+    } else if (arg == "--min-probability") {
+      std::string text = take_value();
+      char* end = nullptr;
+      double value = std::strtod(text.c_str(), &end);
+      if (text.empty() || end != text.c_str() + text.size() || !(value > 0 && value <= 1)) {
+        usage_error(arg + " needs a number more than 0 and at most 1, got '" + text + "'");
+      }
+      options.answers.min_probability = value;
+    } else if (arg == "--coverage") {
+      std::string text = take_value();
+      options.answers.coverage = embed::coverage_key(text);
+      if (options.answers.coverage.empty()) usage_error(arg + " needs a level of 0.50, 0.51, ..., 0.99, got '" + text + "'");
+    } else if (arg == "--set-method") {
+      std::string text = take_value();
+      if (text != "per-label" && text != "marginal") usage_error(arg + " must be per-label or marginal, got '" + text + "'");
+      options.answers.set_method = text == "per-label" ? "per_label" : "marginal";
     } else if (arg == "--no-verify-hash" && !has_inline_value) {
       options.verify_hash = false;
     } else if (arg == "--bench" && !has_inline_value) {
@@ -105,6 +130,9 @@ Options parse_args(int argc, char** argv) {
     }
   }
   if (positional.size() != 1) usage_error("expected exactly one MODEL_DIR");
+  if (!options.answers.set_method.empty() && options.answers.coverage.empty()) {
+    usage_error("--set-method applies to prediction sets: give --coverage too");
+  }
   options.model_dir = positional[0];
   return options;
 }
@@ -140,8 +168,9 @@ void close_output() {
 
 class Classifier {
  public:
-  Classifier(Model& model, const embed::FoldTable& fold, const Options& options, Timings& timings)
-      : model_(model), fold_(fold), options_(options), timings_(timings) {
+  Classifier(Model& model, const embed::FoldTable& fold, const Options& options, const embed::AnswerRule& rule,
+             Timings& timings)
+      : model_(model), fold_(fold), options_(options), rule_(rule), timings_(timings) {
     k_ = static_cast<size_t>(options.top_k);  // at most the number of labels: checked in main
   }
 
@@ -171,11 +200,13 @@ class Classifier {
     std::string out;
     for (size_t i = 0; i < names_.size(); ++i) {
       out += names_[i];
-      if (letters_[i].empty()) {
+      const float* row = letters_[i].empty() ? nullptr : log_probs.data() + i * n_labels;
+      if (row == nullptr) {
         for (size_t j = 0; j < k_; ++j) out += "\t\t";
       } else {
-        append_top_k(out, log_probs.data() + i * n_labels, n_labels);
+        append_top_k(out, row, n_labels, rule_.answered(row, n_labels));
       }
+      if (rule_.active()) rule_.append(out, row, model_.labels);
       out += '\n';
     }
     write_output(out);
@@ -187,8 +218,9 @@ class Classifier {
  private:
   static constexpr size_t kMaxPendingLines = 1 << 16;
 
-  // "\tlabel\tprobability" for the k_ most likely labels of one row of log-probs, most likely first.
-  void append_top_k(std::string& out, const float* lp, size_t n_labels) const {
+  // "\tlabel\tprobability" for the k_ most likely labels of one row of log-probs, most likely first; a row not
+  // answered (under --min-probability) gets an empty first label.
+  void append_top_k(std::string& out, const float* lp, size_t n_labels, bool answered) const {
     char number[32];
     std::vector<size_t> order(n_labels);
     std::iota(order.begin(), order.end(), 0);
@@ -197,7 +229,7 @@ class Classifier {
     for (size_t j = 0; j < k_; ++j) {
       std::snprintf(number, sizeof number, "%.9g", std::exp(static_cast<double>(lp[order[j]])));
       out += '\t';
-      out += model_.labels[order[j]];
+      if (j > 0 || answered) out += model_.labels[order[j]];
       out += '\t';
       out += number;
     }
@@ -246,6 +278,7 @@ class Classifier {
   Model& model_;
   const embed::FoldTable& fold_;
   const Options& options_;
+  const embed::AnswerRule& rule_;
   Timings& timings_;
   size_t k_ = 1;
   size_t valid_ = 0;
@@ -295,10 +328,11 @@ void classify_stdin(const Options& options, Clock::time_point process_start) {
                 " labels; use --top-k " + std::to_string(n_labels) + " (or fewer)");
   }
   embed::FoldTable fold(embed::parse_json(fold_file.bytes, fold_file.path), model.alphabet, fold_file.path);
+  embed::AnswerRule rule = embed::load_answer_rule(options.model_dir, options.answers, model.labels.size());
   double load_seconds = std::chrono::duration<double>(Clock::now() - process_start).count();
 
   Timings timings;
-  Classifier classifier(model, fold, options, timings);
+  Classifier classifier(model, fold, options, rule, timings);
   read_lines([&](std::string line) { classifier.add(std::move(line)); });
   classifier.flush();
   close_output();
