@@ -222,7 +222,7 @@ def test_export_shows_its_progress_on_a_terminal(tiny_model_dir, tmp_path):
          "--out", str(tmp_path / "out"), "--names", str(names_csv)]
     )  # fmt: skip
     assert status == 0 and stdout.startswith("exported "), stderr
-    assert "5/5" in stderr and "wrote fold_table.json" in stderr  # the artifacts, then the verification
+    assert "6/6" in stderr and "wrote fold_table.json" in stderr  # the artifacts, then the verification
     assert "23/23" in stderr and "onnx-cell hidden states" in stderr
 
 
