@@ -66,6 +66,54 @@ class ClassifyRequest:
     dask: DaskOptions = DaskOptions()
     manifest_pin: str | None = None  # --expect-manifest-sha256: the model folder's manifest must hash to this
 
+    @classmethod
+    def from_options(
+        cls,
+        input_path: str,
+        output_path: str,
+        model_dir: Path | None,
+        *,
+        column,
+        delimiter,
+        no_header,
+        top_k,
+        batch_size,
+        chunk_rows,
+        encoding,
+        strict,
+        prefix_sharing,
+        input_format,
+        output_format,
+        min_probability,
+        coverage,
+        set_method,
+        runtime,
+        onnx_graph,
+        threads,
+        check,
+        atol,
+        rtol,
+        no_verify_hash,
+        device,
+        engine,
+        scheduler,
+        blocksize,
+        workers,
+        manifest_pin,
+    ) -> ClassifyRequest:
+        """The request that ``rnnexport classify``'s options give, by their parameter names (cli/classify.py; the
+        help of each is OPTION_HELP's). Raises OptionError for answer options that do not go together."""
+        from ..answers.rule import answer_rule
+        from ..io.csv.reader import delimiter_option
+
+        options = ClassifyOptions(column, top_k, batch_size, chunk_rows, encoding, strict, delimiter_option(delimiter),
+                                  not no_header, prefix_sharing=prefix_sharing, input_format=input_format,
+                                  output_format=output_format,
+                                  answers=answer_rule(min_probability, coverage, set_method))  # fmt: skip
+        return cls(input_path, output_path, model_dir, options, runtime, onnx_graph, threads,
+                   Tolerance(atol, rtol) if check else None, not no_verify_hash, device, engine,
+                   DaskOptions(scheduler, blocksize, workers), manifest_pin)  # fmt: skip
+
 
 # `rnnexport classify --help` and `rnnexport predict --help` (cli/classify.py).
 CLASSIFY_HELP = """Classify every name of a CSV or Parquet file and write it back with language and probability columns.
@@ -110,6 +158,7 @@ Example:
 """
 # What each option of `rnnexport classify` sets, as its --help says it (cli/classify.py), by parameter name.
 OPTION_HELP = {
+    "predict_top_k": "How many labels to show [default: 3, or all of a model with fewer].",
     "output_path": "Output CSV or Parquet file ('-' = stdout).",
     "runtime": "onnx: char_rnn.onnx (no torch import); onnx-cell: char_rnn_cell.onnx driven letter by letter, name by "
     "name, as an embedding service runs it (same as --onnx-graph cell; no prefix sharing); torchscript: "

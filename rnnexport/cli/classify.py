@@ -8,20 +8,12 @@ from pathlib import Path
 
 import click
 
-from ..classify.options import (
-    CLASSIFY_HELP,
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_BLOCKSIZE,
-    ENGINES,
-    PREDICT_HELP,
-    ClassifyOptions,
-)
+from ..classify.options import CLASSIFY_HELP, DEFAULT_BATCH_SIZE, DEFAULT_BLOCKSIZE, ENGINES, PREDICT_HELP
 from ..classify.options import OPTION_HELP as HELP
 from ..io.csv.records import DEFAULT_CHUNK_ROWS
 from ..io.formats import AUTO, FORMATS
 from ..model.manifest import check_pin
 from ..runtimes.registry import DEVICES, ONNX_GRAPHS, RUNTIMES  # torch-free: keeps `classify --runtime onnx` light
-from ..verification.parity import Tolerance
 from . import options as opt
 from .console import echo_err, progress_bar, user_errors
 
@@ -59,27 +51,15 @@ COUNT = click.IntRange(min=1)
                  help=HELP["output_format"]),
     *opt.ANSWER_OPTIONS, click.option("--quiet", is_flag=True, help="No progress bar, no summary."),
 )  # fmt: skip
-def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no_header, top_k, batch_size,
-             chunk_rows, threads, check, atol, rtol, model_dir, no_verify_hash, encoding, strict, device, engine,
-             scheduler, blocksize, workers, input_format, output_format, quiet, manifest_pin, prefix_sharing,
-             min_probability, coverage, set_method) -> None:  # fmt: skip
-    from ..answers.rule import answer_rule
-    from ..classify.options import ClassifyRequest, DaskOptions
+def classify(input_path: str, quiet: bool, **params) -> None:
+    from ..classify.options import ClassifyRequest
     from ..classify.pipeline import classify_file
-    from ..io.csv.reader import delimiter_option
 
-    opt.refuse_unless(engine == "dask", ("scheduler", "blocksize", "workers"), "with --engine dask")
-    opt.refuse_unless(runtime == "onnx", ("onnx_graph",), "with --runtime onnx")
+    opt.refuse_unless(params["engine"] == "dask", ("scheduler", "blocksize", "workers"), "with --engine dask")
+    opt.refuse_unless(params["runtime"] == "onnx", ("onnx_graph",), "with --runtime onnx")
     with user_errors(), progress_bar(quiet, "classifying", " rows") as bar:
-        options = ClassifyOptions(column, top_k, batch_size, chunk_rows, encoding, strict, delimiter_option(delimiter),
-                                  not no_header, prefix_sharing=prefix_sharing, input_format=input_format,
-                                  output_format=output_format,
-                                  answers=answer_rule(min_probability, coverage, set_method))  # fmt: skip
-        request = ClassifyRequest(input_path, output_path, model_dir, options, runtime, onnx_graph, threads,
-                                  Tolerance(atol, rtol) if check else None, not no_verify_hash, device, engine,
-                                  DaskOptions(scheduler, blocksize, workers), manifest_pin)  # fmt: skip
-        summary = classify_file(request, None if bar is None else bar.update)
-    echo_err(summary.describe(engine), quiet)
+        summary = classify_file(ClassifyRequest.from_options(input_path, **params), None if bar is None else bar.update)
+    echo_err(summary.describe(params["engine"]), quiet)
     if summary.check is not None:
         line, passed = summary.check_verdict()
         echo_err(line)
@@ -91,8 +71,7 @@ def classify(input_path, output_path, runtime, onnx_graph, column, delimiter, no
 @click.argument("names", nargs=-1, required=True)
 @opt.stacked(
     click.option("--runtime", type=click.Choice(RUNTIMES), default="onnx", show_default=True),
-    click.option("--top-k", type=click.IntRange(min=1), help="How many labels to show [default: 3, or all of a "
-                 "model with fewer]."),
+    click.option("--top-k", type=COUNT, help=HELP["predict_top_k"]),
     opt.model_dir_option, opt.manifest_pin_option, *opt.ANSWER_OPTIONS,
 )  # fmt: skip
 def predict(names: tuple[str, ...], runtime: str, top_k: int | None, model_dir: Path, manifest_pin: str | None,

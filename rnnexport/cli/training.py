@@ -9,7 +9,7 @@ import click
 
 from ..data.fetch import DATA_HELP, DATA_OPTIONS
 from ..errors import RnnExportError
-from ..training.help import EVALUATE_HELP, TRAIN_HELP
+from ..training.help import EVALUATE_HELP, MODEL_CARD_HELP, MODEL_CARD_OPTIONS, TRAIN_HELP
 from ..training.help import OPTION_HELP as HELP
 from ..training.recipes import OVERRIDES
 from . import options as opt
@@ -97,34 +97,22 @@ def evaluate(checkpoint: Path | None, model_dir: Path, data_path: Path | None, n
             cross_validate_data(config, n_folds, parse_folds(folds), jobs, click.echo, data_path, name_column,
                                 label_column, report, _fold_done)  # fmt: skip
         return
-    from ..training.answer_reports import format_answers
-    from ..training.evaluation import evaluate_checkpoint
-    from ..training.metrics import format_table
+    from ..training.evaluation import evaluation_lines
 
-    checkpoint = checkpoint or model_dir / "checkpoint.pt"
     with user_errors():
-        source, metrics = evaluate_checkpoint(checkpoint, data_path, name_column, label_column)
-    click.echo(f"held-out pairs of {source}, checkpoint {checkpoint}")
-    click.echo(format_table(metrics))
-    if "answers" in metrics:
-        click.echo("\n".join(format_answers(metrics["answers"], list(metrics["per_label"]))))
+        click.echo("\n".join(evaluation_lines(checkpoint or model_dir / "checkpoint.pt", data_path, name_column,
+                                               label_column)))  # fmt: skip
 
 
-@click.command("model-card")
+@click.command("model-card", help=MODEL_CARD_HELP)
 @opt.stacked(
     opt.model_dir_option,
     click.option("--cv-report", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True,
-                 help="The JSON of evaluate --cv --report (docs/reports/cv10_default.json)."),
+                 help=MODEL_CARD_OPTIONS["cv_report"]),
     click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("docs/model_card.md"),
-                 show_default=True, help="Where the card goes."),
+                 show_default=True, help=MODEL_CARD_OPTIONS["output"]),
 )  # fmt: skip
 def model_card(model_dir: Path, cv_report: Path, output: Path) -> None:
-    """Write the model card (Mitchell et al. 2019) from the model's reports and a cross-validation report.
-
-    \b
-    Example (make model-card):
-      rnnexport model-card --model-dir exported --cv-report docs/reports/cv10_default.json
-    """
     from ..training.model_card import write_model_card
 
     with user_errors():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from ..errors import ArtifactError, OptionError
@@ -109,10 +110,13 @@ def check_manifest_pin(model_dir: Path, expected_sha256: str) -> None:
 
 def check_pin(model_dir: Path, pin: str | None, verify_hash: bool = True) -> None:
     """Before anything is loaded: the model folder's manifest must hash to ``pin`` (when given; ``pin`` is
-    --expect-manifest-sha256). OptionError when the artifact hashes are not checked (the pin relies on them),
-    ArtifactError on a mismatch."""
-    if pin is None:
+    --expect-manifest-sha256, any case). OptionError for a pin that is not 64 hex digits, or when the artifact hashes
+    are not checked (the pin relies on them); ArtifactError on a mismatch."""
+    if not pin:  # None, or an empty $RNNEXPORT_MANIFEST_SHA256
         return
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", pin):
+        raise OptionError("--expect-manifest-sha256 takes the 64 hex digits of manifest.json's SHA-256 (sha256sum "
+                          f"manifest.json), got {pin!r}")  # fmt: skip
     if not verify_hash:
         raise OptionError("--expect-manifest-sha256 relies on the artifact hashes: drop --no-verify-hash")
     check_manifest_pin(model_dir, pin)

@@ -67,6 +67,21 @@ def evaluate_model(
     return evaluate_log_probs(log_probs, np.asarray(label_ids, dtype=np.int64), labels)
 
 
+def evaluation_lines(checkpoint_path: Path, data: Path | None = None, name_column: str | None = None,
+                     label_column: str | None = None) -> list[str]:  # fmt: skip
+    """What ``rnnexport evaluate`` prints for a checkpoint: where the held-out pairs came from, the table of
+    metrics (training.metrics.format_table), and the answers' figures when the metrics have them
+    (training.answer_reports.format_answers). Raises as :func:`evaluate_checkpoint`."""
+    from .answer_reports import format_answers
+    from .metrics import format_table
+
+    source, metrics = evaluate_checkpoint(checkpoint_path, data, name_column, label_column)
+    lines = [f"held-out pairs of {source}, checkpoint {checkpoint_path}", format_table(metrics)]
+    if "answers" in metrics:
+        lines += format_answers(metrics["answers"], list(metrics["per_label"]))
+    return lines
+
+
 def evaluate_checkpoint(
     checkpoint_path: Path, data: Path | None = None, name_column: str | None = None, label_column: str | None = None
 ) -> tuple[str, dict]:

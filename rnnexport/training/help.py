@@ -1,5 +1,5 @@
-"""What ``rnnexport train --help`` and ``rnnexport evaluate --help`` say (cli/training.py), and their options' help
-by parameter name. torch-free, so that the command line starts without importing torch."""
+"""What ``rnnexport train --help``, ``evaluate --help`` and ``model-card --help`` say (cli/training.py), and their
+options' help by parameter name. torch-free, so that the command line starts without importing torch."""
 
 # `rnnexport train --help` and `rnnexport evaluate --help` (cli/training.py), and their options' help by name.
 TRAIN_HELP = """Train the RNN with a hand-written update (SGD; AdamW in --recipe adamw) and write checkpoint.pt,
@@ -46,4 +46,14 @@ OPTION_HELP = {
     "folds": "With --cv: comma-separated folds to run [default: all].",
     "jobs": "With --cv: processes.",
     "report": "With --cv: write the JSON here.",
+}
+MODEL_CARD_HELP = """Write the model card (Mitchell et al. 2019) from the model's reports and a cross-validation report.
+
+\b
+Example (make model-card):
+  rnnexport model-card --model-dir exported --cv-report docs/reports/cv10_default.json
+"""
+MODEL_CARD_OPTIONS = {
+    "cv_report": "The JSON of evaluate --cv --report (docs/reports/cv10_default.json).",
+    "output": "Where the card goes.",
 }
