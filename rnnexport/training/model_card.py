@@ -79,7 +79,7 @@ do not edit it by hand (tests/test_model_card.py fails when it differs from what
   {config["calibration_holdback"]:.0%} of the training pairs scored by a `{config["calibration_model"]}` model; prior
   shift τ = {point["prior_shift"]} and temperature T = {point["temperature"]:.4f} folded into the readout.
 - rnnexport {manifest["rnnexport_version"]}, checkpoint SHA-256 `{manifest["checkpoint_sha256"][:16]}…`; exported to
-  TorchScript and ONNX, every runtime within the parity rule of float64 PyTorch (docs/model.md, 'Parity').
+  TorchScript, torch.export and ONNX, every runtime within the parity rule of float64 PyTorch (docs/model.md, 'Parity').
 - License: MIT (the code); the data set is the PyTorch char-RNN tutorial's `data/names`.
 """
 
