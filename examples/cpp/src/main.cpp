@@ -56,6 +56,7 @@ std::string usage() {
     "  --coverage LEVEL  add the prediction set holding the true label with probability >= LEVEL (0.50 to 0.99)\n"
     "  --set-method M    per-label or marginal thresholds (default: the manifest's)\n"
     "  With --min-probability or --coverage a status field ends each line: ok, below_min_probability, no_letter.\n";
+}
 
 struct Options {
   std::string model_dir;
