@@ -223,7 +223,7 @@ def test_export_shows_its_progress_on_a_terminal(tiny_model_dir, tmp_path):
     )  # fmt: skip
     assert status == 0 and stdout.startswith("exported "), stderr
     assert "6/6" in stderr and "wrote fold_table.json" in stderr  # the artifacts, then the verification
-    assert "23/23" in stderr and "onnx-cell hidden states" in stderr
+    assert "29/29" in stderr and "onnx-cell hidden states" in stderr
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,10 @@ def test_evaluate_prints_the_committed_models_case_figures_of_training_json(comm
                                        str(real_names_dir)])  # fmt: skip
     assert result.exit_code == 0, result.output
     recorded = json.loads((committed_model_dir / "training.json").read_text())["held_out_case"]
-    rows = {line[:12].strip(): line[12:].split() for line in result.output.splitlines()[-3:]}
+    variants = ("as written", "lower-cased", "UPPER-cased")  # the case table; the answers' lines follow it
+    rows = {
+        line[:12].strip(): line[12:].split() for line in result.output.splitlines() if line[:12].strip() in variants
+    }
     for variant, name in (("original", "as written"), ("lower", "lower-cased"), ("upper", "UPPER-cased")):
         figures = recorded[variant]
         assert rows[name] == [f"{figures[key]:.3f}" for key in ("accuracy", "balanced_accuracy", "ece")]

@@ -307,7 +307,8 @@ def test_training_into_an_exported_folder_removes_the_earlier_models_export(tiny
     assert not any(os.path.lexists(folder / name) for name in EXPORT_NAMES)
     assert (folder / "notes.txt").read_text() == "mine\n" and (folder / "checkpoint.pt").exists()
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".rnnexport")) == [
-        "checkpoint.pt", "confusion_matrix.png", "loss_curve.png", "notes.txt", "reliability.png", "training.json"
+        "checkpoint.pt", "confusion_matrix.png", "loss_curve.png", "notes.txt", "reliability.png", "selective.png",
+        "training.json",
     ]  # fmt: skip
     result = CliRunner().invoke(main, ["predict", "Smith", "--model-dir", str(folder)])
     assert result.exit_code == 1 and f"not found; run `rnnexport export --out {folder}`" in result.output
