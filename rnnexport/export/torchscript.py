@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import warnings
@@ -15,6 +16,7 @@ from ..model.cell import CharRNN, ModelConfig
 from ..model.manifest import ARCHIVE_METADATA_FILE
 from .manifest import archive_metadata
 
+SERIALIZATION_ID = ".data/serialization_id"  # a record of every torch.jit.save archive
 FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
 
 
@@ -139,11 +141,21 @@ def write_torchscript(model: CharRNN, metadata: dict[str, str], path: Path) -> N
 
 def without_debug_records(archive: bytes) -> bytes:
     """The TorchScript zip without its ``*.debug_pkl`` records, which hold the absolute paths of the Python
-    sources (so the same checkpoint exported from another folder gave other bytes). Loading never needs them;
-    the other records are copied in order, uncompressed, with a fixed date."""
+    sources (so the same checkpoint exported from another folder gave other bytes), and with a serialization id
+    of its content: torch.jit.save writes 20 random digits after the records' combined CRC, so two processes gave
+    two archives (and two manifest hashes) for one checkpoint. Loading needs neither. The other records are copied
+    in order, uncompressed, with a fixed date."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as source:
+        records = [(info.filename, source.read(info)) for info in source.infolist()
+                   if not info.filename.endswith(".debug_pkl")]  # fmt: skip
+    digest = hashlib.sha256()
+    for name, content in records:
+        if not name.endswith(SERIALIZATION_ID):
+            digest.update(name.encode() + b"\0" + content)
     output = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(archive)) as source, zipfile.ZipFile(output, "w", zipfile.ZIP_STORED) as target:
-        for info in source.infolist():
-            if not info.filename.endswith(".debug_pkl"):
-                target.writestr(zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_DATE), source.read(info))
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_STORED) as target:
+        for name, content in records:
+            if name.endswith(SERIALIZATION_ID):  # the CRC part kept, the random part from the content
+                content = content[:20] + b"%020d" % (int(digest.hexdigest(), 16) % 10**20)
+            target.writestr(zipfile.ZipInfo(name, date_time=FIXED_ZIP_DATE), content)
     return output.getvalue()
