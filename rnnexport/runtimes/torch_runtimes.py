@@ -69,7 +69,8 @@ class TorchModuleRuntime(Runtime):
 
 
 class TorchScriptRuntime(TorchModuleRuntime):
-    """``char_rnn.pt`` loaded with torch.jit.load (what a LibTorch service runs)."""
+    """``char_rnn.pt`` loaded with torch.jit.load (what a LibTorch service runs). Opening one turns TorchScript's
+    graph-executor optimisation off for the process (see __init__)."""
 
     name = "torchscript"
 
@@ -93,6 +94,12 @@ class TorchScriptRuntime(TorchModuleRuntime):
             ) from None
         self.alphabet, self.labels = model_info(metadata, path, model_dir, verify_hash)
         self.module.eval()
+        # TorchScript's profiling executor re-optimises a method after its first call, specialised on what that
+        # call saw, and its profiling record is not thread-safe (pytorch/pytorch#58446); the block threads call
+        # prefix_step side by side from the first chunk on. One fresh-clone `classify --check` moved 'Vann' by
+        # 2.6e-4 (12.6x the parity bound), never seen again in 22 reruns. Run the methods as scripted, process-wide,
+        # so that results never depend on call order or thread timing (no measurable cost: 200k names, A B x3).
+        torch._C._set_graph_executor_optimize(False)
 
     def _open_prefix_engine(self):
         from .prefix_torch import TorchScriptPrefixEngine
