@@ -283,12 +283,13 @@ export_artifacts(Path(sys.argv[1]), Path(sys.argv[2]), names=["Abc", "Zyx"])
 
 @pytest.mark.slow
 def test_export_is_byte_reproducible_across_processes(tiny_model_dir, tmp_path):
-    """Two processes exporting one checkpoint write the same bytes: torch.jit.save's serialization id ended in 20
-    digits drawn from torch's default generator, so char_rnn.pt, and the manifest's hash of it, depended on what
-    the process had drawn before (an --expect-manifest-sha256 pin broke on a re-export of the same model)."""
-    for folder, draws in (("first", "0"), ("second", "7")):
-        command = [str(tiny_model_dir / "checkpoint.pt"), str(tmp_path / folder), draws]
-        subprocess.run([sys.executable, "-c", EXPORT_AFTER_DRAWS, *command], check=True, capture_output=True)
+    """Two processes exporting one checkpoint write the same bytes: torch.jit.script wrote nn.Linear's Final
+    constants in an order that followed PYTHONHASHSEED, so char_rnn.pt, and the manifest's hash of it, changed
+    from one export to the next (an --expect-manifest-sha256 pin broke on a re-export of the same model)."""
+    for folder, draws, hash_seed in (("first", "0", "1"), ("second", "7", "2")):  # seeds 1 and 2: in_features first
+        command = [str(tiny_model_dir / "checkpoint.pt"), str(tmp_path / folder), draws]  # or out_features first
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-c", EXPORT_AFTER_DRAWS, *command], check=True, capture_output=True, env=env)
     for name in ("char_rnn.pt", "char_rnn.pt2", "char_rnn.onnx", "manifest.json"):
         assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes(), name
 

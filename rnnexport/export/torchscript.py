@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -141,13 +142,15 @@ def write_torchscript(model: CharRNN, metadata: dict[str, str], path: Path) -> N
 
 def without_debug_records(archive: bytes) -> bytes:
     """The TorchScript zip without its ``*.debug_pkl`` records, which hold the absolute paths of the Python
-    sources (so the same checkpoint exported from another folder gave other bytes), and with a serialization id
-    of its content: torch.jit.save writes 20 random digits after the records' combined CRC, so two processes gave
-    two archives (and two manifest hashes) for one checkpoint. Loading needs neither. The other records are copied
-    in order, uncompressed, with a fixed date."""
+    sources (so the same checkpoint exported from another folder gave other bytes), with each class's ``Final``
+    constants in name order (torch.jit.script writes them in set order, which follows PYTHONHASHSEED: nn.Linear's
+    in_features and out_features swapped places between processes) and a serialization id of the content. So one
+    checkpoint gives one archive, and one manifest hash, in any process. The records are copied in order,
+    uncompressed, with a fixed date."""
     with zipfile.ZipFile(io.BytesIO(archive)) as source:
         records = [(info.filename, source.read(info)) for info in source.infolist()
                    if not info.filename.endswith(".debug_pkl")]  # fmt: skip
+    records = [(name, _constants_sorted(content) if "/code/" in name else content) for name, content in records]
     digest = hashlib.sha256()
     for name, content in records:
         if not name.endswith(SERIALIZATION_ID):
@@ -159,3 +162,21 @@ def without_debug_records(archive: bytes) -> bytes:
                 content = content[:20] + b"%020d" % (int(digest.hexdigest(), 16) % 10**20)
             target.writestr(zipfile.ZipInfo(name, date_time=FIXED_ZIP_DATE), content)
     return output.getvalue()
+
+
+FINAL_CONSTANT = re.compile(rb"^  \w+ : Final\[[^\]]*\] = .*$")  # `  in_features : Final[int] = 57` in a class body
+
+
+def _constants_sorted(code: bytes) -> bytes:
+    """A TorchScript code record with every run of consecutive ``Final`` constant lines sorted (their order does not
+    matter to the loader: they are declarations)."""
+    lines, out, run = code.split(b"\n"), [], []
+    for line in [*lines, None]:
+        if line is not None and FINAL_CONSTANT.match(line):
+            run.append(line)
+            continue
+        out += sorted(run)
+        run = []
+        if line is not None:
+            out.append(line)
+    return b"\n".join(out)
