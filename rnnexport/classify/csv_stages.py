@@ -120,15 +120,17 @@ def chunk_output(prepared: PreparedChunk, predictions: ChunkPredictions, layout:
     inserted before each data record's line end; blank lines copied as they are. A last record without a line
     end gets ``layout.line_end`` after its fields."""
     chunk, labels, padding = prepared.chunk, list(layout.labels), prepared.padding
-    answers = decide(predictions.rows(), layout.answers) if layout.answers is not None else None
+    rows = predictions.rows() if layout.answers is not None else None  # scattered once: decide and the fields
+    answers = decide(rows, layout.answers) if rows is not None else None
     inverse = predictions.inverse
     if (answers is None and inverse is not None and len(predictions.log_probs) < SHARED_FIELDS_BELOW * len(inverse)
             and (padding is None or not padding.any())):  # fmt: skip
         fields, lengths = shared_prediction_fields(predictions.log_probs, inverse, labels, layout.top_k,
                                                    layout.delimiter)  # fmt: skip
     else:
-        fields, lengths = prediction_fields(predictions.rows(), labels, layout.top_k, padding, layout.delimiter,
-                                            None if answers is None else answers.answered)  # fmt: skip
+        answered = None if answers is None else answers.answered
+        fields, lengths = prediction_fields(predictions.rows() if rows is None else rows, labels, layout.top_k,
+                                            padding, layout.delimiter, answered)  # fmt: skip
     if answers is not None:
         extra = csv_answer_fields(answers, labels, layout.answers, layout.delimiter)
         fields, lengths = join_rows((fields, lengths), extra)
